@@ -1,0 +1,1 @@
+"""Vector backends: the Sim oracle, LanceDB, PostgreSQL + pgvector, and planted-bug mutants."""

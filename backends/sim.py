@@ -1,0 +1,180 @@
+"""SimVectorBackend: the exact, deterministic in-memory backend that serves as the oracle.
+
+Records live in slots of two contiguous matrices: the stored float32 vectors (for bit-exact
+``get``) and their float64 unit vectors (for search). A store appends or overwrites a slot, a
+delete moves the last slot into the hole, so writes are amortised O(1) and search is one
+matrix-vector product over a contiguous block. Ties are broken by id, so the output never
+depends on insertion or hash order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from umi_dst.contract import DEFAULT_SCORE_ATOL, Embedding, Nemesis, SearchResult
+from umi_dst.faults import FaultPlan
+from umi_dst.validation import (
+    last_wins,
+    validate_batch,
+    validate_dim,
+    validate_embedding,
+    validate_id,
+    validate_limit,
+)
+
+_INITIAL_CAPACITY = 16
+
+
+class SimVectorBackend:
+    """Exact cosine search in float64 over stored float32 vectors.
+
+    ``fault_plan`` optionally injects seeded failures into writes, so code built on top of a
+    vector store can be tested against errors that happen before or after a write lands.
+    """
+
+    def __init__(self, dim: int, fault_plan: FaultPlan | None = None) -> None:
+        self.dim = validate_dim(dim)
+        self.fault_plan = fault_plan
+        self._ids: list[str] = []
+        self._slot: dict[str, int] = {}
+        self._raw = np.empty((_INITIAL_CAPACITY, dim), dtype=np.float32)
+        self._unit = np.empty((_INITIAL_CAPACITY, dim), dtype=np.float64)
+
+    def __repr__(self) -> str:
+        return f"SimVectorBackend(dim={self.dim}, count={len(self._ids)})"
+
+    # -- writes -------------------------------------------------------------------------
+    def store(self, id: str, embedding: Embedding) -> None:
+        id = validate_id(id)
+        vector = validate_embedding(embedding, self.dim)
+        self._write(lambda: self._put(id, vector))
+
+    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
+        checked = last_wins(validate_batch(items, self.dim))
+        if not checked:
+            return
+
+        def apply() -> None:
+            self._reserve(len(self._ids) + len(checked))
+            for id, vector in checked:
+                self._put(id, vector)
+
+        self._write(apply)
+
+    def delete(self, id: str) -> bool:
+        id = validate_id(id)
+        return bool(self._write(lambda: self._remove(id)))
+
+    def _write(self, apply):
+        if self.fault_plan is None:
+            return apply()
+        return self.fault_plan.around_write(apply)
+
+    def _put(self, id: str, vector: Embedding) -> None:
+        slot = self._slot.get(id)
+        if slot is None:
+            slot = len(self._ids)
+            self._reserve(slot + 1)
+            self._ids.append(id)
+            self._slot[id] = slot
+        self._raw[slot] = vector
+        wide = vector.astype(np.float64)
+        self._unit[slot] = wide / np.linalg.norm(wide)
+
+    def _remove(self, id: str) -> bool:
+        slot = self._slot.pop(id, None)
+        if slot is None:
+            return False
+        last = len(self._ids) - 1
+        if slot != last:
+            moved = self._ids[last]
+            self._ids[slot] = moved
+            self._slot[moved] = slot
+            self._raw[slot] = self._raw[last]
+            self._unit[slot] = self._unit[last]
+        self._ids.pop()
+        return True
+
+    def _reserve(self, needed: int) -> None:
+        capacity = self._raw.shape[0]
+        if needed <= capacity:
+            return
+        while capacity < needed:
+            capacity *= 2
+        for name in ("_raw", "_unit"):
+            old = getattr(self, name)
+            grown = np.empty((capacity, self.dim), dtype=old.dtype)
+            grown[: len(self._ids)] = old[: len(self._ids)]
+            setattr(self, name, grown)
+
+    # -- reads --------------------------------------------------------------------------
+    def get(self, id: str) -> Embedding | None:
+        slot = self._slot.get(validate_id(id))
+        return None if slot is None else self._raw[slot].copy()
+
+    def exists(self, id: str) -> bool:
+        return validate_id(id) in self._slot
+
+    def count(self) -> int:
+        return len(self._ids)
+
+    def ids(self) -> list[str]:
+        """Every stored id, sorted (oracle use)."""
+        return sorted(self._ids)
+
+    def scores(self, query: Embedding) -> tuple[list[str], np.ndarray]:
+        """Cosine of ``query`` against every record, in slot order (oracle use)."""
+        q = validate_embedding(query, self.dim, "query").astype(np.float64)
+        n = len(self._ids)
+        return self._ids[:n], self._unit[:n] @ (q / np.linalg.norm(q))
+
+    def search(self, query: Embedding, limit: int) -> list[SearchResult]:
+        limit = validate_limit(limit)
+        ids, scores = self.scores(query)
+        n = len(ids)
+        if n == 0:
+            return []
+        k = min(limit, n)
+        # Everything scoring at least the k-th best is a candidate, so ties at the cut-off
+        # are resolved by id rather than by slot order.
+        kth = np.partition(scores, n - k)[n - k] if k < n else scores.min()
+        candidates = np.flatnonzero(scores >= kth)
+        ranked = sorted(candidates.tolist(), key=lambda slot: (-scores[slot], ids[slot]))[:k]
+        return [SearchResult(ids[slot], float(scores[slot])) for slot in ranked]
+
+    def close(self) -> None:
+        """Nothing to release; the records live as long as the object."""
+
+
+@dataclass
+class SimFactory:
+    """Hands out the same in-memory store on every ``open()``, as a durable store would."""
+
+    dim: int
+    name: str = "sim"
+    score_atol: float = DEFAULT_SCORE_ATOL
+    approximate: bool = False
+    recall_floor: float | None = None
+    nemeses: Mapping[str, Nemesis] = field(default_factory=dict)
+    fault_plan: FaultPlan | None = None
+    _store: SimVectorBackend | None = field(default=None, repr=False)
+
+    def open(self) -> SimVectorBackend:
+        if self._store is None:
+            self._store = SimVectorBackend(self.dim, self.fault_plan)
+        return self._store
+
+    def destroy(self) -> None:
+        self._store = None
+
+    def versions(self) -> dict[str, str]:
+        return {"numpy": np.__version__}
+
+
+def factory(workdir: Path, dim: int) -> SimFactory:
+    """Registered builder for ``sim``: the store lives in memory, ``workdir`` is unused."""
+    return SimFactory(dim=dim)

@@ -1,0 +1,95 @@
+"""Input validation shared by every backend (CONTRACT §1, §4).
+
+Each function returns the value in canonical form (an id unchanged, an embedding as a
+contiguous float32 array) or raises ``InvalidInput`` naming what was wrong. Backends call
+these before touching storage, so bad input never changes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from umi_dst.contract import (
+    MAX_ABS_VALUE,
+    MAX_DIM,
+    MAX_ID_LENGTH,
+    MAX_LIMIT,
+    MIN_DIM,
+    MIN_NORM,
+    Embedding,
+    InvalidInput,
+)
+
+
+def validate_dim(dim: object) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, int) or not MIN_DIM <= dim <= MAX_DIM:
+        raise InvalidInput(f"dim must be an int from {MIN_DIM} to {MAX_DIM}, got {dim!r}")
+    return dim
+
+
+def validate_id(id: object) -> str:
+    if not isinstance(id, str):
+        raise InvalidInput(f"id must be a str, got {type(id).__name__}")
+    if not 1 <= len(id) <= MAX_ID_LENGTH:
+        raise InvalidInput(f"id must have 1 to {MAX_ID_LENGTH} characters, got {len(id)}")
+    if "\x00" in id:
+        raise InvalidInput(f"id must not contain NUL, got {id[:40]!r}")
+    try:
+        id.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"id must encode as UTF-8 (no lone surrogates): {exc.reason} at {exc.start}") from None
+    return id
+
+
+def validate_embedding(values: object, dim: int, what: str = "embedding") -> Embedding:
+    """Convert to float32 and check shape, finiteness, magnitude and norm."""
+    if isinstance(values, (str, bytes)) or values is None:
+        raise InvalidInput(f"{what} must be a sequence of {dim} numbers, got {type(values).__name__}")
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            vector = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{what} must be a sequence of {dim} numbers: {exc}") from None
+    if vector.shape != (dim,):
+        raise InvalidInput(f"{what} must have shape ({dim},), got {vector.shape}")
+    if not np.isfinite(vector).all():
+        bad = int(np.flatnonzero(~np.isfinite(vector))[0])
+        raise InvalidInput(f"{what} must be finite after conversion to float32; value {bad} is {vector[bad]}")
+    peak = float(np.abs(vector).max())
+    if peak > MAX_ABS_VALUE:
+        raise InvalidInput(f"{what} values must have magnitude at most {MAX_ABS_VALUE:g}, got {peak:g}")
+    norm = float(np.linalg.norm(vector.astype(np.float64)))
+    if norm < MIN_NORM:
+        raise InvalidInput(f"{what} must have norm at least {MIN_NORM:g}, got {norm:g}")
+    return np.ascontiguousarray(vector)
+
+
+def validate_limit(limit: object) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be an int from 1 to {MAX_LIMIT}, got {limit!r}")
+    return int(limit)
+
+
+def validate_batch(items: object, dim: int) -> list[tuple[str, Embedding]]:
+    """Validate every item before any is applied, so a bad item rejects the whole batch."""
+    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
+        raise InvalidInput(f"items must be a sequence of (id, embedding) pairs, got {type(items).__name__}")
+    checked = []
+    for position, item in enumerate(items):
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise InvalidInput(f"batch item {position} must be an (id, embedding) pair")
+        try:
+            checked.append((validate_id(item[0]), validate_embedding(item[1], dim)))
+        except InvalidInput as exc:
+            raise InvalidInput(f"batch item {position}: {exc}") from None
+    return checked
+
+
+def last_wins(items: Sequence[tuple[str, Embedding]]) -> list[tuple[str, Embedding]]:
+    """Collapse repeated ids to their last embedding, keeping first-occurrence order."""
+    latest: dict[str, Embedding] = {}
+    for id, embedding in items:
+        latest[id] = embedding
+    return list(latest.items())
