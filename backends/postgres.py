@@ -1,0 +1,269 @@
+"""PostgresVectorBackend: PostgreSQL + pgvector, one table per store, exact or HNSW search.
+
+Embeddings travel in pgvector's binary format, so ``get`` returns the stored float32 values
+bit for bit. Every store is a table ``vectors`` in a schema of its own (so stores never meet,
+even on a shared external server), with the embedding kept inline in the row (``STORAGE MAIN``)
+rather than in TOAST, which halves the work of bulk writes and exact scans.
+
+Two modes, each a factory configuration:
+
+- **exact**: the table has no vector index at all, so every search is a sequential scan;
+- **approximate**: an HNSW index (cosine ops) searched with a declared ``ef_search`` and
+  pgvector 0.8's relaxed-order iterative scan, re-sorted by distance. Should the index still
+  yield fewer than ``min(limit, count)`` rows (scan limits, unreachable graph nodes), the
+  search falls back to an exact scan rather than return short.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from importlib.metadata import version
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg import sql
+
+from backends.postgres_server import Server, ensure_vector_extension, server, server_versions
+from umi_dst.contract import DEFAULT_SCORE_ATOL, Embedding, Nemesis, SearchResult
+from umi_dst.validation import (
+    last_wins,
+    validate_batch,
+    validate_dim,
+    validate_embedding,
+    validate_id,
+    validate_limit,
+)
+
+COPY_MIN_ROWS = 100
+"""Batches of at least this many distinct ids are written with binary COPY."""
+
+DEFAULT_EF_SEARCH = 40
+DEFAULT_RECALL_FLOOR = 0.9
+_COPY_ROWS_PER_WRITE = 512
+_PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_PGCOPY_TRAILER = struct.pack(">h", -1)
+
+
+class PostgresVectorBackend:
+    """One connection to one store (a table ``vectors(id text primary key, embedding vector)``).
+
+    ``ef_search`` is ``None`` in exact mode; otherwise the HNSW candidate list size.
+    """
+
+    def __init__(self, connection: psycopg.Connection, table: sql.Composable, dim: int, ef_search: int | None) -> None:
+        self.connection = connection
+        self.table = table
+        self.dim = dim
+        self.ef_search = ef_search
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.table.as_string(None)}, dim={self.dim}, pid={self.connection.info.backend_pid})"
+
+    # -- writes -------------------------------------------------------------------------
+    def store(self, id: str, embedding: Embedding) -> None:
+        row = (validate_id(id), validate_embedding(embedding, self.dim))
+        self.connection.execute(self._upsert_sql(), row)
+
+    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
+        rows = last_wins(validate_batch(items, self.dim))
+        if not rows:
+            return
+        with self.connection.transaction(), self.connection.cursor() as cursor:
+            if len(rows) < COPY_MIN_ROWS:
+                cursor.executemany(self._upsert_sql(), rows)
+            elif self._any_exists(cursor, [id for id, _ in rows]):
+                self._copy_into(cursor, self._staging_table(cursor), rows)
+                cursor.execute(
+                    sql.SQL(
+                        "INSERT INTO {table} (id, embedding) SELECT id, embedding FROM {staging} "
+                        "ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding"
+                    ).format(table=self.table, staging=_STAGING)
+                )
+            else:
+                self._copy_into(cursor, self.table, rows)
+
+    def delete(self, id: str) -> bool:
+        id = validate_id(id)
+        cursor = self.connection.execute(sql.SQL("DELETE FROM {} WHERE id = %s").format(self.table), (id,))
+        return cursor.rowcount > 0
+
+    def _upsert_sql(self) -> sql.Composed:
+        return sql.SQL(
+            "INSERT INTO {} (id, embedding) VALUES (%s, %b) ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding"
+        ).format(self.table)
+
+    def _any_exists(self, cursor: psycopg.Cursor, ids: list[str]) -> bool:
+        query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE id = ANY(%s))").format(self.table)
+        return cursor.execute(query, (ids,)).fetchone()[0]
+
+    def _staging_table(self, cursor: psycopg.Cursor) -> sql.Composable:
+        """A session-private table emptied at each commit: the source of one bulk upsert."""
+        cursor.execute(
+            sql.SQL(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS {} (id text, embedding vector({}) STORAGE MAIN) "
+                "ON COMMIT DELETE ROWS"
+            ).format(_STAGING, sql.Literal(self.dim))
+        )
+        return _STAGING
+
+    def _copy_into(self, cursor: psycopg.Cursor, table: sql.Composable, rows: list[tuple[str, Embedding]]) -> None:
+        with cursor.copy(sql.SQL("COPY {} (id, embedding) FROM STDIN (FORMAT BINARY)").format(table)) as copy:
+            for chunk in binary_copy_chunks(rows, self.dim):
+                copy.write(chunk)
+
+    # -- reads --------------------------------------------------------------------------
+    def get(self, id: str) -> Embedding | None:
+        id = validate_id(id)
+        query = sql.SQL("SELECT embedding FROM {} WHERE id = %s").format(self.table)
+        row = self.connection.execute(query, (id,), binary=True).fetchone()
+        return None if row is None else row[0].to_numpy().copy()
+
+    def exists(self, id: str) -> bool:
+        id = validate_id(id)
+        query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE id = %s)").format(self.table)
+        return self.connection.execute(query, (id,)).fetchone()[0]
+
+    def count(self) -> int:
+        return self.connection.execute(sql.SQL("SELECT count(*) FROM {}").format(self.table)).fetchone()[0]
+
+    def search(self, query: Embedding, limit: int) -> list[SearchResult]:
+        vector = validate_embedding(query, self.dim, "query")
+        limit = validate_limit(limit)
+        if self.ef_search is None:
+            rows = self._nearest(vector, limit)
+        else:
+            with self.connection.transaction():
+                self.connection.execute(
+                    "SELECT set_config('hnsw.ef_search', %s, true), "
+                    "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+                    (str(self.ef_search),),
+                )
+                rows = self._nearest(vector, limit)
+                if len(rows) < limit and len(rows) < self.count():
+                    self.connection.execute("SELECT set_config('enable_indexscan', 'off', true)")
+                    rows = self._nearest(vector, limit)
+        return [SearchResult(id, score) for id, score in rows]
+
+    def _nearest(self, vector: Embedding, limit: int) -> list[tuple[str, float]]:
+        """The ``limit`` nearest rows, scored ``1 - cosine distance`` and sorted by distance.
+
+        The inner query is the shape an index scan serves; the outer sort restores exact
+        order after a relaxed-order iterative scan.
+        """
+        query = sql.SQL(
+            "WITH nearest AS MATERIALIZED ("
+            " SELECT id, embedding <=> %(query)b AS distance FROM {} ORDER BY embedding <=> %(query)b LIMIT %(limit)s"
+            ") SELECT id, 1 - distance FROM nearest ORDER BY distance, id"
+        ).format(self.table)
+        return self.connection.execute(query, {"query": vector, "limit": limit}).fetchall()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+_STAGING = sql.Identifier("umi_dst_staging")
+
+
+def binary_copy_chunks(rows: Sequence[tuple[str, Embedding]], dim: int) -> Iterator[bytes]:
+    """``COPY ... (FORMAT BINARY)`` data for ``(id text, embedding vector)`` rows.
+
+    The vectors are byte-swapped to big-endian float32 in one numpy pass and the rows are
+    joined in large chunks: the per-row cost is a few bytes of header, not a Python dumper.
+    """
+    matrix = np.asarray([embedding for _, embedding in rows], dtype=">f4").reshape(len(rows), dim)
+    vector_header = struct.pack(">ihh", 4 + 4 * dim, dim, 0)
+    yield _PGCOPY_HEADER
+    for start in range(0, len(rows), _COPY_ROWS_PER_WRITE):
+        parts = []
+        for offset, (id, _) in enumerate(rows[start : start + _COPY_ROWS_PER_WRITE]):
+            encoded = id.encode("utf-8")
+            parts += (struct.pack(">hi", 2, len(encoded)), encoded, vector_header, matrix[start + offset].data)
+        yield b"".join(parts)
+    yield _PGCOPY_TRAILER
+
+
+def _new_schema_name() -> str:
+    return f"umi_dst_{uuid.uuid4().hex[:16]}"
+
+
+@dataclass
+class PostgresFactory:
+    """One store (a schema holding one table) on the process's server; see module docstring.
+
+    The table is created when the factory is built; ``destroy`` drops the schema.
+    """
+
+    dim: int
+    name: str = "postgres"
+    ef_search: int | None = None
+    recall_floor: float | None = None
+    score_atol: float = DEFAULT_SCORE_ATOL
+    server: Server = field(default_factory=server)
+    schema: str = field(default_factory=_new_schema_name)
+    table_name: str = "vectors"
+    nemeses: Mapping[str, Nemesis] = field(init=False)
+
+    def __post_init__(self) -> None:
+        from backends.postgres_nemeses import nemeses_for
+
+        validate_dim(self.dim)
+        with self.server.connect(autocommit=True) as connection:
+            ensure_vector_extension(connection)
+            with connection.transaction():
+                connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
+                for statement in self._create_statements():
+                    connection.execute(statement)
+        self.nemeses = nemeses_for(self)
+
+    @property
+    def approximate(self) -> bool:
+        return self.ef_search is not None
+
+    @property
+    def table(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.table_name)
+
+    def _create_statements(self) -> list[sql.Composable]:
+        statements = [
+            sql.SQL("CREATE TABLE {} (id text PRIMARY KEY, embedding vector({}) STORAGE MAIN NOT NULL)").format(
+                self.table, sql.Literal(self.dim)
+            )
+        ]
+        if self.approximate:
+            statements.append(sql.SQL("CREATE INDEX ON {} USING hnsw (embedding vector_cosine_ops)").format(self.table))
+        return statements
+
+    def open(self) -> PostgresVectorBackend:
+        return PostgresVectorBackend(self._connect(), self.table, self.dim, self.ef_search)
+
+    def _connect(self) -> psycopg.Connection:
+        connection = self.server.connect(autocommit=True)
+        register_vector(connection)
+        connection.execute("SET temp_buffers = '256MB'")  # bulk upserts stage in memory
+        return connection
+
+    def destroy(self) -> None:
+        with self.server.connect(autocommit=True) as connection:
+            connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
+
+    def versions(self) -> dict[str, str]:
+        with self.server.connect() as connection:
+            found = server_versions(connection)
+        return {"psycopg": psycopg.__version__, "pgvector-python": version("pgvector"), **found}
+
+
+def exact_factory(workdir: Path, dim: int) -> PostgresFactory:
+    """Registered builder for ``postgres``: sequential-scan search. ``workdir`` is unused."""
+    return PostgresFactory(dim=dim)
+
+
+def approximate_factory(workdir: Path, dim: int) -> PostgresFactory:
+    """Registered builder for ``postgres-approx``: HNSW search with a recall floor."""
+    return PostgresFactory(
+        dim=dim, name="postgres-approx", ef_search=DEFAULT_EF_SEARCH, recall_floor=DEFAULT_RECALL_FLOOR
+    )

@@ -1,0 +1,164 @@
+"""Real faults for the postgres backends (CONTRACT §6), each run against a write in flight.
+
+Three of them need the write caught mid-transaction. ``terminate_connection`` and
+``statement_timeout`` get that deterministically: a second session holds a SHARE lock on the
+store's table, so the write (after any staging COPY) queues behind it, and the fault strikes
+while it waits. ``crash_server`` instead lets the write race: the server is shut down
+immediately as soon as the write is seen running, or right after it returns, so over a run
+both in-flight and just-acknowledged writes meet a crash and WAL recovery.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import psycopg
+from psycopg import sql
+
+from umi_dst.contract import Nemesis, WriteCall
+
+if TYPE_CHECKING:
+    from backends.postgres import PostgresFactory, PostgresVectorBackend
+
+_POLL_SECONDS = 0.001
+_WAIT_SECONDS = 30.0
+STATEMENT_TIMEOUT_MS = 200
+
+
+class NemesisFailed(RuntimeError):
+    """The fault could not be brought about as intended (the write never got in flight)."""
+
+
+class _Write(threading.Thread):
+    """A write running on its own thread, so that the fault can strike while it is in flight."""
+
+    def __init__(self, backend: PostgresVectorBackend, call: WriteCall) -> None:
+        super().__init__(name=f"umi-dst-{call.method}", daemon=True)
+        self.backend, self.call = backend, call
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.call.apply(self.backend)
+        except BaseException as exc:  # handed to the caller's thread by ``outcome``
+            self.error = exc
+
+    def outcome(self) -> None:
+        self.join(_WAIT_SECONDS)
+        if self.is_alive():
+            raise NemesisFailed(f"{self.call.method} still running {_WAIT_SECONDS}s after the fault")
+        if self.error is not None:
+            raise self.error
+
+
+def _wait_for(condition: Callable[[], bool], write: _Write) -> bool:
+    """Poll until ``condition`` holds (True) or the write has finished (False)."""
+    deadline = time.monotonic() + _WAIT_SECONDS
+    while write.is_alive():
+        if condition():
+            return True
+        if time.monotonic() > deadline:
+            raise NemesisFailed(f"{write.call.method} was never seen in flight")
+        time.sleep(_POLL_SECONDS)
+    return False
+
+
+@contextmanager
+def _table_locked(factory: PostgresFactory) -> Iterator[psycopg.Connection]:
+    """A second session holding a SHARE lock on the store's table: writers queue behind it."""
+    with factory.server.connect() as blocker:
+        blocker.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(factory.table))
+        try:
+            yield blocker
+        finally:
+            blocker.rollback()
+
+
+def _waits_for_lock(blocker: psycopg.Connection, pid: int) -> Callable[[], bool]:
+    def check() -> bool:
+        return blocker.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)", (pid,)).fetchone()[0]
+
+    return check
+
+
+@dataclass
+class TerminateConnection:
+    """``pg_terminate_backend`` on the backend's session, from another, while its write waits."""
+
+    factory: PostgresFactory
+    name: str = "terminate_connection"
+
+    def disturb(self, backend: PostgresVectorBackend, call: WriteCall) -> None:
+        pid = backend.connection.info.backend_pid
+        with _table_locked(self.factory) as blocker:
+            write = _Write(backend, call)
+            write.start()
+            if _wait_for(_waits_for_lock(blocker, pid), write):
+                blocker.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        write.outcome()
+
+    def heal(self) -> None:
+        """Nothing to undo: the harness continues on a new connection."""
+
+
+@dataclass
+class StatementTimeout:
+    """A short ``statement_timeout`` cancels the write while it waits on a lock."""
+
+    factory: PostgresFactory
+    name: str = "statement_timeout"
+
+    def disturb(self, backend: PostgresVectorBackend, call: WriteCall) -> None:
+        with _table_locked(self.factory):
+            backend.connection.execute(sql.SQL("SET statement_timeout = {}").format(STATEMENT_TIMEOUT_MS))
+            try:
+                call.apply(backend)
+            finally:
+                backend.connection.execute("RESET statement_timeout")
+
+    def heal(self) -> None:
+        """Nothing to undo: the timeout was reset on the same connection."""
+
+
+@dataclass
+class CrashServer:
+    """Immediate shutdown of the server (no checkpoint) during or right after the write."""
+
+    factory: PostgresFactory
+    name: str = "crash_server"
+
+    def disturb(self, backend: PostgresVectorBackend, call: WriteCall) -> None:
+        pid = backend.connection.info.backend_pid
+        with self.factory.server.connect(autocommit=True) as monitor:
+            write = _Write(backend, call)
+            write.start()
+            _wait_for(_busy(monitor, pid), write)
+        self.factory.server.crash()
+        try:
+            write.outcome()
+        finally:
+            self.factory.server.restart()
+
+    def heal(self) -> None:
+        self.factory.server.restart()
+
+
+def _busy(monitor: psycopg.Connection, pid: int) -> Callable[[], bool]:
+    def check() -> bool:
+        row = monitor.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+        return row is not None and row[0] in ("active", "idle in transaction")
+
+    return check
+
+
+def nemeses_for(factory: PostgresFactory) -> Mapping[str, Nemesis]:
+    """The nemeses a factory offers: crashing only a server this process owns."""
+    offered: list[Nemesis] = [TerminateConnection(factory), StatementTimeout(factory)]
+    if factory.server.owned:
+        offered.append(CrashServer(factory))
+    return {nemesis.name: nemesis for nemesis in offered}
