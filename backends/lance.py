@@ -1,0 +1,389 @@
+"""LanceVectorBackend: the contract over an embedded LanceDB table on a local directory.
+
+One store is one table of ``id: string`` and ``embedding: FixedSizeList<float32>[dim]``.
+Each write is one Lance commit: upserts go through ``merge_insert("id")`` (plain ``add``
+would append a second row for an existing id) and deletes take the id as an expression
+value, never as SQL text. Commits that lose a race to another writer are retried with
+bounded, jittered backoff. Connections read with zero consistency interval, so a second
+connection sees every acknowledged write.
+
+Two modes: exact (every search is a flat scan, any index bypassed) and approximate (an
+HNSW index built once the table holds enough rows, declared by an ``IndexPlan``).
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+from lancedb.expr import Expr, col, lit
+from lancedb.index import HnswSq
+
+from umi_dst.contract import DEFAULT_SCORE_ATOL, Embedding, Nemesis, SearchResult
+from umi_dst.validation import (
+    last_wins,
+    validate_batch,
+    validate_dim,
+    validate_embedding,
+    validate_id,
+    validate_limit,
+)
+
+T = TypeVar("T")
+
+TABLE_NAME = "vectors"
+ID_COLUMN = "id"
+VECTOR_COLUMN = "embedding"
+
+_CONFLICT_MARKERS = ("commit conflict", "preempted", "too many concurrent writers")
+
+
+class CommitConflict(RuntimeError):
+    """A write lost every commit race it was allowed to retry; it was not applied."""
+
+
+def is_commit_conflict(error: BaseException) -> bool:
+    """Whether Lance rejected a commit because another writer committed first."""
+    message = str(error).lower()
+    return any(marker in message for marker in _CONFLICT_MARKERS)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff with seeded jitter for commits that lose a race.
+
+    The delay doubles from ``base_delay`` up to ``max_delay``; with ``jitter`` each sleep is
+    drawn from [delay/2, delay] by ``random.Random(seed)``, so a run is repeatable while
+    racing writers still spread out.
+    """
+
+    attempts: int = 8
+    base_delay: float = 0.005
+    max_delay: float = 0.2
+    jitter: bool = True
+    seed: int = 0
+    retry_on: Callable[[BaseException], bool] = is_commit_conflict
+
+    def runner(self) -> RetryRunner:
+        return RetryRunner(self, random.Random(self.seed))
+
+
+@dataclass
+class RetryRunner:
+    """One connection's retry state: the jitter generator and how many retries it spent."""
+
+    policy: RetryPolicy
+    rng: random.Random
+    retries: int = 0
+
+    def run(self, operation: Callable[[], T], what: str) -> T:
+        policy = self.policy
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                return operation()
+            except Exception as error:
+                if not policy.retry_on(error):
+                    raise
+                if attempt == policy.attempts:
+                    raise CommitConflict(f"{what}: gave up after {attempt} commit attempts: {error}") from error
+                delay = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
+                self.retries += 1
+                time.sleep(delay * (0.5 + 0.5 * self.rng.random()) if policy.jitter else delay)
+        raise AssertionError("unreachable: attempts must be at least 1")
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """Approximate mode: which ANN index, when it is built, and how searches use it.
+
+    The index is an IVF-HNSW with scalar-quantised vectors (``IVF_HNSW_SQ``) over cosine
+    distance. Quantised distances are approximate, so every search re-ranks
+    ``refine_factor * limit`` candidates on the stored float32 vectors: scores stay exact,
+    only the candidate set is approximate. Rows written after the build are not in the
+    index; Lance scans them flat and merges them into every result.
+    """
+
+    min_rows: int = 32
+    num_partitions: int = 1
+    m: int = 20
+    ef_construction: int = 300
+    ef: int = 64
+    refine_factor: int = 4
+    recall_floor: float = 0.9
+
+    def config(self) -> HnswSq:
+        return HnswSq(
+            distance_type="cosine",
+            num_partitions=self.num_partitions,
+            m=self.m,
+            ef_construction=self.ef_construction,
+        )
+
+
+@dataclass(frozen=True)
+class LanceStore:
+    """Where a store lives and how connections to it behave; plain data, so it can be
+    handed to a writer process."""
+
+    path: str
+    dim: int
+    table_name: str = TABLE_NAME
+    index: IndexPlan | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    read_consistency: timedelta | None = timedelta(0)
+
+    def schema(self) -> pa.Schema:
+        return pa.schema(
+            [
+                pa.field(ID_COLUMN, pa.string(), nullable=False),
+                pa.field(VECTOR_COLUMN, pa.list_(pa.float32(), self.dim), nullable=False),
+            ]
+        )
+
+    def table_dir(self) -> Path:
+        return Path(self.path) / f"{self.table_name}.lance"
+
+
+def to_arrow(store: LanceStore, items: Sequence[tuple[str, Embedding]]) -> pa.Table:
+    """Rows as an Arrow table: the float32 bytes go in unchanged."""
+    matrix = np.stack([vector for _, vector in items]) if items else np.empty((0, store.dim), np.float32)
+    embeddings = pa.FixedSizeListArray.from_arrays(pa.array(matrix.astype(np.float32, copy=False).ravel()), store.dim)
+    ids = pa.array([id for id, _ in items], pa.string())
+    return pa.Table.from_arrays([ids, embeddings], schema=store.schema())
+
+
+def vectors_of(column: pa.ChunkedArray, dim: int) -> np.ndarray:
+    """The float32 matrix held by a FixedSizeList column, copied out of Arrow."""
+    flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return np.array(flat, dtype=np.float32).reshape(-1, dim)
+
+
+class LanceVectorBackend:
+    """One connection to one LanceDB table (CONTRACT §2).
+
+    The table is created by the first write; until then every read sees an empty store.
+    ``commit_retries`` counts conflicts this connection retried (its own backoff plus
+    Lance's internal merge retries), so tests can show that races really happened.
+    """
+
+    def __init__(self, store: LanceStore) -> None:
+        validate_dim(store.dim)
+        self.config = store
+        self.dim = store.dim
+        self._db = lancedb.connect(store.path, read_consistency_interval=store.read_consistency)
+        self._table: lancedb.table.Table | None = None
+        self._retry = store.retry.runner()
+        self._merge_retries = 0
+        self._indexed = False
+
+    def __repr__(self) -> str:
+        mode = "approximate" if self.config.index else "exact"
+        return f"{type(self).__name__}({self.config.path!r}, dim={self.dim}, {mode})"
+
+    @property
+    def table(self) -> lancedb.table.Table | None:
+        """The Lance table, or None while the store has never been written."""
+        if self._table is None:
+            try:
+                self._table = self._db.open_table(self.config.table_name)
+            except ValueError:
+                return None
+        return self._table
+
+    @property
+    def commit_retries(self) -> int:
+        return self._retry.retries + self._merge_retries
+
+    def ensure_table(self) -> lancedb.table.Table:
+        """Open the table, creating it empty if no writer has yet (an idempotent commit)."""
+        table = self.table
+        if table is None:
+            self._table = table = self._db.create_table(
+                self.config.table_name, schema=self.config.schema(), exist_ok=True
+            )
+        return table
+
+    # -- writes -------------------------------------------------------------------------
+    def store(self, id: str, embedding: Embedding) -> None:
+        id = validate_id(id)
+        vector = validate_embedding(embedding, self.dim)
+        self._upsert([(id, vector)])
+
+    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
+        checked = last_wins(validate_batch(items, self.dim))
+        if checked:
+            self._upsert(checked)
+
+    def delete(self, id: str) -> bool:
+        where = self._id_filter(validate_id(id))
+        table = self.table
+        if table is None:
+            return False
+        result = self._retry.run(lambda: table.delete(where), "delete")
+        return result.num_deleted_rows > 0
+
+    def _upsert(self, items: list[tuple[str, Embedding]]) -> None:
+        """All items in one merge commit, so a batch is applied whole or not at all."""
+        rows = to_arrow(self.config, items)
+        table = self.ensure_table()
+
+        def merge():
+            return (
+                table.merge_insert(ID_COLUMN)
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(rows)
+            )
+
+        result = self._retry.run(merge, "upsert")
+        self._merge_retries += result.num_attempts - 1
+        self._index_when_ready(table)
+
+    def _index_when_ready(self, table: lancedb.table.Table) -> None:
+        plan = self.config.index
+        if plan is None or self._indexed:
+            return
+        if any(index.columns == [VECTOR_COLUMN] for index in table.list_indices()):
+            self._indexed = True
+        elif table.count_rows() >= plan.min_rows:
+            self._retry.run(lambda: table.create_index(VECTOR_COLUMN, config=plan.config()), "create index")
+            self._indexed = True
+
+    def optimize(self) -> None:
+        """Compact fragments and fold new rows into the index (a logically neutral commit)."""
+        table = self.table
+        if table is not None:
+            self._retry.run(table.optimize, "optimize")
+
+    # -- reads --------------------------------------------------------------------------
+    def _id_filter(self, id: str) -> Expr | str:
+        """A predicate matching exactly ``id``; the id travels as a literal value."""
+        return col(ID_COLUMN) == lit(id)
+
+    def _rows_with_id(self, id: str, columns: list[str]) -> pa.Table | None:
+        table = self.table
+        if table is None:
+            return None
+        return table.search().where(self._id_filter(id)).select(columns).limit(2).to_arrow()
+
+    def get(self, id: str) -> Embedding | None:
+        rows = self._rows_with_id(validate_id(id), [VECTOR_COLUMN])
+        if rows is None or rows.num_rows == 0:
+            return None
+        return vectors_of(rows[VECTOR_COLUMN], self.dim)[0]
+
+    def exists(self, id: str) -> bool:
+        rows = self._rows_with_id(validate_id(id), [ID_COLUMN])
+        return rows is not None and rows.num_rows > 0
+
+    def count(self) -> int:
+        table = self.table
+        return 0 if table is None else table.count_rows()
+
+    def search(self, query: Embedding, limit: int) -> list[SearchResult]:
+        vector = validate_embedding(query, self.dim, "query")
+        limit = validate_limit(limit)
+        table = self.table
+        if table is None:
+            return []
+        rows = self._vector_query(table, vector, limit).select([ID_COLUMN, "_distance"]).limit(limit).to_arrow()
+        distances = rows["_distance"].to_numpy().astype(np.float64)
+        return [SearchResult(id, score) for id, score in zip(rows[ID_COLUMN].to_pylist(), self._scores(distances))]
+
+    def _vector_query(self, table: lancedb.table.Table, vector: Embedding, limit: int):
+        query = table.search(vector, vector_column_name=VECTOR_COLUMN).distance_type("cosine")
+        plan = self.config.index
+        if plan is None:
+            return query.bypass_vector_index()
+        # maximum_nprobes(0): keep probing partitions until `limit` rows are found; HNSW
+        # needs ef at least the number of candidates handed to the refine step.
+        ef = max(plan.ef, limit * plan.refine_factor)
+        return query.maximum_nprobes(0).ef(ef).refine_factor(plan.refine_factor)
+
+    def _scores(self, distances: np.ndarray) -> list[float]:
+        """Lance's cosine distance is 1 - cosine similarity."""
+        return (1.0 - distances).tolist()
+
+    def close(self) -> None:
+        self._table = None
+        self._db = None
+
+
+@dataclass
+class LanceFactory:
+    """Opens connections to one LanceDB store under a working directory (CONTRACT §6)."""
+
+    store: LanceStore
+    name: str = "lance"
+    score_atol: float = DEFAULT_SCORE_ATOL
+    backend_class: type[LanceVectorBackend] = LanceVectorBackend
+    nemeses: Mapping[str, Nemesis] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return self.store.dim
+
+    @property
+    def approximate(self) -> bool:
+        return self.store.index is not None
+
+    @property
+    def recall_floor(self) -> float | None:
+        return None if self.store.index is None else self.store.index.recall_floor
+
+    def open(self) -> LanceVectorBackend:
+        return self.backend_class(self.store)
+
+    def destroy(self) -> None:
+        for nemesis in self.nemeses.values():
+            nemesis.stop()
+        shutil.rmtree(self.store.path, ignore_errors=True)
+
+    def versions(self) -> dict[str, str]:
+        return {"lancedb": lancedb.__version__, "pyarrow": pa.__version__}
+
+
+def build_factory(
+    workdir: Path,
+    dim: int,
+    *,
+    name: str,
+    index: IndexPlan | None = None,
+    backend_class: type[LanceVectorBackend] = LanceVectorBackend,
+    retry: RetryPolicy = RetryPolicy(),
+    read_consistency: timedelta | None = timedelta(0),
+    with_nemeses: bool = True,
+) -> LanceFactory:
+    """A factory for a fresh store in ``workdir/<name>``, with the Lance nemeses."""
+    from backends.lance_nemeses import lance_nemeses
+
+    store = LanceStore(
+        path=str(Path(workdir) / name),
+        dim=validate_dim(dim),
+        index=index,
+        retry=retry,
+        read_consistency=read_consistency,
+    )
+    factory = LanceFactory(store=store, name=name, backend_class=backend_class)
+    if with_nemeses:
+        factory.nemeses = lance_nemeses(store, backend_class)
+    return factory
+
+
+def exact_factory(workdir: Path, dim: int) -> LanceFactory:
+    """Registered builder for ``lance``: flat scan, no index."""
+    return build_factory(workdir, dim, name="lance")
+
+
+def approximate_factory(workdir: Path, dim: int) -> LanceFactory:
+    """Registered builder for ``lance-approx``: HNSW index once 32 rows exist."""
+    return build_factory(workdir, dim, name="lance-approx", index=IndexPlan())

@@ -1,0 +1,304 @@
+"""Real faults for a LanceDB store: a writer killed mid-commit, and a competing writer.
+
+Both run helper processes started with ``spawn`` (lance is not fork-safe) that open their
+own connection to the store. A helper is started once and reused, so a nemesis step costs
+one write, not one interpreter start.
+
+- ``kill_writer`` performs the write in a helper and SIGKILLs it while the write is in
+  flight: as soon as new data or deletion files appear in the table directory, or at a
+  seeded moment within the time writes have been taking. Lance commits by atomically
+  publishing a manifest, so the table must open afterwards with the write all there or
+  all absent.
+- ``competing_writer`` keeps a second process committing to the same table while the
+  machine's write runs, so commits really race. The competitor never changes the logical
+  content: it rewrites rows the write does not touch with the exact values they hold
+  (``merge_insert`` updating matched rows only, from a snapshot taken at the start of the
+  burst, when those rows are stable) and compacts the table (``optimize``). Ids the write
+  touches are left alone, because a conflicting rewrite that Lance retries would replay a
+  stale value over the machine's acknowledged one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import signal
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from multiprocessing.connection import Connection
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from backends.lance import ID_COLUMN, LanceStore, LanceVectorBackend, is_commit_conflict
+from umi_dst.contract import InjectedFault, VectorBackend, WriteCall
+
+_SPAWN = multiprocessing.get_context("spawn")
+_READY_TIMEOUT = 120.0
+_WRITE_TIMEOUT = 120.0
+_POLL_INTERVAL = 0.0002
+_REWRITE_CHUNK = 64
+
+
+class WriterKilled(InjectedFault):
+    """The helper performing the write was SIGKILLed; the write may or may not have landed."""
+
+
+class _Helper:
+    """A spawned process that talks over a pipe; ``target(conn, *args)`` runs inside it."""
+
+    def __init__(self, target: Callable, *args: object) -> None:
+        self._conn, child_conn = _SPAWN.Pipe()
+        self.process = _SPAWN.Process(target=target, args=(child_conn, *args), daemon=True)
+        self.process.start()
+        child_conn.close()
+        self._ready = False
+
+    def wait_ready(self) -> None:
+        if not self._ready:
+            self.expect("ready", _READY_TIMEOUT)
+            self._ready = True
+
+    def send(self, message: object) -> None:
+        self._conn.send(message)
+
+    def poll(self, timeout: float = 0.0) -> bool:
+        return self._conn.poll(timeout)
+
+    def receive(self) -> tuple[str, object]:
+        return self._conn.recv()
+
+    def expect(self, kind: str, timeout: float) -> object:
+        if not self._conn.poll(timeout):
+            raise TimeoutError(f"helper {self.process.pid} sent no {kind!r} within {timeout}s")
+        got, payload = self._conn.recv()
+        if got == "error":
+            raise RuntimeError(f"helper {self.process.pid} failed: {payload}")
+        if got != kind:
+            raise RuntimeError(f"helper {self.process.pid} sent {got!r}, expected {kind!r}")
+        return payload
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.join()
+        self._conn.close()
+
+    def stop(self) -> None:
+        try:
+            self._conn.send(None)
+        except OSError:
+            pass
+        self.process.join(timeout=10)
+        self.kill()
+
+
+def _writer_main(conn: Connection, store: LanceStore, backend_class: type[LanceVectorBackend]) -> None:
+    backend = backend_class(store)
+    conn.send(("ready", None))
+    while (call := conn.recv()) is not None:
+        conn.send(("writing", None))
+        try:
+            call.apply(backend)
+        except Exception as error:
+            conn.send(("failed", repr(error)))
+        else:
+            conn.send(("done", None))
+
+
+def _write_files(store: LanceStore) -> set[str]:
+    """Names of the data and deletion files a commit writes before its manifest."""
+    names: set[str] = set()
+    for sub in ("data", "_deletions"):
+        try:
+            names.update(f"{sub}/{name}" for name in os.listdir(store.table_dir() / sub))
+        except FileNotFoundError:
+            pass
+    return names
+
+
+class KillWriter:
+    """SIGKILL the process performing a write while its commit is in flight."""
+
+    name = "kill_writer"
+
+    def __init__(self, store: LanceStore, backend_class: type[LanceVectorBackend], seed: int = 0) -> None:
+        self.store = store
+        self.backend_class = backend_class
+        self._rng = random.Random(seed)
+        self._helper: _Helper | None = None
+        self._typical_write = 0.02
+        self.kills = 0
+        self.kills_after_files = 0
+        self.completed = 0
+
+    def __repr__(self) -> str:
+        return f"KillWriter(kills={self.kills}, after_files={self.kills_after_files}, completed={self.completed})"
+
+    def disturb(self, backend: VectorBackend, call: WriteCall) -> None:
+        # Create the table here, so the kill lands in the write, not in table creation.
+        backend.ensure_table()
+        helper = self._spare()
+        helper.wait_ready()
+        before = _write_files(self.store)
+        # Half the kills wait for the first file of the commit, half strike at a seeded
+        # moment within the time writes have been taking (before, during or after).
+        on_first_file = self._rng.random() < 0.5
+        kill_at = self._rng.uniform(0.0, 2 * self._typical_write)
+        helper.send(call)
+        helper.expect("writing", _WRITE_TIMEOUT)
+        started = time.monotonic()
+        while True:
+            elapsed = time.monotonic() - started
+            if helper.poll(_POLL_INTERVAL):
+                self._finished(helper, elapsed)
+                return
+            struck = (_write_files(self.store) - before) if on_first_file else elapsed >= kill_at
+            if struck or elapsed > _WRITE_TIMEOUT:
+                self._kill(helper)
+                self.kills_after_files += bool(_write_files(self.store) - before)
+                raise WriterKilled(f"writer killed {elapsed * 1000:.1f} ms into {call.method}")
+
+    def _finished(self, helper: _Helper, elapsed: float) -> None:
+        kind, payload = helper.receive()
+        self.completed += 1
+        self._typical_write = 0.8 * self._typical_write + 0.2 * elapsed
+        if kind == "failed":
+            raise RuntimeError(f"writer process failed: {payload}")
+
+    def _kill(self, helper: _Helper) -> None:
+        helper.kill()
+        self._helper = None
+        self.kills += 1
+
+    def _spare(self) -> _Helper:
+        if self._helper is None:
+            self._helper = _Helper(_writer_main, self.store, self.backend_class)
+        return self._helper
+
+    def heal(self) -> None:
+        """Start the next writer now, so it is ready by the next disturbance."""
+        self._spare()
+
+    def stop(self) -> None:
+        if self._helper is not None:
+            self._helper.stop()
+            self._helper = None
+
+
+def _touched_ids(call: WriteCall) -> list[str]:
+    if call.method == "store_batch":
+        return [item[0] for item in call.args[0] if isinstance(item, (tuple, list)) and isinstance(item[0], str)]
+    return [call.args[0]] if call.args and isinstance(call.args[0], str) else []
+
+
+def _competitor_main(conn: Connection, store: LanceStore, backend_class: type[LanceVectorBackend]) -> None:
+    backend = backend_class(store)
+    conn.send(("ready", None))
+    while (call := conn.recv()) is not None:
+        try:
+            outcome = ("stopped", _burst(conn, backend, call))
+        except Exception as error:
+            outcome = ("error", repr(error))
+        conn.recv()  # the "stop" that ends every burst
+        conn.send(outcome)
+
+
+def _burst(conn: Connection, backend: LanceVectorBackend, call: WriteCall) -> tuple[int, int]:
+    """Commit content-neutral writes until the parent says stop; return (commits, conflicts).
+
+    The cycle is: the machine's own write (same ids, same values: two writers racing on the
+    same rows, as with at-least-once delivery), a rewrite of untouched rows with the values
+    they hold, and a compaction.
+    """
+    table = backend.table
+    untouched = None
+    if table is not None:
+        snapshot = table.to_arrow()
+        busy = pc.is_in(snapshot[ID_COLUMN], value_set=pa.array(_touched_ids(call), pa.string()))
+        untouched = snapshot.filter(pc.invert(busy))
+    conn.send(("started", None))
+    retries_before = backend.commit_retries
+    commits = conflicts = step = 0
+    while not conn.poll():
+        try:
+            if step % 3 == 0:
+                call.apply(backend)
+                table = backend.table
+            elif table is None:
+                time.sleep(0.001)
+                continue
+            elif step % 3 == 1 and untouched is not None and untouched.num_rows:
+                chunk = untouched.slice((step * _REWRITE_CHUNK) % untouched.num_rows, _REWRITE_CHUNK)
+                table.merge_insert(ID_COLUMN).when_matched_update_all().execute(chunk)
+            else:
+                table.optimize()
+            commits += 1
+        except Exception as error:
+            if not is_commit_conflict(error):
+                raise
+            conflicts += 1
+        finally:
+            step += 1
+    return commits, conflicts + backend.commit_retries - retries_before
+
+
+class CompetingWriter:
+    """Another process commits to the same table, content-neutrally, while a write runs."""
+
+    name = "competing_writer"
+
+    def __init__(self, store: LanceStore, backend_class: type[LanceVectorBackend]) -> None:
+        self.store = store
+        self.backend_class = backend_class
+        self._helper: _Helper | None = None
+        self.competitor_commits = 0
+        self.competitor_conflicts = 0
+        self.writer_retries = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"CompetingWriter(commits={self.competitor_commits}, conflicts={self.competitor_conflicts}, "
+            f"writer_retries={self.writer_retries})"
+        )
+
+    @property
+    def conflicts(self) -> int:
+        """Commit races seen on either side: proof that the writers really collided."""
+        return self.competitor_conflicts + self.writer_retries
+
+    def disturb(self, backend: VectorBackend, call: WriteCall) -> None:
+        if self._helper is None:
+            self._helper = _Helper(_competitor_main, self.store, self.backend_class)
+        helper = self._helper
+        helper.wait_ready()
+        retries_before = backend.commit_retries
+        helper.send(call)
+        helper.expect("started", _WRITE_TIMEOUT)
+        try:
+            call.apply(backend)
+        finally:
+            helper.send("stop")
+            commits, conflicts = helper.expect("stopped", _WRITE_TIMEOUT)
+            self.competitor_commits += commits
+            self.competitor_conflicts += conflicts
+            self.writer_retries += backend.commit_retries - retries_before
+
+    def heal(self) -> None:
+        """Nothing to undo: each burst ends before ``disturb`` returns."""
+
+    def stop(self) -> None:
+        if self._helper is not None:
+            self._helper.stop()
+            self._helper = None
+
+
+def lance_nemeses(store: LanceStore, backend_class: type[LanceVectorBackend]) -> dict[str, object]:
+    """The nemeses every Lance factory declares."""
+    return {
+        KillWriter.name: KillWriter(store, backend_class),
+        CompetingWriter.name: CompetingWriter(store, backend_class),
+    }
+

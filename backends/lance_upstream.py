@@ -1,0 +1,81 @@
+"""The original Rust ``LanceVectorBackend`` of umi-memory, ported faithfully as a case study.
+
+It differs from ``backends.lance`` only where the original did, and each difference is a
+bug the contract machine finds:
+
+- an upsert is a delete followed by an add: two commits, so a crash or a failed add between
+  them loses the old row, and a batch is a loop of such upserts, not atomic;
+- id filters are built as ``id = '{id}'`` with no escaping: an id with a quote breaks the
+  SQL, and a crafted id matches (and deletes) other rows;
+- searches use LanceDB's default metric (L2) and report ``1 / (1 + _distance)``, which is
+  neither cosine similarity nor in its order;
+- the connection keeps LanceDB's default settings (no read consistency interval), and the
+  table is created by the first store, with its data;
+- commit conflicts are retried up to 10 times, waiting 2^n ms, when the error says
+  "Commit conflict".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from backends.lance import VECTOR_COLUMN, LanceFactory, LanceVectorBackend, RetryPolicy, build_factory, to_arrow
+from umi_dst.contract import Embedding
+from umi_dst.validation import validate_batch
+
+
+def _says_commit_conflict(error: BaseException) -> bool:
+    return "Commit conflict" in str(error)
+
+
+UPSTREAM_RETRY = RetryPolicy(attempts=11, base_delay=0.002, max_delay=1.024, jitter=False, retry_on=_says_commit_conflict)
+"""The original's loop: 10 retries after the first attempt, sleeping 2, 4, ... 1024 ms."""
+
+
+class UpstreamLanceBackend(LanceVectorBackend):
+    """``LanceVectorBackend`` with the original's upsert, filters and metric."""
+
+    def store_batch(self, items) -> None:
+        for id, vector in validate_batch(items, self.dim):
+            self._upsert([(id, vector)])
+
+    def _upsert(self, items: list[tuple[str, Embedding]]) -> None:
+        rows = to_arrow(self.config, items)
+        table = self.table
+        if table is None:
+            self._table = self._db.create_table(self.config.table_name, data=rows)
+            return
+        [(id, _)] = items
+        where = self._id_filter(id)
+
+        def delete_then_add() -> None:
+            try:
+                table.delete(where)
+            except Exception:
+                pass  # the original ignored a failed delete
+            table.add(rows)
+
+        self._retry.run(delete_then_add, "store")
+
+    def _id_filter(self, id: str) -> str:
+        return f"id = '{id}'"
+
+    def _vector_query(self, table, vector: Embedding, limit: int):
+        return table.search(vector, vector_column_name=VECTOR_COLUMN)
+
+    def _scores(self, distances: np.ndarray) -> list[float]:
+        return (1.0 / (1.0 + distances)).tolist()
+
+
+def factory(workdir: Path, dim: int) -> LanceFactory:
+    """Registered builder for ``lance-upstream``."""
+    return build_factory(
+        workdir,
+        dim,
+        name="lance-upstream",
+        backend_class=UpstreamLanceBackend,
+        retry=UPSTREAM_RETRY,
+        read_consistency=None,
+    )
