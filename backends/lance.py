@@ -44,6 +44,11 @@ TABLE_NAME = "vectors"
 ID_COLUMN = "id"
 VECTOR_COLUMN = "embedding"
 
+PRIMARY_KEY_MARKER = {"lance-schema:unenforced-primary-key": "true"}
+"""Declares ``id`` the table's primary key. Without it, two writers that ``merge_insert`` the
+same new id concurrently both insert it, and the table holds a duplicate (lance#4585); with
+it, Lance records the inserted keys and the later commit conflicts and is retried."""
+
 _CONFLICT_MARKERS = ("commit conflict", "preempted", "too many concurrent writers")
 
 
@@ -144,7 +149,7 @@ class LanceStore:
     def schema(self) -> pa.Schema:
         return pa.schema(
             [
-                pa.field(ID_COLUMN, pa.string(), nullable=False),
+                pa.field(ID_COLUMN, pa.string(), nullable=False, metadata=PRIMARY_KEY_MARKER),
                 pa.field(VECTOR_COLUMN, pa.list_(pa.float32(), self.dim), nullable=False),
             ]
         )
@@ -298,6 +303,12 @@ class LanceVectorBackend:
         rows = self._vector_query(table, vector, limit).select([ID_COLUMN, "_distance"]).limit(limit).to_arrow()
         distances = rows["_distance"].to_numpy().astype(np.float64)
         return [SearchResult(id, score) for id, score in zip(rows[ID_COLUMN].to_pylist(), self._scores(distances))]
+
+    def search_plan(self, query: Embedding, limit: int) -> str:
+        """Lance's physical plan for ``search(query, limit)``: shows flat scan or ANN index."""
+        table = self.ensure_table()
+        vector = validate_embedding(query, self.dim, "query")
+        return self._vector_query(table, vector, validate_limit(limit)).explain_plan()
 
     def _vector_query(self, table: lancedb.table.Table, vector: Embedding, limit: int):
         query = table.search(vector, vector_column_name=VECTOR_COLUMN).distance_type("cosine")

@@ -124,12 +124,20 @@ class KillWriter:
 
     name = "kill_writer"
 
-    def __init__(self, store: LanceStore, backend_class: type[LanceVectorBackend], seed: int = 0) -> None:
+    def __init__(
+        self,
+        store: LanceStore,
+        backend_class: type[LanceVectorBackend],
+        seed: int = 0,
+        expected_write: float = 0.02,
+    ) -> None:
+        """``expected_write`` (seconds) is the first guess of a write's duration; later
+        guesses follow the writes that finish."""
         self.store = store
         self.backend_class = backend_class
         self._rng = random.Random(seed)
         self._helper: _Helper | None = None
-        self._typical_write = 0.02
+        self._typical_write = expected_write
         self.kills = 0
         self.kills_after_files = 0
         self.completed = 0

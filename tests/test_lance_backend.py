@@ -1,0 +1,207 @@
+"""Direct tests of the parts of LanceVectorBackend that are easy to get wrong."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from lancedb.index import HnswSq
+
+from backends.lance import (
+    CommitConflict,
+    IndexPlan,
+    LanceStore,
+    LanceVectorBackend,
+    RetryPolicy,
+    approximate_factory,
+    exact_factory,
+)
+from backends.sim import SimVectorBackend
+from umi_dst.contract import InvalidInput
+
+DIM = 8
+AWKWARD_IDS = [
+    "it's",
+    "back\\slash",
+    "\\'",
+    "''",
+    "%",
+    "_",
+    "a%b_c",
+    "ünïcödé",
+    "e\u0301",
+    "\u00e9",
+    "😀",
+    "line\nbreak\ttab",
+    " ",
+    "x' OR '1'='1",
+    "'; DROP TABLE vectors; --",
+    '"double"',
+    "`tick`",
+    "x" * 256,
+]
+
+
+def vectors(seed: int, n: int, dim: int = DIM) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+
+
+@pytest.fixture
+def lance(tmp_path):
+    factory = exact_factory(tmp_path, DIM)
+    yield factory
+    factory.destroy()
+
+
+def test_awkward_ids_round_trip_and_match_only_themselves(lance):
+    backend = lance.open()
+    rows = vectors(1, len(AWKWARD_IDS))
+    backend.store_batch(list(zip(AWKWARD_IDS, rows)))
+    for id, row in zip(AWKWARD_IDS, rows):
+        assert backend.exists(id)
+        assert backend.get(id).tobytes() == row.tobytes()
+    assert backend.delete("x' OR '1'='1") is True
+    assert backend.count() == len(AWKWARD_IDS) - 1
+    assert backend.delete("x' OR '1'='1") is False
+    assert backend.get("e\u0301") is not None and backend.get("\u00e9") is not None
+
+
+def test_get_is_a_bit_exact_float32_round_trip(lance):
+    backend = lance.open()
+    awkward = np.array([-0.0, 1e-45, -1.4e-45, 1e-38, 1e6, -1e6, 0.1, 1 / 3], dtype=np.float32)
+    backend.store("v", awkward)
+    assert lance.open().get("v").tobytes() == awkward.tobytes()
+
+
+def test_upsert_replaces_without_duplicating(lance):
+    backend = lance.open()
+    first, second = vectors(2, 2)
+    backend.store("a", first)
+    backend.store("a", second)
+    assert backend.count() == 1
+    assert backend.table.count_rows() == 1
+    assert backend.get("a").tobytes() == second.tobytes()
+
+
+def test_batch_with_repeated_ids_keeps_the_last_in_one_commit(lance):
+    backend = lance.open()
+    backend.store("seed", vectors(3, 1)[0])
+    version = backend.table.version
+    rows = vectors(4, 4)
+    backend.store_batch([("a", rows[0]), ("b", rows[1]), ("a", rows[2]), ("seed", rows[3])])
+    assert backend.table.version == version + 1
+    assert backend.count() == 3
+    assert backend.get("a").tobytes() == rows[2].tobytes()
+    assert backend.get("seed").tobytes() == rows[3].tobytes()
+
+
+def test_invalid_batch_changes_nothing_and_creates_nothing(lance):
+    backend = lance.open()
+    with pytest.raises(InvalidInput, match="batch item 1"):
+        backend.store_batch([("ok", vectors(5, 1)[0]), ("bad", np.full(DIM, np.nan))])
+    assert backend.table is None
+    with pytest.raises(InvalidInput):
+        backend.store("x\x00", vectors(5, 1)[0])
+    assert backend.count() == 0
+
+
+def test_store_that_was_never_written_reads_as_empty(lance):
+    backend = lance.open()
+    assert backend.table is None
+    assert backend.count() == 0
+    assert backend.get("a") is None
+    assert backend.exists("a") is False
+    assert backend.delete("a") is False
+    assert backend.search(vectors(6, 1)[0], 5) == []
+    assert backend.table is None
+
+
+def test_emptied_table_reads_as_empty(lance):
+    backend = lance.open()
+    backend.store("a", vectors(7, 1)[0])
+    assert backend.delete("a") is True
+    assert backend.count() == 0
+    assert backend.search(vectors(8, 1)[0], 3) == []
+
+
+def test_second_connection_sees_acknowledged_writes(lance):
+    writer, reader = lance.open(), lance.open()
+    rows = vectors(9, 3)
+    writer.store("a", rows[0])
+    assert reader.count() == 1  # the reader now holds the table open
+    writer.store_batch([("b", rows[1]), ("c", rows[2])])
+    writer.delete("a")
+    assert reader.count() == 2
+    assert reader.get("b").tobytes() == rows[1].tobytes()
+    assert not reader.exists("a")
+
+
+def test_scores_are_cosine_similarity_in_order(lance):
+    backend, oracle = lance.open(), SimVectorBackend(DIM)
+    rows = vectors(10, 50) * np.float32(1000) ** np.arange(-1, 2, dtype=np.float32).repeat([17, 17, 16])[:, None]
+    items = [(f"r{i}", row) for i, row in enumerate(rows)]
+    backend.store_batch(items)
+    oracle.store_batch(items)
+    for query in vectors(11, 5):
+        got = backend.search(query, 10)
+        ids, scores = oracle.scores(query)
+        truth = dict(zip(ids, scores))
+        assert len(got) == 10
+        assert all(abs(result.score - truth[result.id]) <= 1e-4 for result in got)
+        assert [result.id for result in got] == [result.id for result in oracle.search(query, 10)]
+
+
+def test_exact_search_bypasses_an_index_even_when_one_exists(lance):
+    backend = lance.open()
+    backend.store_batch([(f"r{i}", row) for i, row in enumerate(vectors(12, 300))])
+    backend.table.create_index("embedding", config=HnswSq(distance_type="cosine"))
+    plan = backend.search_plan(vectors(13, 1)[0], 10)
+    assert "KNNVectorDistance" in plan and "ANN" not in plan
+
+
+def test_approximate_mode_indexes_and_still_finds_everything(tmp_path):
+    factory = approximate_factory(tmp_path, DIM)
+    backend, oracle = factory.open(), SimVectorBackend(DIM)
+    plan = factory.store.index
+    first = [(f"r{i}", row) for i, row in enumerate(vectors(14, plan.min_rows))]
+    backend.store_batch(first)
+    oracle.store_batch(first)
+    assert [index.index_type for index in backend.table.list_indices()] == ["IvfHnswSq"]
+    assert "ANNSubIndex" in backend.search_plan(vectors(15, 1)[0], 5)
+    late = [(f"late{i}", row) for i, row in enumerate(vectors(16, 5))]
+    for id, row in late:
+        backend.store(id, row)
+        oracle.store(id, row)
+    for id in ("r0", "r1", "r2"):
+        assert backend.delete(id) and oracle.delete(id)
+    for id, row in late:
+        assert backend.search(row, 1)[0].id == id
+    count = oracle.count()
+    for limit in (1, 7, count, count + 10, 10_000):
+        assert len(backend.search(vectors(17, 1)[0], limit)) == min(limit, count)
+    assert factory.approximate and factory.recall_floor == IndexPlan().recall_floor
+    factory.destroy()
+
+
+def test_commit_conflicts_are_retried_then_raise_when_retries_run_out(tmp_path):
+    """A connection that never refreshes compacts a table another writer has changed:
+    every attempt conflicts, so the bounded retry must give up and say so."""
+    fresh = LanceVectorBackend(LanceStore(str(tmp_path), DIM))
+    fresh.store_batch([(f"r{i}", row) for i, row in enumerate(vectors(18, 4))])
+    fresh.store("r4", vectors(19, 1)[0])
+    policy = RetryPolicy(attempts=3, base_delay=0.001, seed=7)
+    stale = LanceVectorBackend(LanceStore(str(tmp_path), DIM, retry=policy, read_consistency=None))
+    assert stale.count() == 5
+    fresh.delete("r0")
+    with pytest.raises(CommitConflict, match="gave up after 3 commit attempts"):
+        stale.optimize()
+    assert stale.commit_retries == 2
+    assert fresh.count() == 4
+
+
+def test_versions_and_declarations(lance):
+    assert set(lance.versions()) == {"lancedb", "pyarrow"}
+    assert not lance.approximate and lance.recall_floor is None
+    assert set(lance.nemeses) == {"kill_writer", "competing_writer"}
+    assert lance.store.read_consistency == timedelta(0)

@@ -1,0 +1,104 @@
+"""The Lance nemeses, driven for real, with the outcome checked against the Sim oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backends.lance import LanceVectorBackend, exact_factory
+from backends.lance_nemeses import KillWriter, WriterKilled
+from backends.sim import SimVectorBackend
+from umi_dst.contract import WriteCall
+
+DIM = 16
+
+
+def vectors(seed: int, n: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+
+
+def content(backend: LanceVectorBackend) -> dict[str, bytes]:
+    table = backend.table
+    if table is None:
+        return {}
+    rows = table.to_arrow()
+    matrix = np.array(rows["embedding"].combine_chunks().flatten().to_numpy(), dtype=np.float32).reshape(-1, DIM)
+    ids = rows["id"].to_pylist()
+    assert len(set(ids)) == len(ids), "duplicate ids in the table"
+    return {id: row.tobytes() for id, row in zip(ids, matrix)}
+
+
+def oracle_content(oracle: SimVectorBackend) -> dict[str, bytes]:
+    return {id: oracle.get(id).tobytes() for id in oracle.ids()}
+
+
+@pytest.fixture
+def lance(tmp_path):
+    factory = exact_factory(tmp_path, DIM)
+    yield factory
+    factory.destroy()
+
+
+def test_kill_writer_mid_commit_leaves_acknowledged_writes_and_an_all_or_nothing_batch(lance):
+    nemesis = lance.nemeses["kill_writer"]
+    oracle = SimVectorBackend(DIM)
+    acknowledged = [(f"ack{i}", row) for i, row in enumerate(vectors(1, 200))]
+    lance.open().store_batch(acknowledged)
+    oracle.store_batch(acknowledged)
+    for trial in range(4):
+        # A large batch that also overwrites acknowledged rows, so "absent" is checkable.
+        batch = [(f"big{trial}_{i}", row) for i, row in enumerate(vectors(10 + trial, 40_000))]
+        batch += [(f"ack{i}", row) for i, row in enumerate(vectors(20 + trial, 50))]
+        before = oracle_content(oracle)
+        try:
+            nemesis.disturb(lance.open(), WriteCall("store_batch", (batch,)))
+        except WriterKilled:
+            pass
+        else:
+            oracle.store_batch(batch)
+        nemesis.heal()
+        after = content(lance.open())
+        applied = SimVectorBackend(DIM)
+        applied.store_batch([(id, np.frombuffer(row, np.float32)) for id, row in before.items()] + batch)
+        assert after in (before, oracle_content(applied)), f"trial {trial}: neither all nor nothing"
+        if after != before:
+            oracle.store_batch(batch)
+        assert after == oracle_content(oracle)
+    assert nemesis.kills_after_files >= 1, f"no kill landed after the commit began writing files: {nemesis!r}"
+    reopened = lance.open()
+    reopened.store("after", vectors(30, 1)[0])
+    assert reopened.count() == oracle.count() + 1
+
+
+def test_kill_writer_lets_a_finished_write_stand(lance):
+    # Seed 0 first draws a clock strike, at about 15 s: the small write finishes first.
+    nemesis = KillWriter(lance.store, LanceVectorBackend, seed=0, expected_write=10.0)
+    row = vectors(40, 1)[0]
+    try:
+        nemesis.disturb(lance.open(), WriteCall("store", ("small", row)))
+    finally:
+        nemesis.stop()
+    assert nemesis.completed == 1 and nemesis.kills == 0
+    assert lance.open().get("small").tobytes() == row.tobytes()
+
+
+def test_competing_writer_races_commits_without_changing_content(lance):
+    nemesis = lance.nemeses["competing_writer"]
+    oracle = SimVectorBackend(DIM)
+    start = [(f"r{i}", row) for i, row in enumerate(vectors(50, 300))]
+    lance.open().store_batch(start)
+    oracle.store_batch(start)
+    rng = np.random.default_rng(51)
+    for step in range(12):
+        ids = [f"r{i}" for i in rng.choice(300, 20, replace=False)]
+        calls = [
+            WriteCall("store_batch", (list(zip(ids, vectors(100 + step, 20))),)),
+            WriteCall("store", (f"new{step}", vectors(200 + step, 1)[0])),
+            WriteCall("delete", (ids[0],)),
+        ]
+        for call in calls:
+            nemesis.disturb(lance.open(), call)
+            call.apply(oracle)
+        assert content(lance.open()) == oracle_content(oracle), f"step {step}"
+    assert nemesis.competitor_commits > 0
+    assert nemesis.conflicts > 0, f"the writers never collided: {nemesis!r}"
