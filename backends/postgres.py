@@ -138,16 +138,18 @@ class PostgresVectorBackend:
             rows = self._nearest(vector, limit)
         else:
             with self.connection.transaction():
-                self.connection.execute(
-                    "SELECT set_config('hnsw.ef_search', %s, true), "
-                    "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
-                    (str(self.ef_search),),
-                )
+                self._configure(("hnsw.ef_search", str(self.ef_search)), ("hnsw.iterative_scan", "relaxed_order"))
+                self._configure(("enable_seqscan", "off"))  # the index even where a scan looks cheaper
                 rows = self._nearest(vector, limit)
                 if len(rows) < limit and len(rows) < self.count():
-                    self.connection.execute("SELECT set_config('enable_indexscan', 'off', true)")
+                    self._configure(("enable_seqscan", "on"), ("enable_indexscan", "off"))
                     rows = self._nearest(vector, limit)
         return [SearchResult(id, score) for id, score in rows]
+
+    def _configure(self, *settings: tuple[str, str]) -> None:
+        """Set planner and pgvector settings for the current transaction only."""
+        calls = sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in settings)
+        self.connection.execute(sql.SQL("SELECT {}").format(calls), [value for pair in settings for value in pair])
 
     def _nearest(self, vector: Embedding, limit: int) -> list[tuple[str, float]]:
         """The ``limit`` nearest rows, scored ``1 - cosine distance`` and sorted by distance.

@@ -1,0 +1,120 @@
+"""The server the postgres backends use: per-process, cleaned up, crashable, or external."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import psutil
+import psycopg
+import pytest
+from psycopg import sql
+
+from backends.postgres import exact_factory
+from backends.postgres_server import URL_ENV, EmbeddedServer, ExternalServer, server
+
+REPO = Path(__file__).resolve().parents[1]
+
+_CHILD = """
+import json, os, signal, sys
+from backends.postgres_server import server
+s = server()
+print(json.dumps({"data_dir": str(s.data_dir), "pid": s.pid, "url": s.url}), flush=True)
+if sys.argv[1] == "fail":
+    raise RuntimeError("a failing run")
+if sys.argv[1] == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def run_child(mode: str) -> dict:
+    """Start a server in a fresh Python process that ends as ``mode`` says; report its server."""
+    env = {key: value for key, value in os.environ.items() if key != URL_ENV}
+    done = subprocess.run([sys.executable, "-c", _CHILD, mode], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout, f"child started no server: {done.stderr}"
+    return json.loads(done.stdout.splitlines()[0])
+
+
+def assert_gone(child: dict) -> None:
+    assert not Path(child["data_dir"]).exists(), f"data directory {child['data_dir']} left behind"
+    assert not running(child["pid"]), f"server process {child['pid']} left running"
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (an exited one awaiting its reaper is not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.fixture
+def embedded(monkeypatch) -> EmbeddedServer:
+    monkeypatch.delenv(URL_ENV, raising=False)
+    found = server()
+    assert isinstance(found, EmbeddedServer)
+    return found
+
+
+def test_each_process_runs_its_own_server_and_leaves_nothing_behind_even_on_failure(embedded):
+    child = run_child("fail")
+    assert child["url"] != embedded.url and child["data_dir"] != str(embedded.data_dir)
+    assert_gone(child)
+
+
+def test_server_of_a_killed_process_is_swept_by_the_next_one(embedded):
+    killed = run_child("kill")
+    assert Path(killed["data_dir"]).exists(), "a SIGKILLed process cannot clean up; the sweep must"
+    assert_gone(run_child("exit"))
+    assert_gone(killed)
+
+
+def test_server_is_started_once_per_process(embedded):
+    assert server() is embedded
+    assert psutil.Process(embedded.pid).name() == "postgres"
+
+
+def test_crash_and_restart_keep_committed_rows_and_lose_uncommitted_ones(embedded):
+    table = sql.Identifier(f"crash_{uuid.uuid4().hex[:8]}")
+    with embedded.connect(autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE TABLE {} (n int)").format(table))
+        connection.execute(sql.SQL("INSERT INTO {} VALUES (1)").format(table))
+    pending = embedded.connect()
+    pending.execute(sql.SQL("INSERT INTO {} VALUES (2)").format(table))
+    postmaster = embedded.pid
+    embedded.crash()
+    assert not running(postmaster)
+    embedded.restart()
+    with embedded.connect(autocommit=True) as connection:
+        assert connection.execute(sql.SQL("SELECT array_agg(n) FROM {}").format(table)).fetchone()[0] == [1]
+        connection.execute(sql.SQL("DROP TABLE {}").format(table))
+    with pytest.raises(psycopg.OperationalError):
+        pending.commit()
+
+
+def test_external_url_is_honoured(embedded, monkeypatch, tmp_path):
+    database = f"external_{uuid.uuid4().hex[:8]}"
+    with embedded.connect(autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    try:
+        url = embedded.url.replace("/postgres?", f"/{database}?")
+        monkeypatch.setenv(URL_ENV, url)
+        factory = exact_factory(tmp_path, 4)
+        assert isinstance(factory.server, ExternalServer) and not factory.server.owned
+        assert "crash_server" not in factory.nemeses, "only a server we own may be crashed"
+        backend = factory.open()
+        try:
+            backend.store("x", np.ones(4, dtype=np.float32))
+            found = backend.connection.execute("SELECT current_database()").fetchone()[0]
+        finally:
+            backend.close()
+        assert found == database
+        factory.destroy()
+    finally:
+        with embedded.connect(autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(database)))
