@@ -1,11 +1,9 @@
 """Real faults for the postgres backends (CONTRACT §6), each run against a write in flight.
 
-Three of them need the write caught mid-transaction. ``terminate_connection`` and
-``statement_timeout`` get that deterministically: a second session holds a SHARE lock on the
-store's table, so the write (after any staging COPY) queues behind it, and the fault strikes
-while it waits. ``crash_server`` instead lets the write race: the server is shut down
-immediately as soon as the write is seen running, or right after it returns, so over a run
-both in-flight and just-acknowledged writes meet a crash and WAL recovery.
+Each needs the write caught mid-transaction, and gets that deterministically: a second
+session holds a SHARE lock on the store's table, so the write (after any staging COPY) queues
+behind it, and the fault strikes while it waits. ``crash_server`` alternates that with a race,
+so that writes acknowledged just before the crash also meet WAL recovery.
 """
 
 from __future__ import annotations
@@ -71,12 +69,12 @@ def _wait_for(condition: Callable[[], bool], write: _Write) -> bool:
 @contextmanager
 def _table_locked(factory: PostgresFactory) -> Iterator[psycopg.Connection]:
     """A second session holding a SHARE lock on the store's table: writers queue behind it."""
-    with factory.server.connect() as blocker:
+    blocker = factory.server.connect()
+    try:
         blocker.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(factory.table))
-        try:
-            yield blocker
-        finally:
-            blocker.rollback()
+        yield blocker
+    finally:
+        blocker.close()  # ends the transaction, so releases the lock; quiet even after a crash
 
 
 def _waits_for_lock(blocker: psycopg.Connection, pid: int) -> Callable[[], bool]:
@@ -127,19 +125,34 @@ class StatementTimeout:
 
 @dataclass
 class CrashServer:
-    """Immediate shutdown of the server (no checkpoint) during or right after the write."""
+    """Immediate shutdown of the server (no checkpoint) while a write is in flight.
+
+    Turns alternate, so a run meets both kinds of crash: on even turns the write is held
+    mid-transaction by a lock (it must vanish whole); on odd turns it races the crash, which
+    strikes as soon as the write is seen running or right after it returns (a returned write
+    must survive recovery). Turns restart with each factory, so a replay repeats them.
+    """
 
     factory: PostgresFactory
     name: str = "crash_server"
+    turns: int = 0
 
     def disturb(self, backend: PostgresVectorBackend, call: WriteCall) -> None:
         pid = backend.connection.info.backend_pid
-        with self.factory.server.connect(autocommit=True) as monitor:
-            write = _Write(backend, call)
-            write.start()
-            _wait_for(_busy(monitor, pid), write)
-        self.factory.server.crash()
+        held = self.turns % 2 == 0
+        self.turns += 1
+        write = _Write(backend, call)
         try:
+            if held:
+                with _table_locked(self.factory) as blocker:
+                    write.start()
+                    _wait_for(_waits_for_lock(blocker, pid), write)
+                    self.factory.server.crash()
+            else:
+                with self.factory.server.connect(autocommit=True) as monitor:
+                    write.start()
+                    _wait_for(_busy(monitor, pid), write)
+                self.factory.server.crash()
             write.outcome()
         finally:
             self.factory.server.restart()
