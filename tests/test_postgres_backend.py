@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
+from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from backends.postgres import COPY_MIN_ROWS, DEFAULT_EF_SEARCH, approximate_factory, exact_factory
@@ -215,3 +219,25 @@ def test_approximate_search_returns_min_of_limit_and_count_beyond_ef_search(tmp_
     finally:
         backend.close()
         factory.destroy()
+
+
+def test_large_batch_racing_a_competing_insert_still_upserts_everything(factory):
+    """The bulk path finds no existing id, but another session commits one before the COPY ends."""
+    backend = factory.open()
+    rival = factory.server.connect()
+    register_vector(rival)
+    try:
+        rows = vectors(17, COPY_MIN_ROWS)
+        rival.execute(sql.SQL("INSERT INTO {} VALUES ('id-5', %b)").format(factory.table), (vectors(18, 1)[0],))
+        batch = threading.Thread(target=backend.store_batch, args=([(f"id-{i}", v) for i, v in enumerate(rows)],))
+        batch.start()
+        waiting = "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)"
+        while batch.is_alive() and not rival.execute(waiting, (backend.connection.info.backend_pid,)).fetchone()[0]:
+            time.sleep(0.001)
+        rival.commit()
+        batch.join(30)
+        assert staging_exists(backend), "the COPY met the rival's id and fell back to the staging upsert"
+        assert backend.count() == COPY_MIN_ROWS and same_bits(backend.get("id-5"), rows[5])
+    finally:
+        rival.close()
+        backend.close()
