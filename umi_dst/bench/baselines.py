@@ -54,7 +54,11 @@ def numpy_scan(dataset: Dataset, truth: GroundTruth) -> dict:
 
 
 def lance_raw(dataset: Dataset, truth: GroundTruth, workdir: Path, index: dict | None = None) -> dict:
-    """A LanceDB table created from one Arrow table, exact cosine search, optional ANN index."""
+    """A LanceDB table created from one Arrow table, exact cosine search, then the ANN index.
+
+    ``index`` holds ``create_index``'s ``config`` and the query's ``ef`` and ``refine_factor``
+    (see ``engines.lance_raw_index``), so the approximate figures match the backend's setup.
+    """
     import lancedb
     import pyarrow as pa
 
@@ -63,25 +67,31 @@ def lance_raw(dataset: Dataset, truth: GroundTruth, workdir: Path, index: dict |
     db = lancedb.connect(workdir / "lance-raw")
     load_s, table = seconds(lambda: db.create_table("raw", table_data))
 
-    def search(query: np.ndarray) -> list[SearchResult]:
-        rows = table.search(query).distance_type("cosine").limit(SEARCH_LIMIT).select(["id"]).to_arrow()
-        return [SearchResult(i, 1.0 - d) for i, d in zip(rows["id"].to_pylist(), rows["_distance"].to_pylist())]
+    def searcher(tune):
+        def search(query: np.ndarray) -> list[SearchResult]:
+            request = tune(table.search(query, vector_column_name="vector").distance_type("cosine"))
+            rows = request.limit(SEARCH_LIMIT).select(["id", "_distance"]).to_arrow()
+            return [SearchResult(i, 1.0 - d) for i, d in zip(rows["id"].to_pylist(), rows["_distance"].to_pylist())]
 
-    out = {
-        "load_s": load_s,
-        "load_per_s": dataset.n / load_s,
-        **_searches("search_exact", search, dataset, truth),
-    }
+        return search
+
+    out = {"load_s": load_s, "load_per_s": dataset.n / load_s}
+    out.update(_searches("search_exact", searcher(lambda q: q.bypass_vector_index()), dataset, truth))
     if index is not None:
-        index_s, _ = seconds(lambda: table.create_index(metric="cosine", vector_column_name="vector", **index))
-        out["index_s"] = index_s
-        out["index"] = index
-        out.update(_searches("search_approx", search, dataset, truth))
+        out["index_s"], _ = seconds(lambda: table.create_index("vector", config=index["config"]))
+        out["index"] = index["description"]
+        tuned = searcher(lambda q: q.ef(index["ef"]).refine_factor(index["refine_factor"]))
+        out.update(_searches("search_approx", tuned, dataset, truth))
     return out
 
 
 def postgres_raw(dataset: Dataset, truth: GroundTruth, conninfo: str, table: str, hnsw: dict | None = None) -> dict:
-    """Binary ``COPY`` with ``write_row`` into a fresh table, then ``ORDER BY <=>`` (and HNSW)."""
+    """Binary ``COPY`` with ``write_row`` into a fresh table, ``ORDER BY <=>``, then HNSW.
+
+    ``hnsw`` holds the index's ``WITH`` options and the ``ef_search`` of the backend
+    (see ``engines.postgres_raw_hnsw``); the index is built after the load, as a bulk
+    loader would.
+    """
     import psycopg
     from pgvector.psycopg import register_vector
 
@@ -107,22 +117,20 @@ def postgres_raw(dataset: Dataset, truth: GroundTruth, conninfo: str, table: str
             rows = conn.execute(sql, {"q": query}, binary=True).fetchall()
             return [SearchResult(id, float(score)) for id, score in rows]
 
-        conn.execute("SET enable_indexscan = off")
         out = {
             "load_s": load_s,
             "load_per_s": dataset.n / load_s,
             **_searches("search_exact", search, dataset, truth),
         }
-        conn.execute("RESET enable_indexscan")
         if hnsw is not None:
-            options = ", ".join(f"{key} = {int(value)}" for key, value in hnsw.items())
+            options = ", ".join(f"{key} = {int(value)}" for key, value in hnsw["with"].items())
             with_clause = f" WITH ({options})" if options else ""
-            index_s, _ = seconds(
-                lambda: conn.execute(f"CREATE INDEX ON {table} USING hnsw (embedding vector_cosine_ops){with_clause}")
-            )
+            statement = f"CREATE INDEX ON {table} USING hnsw (embedding vector_cosine_ops){with_clause}"
+            index_s, _ = seconds(lambda: conn.execute(statement))
             conn.commit()
+            conn.execute(f"SET hnsw.ef_search = {int(hnsw['ef_search'])}")
             out["index_s"] = index_s
-            out["index"] = hnsw
+            out["index"] = f"{statement.replace(table, 'raw')}; ef_search {hnsw['ef_search']}"
             out.update(_searches("search_approx", search, dataset, truth))
         conn.execute(f"DROP TABLE {table}")
         conn.commit()

@@ -16,7 +16,7 @@ from umi_dst.bench import compare, report, suite
 
 DEFAULT_SIZES = (100, 1_000, 10_000)
 DEFAULT_DIMS = (128, 768, 1536)
-QUICK = {"sizes": (100, 1_000), "dims": (128,), "queries": 20, "singles": 20, "framework_examples": 5, "framework_steps": 10}
+QUICK = {"sizes": (100, 1_000), "dims": (128,), "queries": 20, "singles": 20, "framework_examples": 3, "framework_steps": 10}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,10 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dims", type=_int_list, metavar="D,D,...", help=f"dimensions (default {_join(DEFAULT_DIMS)})")
     parser.add_argument("--shapes", type=_shape_list, default=(), metavar="NxD,...",
                         help="extra cases beyond sizes x dims, e.g. 50000x1536,100000x768 (the small VectorDBBench shapes)")
-    parser.add_argument("--queries", type=int, help="queries per search limit (default 100)")
+    parser.add_argument("--queries", type=int, help="queries per search limit (default 50)")
     parser.add_argument("--singles", type=int, help="calls per point operation (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
-    parser.add_argument("--framework-examples", type=int, help="contract-machine examples per backend; 0 skips (default 20)")
+    parser.add_argument("--framework-examples", type=int, help="contract-machine examples per backend; 0 skips (default 10)")
     parser.add_argument("--framework-steps", type=int, help="steps per example (default 20)")
     parser.add_argument("--no-baselines", action="store_true", help="skip the raw engine baselines")
     parser.add_argument("--no-sweep", action="store_true", help="skip the approximate-search knob sweeps")
@@ -81,12 +81,12 @@ def _config(args: argparse.Namespace, backends: tuple[str, ...], workdir: Path) 
     return suite.BenchConfig(
         backends=backends,
         cases=cases,
-        queries=pick("queries", 100),
+        queries=pick("queries", 50),
         singles=pick("singles", 100),
         seed=args.seed,
         baselines=not args.no_baselines,
         sweep=not args.no_sweep,
-        framework_examples=pick("framework_examples", 20),
+        framework_examples=pick("framework_examples", 10),
         framework_steps=pick("framework_steps", 20),
         workdir=workdir,
     )

@@ -20,6 +20,9 @@ from umi_dst.bench.timing import seconds
 DIM = 16
 """Small, so the figure is about the framework and the backend's per-call cost, not arithmetic."""
 
+PARTS = ("backend", "setup", "nemesis")
+"""Where a contract-machine run spends time besides the framework itself."""
+
 BACKEND_METHODS = ("store", "store_batch", "get", "exists", "delete", "count", "search", "close")
 
 
@@ -51,7 +54,7 @@ def bare_machine(examples: int, steps: int) -> dict:
 
 def contract_machine(spec: str, workdir: Path, examples: int, steps: int) -> dict:
     """Steps per second of the full contract machine on ``spec``, and the backend's share of the time."""
-    clock = _BackendClock(registry.resolve(spec))
+    clock = _Clock(registry.resolve(spec))
     base = machine.contract_machine(clock.build, dim=DIM, workdir=workdir)
     counter = {"steps": 0}
 
@@ -67,47 +70,76 @@ def contract_machine(spec: str, workdir: Path, examples: int, steps: int) -> dic
         "seconds": elapsed,
         "steps_per_s": counter["steps"] / elapsed,
         "backend_calls": clock.calls,
-        "backend_seconds": clock.seconds,
-        "backend_share": clock.seconds / elapsed,
+        **{f"{part}_seconds": clock.totals[part] for part in PARTS},
+        **{f"{part}_share": clock.totals[part] / elapsed for part in PARTS},
     }
 
 
-class _BackendClock:
-    """Builds factories whose backends add the wall time of every contract call to one total."""
+class _Clock:
+    """Exclusive wall time per part: a backend call made inside a nemesis counts as backend."""
 
     def __init__(self, builder) -> None:
         self._builder = builder
         self.calls = 0
-        self.seconds = 0.0
+        self.totals = dict.fromkeys(PARTS, 0.0)
+        self._stack: list[str] = []
+        self._since = 0.0
 
     def build(self, workdir: Path, dim: int):
-        return _TimedFactory(self._builder(workdir, dim), self)
+        return _TimedFactory(self.measure("setup", lambda: self._builder(workdir, dim)), self)
 
-    def time(self, call):
-        start = time.perf_counter()
+    def measure(self, part: str, call):
+        self._switch()
+        self._stack.append(part)
+        self.calls += part == "backend"
         try:
             return call()
         finally:
-            self.seconds += time.perf_counter() - start
-            self.calls += 1
+            self._switch()
+            self._stack.pop()
+
+    def _switch(self) -> None:
+        now = time.perf_counter()
+        if self._stack:
+            self.totals[self._stack[-1]] += now - self._since
+        self._since = now
 
 
 class _TimedFactory:
-    """The wrapped factory with ``open()`` (and its time) going through the clock."""
+    """The wrapped factory: ``open()`` and ``destroy()`` count as setup, nemeses as nemesis."""
 
-    def __init__(self, inner, clock: _BackendClock) -> None:
+    def __init__(self, inner, clock: _Clock) -> None:
+        self._inner = inner
+        self._clock = clock
+        self.nemeses = {name: _TimedNemesis(nemesis, clock) for name, nemesis in inner.nemeses.items()}
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    def open(self):
+        return _TimedBackend(self._clock.measure("setup", self._inner.open), self._clock)
+
+    def destroy(self) -> None:
+        self._clock.measure("setup", self._inner.destroy)
+
+
+class _TimedNemesis:
+    def __init__(self, inner, clock: _Clock) -> None:
         self._inner = inner
         self._clock = clock
 
     def __getattr__(self, name: str):
         return getattr(self._inner, name)
 
-    def open(self):
-        return _TimedBackend(self._clock.time(self._inner.open), self._clock)
+    def disturb(self, backend, call) -> None:
+        self._clock.measure("nemesis", lambda: self._inner.disturb(backend, call))
+
+    def heal(self) -> None:
+        self._clock.measure("nemesis", self._inner.heal)
 
 
 class _TimedBackend:
-    def __init__(self, inner, clock: _BackendClock) -> None:
+    def __init__(self, inner, clock: _Clock) -> None:
         self._inner = inner
         self._clock = clock
 
@@ -115,4 +147,4 @@ class _TimedBackend:
         target = getattr(self._inner, name)
         if name not in BACKEND_METHODS:
             return target
-        return lambda *args, **kwargs: self._clock.time(lambda: target(*args, **kwargs))
+        return lambda *args, **kwargs: self._clock.measure("backend", lambda: target(*args, **kwargs))

@@ -1,8 +1,10 @@
 """One backend on one data set: every operation of the contract, timed through the registry.
 
-The phases run in an order that keeps the data set intact for the reads (load, optional
-engine maintenance, searches, point reads), then single writes on ids of their own, then
-updates and deletes. Recall@10 comes from the limit-10 searches themselves.
+The phases run in an order that keeps the data set intact for the reads (load, searches,
+point reads), then single writes on ids of their own, updates and deletes. Recall@10 comes
+from the limit-10 searches themselves. An engine with a compaction step (Lance) is then
+searched again, compacted, and searched once more, which shows what the single writes cost
+later reads.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from umi_dst import registry
-from umi_dst.bench import engines
+from umi_dst.bench import engines, sweep
 from umi_dst.bench.data import Dataset
 from umi_dst.bench.timing import PeakMemory, disk_mib, latencies, seconds, summary, timed_calls
 from umi_dst.bench.truth import GroundTruth
 
 LIMITS = (1, 5, 10, 20)
 RECALL_LIMIT = 10
+MAINTENANCE_QUERIES = 20
 
 
 def measure_backend(
@@ -27,9 +30,14 @@ def measure_backend(
     workdir: Path,
     *,
     singles: int,
+    sweep_knobs: bool = False,
     note: Callable[[str], None] = lambda phase: None,
 ) -> dict:
-    """Figures for ``spec`` on ``dataset``; ``singles`` is the number of calls per point operation."""
+    """Figures for ``spec`` on ``dataset``; ``singles`` is the number of calls per point operation.
+
+    With ``sweep_knobs``, an approximate backend's search knobs are also swept on the loaded
+    store (see ``sweep``), before the writes change it.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     factory = registry.build(spec, workdir, dataset.dim)
     out: dict = {"spec": spec, "approximate": bool(factory.approximate), "recall_floor": factory.recall_floor}
@@ -39,13 +47,22 @@ def measure_backend(
             note("load")
             load_s, _ = seconds(lambda: backend.store_batch(dataset.items()))
             out["load"] = {"seconds": load_s, "per_s": dataset.n / load_s}
-            out["engine"] = engines.after_load(factory, backend, note)
+            out["engine"] = {"after_load": engines.facts(factory, backend)}
             out["search"] = _searches(backend, dataset, truth, note)
             out["recall_at_10"] = out["search"].pop("recall_at_10")
+            if sweep_knobs:
+                note("knob sweep")
+                out["sweeps"] = sweep.sweep(backend, dataset, truth)
             out.update(_point_ops(backend, dataset, singles, note))
-            out["engine"].update(engines.after_writes(factory, backend))
+            out["engine"]["after_writes"] = engines.facts(factory, backend)
+            compact = engines.maintenance(backend)
+            if compact is not None:
+                out["maintenance"] = _maintenance(compact, backend, dataset, note)
+                out["engine"]["after_maintenance"] = engines.facts(factory, backend)
         out["peak_rss_mib"] = memory.peak_mib
-        out["disk_mib"] = engines.disk_mib(factory, backend, workdir) or disk_mib(workdir)
+        engine_size = engines.disk_mib(factory, backend, workdir)
+        out["disk_mib"] = engine_size if engine_size is not None else disk_mib(workdir)
+        out["index"] = engines.index_description(backend)
         out["versions"] = factory.versions() if hasattr(factory, "versions") else {}
     finally:
         backend.close()
@@ -62,6 +79,18 @@ def _searches(backend, dataset: Dataset, truth: GroundTruth, note: Callable[[str
         if limit == RECALL_LIMIT:
             out["recall_at_10"] = truth.mean_recall(dataset.queries, results)
     return out
+
+
+def _maintenance(compact: Callable[[], None], backend, dataset: Dataset, note: Callable[[str], None]) -> dict:
+    """Search latency on the written-to store, the compaction's time, and latency after it."""
+    queries = dataset.queries[:MAINTENANCE_QUERIES]
+    search = lambda q: backend.search(q, RECALL_LIMIT)  # noqa: E731
+    note("search before compaction")
+    before = summary(latencies(search, queries))
+    note("compaction")
+    compact_s, _ = seconds(compact)
+    note("search after compaction")
+    return {"search_before": before, "seconds": compact_s, "search_after": summary(latencies(search, queries))}
 
 
 def _point_ops(backend, dataset: Dataset, singles: int, note: Callable[[str], None]) -> dict:

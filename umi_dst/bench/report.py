@@ -269,26 +269,39 @@ def _rust_section(report: dict) -> str:
 
 
 def _engine_section(report: dict) -> str:
+    """Engine state after each stage (Lance fragments and versions, Postgres sizes) and compaction."""
     rows = []
     for case in report["cases"]:
         for spec, f in _ok(case):
-            for key, value in f.get("engine", {}).items():
-                rows.append([_label(case), spec, key, value])
-    if not rows:
+            for stage, engine_facts in f.get("engine", {}).items():
+                if engine_facts:
+                    rows.append([_label(case), spec, stage.replace("_", " "),
+                                 ", ".join(f"{key} {fmt(value)}" for key, value in engine_facts.items())])
+    maintenance = [
+        [_label(case), spec, f["maintenance"]["search_before"]["p50_ms"], f["maintenance"]["seconds"],
+         f["maintenance"]["search_after"]["p50_ms"]]
+        for case in report["cases"] for spec, f in _ok(case) if "maintenance" in f
+    ]
+    if not rows and not maintenance:
         return ""
-    return "## Engine facts\n\n" + table(["case", "backend", "fact", "value"], rows)
+    parts = ["## Engine state", "After the bulk load, after the single writes (each one its own commit), and after compaction.",
+             table(["case", "backend", "stage", "facts"], rows)]
+    if maintenance:
+        parts += ["Compaction (Lance `optimize()`) after the single writes, with search@10 p50 before and after it:",
+                  table(["case", "backend", "search before ms", "optimize s", "search after ms"], maintenance)]
+    return "\n\n".join(parts)
 
 
 def _sweep_section(report: dict) -> str:
     if not report.get("sweeps"):
         return ""
-    parts = ["## Approximate search: recall against QPS"]
-    for sweep in report["sweeps"]:
-        rows = [[p["value"], p["recall_at_10"], p["p50_ms"], p["p99_ms"], p["per_s"]] for p in sweep["points"]]
-        parts.append(f"**{sweep['spec']}** at {sweep['n']:,} x {sweep['dim']}, knob `{sweep['knob']}`"
-                     + (f", index build {fmt(sweep['index_s'])} s" if sweep.get("index_s") is not None else "")
-                     + (f" ({sweep['index']})" if sweep.get("index") else ""))
-        parts.append(table([sweep["knob"], "recall@10", "p50 ms", "p99 ms", "QPS"], rows))
+    parts = ["## Approximate search: recall against QPS",
+             "Each knob swept with the others at their defaults; one client, limit 10, recall@10 against the Sim."]
+    for curve in report["sweeps"]:
+        rows = [[p["value"], p["recall_at_10"], p["p50_ms"], p["p99_ms"], p["per_s"]] for p in curve["points"]]
+        parts.append(f"**{curve['spec']}** at {curve['n']:,} x {curve['dim']}, knob `{curve['knob']}` (default {curve['default']});"
+                     f" load with index {fmt(curve['load_s'])} s; index: {curve['index']}")
+        parts.append(table([curve["knob"], "recall@10", "p50 ms", "p99 ms", "QPS"], rows))
     parts.append(_chart(report, "recall_qps", "recall against QPS"))
     return "\n\n".join(parts)
 
@@ -298,17 +311,21 @@ def _framework_section(report: dict) -> str:
     if not framework:
         return ""
     bare = framework["bare"]
-    rows = [["bare Hypothesis machine", bare["steps"], bare["seconds"], bare["steps_per_s"], 1.0, None]]
+    parts = ("backend", "setup", "nemesis")
+    rows = [["bare Hypothesis machine", bare["steps"], bare["seconds"], bare["steps_per_s"], 1.0, None, None, None, 1.0]]
     for spec, f in framework["backends"].items():
         if "error" in f:
-            rows.append([spec, None, None, None, None, None])
+            rows.append([f"contract machine, {spec}"] + [None] * 8)
             continue
+        shares = [f[f"{part}_share"] for part in parts]
         rows.append([f"contract machine, {spec}", f["steps"], f["seconds"], f["steps_per_s"],
-                     bare["steps_per_s"] / f["steps_per_s"], f["backend_share"]])
+                     bare["steps_per_s"] / f["steps_per_s"], *shares, 1 - sum(shares)])
     note = ("Contract-machine steps per second (dim 16, generation only, derandomised) next to a machine whose one rule "
-            "does nothing. `slowdown` is bare steps/s over the machine's; `backend share` is the part of the run's wall "
-            "time spent inside backend calls (the rest is Hypothesis, the oracle and the checks).")
-    headers = ["machine", "steps", "seconds", "steps /s", "slowdown", "backend share"]
+            "does nothing. `slowdown` is bare steps/s over the machine's. The run's wall time splits (as shares) into calls "
+            "into the backend, store setup (building, opening and destroying a fresh store per test case), the nemeses' "
+            "own work (starting and killing helper processes or servers), and the rest, the framework: Hypothesis, the "
+            "oracle and the checks.")
+    headers = ["machine", "steps", "seconds", "steps /s", "slowdown", "backend", "store setup", "nemesis", "framework"]
     return "\n\n".join(["## Framework overhead", note, table(headers, rows)])
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from umi_dst import registry
-from umi_dst.bench import baselines, engines, framework, host, sweep
+from umi_dst.bench import baselines, engines, framework, host
 from umi_dst.bench.data import clustered
 from umi_dst.bench.measure import measure_backend
 from umi_dst.bench.truth import GroundTruth
@@ -53,12 +53,10 @@ def run(config: BenchConfig, *, progress: bool = True) -> dict:
         "errors": [],
     }
     units = len(config.cases) * (len(config.backends) + (1 if config.baselines else 0))
-    units += len(config.backends) * bool(config.sweep) + (len(config.backends) + 1) * bool(config.framework_examples)
+    units += (len(config.backends) + 1) * bool(config.framework_examples)
     with tqdm(total=units, desc="bench", unit="step", disable=not progress) as bar:
         for n, dim in config.cases:
             report["cases"].append(_case(config, n, dim, bar, report))
-        if config.sweep:
-            report["sweeps"] = _sweeps(config, bar, report)
         if config.framework_examples:
             report["framework"] = _framework(config, bar, report)
     report["machine"]["load_average_end"] = host.load_average()
@@ -72,15 +70,25 @@ def _case(config: BenchConfig, n: int, dim: int, bar: tqdm, report: dict) -> dic
     dataset = clustered(n, dim, queries=config.queries, seed=config.seed)
     truth = GroundTruth.of(dataset)
     case: dict = {"n": n, "dim": dim, "clusters": dataset.clusters, "queries": config.queries, "backends": {}}
+    sweep_knobs = config.sweep and (n, dim) == max(config.cases)
     for spec in config.backends:
         workdir = config.workdir / label / spec
-        case["backends"][spec] = _guarded(
+        figures = case["backends"][spec] = _guarded(
             report,
             f"{spec} {label}",
             lambda: measure_backend(
-                spec, dataset, truth, workdir, singles=config.singles, note=lambda phase: bar.set_postfix_str(f"{label} {spec} {phase}")
+                spec,
+                dataset,
+                truth,
+                workdir,
+                singles=config.singles,
+                sweep_knobs=sweep_knobs,
+                note=lambda phase: bar.set_postfix_str(f"{label} {spec} {phase}"),
             ),
         )
+        for curve in figures.pop("sweeps", []):
+            context = {"spec": spec, "n": n, "dim": dim, "load_s": figures["load"]["seconds"], "index": figures["index"]}
+            report["sweeps"].append({**context, **curve})
         shutil.rmtree(workdir, ignore_errors=True)
         bar.update()
     if config.baselines:
@@ -98,34 +106,16 @@ def _baselines(config: BenchConfig, dataset, truth: GroundTruth, report: dict, w
     }
     engines_used = {spec.split("-")[0] for spec in config.backends}
     if "lance" in engines_used:
-        index = engines.lance_index_params(config.backends, workdir, dataset.dim)
+        index = engines.lance_raw_index(config.backends)
         out["lance"] = _guarded(report, "raw lance", lambda: baselines.lance_raw(dataset, truth, workdir, index))
     if "postgres" in engines_used:
-        hnsw = engines.postgres_hnsw_params(config.backends, workdir, dataset.dim)
+        hnsw = engines.postgres_raw_hnsw(config.backends)
         out["postgres"] = _guarded(
             report,
             "raw postgres",
-            lambda: engines.with_postgres(
-                workdir, lambda conninfo: baselines.postgres_raw(dataset, truth, conninfo, "bench_raw", hnsw)
-            ),
+            lambda: engines.with_postgres(lambda url: baselines.postgres_raw(dataset, truth, url, "umi_dst_bench_raw", hnsw)),
         )
     shutil.rmtree(workdir, ignore_errors=True)
-    return out
-
-
-def _sweeps(config: BenchConfig, bar: tqdm, report: dict) -> list[dict]:
-    n, dim = max(config.cases)
-    dataset = clustered(n, dim, queries=config.queries, seed=config.seed)
-    truth = GroundTruth.of(dataset)
-    out = []
-    for spec in config.backends:
-        bar.set_postfix_str(f"sweep {spec} {n}x{dim}")
-        workdir = config.workdir / "sweep" / spec
-        result = _guarded(report, f"sweep {spec}", lambda: sweep.sweep(spec, dataset, truth, workdir))
-        if result:
-            out.append(result)
-        shutil.rmtree(workdir, ignore_errors=True)
-        bar.update()
     return out
 
 

@@ -1,0 +1,127 @@
+"""The bench suite: a tiny run of every built-in backend writes a complete report.
+
+Timings are not checked (the machine is shared); the structure is: every figure the report
+promises is in the JSON, every section in the Markdown, every chart is a PNG, and two
+reports compare figure by figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from umi_dst.bench import command, compare
+from umi_dst.bench.data import clustered
+from umi_dst.bench.truth import GroundTruth
+from umi_dst.contract import SearchResult
+from umi_dst.registry import CAMPAIGN_DEFAULTS
+
+POINT_OPS = ("store", "update", "get", "exists", "exists_missing", "delete", "delete_missing", "count")
+SECTIONS = (
+    "## Summary at",
+    "## Bulk load",
+    "## Search",
+    "## Point operations",
+    "## Ratios to the raw engines",
+    "## Against the original Rust plan",
+    "## Engine state",
+    "## Approximate search: recall against QPS",
+    "## Framework overhead",
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tmp_path_factory) -> tuple[dict, str, list]:
+    """One tiny bench over every campaign backend (sizes 100 and 150 at dim 8)."""
+    root = tmp_path_factory.mktemp("bench")
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    backends = [arg for spec in CAMPAIGN_DEFAULTS for arg in ("--backend", spec)]
+    args = parser.parse_args(
+        [*backends, "--sizes", "100,150", "--dims", "8", "--queries", "4", "--singles", "3",
+         "--framework-examples", "1", "--framework-steps", "4", "--out", str(root / "reports"),
+         "--workdir", str(root / "work"), "--no-progress"]
+    )
+    assert command.main(args) == 0
+    outputs = sorted((root / "reports").iterdir())
+    (json_path,) = [path for path in outputs if path.suffix == ".json"]
+    (markdown_path,) = [path for path in outputs if path.suffix == ".md"]
+    return json.loads(json_path.read_text()), markdown_path.read_text(), outputs
+
+
+def test_report_holds_every_figure_for_every_backend(tiny_report) -> None:
+    report, _, _ = tiny_report
+    assert report["errors"] == []
+    assert {"machine", "versions", "config", "memory_bandwidth_gib_s", "seconds"} <= set(report)
+    assert [(case["n"], case["dim"]) for case in report["cases"]] == [(100, 8), (150, 8)]
+    for case in report["cases"]:
+        assert set(case["backends"]) == set(CAMPAIGN_DEFAULTS)
+        for spec, figures in case["backends"].items():
+            assert figures["load"]["per_s"] > 0
+            assert set(figures["search"]) == {"limit_1", "limit_5", "limit_10", "limit_20"}
+            assert all(set(figures[op]) >= {"p50_ms", "p99_ms", "per_s"} for op in POINT_OPS)
+            assert 0 <= figures["recall_at_10"] <= 1
+            assert figures["peak_rss_mib"] is not None and figures["disk_mib"] >= 0
+            if not figures["approximate"]:
+                assert figures["recall_at_10"] == 1.0, f"{spec} is exact but missed true neighbours"
+        assert {"numpy", "lance", "postgres", "sim_scan_bound_ms"} <= set(case["baselines"])
+        assert {"search_exact", "search_approx", "index_s"} <= set(case["baselines"]["postgres"])
+        assert {"search_exact", "search_approx", "index_s"} <= set(case["baselines"]["lance"])
+    lance = report["cases"][-1]["backends"]["lance"]
+    assert lance["engine"]["after_writes"]["fragments"] > lance["engine"]["after_maintenance"]["fragments"]
+    assert {(curve["spec"], curve["knob"]) for curve in report["sweeps"]} == {
+        ("lance-approx", "ef"),
+        ("lance-approx", "refine_factor"),
+        ("postgres-approx", "hnsw.ef_search"),
+    }
+    assert report["framework"]["bare"]["steps"] > 0
+    assert all(figures["steps"] > 0 for figures in report["framework"]["backends"].values())
+
+
+def test_markdown_has_every_section_and_png_charts(tiny_report) -> None:
+    report, markdown, outputs = tiny_report
+    assert all(section in markdown for section in SECTIONS)
+    charts = [path for path in outputs if path.suffix == ".png"]
+    assert {path.name for path in charts} == set(report["charts"].values())
+    assert set(report["charts"]) == {"load", "search", "point_ops", "recall_qps"}
+    for chart in charts:
+        assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({chart.name})" in markdown
+
+
+def test_compare_lines_up_every_figure(tiny_report, tmp_path) -> None:
+    report, _, outputs = tiny_report
+    (json_path,) = [path for path in outputs if path.suffix == ".json"]
+    shared = compare.figures(report)
+    assert "150x8/postgres/search/limit_10/p50_ms" in shared
+    assert "150x8/raw/lance/load_per_s" in shared
+    lines = compare.render(json_path, json_path).splitlines()
+    rows = [line for line in lines if line.startswith("| ") and not line.startswith("| figure |")]
+    assert len(rows) == len(shared)
+    assert {row.rsplit("|", 2)[1].strip() for row in rows} <= {"1.00", "-"}  # "-": A is 0, no ratio
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(compare.UnreadableReport, match="not a bench report"):
+        compare.render(json_path, bad)
+
+
+def test_data_is_seeded_unit_norm_and_clustered() -> None:
+    a, b = clustered(300, 16, queries=5, seed=7), clustered(300, 16, queries=5, seed=7)
+    assert np.array_equal(a.vectors, b.vectors) and np.array_equal(a.queries, b.queries)
+    assert np.allclose(np.linalg.norm(a.vectors, axis=1), 1, atol=1e-6)
+    nearest = (a.vectors @ a.queries.T).max(axis=0)
+    assert nearest.min() > 0.5, "queries should land near a cluster, not in empty space"
+
+
+def test_recall_counts_a_tied_record_as_a_hit() -> None:
+    dataset = clustered(20, 4, queries=1, seed=0)
+    truth = GroundTruth.of(dataset, k=1)
+    query = dataset.queries[0]
+    best = truth.oracle.search(query, 1)[0]
+    truth.oracle.store("twin", truth.oracle.get(best.id) * 2)  # same direction: exactly tied
+    assert truth.recall(0, query, [SearchResult("twin", best.score)]) == 1.0
+    worst = truth.oracle.search(-query, 1)[0]
+    assert truth.recall(0, query, [SearchResult(worst.id, 0.0)]) == 0.0
