@@ -117,7 +117,7 @@ class IndexPlan:
     index; Lance scans them flat and merges them into every result.
     """
 
-    min_rows: int = 32
+    min_rows: int = 8
     num_partitions: int = 1
     m: int = 20
     ef_construction: int = 300
@@ -396,5 +396,5 @@ def exact_factory(workdir: Path, dim: int) -> LanceFactory:
 
 
 def approximate_factory(workdir: Path, dim: int) -> LanceFactory:
-    """Registered builder for ``lance-approx``: HNSW index once 32 rows exist."""
+    """Registered builder for ``lance-approx``: HNSW index once 8 rows exist."""
     return build_factory(workdir, dim, name="lance-approx", index=IndexPlan())
