@@ -175,7 +175,8 @@ def vectors_of(column: pa.ChunkedArray, dim: int) -> np.ndarray:
 class LanceVectorBackend:
     """One connection to one LanceDB table (CONTRACT §2).
 
-    The table is created by the first write; until then every read sees an empty store.
+    The table is created by the first write, with its rows; until then every read sees an
+    empty store.
     ``commit_retries`` counts conflicts this connection retried (its own backoff plus
     Lance's internal merge retries), so tests can show that races really happened.
     """
@@ -239,7 +240,12 @@ class LanceVectorBackend:
     def _upsert(self, items: list[tuple[str, Embedding]]) -> None:
         """All items in one merge commit, so a batch is applied whole or not at all."""
         rows = to_arrow(self.config, items)
-        table = self.ensure_table()
+        table = self.table
+        if table is None:
+            if self._create_with(rows):
+                self._index_when_ready(self._table)
+                return
+            table = self.table
 
         def merge():
             return (
@@ -252,6 +258,18 @@ class LanceVectorBackend:
         result = self._retry.run(merge, "upsert")
         self._merge_retries += result.num_attempts - 1
         self._index_when_ready(table)
+
+    def _create_with(self, rows: pa.Table) -> bool:
+        """Create the table holding ``rows`` in its first commit; False if another writer
+        created it first. A writer killed here leaves no manifest: the table reads as
+        never created."""
+        try:
+            self._table = self._db.create_table(self.config.table_name, data=rows, schema=self.config.schema())
+        except (ValueError, OSError, RuntimeError):
+            if self.table is None:
+                raise
+            return False
+        return True
 
     def _index_when_ready(self, table: lancedb.table.Table) -> None:
         plan = self.config.index

@@ -88,6 +88,7 @@ def test_batch_with_repeated_ids_keeps_the_last_in_one_commit(lance):
     backend = lance.open()
     backend.store("seed", vectors(3, 1)[0])
     version = backend.table.version
+    assert version == 1, "the first write creates the table with its rows in one commit"
     rows = vectors(4, 4)
     backend.store_batch([("a", rows[0]), ("b", rows[1]), ("a", rows[2]), ("seed", rows[3])])
     assert backend.table.version == version + 1
