@@ -161,11 +161,12 @@ class SimFactory:
     recall_floor: float | None = None
     nemeses: Mapping[str, Nemesis] = field(default_factory=dict)
     fault_plan: FaultPlan | None = None
+    backend_class: type[SimVectorBackend] = SimVectorBackend
     _store: SimVectorBackend | None = field(default=None, repr=False)
 
     def open(self) -> SimVectorBackend:
         if self._store is None:
-            self._store = SimVectorBackend(self.dim, self.fault_plan)
+            self._store = self.backend_class(self.dim, self.fault_plan)
         return self._store
 
     def destroy(self) -> None:

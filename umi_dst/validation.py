@@ -76,15 +76,41 @@ def validate_batch(items: object, dim: int) -> list[tuple[str, Embedding]]:
     """Validate every item before any is applied, so a bad item rejects the whole batch."""
     if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
         raise InvalidInput(f"items must be a sequence of (id, embedding) pairs, got {type(items).__name__}")
-    checked = []
     for position, item in enumerate(items):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise InvalidInput(f"batch item {position} must be an (id, embedding) pair")
         try:
-            checked.append((validate_id(item[0]), validate_embedding(item[1], dim)))
+            validate_id(item[0])
         except InvalidInput as exc:
             raise InvalidInput(f"batch item {position}: {exc}") from None
-    return checked
+    matrix = _valid_matrix([embedding for _, embedding in items], dim)
+    if matrix is None:  # some item is bad: find it, one by one, to name it
+        for position, (_, embedding) in enumerate(items):
+            try:
+                validate_embedding(embedding, dim)
+            except InvalidInput as exc:
+                raise InvalidInput(f"batch item {position}: {exc}") from None
+    return [(id, matrix[row]) for row, (id, _) in enumerate(items)]
+
+
+def _valid_matrix(embeddings: list, dim: int) -> np.ndarray | None:
+    """All embeddings as one float32 matrix if every one is valid, else ``None`` (fast path)."""
+    if not embeddings:
+        return np.empty((0, dim), dtype=np.float32)
+    if not all(isinstance(e, np.ndarray) or isinstance(e, (list, tuple)) for e in embeddings):
+        return None
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            matrix = np.array(embeddings, dtype=np.float32)
+    except (TypeError, ValueError):
+        return None
+    if matrix.shape != (len(embeddings), dim) or not np.isfinite(matrix).all():
+        return None
+    if np.abs(matrix).max() > MAX_ABS_VALUE:
+        return None
+    if np.linalg.norm(matrix.astype(np.float64), axis=1).min() < MIN_NORM:
+        return None
+    return matrix
 
 
 def last_wins(items: Sequence[tuple[str, Embedding]]) -> list[tuple[str, Embedding]]:

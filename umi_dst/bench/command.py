@@ -14,23 +14,29 @@ from pathlib import Path
 from umi_dst import registry
 from umi_dst.bench import compare, report, suite
 
-DEFAULT_SIZES = (100, 1_000, 10_000)
-DEFAULT_DIMS = (128, 768, 1536)
+DEFAULTS = {
+    "sizes": (100, 1_000, 10_000),
+    "dims": (128, 1536),
+    "queries": 50,
+    "singles": 100,
+    "framework_examples": 5,
+    "framework_steps": 20,
+}
 QUICK = {"sizes": (100, 1_000), "dims": (128,), "queries": 20, "singles": 20, "framework_examples": 3, "framework_steps": 10}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", action="append", metavar="SPEC",
                         help="registered name or module:attribute (repeatable; default: every available built-in)")
-    parser.add_argument("--sizes", type=_int_list, metavar="N,N,...", help=f"record counts (default {_join(DEFAULT_SIZES)})")
-    parser.add_argument("--dims", type=_int_list, metavar="D,D,...", help=f"dimensions (default {_join(DEFAULT_DIMS)})")
+    parser.add_argument("--sizes", type=_int_list, metavar="N,N,...", help=f"record counts (default {_join(DEFAULTS['sizes'])})")
+    parser.add_argument("--dims", type=_int_list, metavar="D,D,...", help=f"dimensions (default {_join(DEFAULTS['dims'])})")
     parser.add_argument("--shapes", type=_shape_list, default=(), metavar="NxD,...",
-                        help="extra cases beyond sizes x dims, e.g. 50000x1536,100000x768 (the small VectorDBBench shapes)")
-    parser.add_argument("--queries", type=int, help="queries per search limit (default 50)")
-    parser.add_argument("--singles", type=int, help="calls per point operation (default 100)")
+                        help="extra cases beyond sizes x dims, e.g. 10000x768, or 50000x1536,100000x768 (the small VectorDBBench shapes)")
+    parser.add_argument("--queries", type=int, help=f"queries per search limit (default {DEFAULTS['queries']})")
+    parser.add_argument("--singles", type=int, help=f"calls per point operation (default {DEFAULTS['singles']})")
     parser.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
-    parser.add_argument("--framework-examples", type=int, help="contract-machine examples per backend; 0 skips (default 10)")
-    parser.add_argument("--framework-steps", type=int, help="steps per example (default 20)")
+    parser.add_argument("--framework-examples", type=int, help=f"contract-machine examples per backend; 0 skips (default {DEFAULTS['framework_examples']})")
+    parser.add_argument("--framework-steps", type=int, help=f"steps per example (default {DEFAULTS['framework_steps']})")
     parser.add_argument("--no-baselines", action="store_true", help="skip the raw engine baselines")
     parser.add_argument("--no-sweep", action="store_true", help="skip the approximate-search knob sweeps")
     parser.add_argument("--quick", action="store_true", help="small sizes and counts: under a minute")
@@ -70,24 +76,23 @@ def _backends(requested: list[str] | None) -> tuple[tuple[str, ...], dict[str, s
 
 
 def _config(args: argparse.Namespace, backends: tuple[str, ...], workdir: Path) -> suite.BenchConfig:
-    def pick(name: str, default):
+    def pick(name: str):
         given = getattr(args, name)
         if given is not None:
             return given
-        return QUICK[name] if args.quick else default
+        return (QUICK if args.quick else DEFAULTS)[name]
 
-    sizes, dims = pick("sizes", DEFAULT_SIZES), pick("dims", DEFAULT_DIMS)
-    cases = tuple(dict.fromkeys([(n, dim) for dim in dims for n in sizes] + list(args.shapes)))
+    cases = [(n, dim) for dim in pick("dims") for n in pick("sizes")] + list(args.shapes)
     return suite.BenchConfig(
         backends=backends,
-        cases=cases,
-        queries=pick("queries", 50),
-        singles=pick("singles", 100),
+        cases=tuple(dict.fromkeys(cases)),
+        queries=pick("queries"),
+        singles=pick("singles"),
         seed=args.seed,
         baselines=not args.no_baselines,
         sweep=not args.no_sweep,
-        framework_examples=pick("framework_examples", 10),
-        framework_steps=pick("framework_steps", 20),
+        framework_examples=pick("framework_examples"),
+        framework_steps=pick("framework_steps"),
         workdir=workdir,
     )
 

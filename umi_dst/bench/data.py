@@ -44,7 +44,7 @@ class Dataset:
 
     def fresh(self, count: int, tag: str) -> list[tuple[str, np.ndarray]]:
         """``count`` records whose ids are not in the data set, drawn like it (for single writes)."""
-        rng = np.random.default_rng([self.seed, 1, count, len(tag)])
+        rng = np.random.default_rng([self.seed, 1, count, *tag.encode()])
         vectors = _around(rng, _centres(self.seed, self.clusters, self.dim), count)
         return [(f"{tag}{i:07d}", vector) for i, vector in enumerate(vectors)]
 

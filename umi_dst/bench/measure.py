@@ -9,6 +9,7 @@ later reads.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def measure_backend(
     With ``sweep_knobs``, an approximate backend's search knobs are also swept on the loaded
     store (see ``sweep``), before the writes change it.
     """
+    started = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
     factory = registry.build(spec, workdir, dataset.dim)
     out: dict = {"spec": spec, "approximate": bool(factory.approximate), "recall_floor": factory.recall_floor}
@@ -67,17 +69,21 @@ def measure_backend(
     finally:
         backend.close()
         factory.destroy()
+    out["wall_s"] = time.perf_counter() - started
     return out
 
 
 def _searches(backend, dataset: Dataset, truth: GroundTruth, note: Callable[[str], None]) -> dict:
+    """Every query at every limit, the limits interleaved so a burst of load elsewhere on the
+    machine slows all of them alike rather than one."""
+    note("search")
+    calls = [(query, limit) for query in dataset.queries for limit in LIMITS]
+    times, results = timed_calls(lambda call: backend.search(*call), calls)
     out: dict = {}
-    for limit in LIMITS:
-        note(f"search@{limit}")
-        times, results = timed_calls(lambda q: backend.search(q, limit), dataset.queries)
-        out[f"limit_{limit}"] = summary(times)
+    for position, limit in enumerate(LIMITS):
+        out[f"limit_{limit}"] = summary(times[position :: len(LIMITS)])
         if limit == RECALL_LIMIT:
-            out["recall_at_10"] = truth.mean_recall(dataset.queries, results)
+            out["recall_at_10"] = truth.mean_recall(dataset.queries, results[position :: len(LIMITS)])
     return out
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -22,20 +22,23 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """Everything a run depends on; written into the report as given."""
+    """Everything a run depends on; written into the report as given (defaults: ``command``)."""
 
     backends: tuple[str, ...]
     cases: tuple[tuple[int, int], ...]
     """``(n, dim)`` pairs."""
-    queries: int = 100
-    singles: int = 100
-    seed: int = 0
-    baselines: bool = True
-    sweep: bool = True
-    framework_examples: int = 0
+    queries: int
+    """Queries per search limit."""
+    singles: int
+    """Calls per point operation."""
+    seed: int
+    baselines: bool
+    sweep: bool
+    """Sweep approximate backends' search knobs at the largest case."""
+    framework_examples: int
     """Hypothesis examples per backend for the framework-overhead figure; 0 skips it."""
-    framework_steps: int = 20
-    workdir: Path = field(default=Path("bench-work"))
+    framework_steps: int
+    workdir: Path
 
 
 def run(config: BenchConfig, *, progress: bool = True) -> dict:
@@ -86,6 +89,7 @@ def _case(config: BenchConfig, n: int, dim: int, bar: tqdm, report: dict) -> dic
                 note=lambda phase: bar.set_postfix_str(f"{label} {spec} {phase}"),
             ),
         )
+        report["versions"].update(figures.get("versions", {}))
         for curve in figures.pop("sweeps", []):
             context = {"spec": spec, "n": n, "dim": dim, "load_s": figures["load"]["seconds"], "index": figures["index"]}
             report["sweeps"].append({**context, **curve})

@@ -1,0 +1,262 @@
+"""Planted-bug backends: the Sim with one realistic bug each, to prove the machine finds bugs.
+
+Every mutant is a bug that real vector stores have shipped. ``MUTANTS`` maps a name to its
+backend class; each name is also a module attribute holding its builder, so
+``backends.mutants:<name>`` is a backend spec for ``umi-dst run``, ``replay`` and pytest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from backends.sim import SimFactory, SimVectorBackend
+from umi_dst.contract import MAX_LIMIT, Embedding, SearchResult
+from umi_dst.validation import validate_batch, validate_id
+
+
+class UpsertAppendsDuplicate(SimVectorBackend):
+    """Storing an existing id appends a second record instead of replacing the first."""
+
+    def _put(self, id: str, vector: Embedding) -> None:
+        if id in self._slot:
+            self._ids.append(id)  # the old slot stays behind, shadowed
+            self._reserve(len(self._ids))
+            self._slot[id] = len(self._ids) - 1
+            self._raw[self._slot[id]] = vector
+            wide = vector.astype(np.float64)
+            self._unit[self._slot[id]] = wide / np.linalg.norm(wide)
+            return
+        super()._put(id, vector)
+
+
+class ScoreIsDistance(SimVectorBackend):
+    """Reports cosine distance (1 - similarity) as the score, as L2-minded engines do."""
+
+    def search(self, query: Embedding, limit: int) -> list[SearchResult]:
+        return [SearchResult(r.id, 1.0 - r.score) for r in super().search(query, limit)]
+
+
+class ScoreRescaled(SimVectorBackend):
+    """Rescales the cosine from [-1, 1] to [0, 1]."""
+
+    def search(self, query: Embedding, limit: int) -> list[SearchResult]:
+        return [SearchResult(r.id, (r.score + 1.0) / 2.0) for r in super().search(query, limit)]
+
+
+class LimitOffByOne(SimVectorBackend):
+    """Returns one result more than asked for."""
+
+    def search(self, query: Embedding, limit: int) -> list[SearchResult]:
+        return super().search(query, min(limit + 1, MAX_LIMIT))
+
+
+class SkipsLastRecordInScan(SimVectorBackend):
+    """The scan stops one row short, so the most recently placed record is never found."""
+
+    def scores(self, query: Embedding) -> tuple[list[str], np.ndarray]:
+        ids, scores = super().scores(query)
+        return ids[:-1], scores[:-1]
+
+
+class DeleteLeavesRecordInSearch(SimVectorBackend):
+    """A deleted record disappears from get/count but its vector stays in the search index."""
+
+    def __init__(self, dim: int, fault_plan=None) -> None:
+        super().__init__(dim, fault_plan)
+        self._ghosts: dict[str, Embedding] = {}
+
+    def _remove(self, id: str) -> bool:
+        vector = self.get(id)
+        removed = super()._remove(id)
+        if removed:
+            self._ghosts[id] = vector
+        return removed
+
+    def _put(self, id: str, vector: Embedding) -> None:
+        self._ghosts.pop(id, None)
+        super()._put(id, vector)
+
+    def scores(self, query: Embedding) -> tuple[list[str], np.ndarray]:
+        ids, scores = super().scores(query)
+        if not self._ghosts:
+            return ids, scores
+        ghosts = np.array([v / np.linalg.norm(v.astype(np.float64)) for v in self._ghosts.values()])
+        q = query.astype(np.float64) / np.linalg.norm(query.astype(np.float64))
+        return ids + list(self._ghosts), np.concatenate([scores, ghosts @ q])
+
+
+class NonAtomicBatch(SimVectorBackend):
+    """Applies a batch item by item, so an invalid item leaves the earlier ones stored."""
+
+    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
+        validate_batch(items[:0] if isinstance(items, Sequence) else items, self.dim)
+        for item in items:
+            self.store(*validate_batch([item], self.dim)[0])
+
+
+class FirstWinsInBatch(SimVectorBackend):
+    """For an id repeated inside a batch, keeps the first embedding instead of the last."""
+
+    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
+        checked = validate_batch(items, self.dim)
+        first: dict[str, Embedding] = {}
+        for id, vector in checked:
+            first.setdefault(id, vector)
+        super().store_batch(list(first.items()))
+
+
+class AcceptsNonFinite(SimVectorBackend):
+    """Lets NaN and infinite values through validation."""
+
+    def store(self, id: str, embedding: Embedding) -> None:
+        vector = np.asarray(embedding, dtype=np.float32) if embedding is not None else embedding
+        if isinstance(vector, np.ndarray) and vector.shape == (self.dim,) and not np.isfinite(vector).all():
+            self._put(validate_id(id), vector)
+            return
+        super().store(id, embedding)
+
+
+class AcceptsZeroVector(SimVectorBackend):
+    """Accepts an all-zero embedding, whose cosine is undefined."""
+
+    def store(self, id: str, embedding: Embedding) -> None:
+        vector = np.asarray(embedding, dtype=np.float32) if embedding is not None else embedding
+        if isinstance(vector, np.ndarray) and vector.shape == (self.dim,) and not vector.any():
+            self._put(validate_id(id), vector + np.float32(1e-30))
+            return
+        super().store(id, embedding)
+
+
+class Float16Storage(SimVectorBackend):
+    """Stores vectors in half precision, so get is no longer a bit-exact round trip."""
+
+    def _put(self, id: str, vector: Embedding) -> None:
+        super()._put(id, vector.astype(np.float16).astype(np.float32))
+
+
+class GetReturnsNormalised(SimVectorBackend):
+    """Returns the unit vector it searches with instead of the stored embedding."""
+
+    def get(self, id: str) -> Embedding | None:
+        slot = self._slot.get(validate_id(id))
+        return None if slot is None else self._unit[slot].astype(np.float32)
+
+
+class DeleteAlwaysTrue(SimVectorBackend):
+    """Reports every delete as successful, even of a missing id."""
+
+    def delete(self, id: str) -> bool:
+        super().delete(id)
+        return True
+
+
+class _MangledIds(SimVectorBackend):
+    """Base for stores that compare ids after rewriting them."""
+
+    def mangle(self, id: str) -> str:
+        raise NotImplementedError
+
+    def store(self, id: str, embedding: Embedding) -> None:
+        super().store(self.mangle(validate_id(id)), embedding)
+
+    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
+        super().store_batch([(self.mangle(id), v) for id, v in validate_batch(items, self.dim)])
+
+    def get(self, id: str) -> Embedding | None:
+        return super().get(self.mangle(validate_id(id)))
+
+    def exists(self, id: str) -> bool:
+        return super().exists(self.mangle(validate_id(id)))
+
+    def delete(self, id: str) -> bool:
+        return super().delete(self.mangle(validate_id(id)))
+
+
+class StripsIds(_MangledIds):
+    """Strips leading and trailing spaces from ids (as a CHAR column or a form handler does)."""
+
+    def mangle(self, id: str) -> str:
+        return id.strip() or id
+
+
+class LowercasesIds(_MangledIds):
+    """Compares ids case-insensitively (a case-insensitive collation)."""
+
+    def mangle(self, id: str) -> str:
+        return id.lower()
+
+
+class TruncatesIdsAt64(_MangledIds):
+    """Truncates ids to 64 characters (a VARCHAR(64) column in a lenient database)."""
+
+    def mangle(self, id: str) -> str:
+        return id[:64]
+
+
+class UnderscoreWildcardDelete(SimVectorBackend):
+    """Deletes with ``LIKE id`` unescaped, so ``_`` and ``%`` match other ids too."""
+
+    def delete(self, id: str) -> bool:
+        pattern = re.compile("".join("." if c == "_" else ".*" if c == "%" else re.escape(c) for c in validate_id(id)), re.S)
+        matches = [stored for stored in list(self._ids) if pattern.fullmatch(stored)]
+        for stored in matches:
+            super().delete(stored)
+        return bool(matches)
+
+
+class LosesLastWriteOnReopen(SimVectorBackend):
+    """Buffers the latest store and drops it when the connection is reopened."""
+
+    unflushed: str | None = None
+
+    def _put(self, id: str, vector: Embedding) -> None:
+        super()._put(id, vector)
+        self.unflushed = id
+
+
+class _LossyFactory(SimFactory):
+    def open(self) -> SimVectorBackend:
+        store = self._store
+        if store is not None and store.unflushed is not None:
+            store._remove(store.unflushed)
+            store.unflushed = None
+        return super().open()
+
+
+MUTANTS: dict[str, type[SimVectorBackend]] = {
+    "upsert_appends_duplicate": UpsertAppendsDuplicate,
+    "score_is_distance": ScoreIsDistance,
+    "score_rescaled": ScoreRescaled,
+    "limit_off_by_one": LimitOffByOne,
+    "skips_last_record_in_scan": SkipsLastRecordInScan,
+    "delete_leaves_record_in_search": DeleteLeavesRecordInSearch,
+    "non_atomic_batch": NonAtomicBatch,
+    "first_wins_in_batch": FirstWinsInBatch,
+    "accepts_non_finite": AcceptsNonFinite,
+    "accepts_zero_vector": AcceptsZeroVector,
+    "float16_storage": Float16Storage,
+    "get_returns_normalised": GetReturnsNormalised,
+    "delete_always_true": DeleteAlwaysTrue,
+    "strips_ids": StripsIds,
+    "lowercases_ids": LowercasesIds,
+    "truncates_ids_at_64": TruncatesIdsAt64,
+    "underscore_wildcard_delete": UnderscoreWildcardDelete,
+    "loses_last_write_on_reopen": LosesLastWriteOnReopen,
+}
+
+
+def _builder(name: str, backend_class: type[SimVectorBackend]):
+    factory_class = _LossyFactory if backend_class is LosesLastWriteOnReopen else SimFactory
+
+    def build(workdir: Path, dim: int) -> SimFactory:
+        return factory_class(dim=dim, name=f"mutant:{name}", backend_class=backend_class)
+
+    build.__name__ = name
+    return build
+
+
+globals().update({name: _builder(name, cls) for name, cls in MUTANTS.items()})

@@ -1,0 +1,260 @@
+"""The harness: runs one step on the backend and on the oracle, then checks the outcome.
+
+Both the Hypothesis machine and seed replay drive a ``Harness``, so a replayed seed performs
+exactly the calls and checks that found the failure. Data flows one way: step -> concrete
+arguments (made from recipes against the oracle) -> backend and oracle -> named check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from backends.sim import SimVectorBackend
+from umi_dst import checks, invalid
+from umi_dst.checks import ContractViolation
+from umi_dst.contract import BackendFactory, Embedding, InvalidInput, VectorBackend, WriteCall
+from umi_dst.faults import INJECTED_FAULTS, inject
+from umi_dst.operations import (
+    Abandon,
+    Count,
+    Delete,
+    Exists,
+    Get,
+    Invalid,
+    Reopen,
+    Search,
+    Step,
+    Store,
+    StoreBatch,
+    Write,
+)
+from umi_dst.validation import last_wins
+
+READ_BACK_SAMPLE = 64
+"""How many ids of a large batch are read back to resolve an indeterminate write."""
+FINAL_CHECK_SAMPLE = 256
+"""How many ids the final state comparison reads back (all when there are fewer)."""
+
+
+@dataclass
+class Harness:
+    """One store under test, its oracle, and the checks between them."""
+
+    factory: BackendFactory
+    log: Callable[[str], None] | None = None
+    oracle: SimVectorBackend = field(init=False)
+    backend: VectorBackend = field(init=False)
+    recall: checks.RecallMeter = field(default_factory=checks.RecallMeter)
+    steps_run: int = 0
+    _abandoned: list[VectorBackend] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.oracle = SimVectorBackend(self.factory.dim)
+        self.backend = self.factory.open()
+
+    @property
+    def dim(self) -> int:
+        return self.factory.dim
+
+    def available_faults(self) -> tuple[str, ...]:
+        return INJECTED_FAULTS + tuple(sorted(self.factory.nemeses))
+
+    # -- running steps ------------------------------------------------------------------
+    def run(self, step: Step) -> None:
+        """Run one step and the per-step invariant; raise ``ContractViolation`` on a mismatch."""
+        if self.log:
+            self.log(f"step {self.steps_run}: {describe(step)}")
+        self.steps_run += 1
+        op = step.op
+        if step.fault is not None:
+            self._faulty_write(op, step.fault)
+        elif isinstance(op, (Store, StoreBatch, Delete)):
+            self._write(op)
+        elif isinstance(op, Get):
+            checks.bit_exact(f"get({op.id!r})", self.backend.get(op.id), self.oracle.get(op.id))
+        elif isinstance(op, Exists):
+            checks.equal(f"exists({op.id!r})", self.backend.exists(op.id), self.oracle.exists(op.id))
+        elif isinstance(op, Count):
+            pass  # the invariant below is the check
+        elif isinstance(op, Search):
+            self._search(op)
+        elif isinstance(op, Invalid):
+            self._invalid(op)
+        elif isinstance(op, Reopen):
+            self.reopen()
+        elif isinstance(op, Abandon):
+            self._abandoned.append(self.backend)
+            self.backend = self.factory.open()
+        else:
+            raise TypeError(f"unknown operation {op!r}")
+        checks.equal("count()", self.backend.count(), self.oracle.count())
+
+    def finish(self) -> None:
+        """Final checks on a fresh connection: full state and the recall floor."""
+        self.reopen()
+        checks.equal("count() on a fresh connection", self.backend.count(), self.oracle.count())
+        for id in _evenly_spaced(self.oracle.ids(), FINAL_CHECK_SAMPLE):
+            checks.bit_exact(f"get({id!r}) on a fresh connection", self.backend.get(id), self.oracle.get(id))
+        checks.recall_floor(self.recall, self.factory.recall_floor if self.factory.approximate else None)
+
+    def close(self) -> None:
+        """Release every connection, the abandoned ones included; errors here are not findings."""
+        for backend in [*self._abandoned, self.backend]:
+            with contextlib.suppress(Exception):
+                backend.close()
+        self._abandoned.clear()
+
+    def reopen(self) -> None:
+        with contextlib.suppress(Exception):
+            self.backend.close()
+        self.backend = self.factory.open()
+
+    # -- writes -------------------------------------------------------------------------
+    def write_call(self, op: Write) -> WriteCall:
+        """Concrete arguments for a write, with recipes made against the oracle's state."""
+        if isinstance(op, Store):
+            return WriteCall("store", (op.id, self.embedding(op.embedding)))
+        if isinstance(op, Delete):
+            return WriteCall("delete", (op.id,))
+        items = [(id, self.embedding(recipe)) for id, recipe in op.items]
+        if op.bulk is not None:
+            items.extend(zip(op.bulk.ids(), op.bulk.vectors(self.dim)))
+        return WriteCall("store_batch", (items,))
+
+    def embedding(self, recipe) -> Embedding:
+        return recipe.make(self.dim, self.oracle.get)
+
+    def _write(self, op: Write) -> None:
+        call = self.write_call(op)
+        try:
+            returned = call.apply(self.backend)
+        except Exception as exc:
+            raise ContractViolation(
+                f"{call.method} of valid input raised {type(exc).__name__}: {exc}", "success", repr(exc)
+            ) from exc
+        expected = call.apply(self.oracle)
+        checks.equal(f"{call.method} returned", returned, expected)
+
+    def _faulty_write(self, op: Write, fault: str) -> None:
+        if not isinstance(op, (Store, StoreBatch, Delete)):
+            raise TypeError(f"fault {fault!r} attached to {op.kind}, which is not a write")
+        call = self.write_call(op)
+        nemesis = self.factory.nemeses.get(fault)
+        failed = False
+        try:
+            if nemesis is not None:
+                nemesis.disturb(self.backend, call)
+            elif fault in INJECTED_FAULTS:
+                inject(fault, self.backend, call)
+            else:
+                raise ContractViolation(f"backend {self.factory.name!r} declares no nemesis {fault!r}")
+        except ContractViolation:
+            raise
+        except Exception as exc:
+            failed = True
+            if self.log:
+                self.log(f"  write raised under {fault}: {type(exc).__name__}: {exc}")
+        finally:
+            if nemesis is not None:
+                nemesis.heal()
+                self.reopen()
+        if failed:
+            self._resolve_indeterminate(call)
+        else:
+            call.apply(self.oracle)
+
+    def _resolve_indeterminate(self, call: WriteCall) -> None:
+        """A failed write may have landed or not: read back and accept all-old or all-new."""
+        before = self.oracle
+        after = SimVectorBackend(self.dim)
+        changed = _changed_ids(call)
+        for id in changed:
+            vector = before.get(id)
+            if vector is not None:
+                after.store(id, vector)
+        call.apply(after)
+        informative = [id for id in changed if not _same(before.get(id), after.get(id))]
+        sample = _evenly_spaced(informative, READ_BACK_SAMPLE)
+        seen = {id: self.backend.get(id) for id in sample}
+        old = [id for id in sample if _same(seen[id], before.get(id))]
+        new = [id for id in sample if _same(seen[id], after.get(id))]
+        if len(old) == len(sample):
+            outcome = "old"
+        elif len(new) == len(sample):
+            outcome = "new"
+        else:
+            third = [id for id in sample if id not in old and id not in new]
+            raise ContractViolation(
+                f"failed {call.method} left a state that is neither all-old nor all-new: "
+                f"{len(old)} ids old, {len(new)} new, {len(third)} neither (e.g. {(third or old)[0]!r})",
+                "all old or all new",
+                {"old": old[:5], "new": new[:5], "neither": third[:5]},
+            )
+        if outcome == "new":
+            call.apply(self.oracle)
+        if self.log:
+            self.log(f"  indeterminate write resolved by reading back {len(sample)} ids: {outcome} state")
+
+    # -- reads --------------------------------------------------------------------------
+    def _search(self, op: Search) -> None:
+        query = self.embedding(op.query)
+        try:
+            results = self.backend.search(query, op.limit)
+        except Exception as exc:
+            raise ContractViolation(f"search of valid input raised {type(exc).__name__}: {exc}") from exc
+        ids, scores = self.oracle.scores(query)
+        recall = checks.search_results(
+            results, ids, scores, op.limit, self.factory.score_atol, exact=not self.factory.approximate
+        )
+        self.recall.add(recall)
+
+    def _invalid(self, op: Invalid) -> None:
+        args = invalid.arguments(op.call, op.defect, self.dim)
+        try:
+            getattr(self.backend, op.call)(*args)
+        except InvalidInput:
+            pass
+        except Exception as exc:
+            raise ContractViolation(
+                f"{op.call} with {op.defect} raised {type(exc).__name__}, not InvalidInput: {exc}",
+                "InvalidInput",
+                type(exc).__name__,
+            ) from exc
+        else:
+            raise ContractViolation(f"{op.call} with {op.defect} was accepted; it must raise InvalidInput", "InvalidInput", "no error")
+        for id in invalid.touched_ids(op.call):
+            checks.bit_exact(f"get({id!r}) after rejected {op.call}", self.backend.get(id), self.oracle.get(id))
+
+
+def _changed_ids(call: WriteCall) -> list[str]:
+    if call.method == "store_batch":
+        return [id for id, _ in last_wins(call.args[0])]
+    return [call.args[0]]
+
+
+def _same(a: Embedding | None, b: Embedding | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return isinstance(a, np.ndarray) and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def _evenly_spaced(items: Sequence[str], at_most: int) -> list[str]:
+    if len(items) <= at_most:
+        return list(items)
+    step = len(items) / at_most
+    return [items[int(i * step)] for i in range(at_most)]
+
+
+def describe(step: Step) -> str:
+    """One readable line per step, for replay output and failure reports."""
+    op = step.op
+    fields = {f.name: getattr(op, f.name) for f in dataclasses.fields(op)}
+    if isinstance(op, StoreBatch):
+        fields = {"items": len(op.items), "bulk": op.bulk}
+    text = f"{op.kind}({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
+    return text + (f" under fault {step.fault}" if step.fault else "")

@@ -1,0 +1,116 @@
+"""The operation model: every step of a trace is a small frozen dataclass of plain data.
+
+Operations carry concrete ids and embedding recipes (never raw vectors), so a trace is small,
+exact, and replays with no Hypothesis involved. ``Step`` pairs an operation with the fault
+injected into it, if any.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Optional, Union
+
+import numpy as np
+
+from umi_dst.recipes import Recipe, random_matrix
+
+
+@dataclass(frozen=True, slots=True)
+class Bulk:
+    """``count`` generated items from one seed; ids repeat (``distinct`` of them) on purpose."""
+
+    seed: int
+    count: int
+    distinct: int
+
+    def ids(self) -> list[str]:
+        picks = np.random.default_rng([self.seed, 1]).integers(0, self.distinct, self.count)
+        return [f"bulk-{self.seed}-{pick}" for pick in picks.tolist()]
+
+    def vectors(self, dim: int) -> np.ndarray:
+        return random_matrix(self.seed, self.count, dim)
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    id: str
+    embedding: Recipe
+    kind: ClassVar[str] = "store"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreBatch:
+    """Explicit items first, then the bulk items; the last of a repeated id wins."""
+
+    items: tuple[tuple[str, Recipe], ...]
+    bulk: Optional[Bulk] = None
+    kind: ClassVar[str] = "store_batch"
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    id: str
+    kind: ClassVar[str] = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class Get:
+    id: str
+    kind: ClassVar[str] = "get"
+
+
+@dataclass(frozen=True, slots=True)
+class Exists:
+    id: str
+    kind: ClassVar[str] = "exists"
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    kind: ClassVar[str] = "count"
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    query: Recipe
+    limit: int
+    kind: ClassVar[str] = "search"
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """A call with one defect in its input (see ``invalid.DEFECTS``): must raise and change nothing."""
+
+    call: str
+    defect: str
+    kind: ClassVar[str] = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Reopen:
+    """Close the connection and open a new one to the same store."""
+
+    kind: ClassVar[str] = "reopen"
+
+
+@dataclass(frozen=True, slots=True)
+class Abandon:
+    """Drop the connection without closing it, then open a new one."""
+
+    kind: ClassVar[str] = "abandon"
+
+
+Write = Union[Store, StoreBatch, Delete]
+Operation = Union[Store, StoreBatch, Delete, Get, Exists, Count, Search, Invalid, Reopen, Abandon]
+OPERATION_KINDS: dict[str, type] = {
+    cls.kind: cls for cls in (Store, StoreBatch, Delete, Get, Exists, Count, Search, Invalid, Reopen, Abandon)
+}
+WRITE_KINDS = (Store, StoreBatch, Delete)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One operation and the fault injected into it (an injected fault or a nemesis name)."""
+
+    op: Operation
+    fault: Optional[str] = None

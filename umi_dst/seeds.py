@@ -1,0 +1,174 @@
+"""Seed files: one JSON file per failure that replays with no Hypothesis involved (CONTRACT §7).
+
+A seed holds the backend spec and ``dim``, the shrunk steps, the failing step with its expected
+and actual outcome, and the versions of everything involved. It optionally says what it
+``expect``s on which backends (``{"lance-upstream": "fail", "lance": "pass"}``); by default a
+seed must pass on its own backend, which makes it a regression test once the bug is fixed.
+Loading one only parses data; a malformed file gets an error naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hypothesis
+import numpy as np
+
+import umi_dst
+from umi_dst.codec import DecodeError, decode_step, encode_step
+from umi_dst.operations import Step
+
+FORMAT = "umi-dst-seed"
+FORMAT_VERSION = 1
+OUTCOMES = ("pass", "fail")
+
+
+class MalformedSeed(ValueError):
+    """A seed file that cannot be read; the message names the file and the field."""
+
+
+@dataclass
+class SeedFile:
+    backend: str
+    dim: int
+    steps: list[Step]
+    failure: dict[str, Any]
+    versions: dict[str, str]
+    description: str = ""
+    expect: dict[str, str] = field(default_factory=dict)
+
+    def expectations(self) -> dict[str, str]:
+        """Backend spec -> "pass" or "fail"; a plain seed must pass on its own backend."""
+        return self.expect or {self.backend: "pass"}
+
+    def digest(self) -> str:
+        canonical = json.dumps([self.backend, self.dim, [encode_step(s) for s in self.steps]], sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "description": self.description,
+            "backend": self.backend,
+            "dim": self.dim,
+        }
+        if self.expect:
+            data["expect"] = self.expect
+        data["failure"] = self.failure
+        data["steps"] = [encode_step(step) for step in self.steps]
+        data["versions"] = self.versions
+        return data
+
+
+def software_versions(factory_versions: dict[str, str] | None = None) -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "umi-dst": umi_dst.__version__,
+        "hypothesis": hypothesis.__version__,
+        "numpy": np.__version__,
+        **(factory_versions or {}),
+    }
+
+
+def failure_record(error: BaseException, at_step: int | None) -> dict[str, Any]:
+    """The failing step and both outcomes, as JSON-safe data."""
+    return {
+        "step": at_step,
+        "error": type(error).__name__,
+        "message": str(getattr(error, "message", error)),
+        "expected": _jsonable(getattr(error, "expected", None)),
+        "actual": _jsonable(getattr(error, "actual", None)),
+    }
+
+
+def write(seed: SeedFile, directory: Path) -> Path:
+    """Write atomically (temp file + rename) as ``<directory>/<backend>/<digest>.json``."""
+    target_dir = Path(directory) / _safe_name(seed.backend)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    path = target_dir / f"{seed.digest()}.json"
+    text = json.dumps(seed.to_json(), indent=1, ensure_ascii=False) + "\n"
+    handle, temporary = tempfile.mkstemp(dir=target_dir, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: Path) -> SeedFile:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedSeed(f"{path}: not a readable JSON seed file ({exc})") from None
+    try:
+        return _parse(data)
+    except DecodeError as exc:
+        raise MalformedSeed(f"{path}: field {exc}") from None
+
+
+def is_seed_file(path: Path) -> bool:
+    """A cheap test used by collectors: a ``.json`` file that declares the seed format."""
+    if path.suffix != ".json":
+        return False
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _parse(data: object) -> SeedFile:
+    if not isinstance(data, dict):
+        raise DecodeError("(top level)", "expected an object")
+    if data.get("format") != FORMAT:
+        raise DecodeError("format", f"expected {FORMAT!r}, got {data.get('format')!r}")
+    if data.get("version") != FORMAT_VERSION:
+        raise DecodeError("version", f"expected {FORMAT_VERSION}, got {data.get('version')!r}")
+    backend = _field(data, "backend", str)
+    dim = _field(data, "dim", int)
+    steps = _field(data, "steps", list)
+    expect = data.get("expect", {})
+    if not isinstance(expect, dict) or not all(isinstance(k, str) and v in OUTCOMES for k, v in expect.items()):
+        raise DecodeError("expect", f"expected an object of backend -> one of {OUTCOMES}")
+    return SeedFile(
+        backend=backend,
+        dim=dim,
+        steps=[decode_step(step, f"steps[{i}]") for i, step in enumerate(steps)],
+        failure=_field(data, "failure", dict),
+        versions=_field(data, "versions", dict),
+        description=data.get("description", "") if isinstance(data.get("description", ""), str) else "",
+        expect=expect,
+    )
+
+
+def _field(data: dict, name: str, kind: type) -> Any:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise DecodeError(name, f"expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _safe_name(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", spec).strip("-") or "backend"
+
+
+def _jsonable(value: object) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)

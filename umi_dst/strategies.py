@@ -1,0 +1,129 @@
+"""Hypothesis strategies for ids, recipes and operations.
+
+Ids come from a pool of the strings that break real stores (quotes, backslashes, LIKE
+wildcards, padding, case, Unicode forms, 256-character ids sharing long prefixes), from short
+random text, and from near-duplicates of stored ids. Recipes that copy a stored vector draw a
+``pick`` index that the machine resolves to a concrete id, so traces stay concrete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import unicodedata
+from dataclasses import dataclass
+
+from hypothesis import strategies as st
+
+from umi_dst import invalid
+from umi_dst.contract import MAX_ID_LENGTH, MAX_LIMIT
+from umi_dst.operations import Bulk, Search, Store, StoreBatch
+from umi_dst.recipes import Explicit, Negated, OneHot, Perturbed, Random, Recipe, Scaled
+
+TRICKY_IDS: tuple[str, ...] = (
+    "a", "b", "A", " a", "a ", "abc", "a_c", "a%", "%", "_", "50%_off", "a%c",
+    "'", "''", "O'Brien", '"', "\\", "\\'", "a\\", "id'); DROP TABLE embeddings; --",
+    "NULL", "null", "\u00e9", "e\u0301", "\u212b", "\u00c5", "\U0001f642", "\u540d\u524d",
+    "\n", "a\tb", "\u2028", "k" * (MAX_ID_LENGTH - 1) + "a", "k" * (MAX_ID_LENGTH - 1) + "b",
+    "k" * MAX_ID_LENGTH, "p" * 64 + "-1", "p" * 64 + "-2", "p" * 64,
+)  # fmt: skip
+"""Ids that real stores have got wrong; every one is a valid id (CONTRACT §1)."""
+
+VARIANTS = ("upper", "lower", "strip", "pad_left", "pad_right", "underscore", "percent", "nfd", "nfc", "first64")
+"""Near-duplicate transforms of a stored id: each yields a different valid id (or the same)."""
+
+
+def variant(id: str, how: str) -> str:
+    """A near-duplicate of ``id``: the ids a careless store would confuse with it."""
+    transforms = {
+        "upper": id.upper,
+        "lower": id.lower,
+        "strip": id.strip,
+        "pad_left": lambda: " " + id,
+        "pad_right": lambda: id + " ",
+        "underscore": lambda: id[: len(id) // 2] + "_" + id[len(id) // 2 + 1 :],
+        "percent": lambda: id[:-1] + "%",
+        "nfd": lambda: unicodedata.normalize("NFD", id),
+        "nfc": lambda: unicodedata.normalize("NFC", id),
+        "first64": lambda: id[:64] if len(id) > 64 else id + "x" * (65 - len(id)),
+    }
+    result = transforms[how]()[:MAX_ID_LENGTH]
+    return result if result and "\x00" not in result else "_"
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """A stored id to be chosen when the step runs: ``index`` modulo the sorted stored ids."""
+
+    index: int
+
+
+def concrete_id(id: str | Pick, stored: list[str]) -> str:
+    """The id a ``Pick`` stands for among the sorted stored ids (a pool id when none is stored)."""
+    if not isinstance(id, Pick):
+        return id
+    pool = stored or list(TRICKY_IDS)
+    return pool[id.index % len(pool)]
+
+
+def resolve(recipe: Recipe, stored: list[str]) -> Recipe:
+    """Replace a ``Pick`` in a recipe with the concrete id it stands for."""
+    of = getattr(recipe, "of", None)
+    return dataclasses.replace(recipe, of=concrete_id(of, stored)) if isinstance(of, Pick) else recipe
+
+
+random_text_ids = st.text(
+    st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=12
+)
+ids = st.one_of(st.sampled_from(TRICKY_IDS), random_text_ids)
+"""Any valid id, biased towards the tricky pool so collisions and confusions are common."""
+
+seeds = st.integers(0, 2**32 - 1) | st.integers(0, 3)
+picks = st.builds(Pick, st.integers(0, 1000))
+
+_explicit_values = st.lists(
+    st.floats(-1e3, 1e3, width=32, allow_subnormal=False), min_size=1, max_size=4
+).filter(lambda values: max(abs(v) for v in values) >= 1e-2)
+
+
+def recipes(dim: int) -> st.SearchStrategy:
+    """Embedding recipes; those naming ``Pick`` copy a stored vector (exact or near ties)."""
+    return st.one_of(
+        st.builds(Random, seeds),
+        st.builds(OneHot, st.integers(0, dim - 1), st.sampled_from([1.0, -1.0, 0.5, 3.0])),
+        st.builds(Explicit, _explicit_values.map(tuple)),
+        st.builds(Scaled, picks, st.integers(-3, 3)),
+        st.builds(Negated, picks),
+        st.builds(Perturbed, picks, seeds, st.sampled_from([1e-6, 1e-5, 1e-3, 0.1])),
+    )
+
+
+def bulks(max_count: int) -> st.SearchStrategy:
+    return st.builds(
+        lambda seed, count, share: Bulk(seed, count, max(1, count * share // 4)),
+        seeds,
+        st.integers(1, max_count),
+        st.integers(1, 4),
+    )
+
+
+def stores(dim: int) -> st.SearchStrategy:
+    return st.builds(Store, ids, recipes(dim))
+
+
+def batches(dim: int, max_bulk: int) -> st.SearchStrategy:
+    """Batches with repeated ids: a few explicit items (from a small id pool) and maybe bulk."""
+    items = st.lists(st.tuples(st.sampled_from(TRICKY_IDS[:8]) | ids, recipes(dim)), max_size=8)
+    bulk = st.none() | bulks(max_bulk) if max_bulk else st.none()
+    return st.builds(StoreBatch, items.map(tuple), bulk)
+
+
+def limits() -> st.SearchStrategy:
+    return st.integers(1, 5) | st.integers(1, 60) | st.just(MAX_LIMIT)
+
+
+def searches(dim: int) -> st.SearchStrategy:
+    return st.builds(Search, recipes(dim), limits())
+
+
+def defects() -> st.SearchStrategy:
+    return st.sampled_from([(call, defect) for call, names in invalid.DEFECTS.items() for defect in names])
