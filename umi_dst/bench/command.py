@@ -22,7 +22,7 @@ DEFAULTS = {
     "framework_examples": 5,
     "framework_steps": 20,
 }
-QUICK = {"sizes": (100, 1_000), "dims": (128,), "queries": 20, "singles": 20, "framework_examples": 3, "framework_steps": 10}
+QUICK = {"sizes": (100, 1_000), "dims": (128,), "queries": 20, "singles": 20, "framework_examples": 2, "framework_steps": 10}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
