@@ -34,7 +34,7 @@ SECTIONS = (
 
 
 @pytest.fixture(scope="module")
-def tiny_report(tmp_path_factory) -> tuple[dict, str, list]:
+def tiny_report(tmp_path_factory) -> tuple[dict, str, list, int]:
     """One tiny bench over every campaign backend (sizes 100 and 150 at dim 8)."""
     root = tmp_path_factory.mktemp("bench")
     parser = argparse.ArgumentParser()
@@ -45,16 +45,17 @@ def tiny_report(tmp_path_factory) -> tuple[dict, str, list]:
          "--framework-examples", "1", "--framework-steps", "4", "--out", str(root / "reports"),
          "--workdir", str(root / "work"), "--no-progress"]
     )
-    assert command.main(args) == 0
+    exit_code = command.main(args)
     outputs = sorted((root / "reports").iterdir())
     (json_path,) = [path for path in outputs if path.suffix == ".json"]
     (markdown_path,) = [path for path in outputs if path.suffix == ".md"]
-    return json.loads(json_path.read_text()), markdown_path.read_text(), outputs
+    return json.loads(json_path.read_text()), markdown_path.read_text(), outputs, exit_code
 
 
 def test_report_holds_every_figure_for_every_backend(tiny_report) -> None:
-    report, _, _ = tiny_report
-    assert report["errors"] == []
+    report, _, _, exit_code = tiny_report
+    assert [error["error"] for error in report["errors"]] == []
+    assert exit_code == 0
     assert {"machine", "versions", "config", "memory_bandwidth_gib_s", "seconds"} <= set(report)
     assert [(case["n"], case["dim"]) for case in report["cases"]] == [(100, 8), (150, 8)]
     for case in report["cases"]:
@@ -82,7 +83,7 @@ def test_report_holds_every_figure_for_every_backend(tiny_report) -> None:
 
 
 def test_markdown_has_every_section_and_png_charts(tiny_report) -> None:
-    report, markdown, outputs = tiny_report
+    report, markdown, outputs, _ = tiny_report
     assert all(section in markdown for section in SECTIONS)
     charts = [path for path in outputs if path.suffix == ".png"]
     assert {path.name for path in charts} == set(report["charts"].values())
@@ -93,7 +94,7 @@ def test_markdown_has_every_section_and_png_charts(tiny_report) -> None:
 
 
 def test_compare_lines_up_every_figure(tiny_report, tmp_path) -> None:
-    report, _, outputs = tiny_report
+    report, _, outputs, _ = tiny_report
     (json_path,) = [path for path in outputs if path.suffix == ".json"]
     shared = compare.figures(report)
     assert "150x8/postgres/search/limit_10/p50_ms" in shared
