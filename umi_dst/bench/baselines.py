@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from umi_dst.bench.data import Dataset
-from umi_dst.bench.timing import seconds, summary, timed_calls
+from umi_dst.bench.timing import latencies, seconds, summary, timed_calls
 from umi_dst.bench.truth import GroundTruth
 from umi_dst.contract import SearchResult
+from umi_dst.validation import last_wins, validate_batch, validate_embedding, validate_id
 
 SEARCH_LIMIT = 10
+SINGLE_CHECKS = 200
 
 
 def memory_bandwidth_gib_s(mib: int = 1024, repeats: int = 5) -> float:
@@ -37,6 +39,18 @@ def memory_bandwidth_gib_s(mib: int = 1024, repeats: int = 5) -> float:
 def scan_bound_ms(n: int, dim: int, bandwidth_gib_s: float) -> float:
     """Time to read the Sim's ``n x dim`` float64 unit matrix once at ``bandwidth_gib_s``."""
     return n * dim * 8 / (bandwidth_gib_s * 2**30) * 1e3
+
+
+def validation(dataset: Dataset) -> dict:
+    """What every backend pays before touching storage: the contract's input checks.
+
+    ``batch`` is ``last_wins(validate_batch(...))`` over the whole data set (the start of every
+    ``store_batch``); ``single`` is ``validate_id`` plus ``validate_embedding`` (every ``store``).
+    """
+    items = dataset.items()
+    batch_s, _ = seconds(lambda: last_wins(validate_batch(items, dataset.dim)))
+    single = latencies(lambda item: (validate_id(item[0]), validate_embedding(item[1], dataset.dim)), items[:SINGLE_CHECKS])
+    return {"batch_s": batch_s, "batch_per_s": dataset.n / batch_s, "single": summary(single)}
 
 
 def numpy_scan(dataset: Dataset, truth: GroundTruth) -> dict:

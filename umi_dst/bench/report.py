@@ -163,17 +163,21 @@ def _load_section(report: dict) -> str:
     rows = []
     for case in report["cases"]:
         exact = {spec.split("-")[0]: f["load"]["seconds"] for spec, f in _ok(case) if not f["approximate"]}
+        checks = _get(case, "baselines", "validation", "batch_s")
         for spec, f in _ok(case):
             index_cost = f["load"]["seconds"] - exact[spec.split("-")[0]] if f["approximate"] and spec.split("-")[0] in exact else None
-            rows.append([_label(case), spec, f["load"]["seconds"], f["load"]["per_s"], index_cost])
+            rows.append([_label(case), spec, f["load"]["seconds"], f["load"]["per_s"], index_cost, _ratio(checks, f["load"]["seconds"])])
         for engine in ("lance", "postgres"):
             raw = _get(case, "baselines", engine)
             if isinstance(raw, dict) and "load_per_s" in raw:
-                rows.append([_label(case), f"raw {engine}", raw["load_s"], raw["load_per_s"], raw.get("index_s")])
-    note = ("The approximate backends build their index during the load (Lance once 32 rows exist, pgvector's HNSW "
+                rows.append([_label(case), f"raw {engine}", raw["load_s"], raw["load_per_s"], raw.get("index_s"), None])
+        if checks is not None:
+            rows.append([_label(case), "input checks only", checks, _get(case, "baselines", "validation", "batch_per_s"), None, 1.0])
+    note = ("The approximate backends build their index during the load (Lance once a few rows exist, pgvector's HNSW "
             "from the first row); `index s` is their load time minus the exact backend's on the same engine, and for "
-            "the raw engines the time of one `CREATE INDEX` after the load.")
-    body = table(["case", "backend", "seconds", "vectors /s", "index s"], rows)
+            "the raw engines the time of one `CREATE INDEX` after the load. `checks share` is the part of the load "
+            "spent in the contract's input checks (`validate_batch` + `last_wins`, timed alone as `input checks only`).")
+    body = table(["case", "backend", "seconds", "vectors /s", "index s", "checks share"], rows)
     return "\n\n".join(["## Bulk load (one store_batch of the whole data set)", note, body, _chart(report, "load", "load throughput")])
 
 
@@ -195,6 +199,8 @@ def _point_section(report: dict) -> str:
             rows.append([_label(case), spec, *(f[op]["p50_ms"] for op in POINT_OPS)])
     rows_p99 = [[_label(case), spec, *(f[op]["p99_ms"] for op in POINT_OPS)] for case in report["cases"] for spec, f in _ok(case)]
     headers = ["case", "backend", *POINT_OPS]
+    checks = [[_label(case), _get(case, "baselines", "validation", "single", "p50_ms")] for case in report["cases"]
+              if _get(case, "baselines", "validation", "single") is not None]
     return "\n\n".join(
         [
             "## Point operations (p50 ms)",
@@ -202,6 +208,8 @@ def _point_section(report: dict) -> str:
             table(headers, rows),
             "p99 ms:",
             table(headers, rows_p99),
+            "The input checks of one `store` alone (`validate_id` + `validate_embedding`), p50 ms:",
+            table(["case", "checks ms"], checks),
             _chart(report, "point_ops", "point operations"),
         ]
     )

@@ -105,6 +105,7 @@ def _case(config: BenchConfig, n: int, dim: int, bar: tqdm, report: dict) -> dic
 def _baselines(config: BenchConfig, dataset, truth: GroundTruth, report: dict, workdir: Path) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     out = {
+        "validation": baselines.validation(dataset),
         "numpy": baselines.numpy_scan(dataset, truth),
         "sim_scan_bound_ms": baselines.scan_bound_ms(dataset.n, dataset.dim, report["memory_bandwidth_gib_s"]),
     }
