@@ -128,6 +128,9 @@ def _header(report: dict, json_name: str) -> str:
             f"- Cases: {cases}; {config['queries']} queries per limit, {config['singles']} calls per point operation,"
             f" data seed {config['seed']} (clustered unit vectors, queries near the clusters).",
             "- Latencies are one client, back to back; `/s` is calls per second at that latency.",
+            "- Peak RSS is the rise of the bench process's resident set during a backend's run (the Sim and Lance "
+            "run in it; the PostgreSQL server's own memory is not counted). Disk is the store's directory, or for "
+            "Postgres `pg_total_relation_size` of its table.",
         ]
     )
 
