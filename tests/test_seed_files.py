@@ -1,0 +1,78 @@
+"""Seed files: exact JSON round trip, atomic writes, and clear errors for malformed files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from umi_dst import seeds
+from umi_dst.codec import decode_step, encode_step
+from umi_dst.operations import Abandon, Count, Delete, Exists, Get, Invalid, Reopen, Step
+from umi_dst.strategies import batches, defects, ids, resolve, searches, stores
+
+DIM = 6
+
+concrete_steps = st.one_of(
+    stores(DIM).map(lambda op: Step(type(op)(op.id, resolve(op.embedding, ["x"])))),
+    batches(DIM, 50).map(lambda op: Step(type(op)(tuple((i, resolve(r, ["x"])) for i, r in op.items), op.bulk))),
+    searches(DIM).map(lambda op: Step(type(op)(resolve(op.query, ["y"]), op.limit))),
+    st.builds(lambda id: Step(Delete(id), "error_after"), ids),
+    st.builds(lambda id: Step(Get(id)), ids),
+    st.builds(lambda id: Step(Exists(id)), ids),
+    defects().map(lambda d: Step(Invalid(*d))),
+    st.sampled_from([Step(Count()), Step(Reopen()), Step(Abandon())]),
+)
+
+
+@given(st.lists(concrete_steps, max_size=8))
+def test_steps_round_trip_exactly_through_json(steps):
+    text = json.dumps([encode_step(s) for s in steps], ensure_ascii=False)
+    assert [decode_step(d, f"steps[{i}]") for i, d in enumerate(json.loads(text))] == steps
+
+
+def make_seed(steps):
+    return seeds.SeedFile(
+        backend="sim", dim=DIM, steps=steps, failure={"step": 0, "message": "m"}, versions=seeds.software_versions()
+    )
+
+
+def test_write_is_atomic_and_named_by_content(tmp_path):
+    seed = make_seed([Step(Count())])
+    path = seeds.write(seed, tmp_path)
+    assert path == tmp_path / "sim" / f"{seed.digest()}.json"
+    assert [p.name for p in path.parent.iterdir()] == [path.name], "no temporary file is left behind"
+    loaded = seeds.load(path)
+    assert loaded.steps == seed.steps and loaded.expectations() == {"sim": "pass"}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda d: d.pop("backend"), "backend"),
+        (lambda d: d.update(dim="8"), "dim"),
+        (lambda d: d.update(version=99), "version"),
+        (lambda d: d["steps"].append({"kind": "explode"}), "steps[1].kind"),
+        (lambda d: d["steps"].append({"kind": "store", "id": 3, "embedding": {"kind": "random", "seed": 1}}), "steps[1].id"),
+        (lambda d: d["steps"].append({"kind": "search", "query": {"kind": "random"}, "limit": 2}), "steps[1].query.seed"),
+        (lambda d: d["steps"].append({"kind": "count", "extra": 1}), "steps[1]"),
+        (lambda d: d.update(expect={"sim": "maybe"}), "expect"),
+    ],
+)
+def test_malformed_seed_error_names_file_and_field(tmp_path, mutate, field):
+    path = seeds.write(make_seed([Step(Count())]), tmp_path)
+    data = json.loads(path.read_text())
+    mutate(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(seeds.MalformedSeed) as raised:
+        seeds.load(path)
+    assert str(path) in str(raised.value) and field in str(raised.value)
+
+
+def test_unreadable_json_is_a_malformed_seed(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text("{not json")
+    with pytest.raises(seeds.MalformedSeed, match="broken.json"):
+        seeds.load(path)
