@@ -1,0 +1,115 @@
+"""A recorded concurrent history: every call's invocation and completion, by client.
+
+Each call is timed with ``time.monotonic_ns()`` just before it starts and just after it
+returns or raises. Linux's monotonic clock is one clock for every process, so histories from
+threads and from spawned processes compare alike. A call precedes another only when it
+completed strictly before the other was invoked; all other pairs are concurrent.
+
+A write that raised (under an injected fault) is *indeterminate*: it may have taken effect at
+any moment after its invocation, or not at all. A read that raised tells nothing about the
+store and constrains nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from umi_dst.contract import Embedding, VectorBackend, WriteCall
+from umi_dst.faults import inject
+from umi_dst.harness import describe
+from umi_dst.operations import Operation, Step
+
+WRITE_METHODS = ("store", "store_batch", "delete")
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One call with concrete arguments, ready to run; plain data, so it can cross a process."""
+
+    op: Operation
+    method: str
+    args: tuple
+    fault: str | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call as it happened: who made it, when, and what came back (a value or an error)."""
+
+    client: int
+    planned: Planned
+    invoked: int
+    completed: int
+    value: object = None
+    error: str | None = None
+
+    @property
+    def method(self) -> str:
+        return self.planned.method
+
+    @property
+    def args(self) -> tuple:
+        return self.planned.args
+
+    @property
+    def is_write(self) -> bool:
+        return self.planned.method in WRITE_METHODS
+
+    @property
+    def indeterminate(self) -> bool:
+        """A write that raised: it may or may not have taken effect."""
+        return self.error is not None and self.is_write
+
+    def precedes(self, other: Call) -> bool:
+        return self.completed < other.invoked
+
+
+def perform(client: int, planned: Planned, backend: VectorBackend) -> Call:
+    """Run one planned call on ``backend`` and record it; never raises for the call's own errors."""
+    value: object = None
+    error: str | None = None
+    invoked = time.monotonic_ns()
+    try:
+        if planned.fault is not None:
+            inject(planned.fault, backend, WriteCall(planned.method, planned.args))
+        else:
+            value = getattr(backend, planned.method)(*planned.args)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    completed = time.monotonic_ns()
+    return Call(client, planned, invoked, completed, value, error)
+
+
+@dataclass(frozen=True)
+class History:
+    """The store's state before the concurrent part, and every call made during it."""
+
+    dim: int
+    initial: Mapping[str, Embedding]
+    calls: Sequence[Call]
+
+    @property
+    def clients(self) -> int:
+        return len({call.client for call in self.calls})
+
+    def describe(self, index: int) -> str:
+        """One line: client, time span (ms from the first invocation), call, outcome."""
+        call = self.calls[index]
+        origin = min(c.invoked for c in self.calls)
+        span = f"{(call.invoked - origin) / 1e6:7.3f}-{(call.completed - origin) / 1e6:7.3f} ms"
+        outcome = f"raised {call.error}" if call.error is not None else f"-> {shown(call.value)}"
+        return f"#{index:<3} client {call.client}  {span}  {describe(Step(call.planned.op, call.planned.fault))} {outcome}"
+
+
+def shown(value: object) -> str:
+    """A short, readable form of a returned value."""
+    if isinstance(value, np.ndarray):
+        head = ", ".join(f"{v:.4g}" for v in value.ravel()[:3].tolist())
+        return f"vector[{head}{', ...' if value.size > 3 else ''}]"
+    if isinstance(value, list):
+        return "[" + ", ".join(f"{getattr(r, 'id', r)!r}:{getattr(r, 'score', float('nan')):.4f}" for r in value) + "]"
+    return repr(value)

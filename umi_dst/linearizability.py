@@ -1,0 +1,267 @@
+"""Is a concurrent history linearizable against the Sim model? And if not, why not?
+
+The search is Wing & Gong's, with Lowe's memoisation: extend a linearization one call at a
+time, choosing among the calls that no pending call must precede (real-time order); apply
+the call to the model and keep it if its recorded result matches; backtrack otherwise. A
+configuration (set of calls linearized, model state) is explored once. The model state is
+hashed incrementally: the XOR of a 64-bit digest of every ``(id, vector bytes)`` record, so a
+write changes the hash in O(1) and a configuration costs one integer pair to remember.
+
+Results are judged by the same checks the sequential harness uses (``umi_dst.checks``), so
+search tolerance and tie rules are the contract's. An indeterminate write is never required:
+it may take effect at any moment after its invocation, or never.
+
+A failure is explained by the smallest set of calls that cannot be ordered: the history is
+cut at the earliest completion after which it already fails (linearizability is closed under
+prefixes), then every call that is not needed for the failure is relaxed (a read dropped, a
+write made indeterminate). Relaxing only removes constraints, so what remains fails for a
+reason the full history also has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from backends.sim import SimVectorBackend
+from umi_dst import checks
+from umi_dst.checks import ContractViolation
+from umi_dst.contract import Embedding
+from umi_dst.history import Call, History
+from umi_dst.validation import last_wins
+
+
+@dataclass(frozen=True)
+class Verdict:
+    linearizable: bool
+    states: int
+    """Configurations explored (the search's cost)."""
+    order: tuple[int, ...] | None = None
+    """Indices of the calls in a valid linearization (indeterminate writes left out never landed)."""
+
+
+class NotLinearizable(ContractViolation):
+    """No order of the calls, consistent with real time, matches the model; ``core`` explains it."""
+
+    def __init__(self, history: History, core: list[int], optional_writes: int) -> None:
+        lines = [history.describe(i) for i in sorted(core, key=lambda i: history.calls[i].invoked)]
+        message = (
+            f"history of {len(history.calls)} calls by {history.clients} clients is not linearizable: "
+            f"these {len(core)} calls cannot be ordered (starting from the {len(history.initial)} records "
+            f"left by the prefix, and letting {optional_writes} other writes land at any time after they began, "
+            "or not at all):\n  " + "\n  ".join(lines)
+        )
+        super().__init__(message, "a linearizable history", lines)
+        self.core = core
+
+
+def check(history: History, *, atol: float, exact: bool) -> Verdict:
+    """Return the verdict for a linearizable history; raise ``NotLinearizable`` otherwise."""
+    verdict = decide(history, atol=atol, exact=exact)
+    if not verdict.linearizable:
+        core, optional = explain(history, atol=atol, exact=exact)
+        raise NotLinearizable(history, core, optional)
+    return verdict
+
+
+def decide(
+    history: History,
+    *,
+    atol: float,
+    exact: bool,
+    dropped: Collection[int] = (),
+    optional: Collection[int] = (),
+) -> Verdict:
+    """Search for a linearization. ``dropped`` calls are ignored; ``optional`` writes are
+    treated as indeterminate (used to explain a failure)."""
+    return _Search(history, atol, exact, set(dropped), set(optional)).run()
+
+
+def explain(history: History, *, atol: float, exact: bool) -> tuple[list[int], int]:
+    """The calls that cannot be ordered, and how many other writes were left optional."""
+    calls = history.calls
+    dropped: set[int] = {i for i, call in enumerate(calls) if call.error is not None and not call.is_write}
+    optional: set[int] = {i for i, call in enumerate(calls) if call.indeterminate}
+
+    def fails(drop: set[int], relax: set[int]) -> bool:
+        return not decide(history, atol=atol, exact=exact, dropped=drop, optional=relax).linearizable
+
+    def cut(at: int) -> tuple[set[int], set[int]]:
+        """The history as seen at time ``at``: later calls gone, calls still running pending."""
+        drop, relax = set(dropped), set(optional)
+        for i, call in enumerate(calls):
+            if call.invoked > at or (call.completed > at and not call.is_write):
+                drop.add(i)
+            elif call.completed > at:
+                relax.add(i)
+        return drop, relax
+
+    ends = sorted({call.completed for call in calls})
+    low, high = 0, len(ends) - 1
+    while low < high:
+        middle = (low + high) // 2
+        if fails(*cut(ends[middle])):
+            high = middle
+        else:
+            low = middle + 1
+    dropped, optional = cut(ends[low])
+    for i in sorted(range(len(calls)), key=lambda i: -calls[i].invoked):
+        if i in dropped or i in optional:
+            continue
+        drop, relax = (dropped | {i}, optional) if not calls[i].is_write else (dropped, optional | {i})
+        if fails(drop, relax):
+            dropped, optional = drop, relax
+    core = [i for i in range(len(calls)) if i not in dropped and i not in optional]
+    return core, len(optional)
+
+
+# -- the model ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Record:
+    vector: Embedding
+    digest: int
+
+
+def _record(id: str, vector: Embedding) -> _Record:
+    data = id.encode("utf-8") + b"\x00" + np.asarray(vector, dtype=np.float32).tobytes()
+    return _Record(vector, int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little"))
+
+
+@dataclass
+class _Model:
+    """The Sim's state as ``id -> record``, with an incrementally updated hash."""
+
+    records: dict[str, _Record] = field(default_factory=dict)
+    hash: int = 0
+
+    def put(self, id: str, record: _Record | None) -> _Record | None:
+        """Set (or, with ``None``, remove) one record; return the one it replaced."""
+        old = self.records.pop(id, None)
+        if old is not None:
+            self.hash ^= old.digest
+        if record is not None:
+            self.records[id] = record
+            self.hash ^= record.digest
+        return old
+
+
+Effect = tuple[tuple[str, "_Record | None"], ...]
+"""What a write does: each touched id and its new record (``None``: deleted)."""
+
+
+def _effect(call: Call) -> Effect:
+    if call.method == "store":
+        id, vector = call.args
+        return ((id, _record(id, vector)),)
+    if call.method == "store_batch":
+        return tuple((id, _record(id, vector)) for id, vector in last_wins(call.args[0]))
+    if call.method == "delete":
+        return ((call.args[0], None),)
+    return ()
+
+
+class _Search:
+    def __init__(self, history: History, atol: float, exact: bool, dropped: set[int], optional: set[int]) -> None:
+        self.history = history
+        self.atol = atol
+        self.exact = exact
+        silent = {i for i, call in enumerate(history.calls) if call.error is not None and not call.is_write}
+        self.calls = [(i, call) for i, call in enumerate(history.calls) if i not in dropped | silent]
+        self.calls.sort(key=lambda pair: pair[1].invoked)
+        self.optional = {i for i, call in self.calls if call.indeterminate or i in optional}
+        self.effects = {i: _effect(call) for i, call in self.calls}
+        self.required = sum(1 << i for i, _ in self.calls if i not in self.optional)
+        self.model = _Model()
+        for id, vector in history.initial.items():
+            self.model.put(id, _record(id, vector))
+        self._search_verdicts: dict[tuple[int, int], bool] = {}
+
+    def run(self) -> Verdict:
+        seen: set[tuple[int, int]] = set()
+        mask = 0
+        path: list[tuple[int, list[tuple[str, _Record | None]]]] = []
+        frontier = [iter(self._candidates(mask))]
+        while frontier:
+            if mask & self.required == self.required:
+                return Verdict(True, len(seen), tuple(i for i, _ in path))
+            for i in frontier[-1]:
+                undo = self._apply(i)
+                if undo is None:
+                    continue
+                key = (mask | 1 << i, self.model.hash)
+                if key in seen:
+                    self._undo(undo)
+                    continue
+                seen.add(key)
+                path.append((i, undo))
+                mask |= 1 << i
+                frontier.append(iter(self._candidates(mask)))
+                break
+            else:
+                frontier.pop()
+                if path:
+                    i, undo = path.pop()
+                    self._undo(undo)
+                    mask &= ~(1 << i)
+        return Verdict(False, len(seen))
+
+    def _candidates(self, mask: int) -> list[int]:
+        """Calls not yet linearized that no other such call must precede."""
+        pending = [(i, call) for i, call in self.calls if not mask >> i & 1]
+        deadline = min((call.completed for i, call in pending if i not in self.optional), default=math.inf)
+        return [i for i, call in pending if call.invoked <= deadline]
+
+    def _apply(self, i: int) -> list[tuple[str, _Record | None]] | None:
+        """Linearize call ``i`` now if its result matches the model; return how to undo it."""
+        call = self.history.calls[i]
+        if i not in self.optional and not self._matches(i, call):
+            return None
+        return [(id, self.model.put(id, record)) for id, record in self.effects[i]]
+
+    def _undo(self, undo: list[tuple[str, _Record | None]]) -> None:
+        for id, old in reversed(undo):
+            self.model.put(id, old)
+
+    def _matches(self, i: int, call: Call) -> bool:
+        records = self.model.records
+        try:
+            if call.method in ("store", "store_batch"):
+                checks.equal(call.method, call.value, None)
+            elif call.method == "delete":
+                checks.equal("delete", call.value, call.args[0] in records)
+            elif call.method == "exists":
+                checks.equal("exists", call.value, call.args[0] in records)
+            elif call.method == "count":
+                checks.equal("count", call.value, len(records))
+            elif call.method == "get":
+                stored = records.get(call.args[0])
+                checks.bit_exact("get", call.value, None if stored is None else stored.vector)
+            elif call.method == "search":
+                return self._search_matches(i, call)
+            else:
+                raise TypeError(f"no model for {call.method!r}")
+        except ContractViolation:
+            return False
+        return True
+
+    def _search_matches(self, i: int, call: Call) -> bool:
+        key = (i, self.model.hash)
+        if key not in self._search_verdicts:
+            self._search_verdicts[key] = self._search_ok(call)
+        return self._search_verdicts[key]
+
+    def _search_ok(self, call: Call) -> bool:
+        """Score every record exactly as the sequential oracle does, then apply its check."""
+        query, limit = call.args
+        oracle = SimVectorBackend(self.history.dim)
+        oracle.store_batch([(id, record.vector) for id, record in self.model.records.items()])
+        ids, scores = oracle.scores(query)
+        try:
+            checks.search_results(call.value, ids, scores, limit, self.atol, self.exact)
+        except ContractViolation:
+            return False
+        return True
