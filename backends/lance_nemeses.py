@@ -10,12 +10,14 @@ one write, not one interpreter start.
   publishing a manifest, so the table must open afterwards with the write all there or
   all absent.
 - ``competing_writer`` keeps a second process committing to the same table while the
-  machine's write runs, so commits really race. The competitor never changes the logical
-  content: it rewrites rows the write does not touch with the exact values they hold
-  (``merge_insert`` updating matched rows only, from a snapshot taken at the start of the
-  burst, when those rows are stable) and compacts the table (``optimize``). Ids the write
-  touches are left alone, because a conflicting rewrite that Lance retries would replay a
-  stale value over the machine's acknowledged one.
+  machine's write runs, so commits really race. The competitor never changes what the
+  machine reads next. It cycles through: the machine's own write (same ids, same values:
+  two writers racing on the same rows, as with at-least-once delivery, which is where
+  conflicts are real), a rewrite of rows the write does not touch with the exact values they
+  hold (``merge_insert`` updating matched rows only, from a snapshot taken at the start of
+  the burst, while those rows are stable), and a compaction (``optimize``). It never
+  rewrites a touched row from its snapshot: a conflicting rewrite that Lance retries would
+  replay a stale value over the machine's acknowledged one.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import random
 import signal
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from multiprocessing.connection import Connection
 
 import pyarrow as pa
