@@ -21,16 +21,13 @@ from umi_dst.validation import validate_batch, validate_id
 class UpsertAppendsDuplicate(SimVectorBackend):
     """Storing an existing id appends a second record instead of replacing the first."""
 
-    def _put(self, id: str, vector: Embedding) -> None:
-        if id in self._slot:
-            self._ids.append(id)  # the old slot stays behind, shadowed
-            self._reserve(len(self._ids))
-            self._slot[id] = len(self._ids) - 1
-            self._raw[self._slot[id]] = vector
-            wide = vector.astype(np.float64)
-            self._unit[self._slot[id]] = wide / np.linalg.norm(wide)
-            return
-        super()._put(id, vector)
+    def _put_many(self, ids: list[str], vectors: np.ndarray) -> None:
+        for id in ids:
+            if id in self._slot:  # forget the old slot: it stays behind as a duplicate row
+                self._ids.append(id)
+                self._reserve(len(self._ids))
+                self._slot[id] = len(self._ids) - 1
+        super()._put_many(ids, vectors)
 
 
 class ScoreIsDistance(SimVectorBackend):
@@ -76,9 +73,10 @@ class DeleteLeavesRecordInSearch(SimVectorBackend):
             self._ghosts[id] = vector
         return removed
 
-    def _put(self, id: str, vector: Embedding) -> None:
-        self._ghosts.pop(id, None)
-        super()._put(id, vector)
+    def _put_many(self, ids: list[str], vectors: np.ndarray) -> None:
+        for id in ids:
+            self._ghosts.pop(id, None)
+        super()._put_many(ids, vectors)
 
     def scores(self, query: Embedding) -> tuple[list[str], np.ndarray]:
         ids, scores = super().scores(query)
@@ -134,8 +132,8 @@ class AcceptsZeroVector(SimVectorBackend):
 class Float16Storage(SimVectorBackend):
     """Stores vectors in half precision, so get is no longer a bit-exact round trip."""
 
-    def _put(self, id: str, vector: Embedding) -> None:
-        super()._put(id, vector.astype(np.float16).astype(np.float32))
+    def _put_many(self, ids: list[str], vectors: np.ndarray) -> None:
+        super()._put_many(ids, vectors.astype(np.float16).astype(np.float32))
 
 
 class GetReturnsNormalised(SimVectorBackend):
@@ -213,9 +211,9 @@ class LosesLastWriteOnReopen(SimVectorBackend):
 
     unflushed: str | None = None
 
-    def _put(self, id: str, vector: Embedding) -> None:
-        super()._put(id, vector)
-        self.unflushed = id
+    def _put_many(self, ids: list[str], vectors: np.ndarray) -> None:
+        super()._put_many(ids, vectors)
+        self.unflushed = ids[-1]
 
 
 class _LossyFactory(SimFactory):

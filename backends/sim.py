@@ -55,15 +55,8 @@ class SimVectorBackend:
 
     def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
         checked = last_wins(validate_batch(items, self.dim))
-        if not checked:
-            return
-
-        def apply() -> None:
-            self._reserve(len(self._ids) + len(checked))
-            for id, vector in checked:
-                self._put(id, vector)
-
-        self._write(apply)
+        if checked:
+            self._write(lambda: self._put_many([id for id, _ in checked], np.stack([v for _, v in checked])))
 
     def delete(self, id: str) -> bool:
         id = validate_id(id)
@@ -75,15 +68,21 @@ class SimVectorBackend:
         return self.fault_plan.around_write(apply)
 
     def _put(self, id: str, vector: Embedding) -> None:
-        slot = self._slot.get(id)
-        if slot is None:
-            slot = len(self._ids)
-            self._reserve(slot + 1)
-            self._ids.append(id)
-            self._slot[id] = slot
-        self._raw[slot] = vector
-        wide = vector.astype(np.float64)
-        self._unit[slot] = wide / np.linalg.norm(wide)
+        self._put_many([id], vector[np.newaxis])
+
+    def _put_many(self, ids: list[str], vectors: np.ndarray) -> None:
+        """Write distinct ids in one vectorised assignment: overwrite or append a slot each."""
+        self._reserve(len(self._ids) + len(ids))
+        slots = []
+        for id in ids:
+            slot = self._slot.get(id)
+            if slot is None:
+                slot = self._slot[id] = len(self._ids)
+                self._ids.append(id)
+            slots.append(slot)
+        wide = vectors.astype(np.float64)
+        self._raw[slots] = vectors
+        self._unit[slots] = wide / np.linalg.norm(wide, axis=1, keepdims=True)
 
     def _remove(self, id: str) -> bool:
         slot = self._slot.pop(id, None)

@@ -7,7 +7,7 @@ Each compares what a backend returned with what the Sim oracle knows and raises
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -53,7 +53,6 @@ class RecallMeter:
 
     total: float = 0.0
     searches: int = 0
-    worst: list[float] = field(default_factory=list)
 
     def add(self, recall: float) -> None:
         self.total += recall

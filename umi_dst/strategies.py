@@ -80,9 +80,10 @@ ids = st.one_of(st.sampled_from(TRICKY_IDS), random_text_ids)
 seeds = st.integers(0, 2**32 - 1) | st.integers(0, 3)
 picks = st.builds(Pick, st.integers(0, 1000))
 
-_explicit_values = st.lists(
-    st.floats(-1e3, 1e3, width=32, allow_subnormal=False), min_size=1, max_size=4
-).filter(lambda values: max(abs(v) for v in values) >= 1e-2)
+_explicit_values = st.lists(st.floats(-1e3, 1e3, width=32, allow_subnormal=False), min_size=1, max_size=4).map(
+    lambda values: tuple(values) if max(abs(v) for v in values) >= 1e-2 else (*values, 1.0)
+)
+"""Literal float32 values with at least one clearly non-zero, so the norm is valid."""
 
 
 def recipes(dim: int) -> st.SearchStrategy:
@@ -90,7 +91,7 @@ def recipes(dim: int) -> st.SearchStrategy:
     return st.one_of(
         st.builds(Random, seeds),
         st.builds(OneHot, st.integers(0, dim - 1), st.sampled_from([1.0, -1.0, 0.5, 3.0])),
-        st.builds(Explicit, _explicit_values.map(tuple)),
+        st.builds(Explicit, _explicit_values),
         st.builds(Scaled, picks, st.integers(-3, 3)),
         st.builds(Negated, picks),
         st.builds(Perturbed, picks, seeds, st.sampled_from([1e-6, 1e-5, 1e-3, 0.1])),
@@ -98,11 +99,8 @@ def recipes(dim: int) -> st.SearchStrategy:
 
 
 def bulks(max_count: int) -> st.SearchStrategy:
-    return st.builds(
-        lambda seed, count, share: Bulk(seed, count, max(1, count * share // 4)),
-        seeds,
-        st.integers(1, max_count),
-        st.integers(1, 4),
+    return st.tuples(seeds, st.integers(1, max_count), st.integers(1, 4)).map(
+        lambda drawn: Bulk(drawn[0], drawn[1], max(1, drawn[1] * drawn[2] // 4))
     )
 
 
