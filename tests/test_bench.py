@@ -109,6 +109,17 @@ def test_compare_lines_up_every_figure(tiny_report, tmp_path) -> None:
         compare.render(json_path, bad)
 
 
+def test_render_rewrites_the_same_markdown_from_the_json(tiny_report, tmp_path) -> None:
+    _, markdown, outputs, _ = tiny_report
+    (json_path,) = [path for path in outputs if path.suffix == ".json"]
+    copy = tmp_path / json_path.name
+    copy.write_text(json_path.read_text())
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    assert command.main(parser.parse_args(["--render", str(copy)])) == 0
+    assert copy.with_suffix(".md").read_text() == markdown
+
+
 def test_data_is_seeded_unit_norm_and_clustered() -> None:
     a, b = clustered(300, 16, queries=5, seed=7), clustered(300, 16, queries=5, seed=7)
     assert np.array_equal(a.vectors, b.vectors) and np.array_equal(a.queries, b.queries)

@@ -1,6 +1,7 @@
 """``umi-dst bench``: measure every backend on the same data and write the report.
 
-``umi-dst bench --compare A.json B.json`` prints two earlier reports side by side instead.
+``umi-dst bench --compare A.json B.json`` prints two earlier reports side by side instead, and
+``umi-dst bench --render A.json`` writes an earlier report's Markdown and charts again.
 Until the CLI wires it in, run it as ``python -m umi_dst.bench.command``.
 """
 
@@ -45,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"),
                         help="print two report JSON files side by side as ratios B/A, and run nothing")
+    parser.add_argument("--render", type=Path, metavar="JSON",
+                        help="write the Markdown and charts of an earlier report JSON again, next to it, and run nothing")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -54,6 +57,15 @@ def main(args: argparse.Namespace) -> int:
         except compare.UnreadableReport as exc:
             print(f"umi-dst bench: {exc}", file=sys.stderr)
             return 2
+        return 0
+    if args.render:
+        try:
+            data = compare.load(args.render)
+        except compare.UnreadableReport as exc:
+            print(f"umi-dst bench: {exc}", file=sys.stderr)
+            return 2
+        _, markdown_path = report.write(data, args.render.parent)
+        print(f"wrote {markdown_path}")
         return 0
     backends, unavailable = _backends(args.backend)
     for spec, reason in unavailable.items():
