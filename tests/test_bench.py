@@ -118,6 +118,11 @@ def test_render_rewrites_the_same_markdown_from_the_json(tiny_report, tmp_path) 
     command.add_arguments(parser)
     assert command.main(parser.parse_args(["--render", str(copy)])) == 0
     assert copy.with_suffix(".md").read_text() == markdown
+    reading = tmp_path / "reading.md"
+    reading.write_text("Lance spends its time in commits.\n")
+    assert command.main(parser.parse_args(["--render", str(copy), "--reading", str(reading)])) == 0
+    assert "## Reading\n\nLance spends its time in commits." in copy.with_suffix(".md").read_text()
+    assert json.loads(copy.read_text())["reading"] == reading.read_text()
 
 
 def test_data_is_seeded_unit_norm_and_clustered() -> None:

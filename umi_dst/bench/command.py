@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print two report JSON files side by side as ratios B/A, and run nothing")
     parser.add_argument("--render", type=Path, metavar="JSON",
                         help="write the Markdown and charts of an earlier report JSON again, next to it, and run nothing")
+    parser.add_argument("--reading", type=_text_file, metavar="MARKDOWN",
+                        help="a written reading of the figures to keep in the report (with a run or --render)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -64,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
         except compare.UnreadableReport as exc:
             print(f"umi-dst bench: {exc}", file=sys.stderr)
             return 2
-        _, markdown_path = report.write(data, args.render.parent)
+        _, markdown_path = report.write(_with_reading(data, args.reading), args.render.parent)
         print(f"wrote {markdown_path}")
         return 0
     backends, unavailable = _backends(args.backend)
@@ -76,11 +78,17 @@ def main(args: argparse.Namespace) -> int:
         config = _config(args, backends, args.workdir or Path(scratch))
         data = suite.run(config, progress=not args.no_progress)
         data["unavailable"] = unavailable
-        json_path, markdown_path = report.write(data, args.out)
+        json_path, markdown_path = report.write(_with_reading(data, args.reading), args.out)
     print(f"wrote {markdown_path} and {json_path}")
     for error in data["errors"]:
         print(f"umi-dst bench: {error['error']}", file=sys.stderr)
     return 1 if data["errors"] else 0
+
+
+def _with_reading(data: dict, reading: str | None) -> dict:
+    if reading is not None:
+        data["reading"] = reading
+    return data
 
 
 def _backends(requested: list[str] | None) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -127,6 +135,13 @@ def _shape_list(text: str) -> tuple[tuple[int, int], ...]:
             raise argparse.ArgumentTypeError(f"expected NxD shapes such as 50000x1536, got {part!r}")
         shapes.append((int(n), int(dim)))
     return tuple(shapes)
+
+
+def _text_file(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _join(values: tuple[int, ...]) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from umi_dst.bench.report import fmt, table
 
-SKIPPED_SECTIONS = ("schema", "config", "machine", "versions", "errors", "charts", "unavailable", "created_utc")
+SKIPPED_SECTIONS = ("schema", "config", "machine", "versions", "errors", "charts", "unavailable", "created_utc", "reading")
 SKIPPED_LEAVES = ("calls", "n", "dim", "clusters", "queries", "examples", "value", "recall_floor")
 
 

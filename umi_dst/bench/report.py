@@ -36,6 +36,7 @@ def markdown(report: dict, json_name: str) -> str:
     """The human report: tables for every figure, charts, ratios to baselines and the Rust plan."""
     sections = [
         _header(report, json_name),
+        _reading(report),
         _summary(report),
         _load_section(report),
         _search_section(report),
@@ -133,6 +134,12 @@ def _header(report: dict, json_name: str) -> str:
             "Postgres `pg_total_relation_size` of its table.",
         ]
     )
+
+
+def _reading(report: dict) -> str:
+    """A person's written reading of the figures, kept in the JSON so a re-render keeps it."""
+    reading = report.get("reading")
+    return f"## Reading\n\n{reading.strip()}" if reading else ""
 
 
 def _summary(report: dict) -> str:
