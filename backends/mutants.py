@@ -111,10 +111,11 @@ class AcceptsNonFinite(SimVectorBackend):
     """Lets NaN and infinite values through validation."""
 
     def store(self, id: str, embedding: Embedding) -> None:
-        vector = np.asarray(embedding, dtype=np.float32) if embedding is not None else embedding
-        if isinstance(vector, np.ndarray) and vector.shape == (self.dim,) and not np.isfinite(vector).all():
-            self._put(validate_id(id), vector)
-            return
+        with np.errstate(all="ignore"):
+            vector = np.asarray(embedding, dtype=np.float32) if embedding is not None else embedding
+            if isinstance(vector, np.ndarray) and vector.shape == (self.dim,) and not np.isfinite(vector).all():
+                self._put(validate_id(id), vector)
+                return
         super().store(id, embedding)
 
 
@@ -122,7 +123,8 @@ class AcceptsZeroVector(SimVectorBackend):
     """Accepts an all-zero embedding, whose cosine is undefined."""
 
     def store(self, id: str, embedding: Embedding) -> None:
-        vector = np.asarray(embedding, dtype=np.float32) if embedding is not None else embedding
+        with np.errstate(all="ignore"):
+            vector = np.asarray(embedding, dtype=np.float32) if embedding is not None else embedding
         if isinstance(vector, np.ndarray) and vector.shape == (self.dim,) and not vector.any():
             self._put(validate_id(id), vector + np.float32(1e-30))
             return

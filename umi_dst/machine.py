@@ -21,7 +21,7 @@ from umi_dst import registry, strategies
 from umi_dst.contract import FactoryBuilder
 from umi_dst.harness import Harness
 from umi_dst.operations import Abandon, Count, Delete, Exists, Get, Invalid, Reopen, Step, Store, StoreBatch
-from umi_dst.strategies import Pick, concrete_id, resolve
+from umi_dst.strategies import NearDuplicate, Pick, concrete_id, resolve
 
 STRUCTURAL = ("reopen", "abandon")
 """Connection events that swarm testing switches on and off per test case, like faults."""
@@ -61,7 +61,7 @@ def contract_machine(
 ) -> type[RuleBasedStateMachine]:
     """A machine class whose every test case opens a fresh store from ``builder``."""
     record = MachineRecord()
-    ids_or_picks = strategies.picks | strategies.ids
+    ids_or_picks = strategies.existing_or_any_ids
 
     class ContractMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -95,26 +95,25 @@ def contract_machine(
         def store(self, op: Store) -> None:
             self.run(Step(Store(op.id, resolve(op.embedding, self.harness.oracle.ids()))))
 
-        @rule(base=strategies.picks, how=st.sampled_from(strategies.VARIANTS), recipe=strategies.recipes(dim))
-        def store_near_duplicate(self, base: Pick, how: str, recipe) -> None:
+        @rule(id=strategies.near_duplicates, recipe=strategies.recipes(dim))
+        def store_near_duplicate(self, id: NearDuplicate, recipe) -> None:
             stored = self.harness.oracle.ids()
-            id = strategies.variant(concrete_id(base, stored), how)
-            self.run(Step(Store(id, resolve(recipe, stored))))
+            self.run(Step(Store(concrete_id(id, stored), resolve(recipe, stored))))
 
         @rule(op=strategies.batches(dim, config.max_bulk))
         def store_batch(self, op: StoreBatch) -> None:
             self.run(Step(self._resolved_batch(op)))
 
         @rule(id=ids_or_picks)
-        def delete(self, id: str | Pick) -> None:
+        def delete(self, id: str | Pick | NearDuplicate) -> None:
             self.run(Step(Delete(concrete_id(id, self.harness.oracle.ids()))))
 
         @rule(id=ids_or_picks)
-        def get(self, id: str | Pick) -> None:
+        def get(self, id: str | Pick | NearDuplicate) -> None:
             self.run(Step(Get(concrete_id(id, self.harness.oracle.ids()))))
 
         @rule(id=ids_or_picks)
-        def exists(self, id: str | Pick) -> None:
+        def exists(self, id: str | Pick | NearDuplicate) -> None:
             self.run(Step(Exists(concrete_id(id, self.harness.oracle.ids()))))
 
         @rule()

@@ -57,8 +57,21 @@ class Pick:
     index: int
 
 
-def concrete_id(id: str | Pick, stored: list[str]) -> str:
-    """The id a ``Pick`` stands for among the sorted stored ids (a pool id when none is stored)."""
+@dataclass(frozen=True, slots=True)
+class NearDuplicate:
+    """A near-duplicate (see ``VARIANTS``) of the stored id that ``base`` picks."""
+
+    base: Pick
+    how: str
+
+
+def concrete_id(id: str | Pick | NearDuplicate, stored: list[str]) -> str:
+    """The id a ``Pick`` or ``NearDuplicate`` stands for among the sorted stored ids.
+
+    With nothing stored, picks fall back to the tricky pool.
+    """
+    if isinstance(id, NearDuplicate):
+        return variant(concrete_id(id.base, stored), id.how)
     if not isinstance(id, Pick):
         return id
     pool = stored or list(TRICKY_IDS)
@@ -79,6 +92,9 @@ ids = st.one_of(st.sampled_from(TRICKY_IDS), random_text_ids)
 
 seeds = st.integers(0, 2**32 - 1) | st.integers(0, 3)
 picks = st.builds(Pick, st.integers(0, 1000))
+near_duplicates = st.builds(NearDuplicate, picks, st.sampled_from(VARIANTS))
+existing_or_any_ids = picks | near_duplicates | ids
+"""For reads and deletes: a stored id, a near-duplicate of one, or any id."""
 
 _explicit_values = st.lists(st.floats(-1e3, 1e3, width=32, allow_subnormal=False), min_size=1, max_size=4).map(
     lambda values: tuple(values) if max(abs(v) for v in values) >= 1e-2 else (*values, 1.0)
