@@ -150,7 +150,7 @@ def test_failure_names_the_smallest_set_of_calls_that_cannot_be_ordered():
         check(h, atol=ATOL, exact=True)
     failure = caught.value
     assert sorted(failure.core) == [1, 3]
-    assert "these 2 calls cannot be ordered" in failure.message
+    assert "these 2 calls cannot be ordered" in failure.message and "even if" not in failure.message
     assert "client 0" in failure.message and "store(id='a'" in failure.message
     assert "client 1" in failure.message and "get(id='a') -> None" in failure.message
     assert "count" not in failure.message, "calls after the first failure are not part of the explanation"
@@ -167,3 +167,5 @@ def test_explanation_keeps_only_the_reads_when_the_write_may_land_anywhere():
     with pytest.raises(NotLinearizable) as caught:
         check(h, atol=ATOL, exact=True)
     assert sorted(caught.value.core) == [1, 2]
+    assert caught.value.optional == [0]
+    assert "even if each of these writes took effect at any moment after it began, or never" in caught.value.message

@@ -47,16 +47,27 @@ class Verdict:
 class NotLinearizable(ContractViolation):
     """No order of the calls, consistent with real time, matches the model; ``core`` explains it."""
 
-    def __init__(self, history: History, core: list[int], optional_writes: int) -> None:
-        lines = [history.describe(i) for i in sorted(core, key=lambda i: history.calls[i].invoked)]
+    SHOWN_WRITES = 8
+
+    def __init__(self, history: History, core: list[int], optional: list[int]) -> None:
+        def lines(indices: list[int]) -> list[str]:
+            return [history.describe(i) for i in sorted(indices, key=lambda i: history.calls[i].invoked)]
+
+        these = "this call cannot be ordered" if len(core) == 1 else f"these {len(core)} calls cannot be ordered"
         message = (
-            f"history of {len(history.calls)} calls by {history.clients} clients is not linearizable: "
-            f"these {len(core)} calls cannot be ordered (starting from the {len(history.initial)} records "
-            f"left by the prefix, and letting {optional_writes} other writes land at any time after they began, "
-            "or not at all):\n  " + "\n  ".join(lines)
+            f"history of {len(history.calls)} calls by {history.clients} clients is not linearizable: {these}, "
+            f"starting from the {len(history.initial)} records the prefix left:\n  " + "\n  ".join(lines(core))
         )
-        super().__init__(message, "a linearizable history", lines)
+        if optional:
+            shown = lines(optional)[: self.SHOWN_WRITES]
+            more = f" ({len(optional) - len(shown)} more)" if len(optional) > len(shown) else ""
+            message += (
+                "\neven if each of these writes took effect at any moment after it began, or never"
+                f"{more}:\n  " + "\n  ".join(shown)
+            )
+        super().__init__(message, "a linearizable history", lines(core))
         self.core = core
+        self.optional = optional
 
 
 def check(history: History, *, atol: float, exact: bool) -> Verdict:
@@ -81,8 +92,8 @@ def decide(
     return _Search(history, atol, exact, set(dropped), set(optional)).run()
 
 
-def explain(history: History, *, atol: float, exact: bool) -> tuple[list[int], int]:
-    """The calls that cannot be ordered, and how many other writes were left optional."""
+def explain(history: History, *, atol: float, exact: bool) -> tuple[list[int], list[int]]:
+    """The calls that cannot be ordered, and the writes left free to land or not."""
     calls = history.calls
     dropped: set[int] = {i for i, call in enumerate(calls) if call.error is not None and not call.is_write}
     optional: set[int] = {i for i, call in enumerate(calls) if call.indeterminate}
@@ -116,7 +127,7 @@ def explain(history: History, *, atol: float, exact: bool) -> tuple[list[int], i
         if fails(drop, relax):
             dropped, optional = drop, relax
     core = [i for i in range(len(calls)) if i not in dropped and i not in optional]
-    return core, len(optional)
+    return core, sorted(optional)
 
 
 # -- the model ------------------------------------------------------------------------------

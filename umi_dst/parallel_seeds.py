@@ -1,0 +1,102 @@
+"""Parallel seed files: a failing concurrent program, kept as data for replay.
+
+A parallel seed keeps the sequential prefix, each client's list of steps, how the clients ran
+(``threads`` or ``processes``), the failure (the calls that could not be ordered) and the
+versions involved. It is written by ``seeds.write`` into the same ``seeds/<backend>/`` tree,
+under its own format name, so the sequential seed collector leaves it alone; ``umi-dst replay``
+recognises it and runs the program concurrently several times (a race need not come back on
+every run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from umi_dst.codec import DecodeError, decode_step, encode_step
+from umi_dst.operations import Step
+from umi_dst.seeds import MalformedSeed, _field
+
+FORMAT = "umi-dst-parallel-seed"
+FORMAT_VERSION = 1
+CLIENT_KINDS = ("threads", "processes")
+
+
+@dataclass
+class ParallelSeed:
+    backend: str
+    dim: int
+    clients_as: str
+    prefix: list[Step]
+    clients: list[list[Step]]
+    failure: dict[str, Any]
+    versions: dict[str, str]
+    description: str = ""
+
+    def digest(self) -> str:
+        steps = [[encode_step(s) for s in self.prefix], [[encode_step(s) for s in c] for c in self.clients]]
+        canonical = json.dumps([self.backend, self.dim, self.clients_as, steps], sort_keys=True)
+        return "parallel-" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "description": self.description,
+            "backend": self.backend,
+            "dim": self.dim,
+            "clients_as": self.clients_as,
+            "failure": self.failure,
+            "prefix": [encode_step(step) for step in self.prefix],
+            "clients": [[encode_step(step) for step in steps] for steps in self.clients],
+            "versions": self.versions,
+        }
+
+
+def is_parallel_seed(path: Path) -> bool:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def load(path: Path) -> ParallelSeed:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedSeed(f"{path}: not a readable JSON seed file ({exc})") from None
+    try:
+        return _parse(data)
+    except DecodeError as exc:
+        raise MalformedSeed(f"{path}: field {exc}") from None
+
+
+def _parse(data: object) -> ParallelSeed:
+    if not isinstance(data, dict):
+        raise DecodeError("(top level)", "expected an object")
+    if data.get("format") != FORMAT:
+        raise DecodeError("format", f"expected {FORMAT!r}, got {data.get('format')!r}")
+    if data.get("version") != FORMAT_VERSION:
+        raise DecodeError("version", f"expected {FORMAT_VERSION}, got {data.get('version')!r}")
+    clients_as = _field(data, "clients_as", str)
+    if clients_as not in CLIENT_KINDS:
+        raise DecodeError("clients_as", f"expected one of {CLIENT_KINDS}, got {clients_as!r}")
+    clients = _field(data, "clients", list)
+    for c, steps in enumerate(clients):
+        if not isinstance(steps, list):
+            raise DecodeError(f"clients[{c}]", f"expected a list of steps, got {type(steps).__name__}")
+    description = data.get("description", "")
+    return ParallelSeed(
+        backend=_field(data, "backend", str),
+        dim=_field(data, "dim", int),
+        clients_as=clients_as,
+        prefix=[decode_step(step, f"prefix[{i}]") for i, step in enumerate(_field(data, "prefix", list))],
+        clients=[[decode_step(step, f"clients[{c}][{i}]") for i, step in enumerate(steps)] for c, steps in enumerate(clients)],
+        failure=_field(data, "failure", dict),
+        versions=_field(data, "versions", dict),
+        description=description if isinstance(description, str) else "",
+    )
