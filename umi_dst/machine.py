@@ -20,8 +20,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from umi_dst import registry, strategies
 from umi_dst.contract import FactoryBuilder
 from umi_dst.harness import Harness
-from umi_dst.operations import Abandon, Count, Delete, Exists, Get, Invalid, Reopen, Step, Store, StoreBatch
-from umi_dst.strategies import NearDuplicate, Pick, concrete_id, resolve
+from umi_dst.operations import Abandon, Count, Delete, Exists, Get, Invalid, Reopen, Search, Step, Store, StoreBatch
+from umi_dst.strategies import IdChoice, NearDuplicate, concrete_id, resolve
 
 STRUCTURAL = ("reopen", "abandon")
 """Connection events that swarm testing switches on and off per test case, like faults."""
@@ -105,15 +105,15 @@ def contract_machine(
             self.run(Step(self._resolved_batch(op)))
 
         @rule(id=ids_or_picks)
-        def delete(self, id: str | Pick | NearDuplicate) -> None:
+        def delete(self, id: IdChoice) -> None:
             self.run(Step(Delete(concrete_id(id, self.harness.oracle.ids()))))
 
         @rule(id=ids_or_picks)
-        def get(self, id: str | Pick | NearDuplicate) -> None:
+        def get(self, id: IdChoice) -> None:
             self.run(Step(Get(concrete_id(id, self.harness.oracle.ids()))))
 
         @rule(id=ids_or_picks)
-        def exists(self, id: str | Pick | NearDuplicate) -> None:
+        def exists(self, id: IdChoice) -> None:
             self.run(Step(Exists(concrete_id(id, self.harness.oracle.ids()))))
 
         @rule()
@@ -121,8 +121,8 @@ def contract_machine(
             self.run(Step(Count()))
 
         @rule(op=strategies.searches(dim))
-        def search(self, op) -> None:
-            self.run(Step(type(op)(resolve(op.query, self.harness.oracle.ids()), op.limit)))
+        def search(self, op: Search) -> None:
+            self.run(Step(Search(resolve(op.query, self.harness.oracle.ids()), op.limit)))
 
         @rule(defect=strategies.defects())
         def invalid_input(self, defect: tuple[str, str]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import unicodedata
 from dataclasses import dataclass
+from typing import Union
 
 from hypothesis import strategies as st
 
@@ -65,7 +66,11 @@ class NearDuplicate:
     how: str
 
 
-def concrete_id(id: str | Pick | NearDuplicate, stored: list[str]) -> str:
+IdChoice = Union[str, Pick, NearDuplicate]
+"""An id as drawn: concrete, or chosen among the stored ids when the step runs."""
+
+
+def concrete_id(id: IdChoice, stored: list[str]) -> str:
     """The id a ``Pick`` or ``NearDuplicate`` stands for among the sorted stored ids.
 
     With nothing stored, picks fall back to the tricky pool.
