@@ -75,7 +75,8 @@ class PostgresVectorBackend:
         self.connection.execute(self._upsert_sql(), row)
 
     def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
-        rows = last_wins(validate_batch(items, self.dim))
+        # Sorted, so that concurrent batches lock their rows in one order and cannot deadlock.
+        rows = sorted(last_wins(validate_batch(items, self.dim)), key=lambda row: row[0])
         if not rows:
             return
         with self.connection.transaction(), self.connection.cursor() as cursor:

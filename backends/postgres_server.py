@@ -80,6 +80,10 @@ class EmbeddedServer:
     def __repr__(self) -> str:
         return f"EmbeddedServer({self.data_dir})"
 
+    def __reduce__(self):
+        """Another process reaches this server by its URL, as a server it does not own."""
+        return ExternalServer, (self.url,)
+
     def connect(self, **kwargs) -> psycopg.Connection:
         return psycopg.connect(self.url, **kwargs)
 

@@ -241,3 +241,31 @@ def test_large_batch_racing_a_competing_insert_still_upserts_everything(factory)
     finally:
         rival.close()
         backend.close()
+
+
+@pytest.mark.parametrize("size", [20, COPY_MIN_ROWS], ids=["statements", "copy"])
+def test_concurrent_batches_over_the_same_ids_do_not_deadlock(factory, size):
+    """Two writers upsert the same ids in opposite orders; row locks are taken in one order."""
+    rows = vectors(19, size)
+    items = [(f"id-{index}", vector) for index, vector in enumerate(rows)]
+    writers = [factory.open(), factory.open()]
+    errors = []
+
+    def write(backend, batch):
+        try:
+            for _ in range(8):
+                backend.store_batch(batch)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w, b)) for w, b in zip(writers, (items, items[::-1]))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+        assert writers[0].count() == size
+    finally:
+        for writer in writers:
+            writer.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import uuid
@@ -118,3 +119,18 @@ def test_external_url_is_honoured(embedded, monkeypatch, tmp_path):
     finally:
         with embedded.connect(autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(database)))
+
+
+def test_a_factory_sent_to_another_process_reaches_the_same_store(embedded, tmp_path):
+    factory = exact_factory(tmp_path, 4)
+    try:
+        writer = factory.open()
+        writer.store("x", np.ones(4, dtype=np.float32))
+        writer.close()
+        clone = pickle.loads(pickle.dumps(factory))
+        assert isinstance(clone.server, ExternalServer) and clone.server.url == embedded.url
+        reader = clone.open()
+        assert reader.exists("x")
+        reader.close()
+    finally:
+        factory.destroy()
