@@ -33,6 +33,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
+from backends.postgres_nemeses import nemeses_for
 from backends.postgres_server import Server, ensure_vector_extension, server, server_versions
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Embedding, Nemesis, SearchResult
 from umi_dst.validation import (
@@ -221,8 +222,6 @@ class PostgresFactory:
     nemeses: Mapping[str, Nemesis] = field(init=False)
 
     def __post_init__(self) -> None:
-        from backends.postgres_nemeses import nemeses_for
-
         validate_dim(self.dim)
         with self.server.connect(autocommit=True) as connection:
             ensure_vector_extension(connection)
@@ -230,6 +229,14 @@ class PostgresFactory:
                 connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
                 for statement in self._create_statements():
                     connection.execute(statement)
+        self.nemeses = nemeses_for(self)
+
+    def __getstate__(self) -> dict:
+        """Pickled without nemeses: the copy rebuilds those its own view of the server allows."""
+        return {key: value for key, value in self.__dict__.items() if key != "nemeses"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
         self.nemeses = nemeses_for(self)
 
     @property

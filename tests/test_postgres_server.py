@@ -129,6 +129,7 @@ def test_a_factory_sent_to_another_process_reaches_the_same_store(embedded, tmp_
         writer.close()
         clone = pickle.loads(pickle.dumps(factory))
         assert isinstance(clone.server, ExternalServer) and clone.server.url == embedded.url
+        assert "crash_server" not in clone.nemeses, "another process does not own the server"
         reader = clone.open()
         assert reader.exists("x")
         reader.close()
