@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("file", type=Path)
     replay.add_argument("--backend", metavar="SPEC", help="replay against this backend instead of the seed's own")
     replay.add_argument("--quiet", action="store_true", help="print only the verdict")
+    replay.add_argument("--runs", type=_positive, default=10, help="parallel seeds: concurrent runs to make (default 10)")
     replay.set_defaults(handler=_replay)
 
     backends = commands.add_parser("backends", help="list the registered backends and whether they load here")
@@ -109,9 +110,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from umi_dst.parallel_seeds import is_parallel_seed
     from umi_dst.replay import replay
     from umi_dst.seeds import MalformedSeed, load
 
+    if is_parallel_seed(args.file):
+        return _replay_parallel(args)
     try:
         seed = load(args.file)
     except MalformedSeed as exc:
@@ -119,6 +123,22 @@ def _replay(args: argparse.Namespace) -> int:
     if seed.description:
         print(f"seed: {seed.description}")
     result = replay(seed, args.backend, log=None if args.quiet else print)
+    print(result.summary())
+    return EXIT_FAILURE_FOUND if result.reproduced else EXIT_OK
+
+
+def _replay_parallel(args: argparse.Namespace) -> int:
+    from umi_dst import parallel_seeds
+    from umi_dst.parallel import replay_parallel
+    from umi_dst.seeds import MalformedSeed
+
+    try:
+        seed = parallel_seeds.load(args.file)
+    except MalformedSeed as exc:
+        raise UsageError(str(exc)) from None
+    if seed.description:
+        print(f"seed: {seed.description}")
+    result = replay_parallel(seed, args.backend, args.runs, log=None if args.quiet else print)
     print(result.summary())
     return EXIT_FAILURE_FOUND if result.reproduced else EXIT_OK
 

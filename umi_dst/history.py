@@ -96,6 +96,13 @@ class History:
     def clients(self) -> int:
         return len({call.client for call in self.calls})
 
+    def overlapping(self) -> int:
+        """Calls that overlapped in time with a call of another client: proof the clients met."""
+        return sum(
+            any(a.client != b.client and not a.precedes(b) and not b.precedes(a) for b in self.calls)
+            for a in self.calls
+        )
+
     def describe(self, index: int) -> str:
         """One line: client, time span (ms from the first invocation), call, outcome."""
         call = self.calls[index]

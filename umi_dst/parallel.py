@@ -313,6 +313,8 @@ class ParallelResult:
     """Concurrent runs made (each a fresh store), shrinking included."""
     seconds: float
     passed: bool
+    overlapping: int
+    """Calls of passing runs that overlapped a call of another client (the races that were checked)."""
     failure: str = ""
     program: ParallelProgram | None = None
     seed_path: Path | None = None
@@ -339,6 +341,7 @@ def run_parallel(
     spec = backend if isinstance(backend, str) else f"{builder.__module__}:{builder.__name__}"
     stores = itertools.count()
     failures: list[tuple[ParallelProgram, BaseException]] = []
+    overlapping: list[int] = []
     versions: dict[str, str] = {}
     started = time.perf_counter()
 
@@ -352,7 +355,7 @@ def run_parallel(
                 try:
                     if not versions:
                         versions.update(getattr(factory, "versions", dict)())
-                    check_program(factory, program, clients_as, pool)
+                    overlapping.append(check_program(factory, program, clients_as, pool).overlapping())
                 except ContractViolation as error:
                     failures.append((program, error))
                     raise
@@ -368,9 +371,9 @@ def run_parallel(
     runs = next(stores)
     seconds = time.perf_counter() - started
     if not failures:
-        return ParallelResult(spec, clients_as, runs, seconds, True)
+        return ParallelResult(spec, clients_as, runs, seconds, True, sum(overlapping))
     program, error = failures[-1]
-    result = ParallelResult(spec, clients_as, runs, seconds, False, str(error), program)
+    result = ParallelResult(spec, clients_as, runs, seconds, False, sum(overlapping), str(error), program)
     if seeds_dir is not None:
         seed = parallel_seeds.ParallelSeed(
             backend=spec,
