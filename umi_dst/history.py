@@ -15,13 +15,14 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from umi_dst.contract import Embedding, VectorBackend, WriteCall
 from umi_dst.faults import inject
 from umi_dst.harness import describe
-from umi_dst.operations import Operation, Step
+from umi_dst.operations import Operation, Step, StoreBatch
 
 WRITE_METHODS = ("store", "store_batch", "delete")
 
@@ -108,8 +109,27 @@ class History:
         call = self.calls[index]
         origin = min(c.invoked for c in self.calls)
         span = f"{(call.invoked - origin) / 1e6:7.3f}-{(call.completed - origin) / 1e6:7.3f} ms"
-        outcome = f"raised {call.error}" if call.error is not None else f"-> {shown(call.value)}"
-        return f"#{index:<3} client {call.client}  {span}  {describe(Step(call.planned.op, call.planned.fault))} {outcome}"
+        if call.error is not None:
+            outcome = f"raised {call.error}"
+        elif isinstance(call.value, np.ndarray):
+            outcome = f"-> {self._writers.get(call.value.tobytes(), shown(call.value))}"
+        else:
+            outcome = f"-> {shown(call.value)}"
+        op = call.planned.op
+        what = f"store_batch(ids={[id for id, _ in op.items]!r})" if isinstance(op, StoreBatch) else describe(Step(op))
+        fault = f" under fault {call.planned.fault}" if call.planned.fault else ""
+        return f"#{index:<3} client {call.client}  {span}  {what}{fault} {outcome}"
+
+    @cached_property
+    def _writers(self) -> dict[bytes, str]:
+        """Stored vectors by their bytes, named after the call that wrote them."""
+        names = {vector.tobytes(): f"the value of {id!r} after the prefix" for id, vector in self.initial.items()}
+        for index, call in enumerate(self.calls):
+            if call.method == "store":
+                names[call.args[1].tobytes()] = f"the vector #{index} stored"
+            elif call.method == "store_batch":
+                names.update((vector.tobytes(), f"the vector #{index} stored for {id!r}") for id, vector in call.args[0])
+        return names
 
 
 def shown(value: object) -> str:

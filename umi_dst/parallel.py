@@ -36,7 +36,7 @@ from umi_dst import linearizability, parallel_seeds, registry, seeds, strategies
 from umi_dst.checks import ContractViolation
 from umi_dst.contract import BackendFactory, FactoryBuilder
 from umi_dst.faults import INJECTED_FAULTS
-from umi_dst.harness import Harness
+from umi_dst.harness import Harness, describe
 from umi_dst.history import Call, History, Planned, perform
 from umi_dst.operations import Count, Delete, Exists, Get, Search, Step, Store, StoreBatch
 from umi_dst.strategies import concrete_id, resolve
@@ -52,8 +52,6 @@ class ParallelProgram:
     clients: tuple[tuple[Step, ...], ...]
 
     def __str__(self) -> str:
-        from umi_dst.harness import describe
-
         lines = [f"prefix: {describe(step)}" for step in self.prefix]
         for c, steps in enumerate(self.clients):
             lines += [f"client {c}: {describe(step)}" for step in steps]
@@ -383,6 +381,7 @@ def run_parallel(
             clients=[list(steps) for steps in program.clients],
             failure=seeds.failure_record(error, None),
             versions=seeds.software_versions(versions),
+            description=str(error).splitlines()[0],
         )
         result.seed_path = seeds.write(seed, seeds_dir)
     return result
