@@ -189,10 +189,10 @@ def _sweep_stale_data_dirs() -> None:
         owner = data_dir.name[len(_DATA_DIR_PREFIX) :].split("-", 1)[0]
         if not owner.isdigit() or psutil.pid_exists(int(owner)):
             continue
-        postmaster = data_dir / "postmaster.pid"
         try:
-            pid = int(postmaster.read_text().split("\n", 1)[0])
-            psutil.Process(pid).kill()  # a postmaster's children exit when it dies
+            postmaster = psutil.Process(int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0]))
+            if str(data_dir) in postmaster.cmdline():  # not some later process that got its pid
+                postmaster.kill()  # its children exit when they see it gone
         except (OSError, ValueError, psutil.Error):
             pass
         shutil.rmtree(data_dir, ignore_errors=True)
