@@ -98,8 +98,13 @@ class EmbeddedServer:
         This is what ``pg_ctl -m immediate stop`` does (SIGQUIT to the postmaster), without
         pg_ctl's tenth-of-a-second polling.
         """
-        os.kill(self.pid, signal.SIGQUIT)
-        _wait_until(lambda: not self._postmaster_file().exists(), f"the server in {self.data_dir} to stop")
+        postmaster = psutil.Process(self.pid)
+        postmaster.send_signal(signal.SIGQUIT)
+        # The lock file goes a moment before the process: a restart must wait for both.
+        _wait_until(
+            lambda: not _alive(postmaster) and not self._postmaster_file().exists(),
+            f"the server in {self.data_dir} to stop",
+        )
 
     def restart(self) -> None:
         """Start again after ``crash``; startup replays the WAL. A running server is left alone."""
@@ -165,6 +170,14 @@ def ensure_vector_extension(connection: psycopg.Connection) -> None:
         with connection.transaction():
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_EXTENSION_LOCK,))
             cursor.execute("CREATE EXTENSION IF NOT EXISTS vector")
+
+
+def _alive(process: psutil.Process) -> bool:
+    """Running, as opposed to gone or exited and awaiting its reaper (a zombie)."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _wait_until(condition: Callable[[], bool], what: str) -> None:
