@@ -14,18 +14,20 @@ Two modes, each a factory configuration:
 
 - **exact**: the table has no vector index at all, so every search is a sequential scan;
 - **approximate**: an HNSW index (cosine ops) searched with a declared ``ef_search`` and
-  pgvector 0.8's relaxed-order iterative scan, re-sorted by distance. Should the index still
-  yield fewer than ``min(limit, count)`` rows (scan limits, unreachable graph nodes), the
-  search falls back to an exact scan rather than return short.
+  pgvector 0.8's relaxed-order iterative scan, re-sorted by distance. The index is used even
+  where the planner would rather scan a small table, so small stores test it too. Should it
+  still yield fewer than ``min(limit, count)`` rows (the iterative scan stops at
+  ``hnsw.max_scan_tuples``; graph nodes can become unreachable), the search falls back to an
+  exact scan rather than return short.
 """
 
 from __future__ import annotations
 
 import struct
 import uuid
-from importlib.metadata import version
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
