@@ -168,4 +168,22 @@ def test_explanation_keeps_only_the_reads_when_the_write_may_land_anywhere():
         check(h, atol=ATOL, exact=True)
     assert sorted(caught.value.core) == [1, 2]
     assert caught.value.optional == [0]
-    assert "even if each of these writes took effect at any moment after it began, or never" in caught.value.message
+    assert "get(id='a') -> the vector #0 stored" in caught.value.message, "a returned vector is named by its writer"
+    assert "even if each of these writes, to records those calls read, took effect at any moment" in caught.value.message
+
+
+def test_explanation_prefers_a_read_back_that_names_the_lost_record():
+    # The count shows that one of three acknowledged stores was lost; the read-back shows which.
+    h = history(
+        call(0, Store("a", X), 0, 1),
+        call(1, Store("b", Y), 0, 1),
+        call(2, Store("c", X), 0, 1),
+        call(3, Count(), 2, 3, 2),
+        call(3, Get("a"), 4, 5, vector(X)),
+        call(3, Get("b"), 6, 7, None),
+        call(3, Get("c"), 8, 9, vector(X)),
+    )
+    with pytest.raises(NotLinearizable) as caught:
+        check(h, atol=ATOL, exact=True)
+    assert sorted(caught.value.core) == [1, 5]
+    assert "even if" not in caught.value.message, "writes to other records are not shown"

@@ -1,16 +1,17 @@
 """Benchmark of the linearizability checker: time to decide histories of 10, 50 and 200 calls
 from 4 clients, recorded from real concurrent runs.
 
-Histories come from the correct locked Sim (linearizable: the checker must find an order) and
-from the delete-then-insert upsert mutant (usually not: the checker must exhaust the search,
-then explain). Clients run as threads with a simulated round trip per call, so their calls
-overlap as they do against a server. Run ``python -m umi_dst.bench_linearizability``; it
+Histories come from LanceDB and from the correct locked Sim (linearizable: the checker must
+find an order) and from the delete-then-insert upsert mutant (usually not: the checker must
+exhaust the search, then explain). Clients run as threads; the Sim-based stores add a
+simulated round trip per call, so their calls overlap as they do against a server. Run ``python -m umi_dst.bench_linearizability``; it
 writes ``reports/linearizability-bench.md`` and ``.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -31,7 +32,9 @@ from umi_dst.recipes import Random
 SIZES = (10, 50, 200)
 CLIENTS = 4
 KEYS = ("a", "b", "c", "d", "e")
+_stores = itertools.count()
 BACKENDS = {
+    "lance": "lance",
     "locked Sim (correct)": "backends.concurrency_mutants:locked_sim",
     "delete-then-insert upsert (bug)": "backends.concurrency_mutants:delete_then_insert_upsert",
 }
@@ -75,7 +78,7 @@ def random_program(rng: np.random.Generator, size: int) -> ParallelProgram:
 
 
 def record(spec: str, program: ParallelProgram, workdir: Path) -> History:
-    factory = registry.build(spec, workdir, 8)
+    factory = registry.build(spec, workdir / f"store-{next(_stores)}", 8)
     try:
         return run_program(factory, program)
     finally:

@@ -11,11 +11,12 @@ Results are judged by the same checks the sequential harness uses (``umi_dst.che
 search tolerance and tie rules are the contract's. An indeterminate write is never required:
 it may take effect at any moment after its invocation, or never.
 
-A failure is explained by the smallest set of calls that cannot be ordered: the history is
-cut at the earliest completion after which it already fails (linearizability is closed under
-prefixes), then every call that is not needed for the failure is relaxed (a read dropped, a
-write made indeterminate). Relaxing only removes constraints, so what remains fails for a
-reason the full history also has.
+A failure is explained by a smallest set of calls that cannot be ordered: every call that is
+not needed for the failure is relaxed (a read dropped, a write made indeterminate), once on the
+history cut at its first failure (linearizability is closed under prefixes) and once on the
+whole history; the smaller core wins. Relaxing only removes constraints, so what remains fails
+for a reason the full history also has. The core is minimal (relaxing any one of its calls
+makes the rest orderable), though not always the smallest possible.
 """
 
 from __future__ import annotations
@@ -58,16 +59,34 @@ class NotLinearizable(ContractViolation):
             f"history of {len(history.calls)} calls by {history.clients} clients is not linearizable: {these}, "
             f"starting from the {len(history.initial)} records the prefix left:\n  " + "\n  ".join(lines(core))
         )
-        if optional:
-            shown = lines(optional)[: self.SHOWN_WRITES]
-            more = f" ({len(optional) - len(shown)} more)" if len(optional) > len(shown) else ""
+        relevant = [i for i in optional if _touches(history.calls[i], _ids_read(history, core))]
+        if relevant:
+            shown = lines(relevant)[: self.SHOWN_WRITES]
+            more = f" ({len(relevant) - len(shown)} more)" if len(relevant) > len(shown) else ""
             message += (
-                "\neven if each of these writes took effect at any moment after it began, or never"
+                "\neven if each of these writes, to records those calls read, took effect at any moment after it began, or never"
                 f"{more}:\n  " + "\n  ".join(shown)
             )
         super().__init__(message, "a linearizable history", lines(core))
         self.core = core
         self.optional = optional
+
+
+def _ids_of(call: Call) -> set[str]:
+    if call.method == "store_batch":
+        return {id for id, _ in call.args[0]}
+    return {call.args[0]} if call.method in ("store", "delete", "get", "exists") else set()
+
+
+def _ids_read(history: History, core: list[int]) -> set[str] | None:
+    """The ids the core's calls name; ``None`` when one of them reads every record."""
+    if any(history.calls[i].method in ("count", "search") for i in core):
+        return None
+    return set().union(*(_ids_of(history.calls[i]) for i in core))
+
+
+def _touches(call: Call, ids: set[str] | None) -> bool:
+    return ids is None or bool(_ids_of(call) & ids)
 
 
 def check(history: History, *, atol: float, exact: bool) -> Verdict:
@@ -93,7 +112,13 @@ def decide(
 
 
 def explain(history: History, *, atol: float, exact: bool) -> tuple[list[int], list[int]]:
-    """The calls that cannot be ordered, and the writes left free to land or not."""
+    """The calls that cannot be ordered, and the writes left free to land or not.
+
+    Two relaxation passes, keeping the smaller core: one on the history cut at its first
+    failure, relaxing the latest calls first (the failure as it first happened), and one on
+    the whole history relaxing the earliest calls first (which keeps late witnesses, such as
+    a read-back that finds one record missing where a count only says one is missing).
+    """
     calls = history.calls
     dropped: set[int] = {i for i, call in enumerate(calls) if call.error is not None and not call.is_write}
     optional: set[int] = {i for i, call in enumerate(calls) if call.indeterminate}
@@ -111,6 +136,16 @@ def explain(history: History, *, atol: float, exact: bool) -> tuple[list[int], l
                 relax.add(i)
         return drop, relax
 
+    def relaxed(drop: set[int], relax: set[int], latest_first: bool) -> tuple[list[int], list[int]]:
+        """Relax every call whose relaxing keeps the failure (a read dropped, a write optional)."""
+        for i in sorted(range(len(calls)), key=lambda i: calls[i].invoked, reverse=latest_first):
+            if i in drop or i in relax:
+                continue
+            tried = (drop | {i}, relax) if not calls[i].is_write else (drop, relax | {i})
+            if fails(*tried):
+                drop, relax = tried
+        return [i for i in range(len(calls)) if i not in drop and i not in relax], sorted(relax)
+
     ends = sorted({call.completed for call in calls})
     low, high = 0, len(ends) - 1
     while low < high:
@@ -119,15 +154,9 @@ def explain(history: History, *, atol: float, exact: bool) -> tuple[list[int], l
             high = middle
         else:
             low = middle + 1
-    dropped, optional = cut(ends[low])
-    for i in sorted(range(len(calls)), key=lambda i: -calls[i].invoked):
-        if i in dropped or i in optional:
-            continue
-        drop, relax = (dropped | {i}, optional) if not calls[i].is_write else (dropped, optional | {i})
-        if fails(drop, relax):
-            dropped, optional = drop, relax
-    core = [i for i in range(len(calls)) if i not in dropped and i not in optional]
-    return core, sorted(optional)
+    first = relaxed(*cut(ends[low]), latest_first=True)
+    whole = relaxed(dropped, optional, latest_first=False)
+    return whole if len(whole[0]) < len(first[0]) else first
 
 
 # -- the model ------------------------------------------------------------------------------
