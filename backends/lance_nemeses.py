@@ -40,6 +40,7 @@ _SPAWN = multiprocessing.get_context("spawn")
 _READY_TIMEOUT = 120.0
 _WRITE_TIMEOUT = 120.0
 _POLL_INTERVAL = 0.0002
+_MAX_TYPICAL_WRITE = 10.0
 _REWRITE_CHUNK = 64
 
 
@@ -98,6 +99,7 @@ class _Helper:
 
 def _writer_main(conn: Connection, store: LanceStore, backend_class: type[LanceVectorBackend]) -> None:
     backend = backend_class(store)
+    backend.count()  # open the table now, so the timed write is a write, not a warm-up
     conn.send(("ready", None))
     while (call := conn.recv()) is not None:
         conn.send(("writing", None))
@@ -167,7 +169,11 @@ class KillWriter:
             struck = (_write_files(self.store) - before) if on_first_file else elapsed >= kill_at
             if struck or elapsed > _WRITE_TIMEOUT:
                 self._kill(helper)
-                self.kills_after_files += bool(_write_files(self.store) - before)
+                if _write_files(self.store) - before:
+                    self.kills_after_files += 1
+                else:
+                    # Struck before the write began writing: aim later next time.
+                    self._typical_write = min(2 * self._typical_write, _MAX_TYPICAL_WRITE)
                 raise WriterKilled(f"writer killed {elapsed * 1000:.1f} ms into {call.method}")
 
     def _finished(self, helper: _Helper, elapsed: float) -> None:
