@@ -14,11 +14,11 @@ Two modes, each a factory configuration:
 
 - **exact**: the table has no vector index at all, so every search is a sequential scan;
 - **approximate**: an HNSW index (cosine ops) searched with a declared ``ef_search`` and
-  pgvector 0.8's relaxed-order iterative scan, re-sorted by distance. The index is used even
-  where the planner would rather scan a small table, so small stores test it too. Should it
-  still yield fewer than ``min(limit, count)`` rows (the iterative scan stops at
-  ``hnsw.max_scan_tuples``; graph nodes can become unreachable), the search falls back to an
-  exact scan rather than return short.
+  pgvector 0.8's relaxed-order iterative scan, re-sorted by distance (in Python: see
+  ``_nearest``). The index is used even where the planner would rather scan a small table, so
+  small stores test it too. Should it still yield fewer than ``min(limit, count)`` rows (the
+  iterative scan stops at ``hnsw.max_scan_tuples``; graph nodes can become unreachable), the
+  search falls back to an exact scan rather than return short.
 """
 
 from __future__ import annotations
@@ -165,17 +165,16 @@ class PostgresVectorBackend:
         self.connection.execute(sql.SQL("SELECT {}").format(calls), [value for pair in settings for value in pair])
 
     def _nearest(self, vector: Embedding, limit: int) -> list[tuple[str, float]]:
-        """The ``limit`` nearest rows, scored ``1 - cosine distance`` and sorted by distance.
+        """The ``limit`` nearest rows, scored ``1 - cosine distance``, best first.
 
-        The inner query is the shape an index scan serves; the outer sort restores exact
-        order after a relaxed-order iterative scan.
+        The query is the shape an index scan serves. The re-sort after a relaxed-order
+        iterative scan happens here, not in SQL: PostgreSQL 17+ carries the inner ``ORDER BY``
+        out of a materialized CTE, believes the rows sorted and skips an outer re-sort.
         """
-        query = sql.SQL(
-            "WITH nearest AS MATERIALIZED ("
-            " SELECT id, embedding <=> %(query)b AS distance FROM {} ORDER BY embedding <=> %(query)b LIMIT %(limit)s"
-            ") SELECT id, 1 - distance FROM nearest ORDER BY distance, id"
-        ).format(self.table)
-        return self.connection.execute(query, {"query": vector, "limit": limit}).fetchall()
+        query = sql.SQL("SELECT id, embedding <=> %(query)b FROM {} ORDER BY embedding <=> %(query)b LIMIT %(limit)s")
+        rows = self.connection.execute(query.format(self.table), {"query": vector, "limit": limit}).fetchall()
+        rows.sort(key=lambda row: (row[1], row[0]))
+        return [(id, 1 - distance) for id, distance in rows]
 
     def close(self) -> None:
         self.connection.close()
