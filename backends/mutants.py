@@ -107,28 +107,58 @@ class FirstWinsInBatch(SimVectorBackend):
         super().store_batch(list(first.items()))
 
 
-class AcceptsNonFinite(SimVectorBackend):
+class _SkipsOneEmbeddingCheck(SimVectorBackend):
+    """Base for stores whose embedding validation misses one kind of bad vector.
+
+    A vector of the right shape that ``slips_through`` is accepted by every entry point that
+    takes a vector: ``store``, each item of ``store_batch``, and the ``search`` query.
+    """
+
+    def slips_through(self, vector: np.ndarray) -> bool:
+        raise NotImplementedError
+
+    def _slipped(self, embedding: object) -> np.ndarray | None:
+        with np.errstate(all="ignore"):
+            try:
+                vector = np.asarray(embedding, dtype=np.float32)
+            except (TypeError, ValueError):
+                return None
+        return vector if vector.shape == (self.dim,) and self.slips_through(vector) else None
+
+    def store(self, id: str, embedding: Embedding) -> None:
+        vector = self._slipped(embedding)
+        if vector is None:
+            return super().store(id, embedding)
+        with np.errstate(all="ignore"):  # its unit vector is NaN: the bug, not the harness's
+            self._put(validate_id(id), vector)
+
+    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
+        if isinstance(items, Sequence) and any(
+            isinstance(item, tuple) and len(item) == 2 and self._slipped(item[1]) is not None for item in items
+        ):
+            for id, embedding in items:
+                self.store(id, embedding)
+            return
+        super().store_batch(items)
+
+    def search(self, query: Embedding, limit: int) -> list[SearchResult]:
+        if self._slipped(query) is None:
+            return super().search(query, limit)
+        return []
+
+
+class AcceptsNonFinite(_SkipsOneEmbeddingCheck):
     """Lets NaN and infinite values through validation."""
 
-    def store(self, id: str, embedding: Embedding) -> None:
-        with np.errstate(all="ignore"):
-            vector = np.asarray(embedding, dtype=np.float32) if embedding is not None else embedding
-            if isinstance(vector, np.ndarray) and vector.shape == (self.dim,) and not np.isfinite(vector).all():
-                self._put(validate_id(id), vector)
-                return
-        super().store(id, embedding)
+    def slips_through(self, vector: np.ndarray) -> bool:
+        return not np.isfinite(vector).all()
 
 
-class AcceptsZeroVector(SimVectorBackend):
+class AcceptsZeroVector(_SkipsOneEmbeddingCheck):
     """Accepts an all-zero embedding, whose cosine is undefined."""
 
-    def store(self, id: str, embedding: Embedding) -> None:
-        with np.errstate(all="ignore"):
-            vector = np.asarray(embedding, dtype=np.float32) if embedding is not None else embedding
-        if isinstance(vector, np.ndarray) and vector.shape == (self.dim,) and not vector.any():
-            self._put(validate_id(id), vector + np.float32(1e-30))
-            return
-        super().store(id, embedding)
+    def slips_through(self, vector: np.ndarray) -> bool:
+        return not vector.any()
 
 
 class Float16Storage(SimVectorBackend):

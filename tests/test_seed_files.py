@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from umi_dst import seeds
 from umi_dst.codec import decode_step, encode_step
 from umi_dst.operations import Abandon, Count, Delete, Exists, Get, Invalid, Reopen, Step
-from umi_dst.strategies import batches, defects, ids, resolve, searches, stores
+from umi_dst import invalid
+from umi_dst.strategies import batches, ids, resolve, searches, stores
 
 DIM = 6
 
@@ -22,7 +23,7 @@ concrete_steps = st.one_of(
     st.builds(lambda id: Step(Delete(id), "error_after"), ids),
     st.builds(lambda id: Step(Get(id)), ids),
     st.builds(lambda id: Step(Exists(id)), ids),
-    defects().map(lambda d: Step(Invalid(*d))),
+    st.sampled_from([Step(Invalid(c, d)) for c, defects in invalid.DEFECTS.items() for d in defects]),
     st.sampled_from([Step(Count()), Step(Reopen()), Step(Abandon())]),
 )
 

@@ -7,6 +7,7 @@ confirm that the seed reproduces on its own.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from umi_dst import registry, seeds
 from umi_dst.machine import MachineConfig, contract_machine
+from umi_dst.operations import READ_ONLY
 from umi_dst.replay import replay
 
 
@@ -92,7 +94,33 @@ def run_campaign(
         failure=seeds.failure_record(failure.error, failure.at_step),
         versions=versions,
     )
+    seed_file = _without_passing_reads(seed_file, workdir) or seed_file
     result.seed_path = seeds.write(seed_file, seeds_dir)
     result.failure = seed_file.failure["message"]
     result.reproduced = replay(seed_file, workdir=workdir).reproduced
     return result
+
+
+def _without_passing_reads(seed_file: seeds.SeedFile, workdir: Path | None) -> seeds.SeedFile | None:
+    """The seed without the read-only steps that passed, if it still fails without them.
+
+    Hypothesis shrinks rule calls, and some rules make several steps (every defect of a call,
+    every near-duplicate of an id). Reads and rejected bad input change nothing in the oracle,
+    so dropping them keeps the trace meaningful; the shorter seed is kept only if it still
+    fails at the same step with the same message.
+    """
+    failing = seed_file.failure["step"]
+    kept = [(i, s) for i, s in enumerate(seed_file.steps) if not isinstance(s.op, READ_ONLY) or i == failing]
+    if len(kept) == len(seed_file.steps):
+        return None
+    at_step = next((new for new, (old, _) in enumerate(kept) if old == failing), None)
+    candidate = dataclasses.replace(seed_file, steps=[s for _, s in kept])
+    outcome = replay(candidate, workdir=workdir)
+    if not outcome.reproduced or outcome.at_step != at_step or outcome.message != _message(seed_file):
+        return None
+    candidate.failure = seeds.failure_record(outcome.error, at_step)
+    return candidate
+
+
+def _message(seed_file: seeds.SeedFile) -> str:
+    return f"{seed_file.failure['error']}: {seed_file.failure['message']}"

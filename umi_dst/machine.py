@@ -17,11 +17,11 @@ from hypothesis import settings as Settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
-from umi_dst import registry, strategies
+from umi_dst import invalid, registry, strategies
 from umi_dst.contract import FactoryBuilder
 from umi_dst.harness import Harness
 from umi_dst.operations import Abandon, Count, Delete, Exists, Get, Invalid, Reopen, Search, Step, Store, StoreBatch
-from umi_dst.strategies import IdChoice, NearDuplicate, concrete_id, resolve
+from umi_dst.strategies import IdChoice, NearDuplicate, Pick, concrete_id, resolve
 
 STRUCTURAL = ("reopen", "abandon")
 """Connection events that swarm testing switches on and off per test case, like faults."""
@@ -108,6 +108,18 @@ def contract_machine(
         def delete(self, id: IdChoice) -> None:
             self.run(Step(Delete(concrete_id(id, self.harness.oracle.ids()))))
 
+        @rule(base=strategies.picks)
+        def near_duplicates_stay_apart(self, base: Pick) -> None:
+            """Every near-duplicate of a stored id, each a step: none may be confused with it."""
+            for how in strategies.VARIANTS:
+                self.run(Step(Exists(concrete_id(NearDuplicate(base, how), self.harness.oracle.ids()))))
+
+        @rule(base=strategies.picks)
+        def delete_near_duplicates(self, base: Pick) -> None:
+            """Delete each near-duplicate of a stored id: only that exact id may go."""
+            for how in strategies.VARIANTS:
+                self.run(Step(Delete(concrete_id(NearDuplicate(base, how), self.harness.oracle.ids()))))
+
         @rule(id=ids_or_picks)
         def get(self, id: IdChoice) -> None:
             self.run(Step(Get(concrete_id(id, self.harness.oracle.ids()))))
@@ -124,9 +136,11 @@ def contract_machine(
         def search(self, op: Search) -> None:
             self.run(Step(Search(resolve(op.query, self.harness.oracle.ids()), op.limit)))
 
-        @rule(defect=strategies.defects())
-        def invalid_input(self, defect: tuple[str, str]) -> None:
-            self.run(Step(Invalid(*defect)))
+        @rule(call=st.sampled_from(sorted(invalid.DEFECTS)))
+        def invalid_input(self, call: str) -> None:
+            """Every defect of one call, each a step of its own: all must be rejected."""
+            for defect in invalid.DEFECTS[call]:
+                self.run(Step(Invalid(call, defect)))
 
         @precondition(lambda self: "reopen" in self.enabled)
         @rule()

@@ -105,7 +105,8 @@ Operation = Union[Store, StoreBatch, Delete, Get, Exists, Count, Search, Invalid
 OPERATION_KINDS: dict[str, type] = {
     cls.kind: cls for cls in (Store, StoreBatch, Delete, Get, Exists, Count, Search, Invalid, Reopen, Abandon)
 }
-WRITE_KINDS = (Store, StoreBatch, Delete)
+READ_ONLY = (Get, Exists, Count, Search, Invalid)
+"""Operations that never change a correct store's content."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ class ReplayResult:
     at_step: int | None
     """Index of the step that failed, ``None`` for the final checks (or when it passed)."""
     message: str
+    error: BaseException | None = None
 
     def summary(self) -> str:
         if not self.reproduced:
@@ -51,7 +52,7 @@ def replay(
                 message = f"{type(error).__name__}: {getattr(error, 'message', error)}"
                 if log:
                     log(f"  diverged: {message}")
-                return ReplayResult(spec, True, at_step, message)
+                return ReplayResult(spec, True, at_step, message, error)
             finally:
                 harness.close()
         finally:

@@ -15,7 +15,6 @@ from typing import Union
 
 from hypothesis import strategies as st
 
-from umi_dst import invalid
 from umi_dst.contract import MAX_ID_LENGTH, MAX_LIMIT
 from umi_dst.operations import Bulk, Search, Store, StoreBatch
 from umi_dst.recipes import Explicit, Negated, OneHot, Perturbed, Random, Recipe, Scaled
@@ -142,7 +141,3 @@ def limits() -> st.SearchStrategy:
 
 def searches(dim: int) -> st.SearchStrategy:
     return st.builds(Search, recipes(dim), limits())
-
-
-def defects() -> st.SearchStrategy:
-    return st.sampled_from([(call, defect) for call, names in invalid.DEFECTS.items() for defect in names])
