@@ -49,7 +49,7 @@ PRIMARY_KEY_MARKER = {"lance-schema:unenforced-primary-key": "true"}
 same new id concurrently both insert it, and the table holds a duplicate (lance#4585); with
 it, Lance records the inserted keys and the later commit conflicts and is retried."""
 
-_CONFLICT_MARKERS = ("commit conflict", "preempted", "too many concurrent writers")
+_CONFLICT_MARKERS = ("commit conflict", "preempted", "too many concurrent writers", "incompatible transaction")
 
 
 class CommitConflict(RuntimeError):
@@ -175,8 +175,8 @@ def vectors_of(column: pa.ChunkedArray, dim: int) -> np.ndarray:
 class LanceVectorBackend:
     """One connection to one LanceDB table (CONTRACT §2).
 
-    The table is created by the first write, with its rows; until then every read sees an
-    empty store.
+    The factory creates the table when it makes the store (see ``LanceFactory``); a store
+    whose table does not exist yet reads as empty, and its first write creates it.
     ``commit_retries`` counts conflicts this connection retried (its own backoff plus
     Lance's internal merge retries), so tests can show that races really happened.
     """
@@ -210,7 +210,11 @@ class LanceVectorBackend:
         return self._retry.retries + self._merge_retries
 
     def ensure_table(self) -> lancedb.table.Table:
-        """Open the table, creating it empty if no writer has yet (an idempotent commit)."""
+        """Open the table, creating it empty if it does not exist yet.
+
+        Not safe against a concurrent creator: two racing ``create_table`` calls both
+        succeed, the later as an Overwrite commit that drops rows written in between. So
+        the factory creates the table once, before any connection writes."""
         table = self.table
         if table is None:
             self._table = table = self._db.create_table(
@@ -240,12 +244,7 @@ class LanceVectorBackend:
     def _upsert(self, items: list[tuple[str, Embedding]]) -> None:
         """All items in one merge commit, so a batch is applied whole or not at all."""
         rows = to_arrow(self.config, items)
-        table = self.table
-        if table is None:
-            if self._create_with(rows):
-                self._index_when_ready(self._table)
-                return
-            table = self.table
+        table = self.ensure_table()
 
         def merge():
             return (
@@ -258,18 +257,6 @@ class LanceVectorBackend:
         result = self._retry.run(merge, "upsert")
         self._merge_retries += result.num_attempts - 1
         self._index_when_ready(table)
-
-    def _create_with(self, rows: pa.Table) -> bool:
-        """Create the table holding ``rows`` in its first commit; False if another writer
-        created it first. A writer killed here leaves no manifest: the table reads as
-        never created."""
-        try:
-            self._table = self._db.create_table(self.config.table_name, data=rows, schema=self.config.schema())
-        except (ValueError, OSError, RuntimeError):
-            if self.table is None:
-                raise
-            return False
-        return True
 
     def _index_when_ready(self, table: lancedb.table.Table) -> None:
         plan = self.config.index
@@ -356,6 +343,12 @@ class LanceFactory:
     score_atol: float = DEFAULT_SCORE_ATOL
     backend_class: type[LanceVectorBackend] = LanceVectorBackend
     nemeses: Mapping[str, Nemesis] = field(default_factory=dict)
+    create_table: bool = True
+    """Create the empty table now, while no connection exists (see ``ensure_table``)."""
+
+    def __post_init__(self) -> None:
+        if self.create_table:
+            self.backend_class(self.store).ensure_table()
 
     @property
     def dim(self) -> int:
@@ -390,7 +383,7 @@ def build_factory(
     backend_class: type[LanceVectorBackend] = LanceVectorBackend,
     retry: RetryPolicy = RetryPolicy(),
     read_consistency: timedelta | None = timedelta(0),
-    with_nemeses: bool = True,
+    create_table: bool = True,
 ) -> LanceFactory:
     """A factory for a fresh store in ``workdir/<name>``, with the Lance nemeses."""
     from backends.lance_nemeses import lance_nemeses
@@ -402,10 +395,13 @@ def build_factory(
         retry=retry,
         read_consistency=read_consistency,
     )
-    factory = LanceFactory(store=store, name=name, backend_class=backend_class)
-    if with_nemeses:
-        factory.nemeses = lance_nemeses(store, backend_class)
-    return factory
+    return LanceFactory(
+        store=store,
+        name=name,
+        backend_class=backend_class,
+        nemeses=lance_nemeses(store, backend_class),
+        create_table=create_table,
+    )
 
 
 def exact_factory(workdir: Path, dim: int) -> LanceFactory:

@@ -10,7 +10,8 @@ bug the contract machine finds:
 - searches use LanceDB's default metric (L2) and report ``1 / (1 + _distance)``, which is
   neither cosine similarity nor in its order;
 - the connection keeps LanceDB's default settings (no read consistency interval), and the
-  table is created by the first store, with its data;
+  table is created by the first store, with its data: two first stores racing both create
+  it, the later as an Overwrite that drops the other's acknowledged row;
 - commit conflicts are retried up to 10 times, waiting 2^n ms, when the error says
   "Commit conflict".
 """
@@ -78,4 +79,5 @@ def factory(workdir: Path, dim: int) -> LanceFactory:
         backend_class=UpstreamLanceBackend,
         retry=UPSTREAM_RETRY,
         read_consistency=None,
+        create_table=False,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import numpy as np
@@ -88,7 +89,6 @@ def test_batch_with_repeated_ids_keeps_the_last_in_one_commit(lance):
     backend = lance.open()
     backend.store("seed", vectors(3, 1)[0])
     version = backend.table.version
-    assert version == 1, "the first write creates the table with its rows in one commit"
     rows = vectors(4, 4)
     backend.store_batch([("a", rows[0]), ("b", rows[1]), ("a", rows[2]), ("seed", rows[3])])
     assert backend.table.version == version + 1
@@ -97,8 +97,8 @@ def test_batch_with_repeated_ids_keeps_the_last_in_one_commit(lance):
     assert backend.get("seed").tobytes() == rows[3].tobytes()
 
 
-def test_invalid_batch_changes_nothing_and_creates_nothing(lance):
-    backend = lance.open()
+def test_invalid_batch_changes_nothing_and_creates_nothing(tmp_path):
+    backend = LanceVectorBackend(LanceStore(str(tmp_path), DIM))
     with pytest.raises(InvalidInput, match="batch item 1"):
         backend.store_batch([("ok", vectors(5, 1)[0]), ("bad", np.full(DIM, np.nan))])
     assert backend.table is None
@@ -107,8 +107,8 @@ def test_invalid_batch_changes_nothing_and_creates_nothing(lance):
     assert backend.count() == 0
 
 
-def test_store_that_was_never_written_reads_as_empty(lance):
-    backend = lance.open()
+def test_store_whose_table_does_not_exist_reads_as_empty(tmp_path):
+    backend = LanceVectorBackend(LanceStore(str(tmp_path), DIM))
     assert backend.table is None
     assert backend.count() == 0
     assert backend.get("a") is None
@@ -118,8 +118,9 @@ def test_store_that_was_never_written_reads_as_empty(lance):
     assert backend.table is None
 
 
-def test_emptied_table_reads_as_empty(lance):
+def test_fresh_and_emptied_tables_read_as_empty(lance):
     backend = lance.open()
+    assert backend.table.count_rows() == 0 and backend.search(vectors(8, 1)[0], 3) == []
     backend.store("a", vectors(7, 1)[0])
     assert backend.delete("a") is True
     assert backend.count() == 0
@@ -136,6 +137,24 @@ def test_second_connection_sees_acknowledged_writes(lance):
     assert reader.count() == 2
     assert reader.get("b").tobytes() == rows[1].tobytes()
     assert not reader.exists("a")
+
+
+def test_concurrent_first_writes_to_a_fresh_store_all_stay(lance):
+    """Racing creators of a table overwrite each other; the factory creates it up front."""
+    writers = [lance.open() for _ in range(4)]
+    rows = vectors(20, len(writers))
+    start = threading.Barrier(len(writers))
+
+    def first_write(k: int) -> None:
+        start.wait()
+        writers[k].store(f"w{k}", rows[k])
+
+    threads = [threading.Thread(target=first_write, args=(k,)) for k in range(len(writers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(lance.open().table.to_arrow()["id"].to_pylist()) == ["w0", "w1", "w2", "w3"]
 
 
 def test_scores_are_cosine_similarity_in_order(lance):
