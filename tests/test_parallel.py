@@ -126,7 +126,7 @@ def test_processes_need_a_factory_that_can_travel(tmp_path):
 
 @pytest.mark.parametrize(
     "backend, clients_as, examples",
-    [("lance", "threads", 25), ("lance", "processes", 12), ("postgres", "threads", 25)],
+    [("lance", "threads", 40), ("lance", "processes", 15), ("postgres", "threads", 40)],
 )
 def test_real_backend_is_linearizable(backend, clients_as, examples, tmp_path, ci_settings):
     """Each run costs real commits (and, for processes, a connection per client process), so

@@ -11,12 +11,13 @@ Results are judged by the same checks the sequential harness uses (``umi_dst.che
 search tolerance and tie rules are the contract's. An indeterminate write is never required:
 it may take effect at any moment after its invocation, or never.
 
-A failure is explained by a smallest set of calls that cannot be ordered: every call that is
-not needed for the failure is relaxed (a read dropped, a write made indeterminate), once on the
-history cut at its first failure (linearizability is closed under prefixes) and once on the
-whole history; the smaller core wins. Relaxing only removes constraints, so what remains fails
-for a reason the full history also has. The core is minimal (relaxing any one of its calls
-makes the rest orderable), though not always the smallest possible.
+A failure is explained by a small set of calls that cannot be ordered: candidates are the
+calls touching one record (a failure there is a failure of the whole) and the history cut at
+its first failure (linearizability is closed under prefixes); in each, every call not needed
+for the failure is relaxed (a read dropped, a write made indeterminate), and the smallest core
+wins. Relaxing only removes constraints, so what remains fails for a reason the full history
+also has. The core is minimal (relaxing any one of its calls makes the rest orderable), though
+not always the smallest possible.
 """
 
 from __future__ import annotations
@@ -105,40 +106,46 @@ def decide(
     exact: bool,
     dropped: Collection[int] = (),
     optional: Collection[int] = (),
+    max_states: int | None = None,
 ) -> Verdict:
     """Search for a linearization. ``dropped`` calls are ignored; ``optional`` writes are
-    treated as indeterminate (used to explain a failure)."""
-    return _Search(history, atol, exact, set(dropped), set(optional)).run()
+    treated as indeterminate (both used to explain a failure). Past ``max_states``
+    configurations the search gives up with ``SearchBudgetExceeded``."""
+    return _Search(history, atol, exact, set(dropped), set(optional), max_states).run()
+
+
+class SearchBudgetExceeded(RuntimeError):
+    """The search visited more configurations than it was allowed; no verdict."""
+
+
+EXPLAIN_BUDGET = 20_000
+"""Configurations each search may visit while explaining. Relaxed writes may land at any later
+moment, which multiplies configurations; a search over budget leaves its call in the core,
+so the explanation stays sound, only less small."""
 
 
 def explain(history: History, *, atol: float, exact: bool) -> tuple[list[int], list[int]]:
     """The calls that cannot be ordered, and the writes left free to land or not.
 
-    Two relaxation passes, keeping the smaller core: one on the history cut at its first
-    failure, relaxing the latest calls first (the failure as it first happened), and one on
-    the whole history relaxing the earliest calls first (which keeps late witnesses, such as
-    a read-back that finds one record missing where a count only says one is missing).
+    First each record on its own: the calls that touch only it (no count or search) form a
+    sub-history whose failure the whole history shares, since those calls observe nothing
+    else. Then the history cut at its first failure. Each failing candidate is relaxed,
+    latest calls first, and the smallest core wins.
     """
     calls = history.calls
-    dropped: set[int] = {i for i, call in enumerate(calls) if call.error is not None and not call.is_write}
-    optional: set[int] = {i for i, call in enumerate(calls) if call.indeterminate}
+    silent = {i for i, call in enumerate(calls) if call.error is not None and not call.is_write}
+    indeterminate = {i for i, call in enumerate(calls) if call.indeterminate}
 
     def fails(drop: set[int], relax: set[int]) -> bool:
-        return not decide(history, atol=atol, exact=exact, dropped=drop, optional=relax).linearizable
+        try:
+            verdict = decide(history, atol=atol, exact=exact, dropped=drop, optional=relax, max_states=EXPLAIN_BUDGET)
+        except SearchBudgetExceeded:
+            return False
+        return not verdict.linearizable
 
-    def cut(at: int) -> tuple[set[int], set[int]]:
-        """The history as seen at time ``at``: later calls gone, calls still running pending."""
-        drop, relax = set(dropped), set(optional)
-        for i, call in enumerate(calls):
-            if call.invoked > at or (call.completed > at and not call.is_write):
-                drop.add(i)
-            elif call.completed > at:
-                relax.add(i)
-        return drop, relax
-
-    def relaxed(drop: set[int], relax: set[int], latest_first: bool) -> tuple[list[int], list[int]]:
+    def relaxed(drop: set[int], relax: set[int]) -> tuple[list[int], list[int]]:
         """Relax every call whose relaxing keeps the failure (a read dropped, a write optional)."""
-        for i in sorted(range(len(calls)), key=lambda i: calls[i].invoked, reverse=latest_first):
+        for i in sorted(range(len(calls)), key=lambda i: calls[i].invoked, reverse=True):
             if i in drop or i in relax:
                 continue
             tried = (drop | {i}, relax) if not calls[i].is_write else (drop, relax | {i})
@@ -146,7 +153,29 @@ def explain(history: History, *, atol: float, exact: bool) -> tuple[list[int], l
                 drop, relax = tried
         return [i for i in range(len(calls)) if i not in drop and i not in relax], sorted(relax)
 
-    ends = sorted({call.completed for call in calls})
+    candidates = []
+    for id in sorted(set().union(*map(_ids_of, calls))):
+        drop = silent | {i for i, call in enumerate(calls) if id not in _ids_of(call)}
+        if fails(drop, indeterminate):
+            candidates.append(relaxed(drop, set(indeterminate)))
+    candidates.append(relaxed(*_first_failure(history, silent, indeterminate, fails)))
+    return min(candidates, key=lambda found: len(found[0]))
+
+
+def _first_failure(history: History, dropped: set[int], optional: set[int], fails) -> tuple[set[int], set[int]]:
+    """The history cut at the first completion after which it already fails (linearizability
+    is closed under prefixes): later calls gone, calls still running left pending."""
+
+    def cut(at: int) -> tuple[set[int], set[int]]:
+        drop, relax = set(dropped), set(optional)
+        for i, call in enumerate(history.calls):
+            if call.invoked > at or (call.completed > at and not call.is_write):
+                drop.add(i)
+            elif call.completed > at:
+                relax.add(i)
+        return drop, relax
+
+    ends = sorted({call.completed for call in history.calls})
     low, high = 0, len(ends) - 1
     while low < high:
         middle = (low + high) // 2
@@ -154,9 +183,7 @@ def explain(history: History, *, atol: float, exact: bool) -> tuple[list[int], l
             high = middle
         else:
             low = middle + 1
-    first = relaxed(*cut(ends[low]), latest_first=True)
-    whole = relaxed(dropped, optional, latest_first=False)
-    return whole if len(whole[0]) < len(first[0]) else first
+    return cut(ends[low])
 
 
 # -- the model ------------------------------------------------------------------------------
@@ -205,8 +232,11 @@ def _effect(call: Call) -> Effect:
 
 
 class _Search:
-    def __init__(self, history: History, atol: float, exact: bool, dropped: set[int], optional: set[int]) -> None:
+    def __init__(
+        self, history: History, atol: float, exact: bool, dropped: set[int], optional: set[int], max_states: int | None
+    ) -> None:
         self.history = history
+        self.max_states = max_states
         self.atol = atol
         self.exact = exact
         silent = {i for i, call in enumerate(history.calls) if call.error is not None and not call.is_write}
@@ -237,6 +267,8 @@ class _Search:
                     self._undo(undo)
                     continue
                 seen.add(key)
+                if self.max_states is not None and len(seen) > self.max_states:
+                    raise SearchBudgetExceeded(f"more than {self.max_states} configurations")
                 path.append((i, undo))
                 mask |= 1 << i
                 frontier.append(iter(self._candidates(mask)))
