@@ -145,7 +145,7 @@ def write_report(results: list[Measurement], directory: Path, histories: int) ->
         "a fresh connection reading every id back. *size* is the number of client calls; *calls* adds "
         "the read-back. *overlapping* counts calls that overlapped a call of another client. "
         "*states* is the number of (linearized set, model state) configurations the search visited. "
-        "A non-linearizable history is then explained (smallest set of calls that cannot be ordered); "
+        "A non-linearizable history is then explained (a minimal set of calls that cannot be ordered); "
         "*explain* is the time that took and *core* that set's size.",
         "",
         f"Host: Python {host['python']}, {host['cpus']} CPUs ({host['machine']}), shared with other work.",

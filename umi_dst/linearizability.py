@@ -158,6 +158,8 @@ def explain(history: History, *, atol: float, exact: bool) -> tuple[list[int], l
         drop = silent | {i for i, call in enumerate(calls) if id not in _ids_of(call)}
         if fails(drop, indeterminate):
             candidates.append(relaxed(drop, set(indeterminate)))
+            if len(candidates[-1][0]) == 1:
+                return candidates[-1]  # one call that fits no order: nothing smaller exists
     candidates.append(relaxed(*_first_failure(history, silent, indeterminate, fails)))
     return min(candidates, key=lambda found: len(found[0]))
 
