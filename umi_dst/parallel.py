@@ -10,7 +10,7 @@ reads back every touched id and the count (durability, and lost updates no reade
 history must be linearizable against the Sim model; a valid call that raised with no fault
 injected is a failure of its own (CONTRACT §4).
 
-Client ids come from a small per-program pool, so clients collide on the same records.
+Ids come from a small per-program pool, so the clients collide on the same records.
 """
 
 from __future__ import annotations
