@@ -73,23 +73,6 @@ class NotLinearizable(ContractViolation):
         self.optional = optional
 
 
-def _ids_of(call: Call) -> set[str]:
-    if call.method == "store_batch":
-        return {id for id, _ in call.args[0]}
-    return {call.args[0]} if call.method in ("store", "delete", "get", "exists") else set()
-
-
-def _ids_read(history: History, core: list[int]) -> set[str] | None:
-    """The ids the core's calls name; ``None`` when one of them reads every record."""
-    if any(history.calls[i].method in ("count", "search") for i in core):
-        return None
-    return set().union(*(_ids_of(history.calls[i]) for i in core))
-
-
-def _touches(call: Call, ids: set[str] | None) -> bool:
-    return ids is None or bool(_ids_of(call) & ids)
-
-
 def check(history: History, *, atol: float, exact: bool) -> Verdict:
     """Return the verdict for a linearizable history; raise ``NotLinearizable`` otherwise."""
     verdict = decide(history, atol=atol, exact=exact)
@@ -186,6 +169,23 @@ def _first_failure(history: History, dropped: set[int], optional: set[int], fail
         else:
             low = middle + 1
     return cut(ends[low])
+
+
+def _ids_of(call: Call) -> set[str]:
+    if call.method == "store_batch":
+        return {id for id, _ in call.args[0]}
+    return {call.args[0]} if call.method in ("store", "delete", "get", "exists") else set()
+
+
+def _ids_read(history: History, core: list[int]) -> set[str] | None:
+    """The ids the core's calls name; ``None`` when one of them reads every record."""
+    if any(history.calls[i].method in ("count", "search") for i in core):
+        return None
+    return set().union(*(_ids_of(history.calls[i]) for i in core))
+
+
+def _touches(call: Call, ids: set[str] | None) -> bool:
+    return ids is None or bool(_ids_of(call) & ids)
 
 
 # -- the model ------------------------------------------------------------------------------
