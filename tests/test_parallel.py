@@ -31,7 +31,7 @@ def test_locked_sim_passes(tmp_path, ci_settings):
 @pytest.mark.parametrize("mutant", sorted(CONCURRENCY_MUTANTS))
 def test_planted_concurrency_bug_is_caught(mutant, tmp_path, ci_settings):
     found = settings(ci_settings, phases=[Phase.generate])
-    result = run_parallel(MUTANT.format(mutant), dim=8, workdir=tmp_path, settings=found)
+    result = run_parallel(MUTANT.format(mutant), dim=8, workdir=tmp_path, settings=found, attempts=5)
     assert not result.passed, f"{mutant} was not caught within the ci budget"
     assert "is not linearizable" in result.failure and "cannot be ordered" in result.failure
 
