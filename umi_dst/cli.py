@@ -110,35 +110,23 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from umi_dst.parallel_seeds import is_parallel_seed
+    from umi_dst import parallel_seeds
+    from umi_dst.parallel import replay_parallel
     from umi_dst.replay import replay
     from umi_dst.seeds import MalformedSeed, load
 
-    if is_parallel_seed(args.file):
-        return _replay_parallel(args)
+    parallel = parallel_seeds.is_parallel_seed(args.file)
     try:
-        seed = load(args.file)
+        seed = parallel_seeds.load(args.file) if parallel else load(args.file)
     except MalformedSeed as exc:
         raise UsageError(str(exc)) from None
     if seed.description:
         print(f"seed: {seed.description}")
-    result = replay(seed, args.backend, log=None if args.quiet else print)
-    print(result.summary())
-    return EXIT_FAILURE_FOUND if result.reproduced else EXIT_OK
-
-
-def _replay_parallel(args: argparse.Namespace) -> int:
-    from umi_dst import parallel_seeds
-    from umi_dst.parallel import replay_parallel
-    from umi_dst.seeds import MalformedSeed
-
-    try:
-        seed = parallel_seeds.load(args.file)
-    except MalformedSeed as exc:
-        raise UsageError(str(exc)) from None
-    if seed.description:
-        print(f"seed: {seed.description}")
-    result = replay_parallel(seed, args.backend, args.runs, log=None if args.quiet else print)
+    log = None if args.quiet else print
+    if parallel:
+        result = replay_parallel(seed, args.backend, args.runs, log=log)
+    else:
+        result = replay(seed, args.backend, log=log)
     print(result.summary())
     return EXIT_FAILURE_FOUND if result.reproduced else EXIT_OK
 

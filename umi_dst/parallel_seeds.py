@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from umi_dst import seeds
 from umi_dst.codec import DecodeError, decode_step, encode_step
 from umi_dst.operations import Step
-from umi_dst.seeds import MalformedSeed, _field
 
 FORMAT = "umi-dst-parallel-seed"
 FORMAT_VERSION = 1
@@ -57,46 +57,29 @@ class ParallelSeed:
 
 
 def is_parallel_seed(path: Path) -> bool:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8")).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
+    return seeds.declares_format(path, FORMAT)
 
 
 def load(path: Path) -> ParallelSeed:
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedSeed(f"{path}: not a readable JSON seed file ({exc})") from None
-    try:
-        return _parse(data)
-    except DecodeError as exc:
-        raise MalformedSeed(f"{path}: field {exc}") from None
+    return seeds.read(path, _parse)
 
 
 def _parse(data: object) -> ParallelSeed:
-    if not isinstance(data, dict):
-        raise DecodeError("(top level)", "expected an object")
-    if data.get("format") != FORMAT:
-        raise DecodeError("format", f"expected {FORMAT!r}, got {data.get('format')!r}")
-    if data.get("version") != FORMAT_VERSION:
-        raise DecodeError("version", f"expected {FORMAT_VERSION}, got {data.get('version')!r}")
-    clients_as = _field(data, "clients_as", str)
+    data = seeds.check_header(data, FORMAT, FORMAT_VERSION)
+    clients_as = seeds.field(data, "clients_as", str)
     if clients_as not in CLIENT_KINDS:
         raise DecodeError("clients_as", f"expected one of {CLIENT_KINDS}, got {clients_as!r}")
-    clients = _field(data, "clients", list)
+    clients = seeds.field(data, "clients", list)
     for c, steps in enumerate(clients):
         if not isinstance(steps, list):
             raise DecodeError(f"clients[{c}]", f"expected a list of steps, got {type(steps).__name__}")
-    description = data.get("description", "")
     return ParallelSeed(
-        backend=_field(data, "backend", str),
-        dim=_field(data, "dim", int),
+        backend=seeds.field(data, "backend", str),
+        dim=seeds.field(data, "dim", int),
         clients_as=clients_as,
-        prefix=[decode_step(step, f"prefix[{i}]") for i, step in enumerate(_field(data, "prefix", list))],
+        prefix=[decode_step(step, f"prefix[{i}]") for i, step in enumerate(seeds.field(data, "prefix", list))],
         clients=[[decode_step(step, f"clients[{c}][{i}]") for i, step in enumerate(steps)] for c, steps in enumerate(clients)],
-        failure=_field(data, "failure", dict),
-        versions=_field(data, "versions", dict),
-        description=description if isinstance(description, str) else "",
+        failure=seeds.field(data, "failure", dict),
+        versions=seeds.field(data, "versions", dict),
+        description=seeds.description(data),
     )

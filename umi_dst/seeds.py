@@ -17,7 +17,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import hypothesis
 import numpy as np
@@ -25,6 +25,8 @@ import numpy as np
 import umi_dst
 from umi_dst.codec import DecodeError, decode_step, encode_step
 from umi_dst.operations import Step
+
+T = TypeVar("T")
 
 FORMAT = "umi-dst-seed"
 FORMAT_VERSION = 1
@@ -110,56 +112,72 @@ def write(seed: SeedFile, directory: Path) -> Path:
 
 
 def load(path: Path) -> SeedFile:
+    return read(path, _parse)
+
+
+def is_seed_file(path: Path) -> bool:
+    """A cheap test used by collectors: a ``.json`` file that declares the seed format."""
+    return path.suffix == ".json" and declares_format(path, FORMAT)
+
+
+def read(path: Path, parse: Callable[[object], T]) -> T:
+    """Parse a seed-like JSON file; any problem becomes a ``MalformedSeed`` naming the file."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedSeed(f"{path}: not a readable JSON seed file ({exc})") from None
     try:
-        return _parse(data)
+        return parse(data)
     except DecodeError as exc:
         raise MalformedSeed(f"{path}: field {exc}") from None
 
 
-def is_seed_file(path: Path) -> bool:
-    """A cheap test used by collectors: a ``.json`` file that declares the seed format."""
-    if path.suffix != ".json":
-        return False
+def declares_format(path: Path, format: str) -> bool:
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("format") == FORMAT
+        return json.loads(Path(path).read_text(encoding="utf-8")).get("format") == format
     except (OSError, ValueError, AttributeError):
         return False
 
 
-def _parse(data: object) -> SeedFile:
+def check_header(data: object, format: str, version: int) -> dict:
+    """The top-level object, once its format name and version are the expected ones."""
     if not isinstance(data, dict):
         raise DecodeError("(top level)", "expected an object")
-    if data.get("format") != FORMAT:
-        raise DecodeError("format", f"expected {FORMAT!r}, got {data.get('format')!r}")
-    if data.get("version") != FORMAT_VERSION:
-        raise DecodeError("version", f"expected {FORMAT_VERSION}, got {data.get('version')!r}")
-    backend = _field(data, "backend", str)
-    dim = _field(data, "dim", int)
-    steps = _field(data, "steps", list)
-    expect = data.get("expect", {})
-    if not isinstance(expect, dict) or not all(isinstance(k, str) and v in OUTCOMES for k, v in expect.items()):
-        raise DecodeError("expect", f"expected an object of backend -> one of {OUTCOMES}")
-    return SeedFile(
-        backend=backend,
-        dim=dim,
-        steps=[decode_step(step, f"steps[{i}]") for i, step in enumerate(steps)],
-        failure=_field(data, "failure", dict),
-        versions=_field(data, "versions", dict),
-        description=data.get("description", "") if isinstance(data.get("description", ""), str) else "",
-        expect=expect,
-    )
+    if data.get("format") != format:
+        raise DecodeError("format", f"expected {format!r}, got {data.get('format')!r}")
+    if data.get("version") != version:
+        raise DecodeError("version", f"expected {version}, got {data.get('version')!r}")
+    return data
 
 
-def _field(data: dict, name: str, kind: type) -> Any:
+def field(data: dict, name: str, kind: type) -> Any:
+    """A required top-level field of the given type."""
     value = data.get(name)
     if isinstance(value, bool) or not isinstance(value, kind):
         raise DecodeError(name, f"expected {kind.__name__}, got {value!r}")
     return value
+
+
+def description(data: dict) -> str:
+    text = data.get("description", "")
+    return text if isinstance(text, str) else ""
+
+
+def _parse(data: object) -> SeedFile:
+    data = check_header(data, FORMAT, FORMAT_VERSION)
+    expect = data.get("expect", {})
+    if not isinstance(expect, dict) or not all(isinstance(k, str) and v in OUTCOMES for k, v in expect.items()):
+        raise DecodeError("expect", f"expected an object of backend -> one of {OUTCOMES}")
+    return SeedFile(
+        backend=field(data, "backend", str),
+        dim=field(data, "dim", int),
+        steps=[decode_step(step, f"steps[{i}]") for i, step in enumerate(field(data, "steps", list))],
+        failure=field(data, "failure", dict),
+        versions=field(data, "versions", dict),
+        description=description(data),
+        expect=expect,
+    )
 
 
 def _safe_name(spec: str) -> str:
