@@ -97,6 +97,12 @@ class SeedFileCollector(pytest.File):
             yield SeedItem.from_parent(self, name=f"{outcome}s-on[{spec}]", seed=seed, spec=spec, outcome=outcome)
 
 
+FAIL_ATTEMPTS = 3
+"""Replays allowed for a seed expected to fail: a nemesis-timed failure (a kill landing mid-commit,
+a competing writer winning a race) need not come back on every run, so it must come back within
+these; a seed expected to pass must pass its one replay."""
+
+
 class SeedItem(pytest.Item):
     def __init__(self, *, seed, spec: str, outcome: str, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -107,7 +113,10 @@ class SeedItem(pytest.Item):
     def runtest(self) -> None:
         from umi_dst.replay import replay
 
-        result = replay(self.seed, self.spec)
+        for _ in range(FAIL_ATTEMPTS if self.outcome == "fail" else 1):
+            result = replay(self.seed, self.spec)
+            if result.reproduced:
+                break
         if (self.outcome == "fail") != result.reproduced:
             what = self.seed.description or self.seed.failure.get("message", "")
             raise SeedOutcomeMismatch(f"seed expected to {self.outcome} on {self.spec}: {result.summary()}\n  seed: {what}")
