@@ -13,7 +13,7 @@ from hypothesis import settings
 
 from umi_dst.machine import run_contract_machine
 
-EXAMPLES = {8: 25, 1536: 10}
+EXAMPLES = {8: 40, 1536: 20}
 
 
 @pytest.mark.parametrize("dim", sorted(EXAMPLES))

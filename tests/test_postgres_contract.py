@@ -13,7 +13,7 @@ from hypothesis import settings
 
 from umi_dst.machine import run_contract_machine
 
-EXAMPLES = {8: 30, 1536: 12}
+EXAMPLES = {8: 60, 1536: 25}
 
 
 @pytest.mark.parametrize("dim", sorted(EXAMPLES))
