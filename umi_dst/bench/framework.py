@@ -3,7 +3,8 @@
 The contract machine runs through the same code path as ``umi-dst run``; its factory is
 wrapped so every backend call is timed, which splits a step's time into the backend's share
 and the framework's (Hypothesis generation, the oracle, the checks). The bare machine has
-one rule with no arguments and no body, so its steps per second is Hypothesis's ceiling.
+an empty initialize rule and an empty rule, so its steps per second is Hypothesis's ceiling.
+Both count steps the same way (rule calls, see ``_counting``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, settings
-from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from umi_dst import machine, registry
 from umi_dst.bench.timing import seconds
@@ -40,39 +41,68 @@ def machine_settings(examples: int, steps: int) -> settings:
 
 
 def bare_machine(examples: int, steps: int) -> dict:
-    """Steps per second of a Hypothesis machine whose single rule does nothing."""
-    counter = {"steps": 0}
+    """Steps per second of a Hypothesis machine that does nothing (one empty initialize, one empty rule)."""
 
     class Bare(RuleBasedStateMachine):
+        @initialize()
+        def start(self) -> None:
+            pass
+
         @rule()
         def step(self) -> None:
-            counter["steps"] += 1
+            pass
 
-    elapsed, _ = seconds(lambda: run_state_machine_as_test(Bare, settings=machine_settings(examples, steps)))
-    return {"examples": examples, "steps": counter["steps"], "seconds": elapsed, "steps_per_s": counter["steps"] / elapsed}
+    counted = _counting(Bare)
+    elapsed, _ = seconds(lambda: run_state_machine_as_test(counted, settings=machine_settings(examples, steps)))
+    return {"examples": counted.examples, "steps": counted.steps, "seconds": elapsed, "steps_per_s": counted.steps / elapsed}
 
 
 def contract_machine(spec: str, workdir: Path, examples: int, steps: int) -> dict:
-    """Steps per second of the full contract machine on ``spec``, and the backend's share of the time."""
+    """Steps per second of the full contract machine on ``spec``, and where its time goes.
+
+    A step is one rule call, as in the bare machine; ``operations`` counts the operations
+    those rules ran on the backend and the oracle (a rule may run several).
+    """
     clock = _Clock(registry.resolve(spec))
-    base = machine.contract_machine(clock.build, dim=DIM, workdir=workdir)
-    counter = {"steps": 0}
-
-    class Counted(base):
-        def run(self, step) -> None:
-            counter["steps"] += 1
-            super().run(step)
-
-    elapsed, _ = seconds(lambda: run_state_machine_as_test(Counted, settings=machine_settings(examples, steps)))
+    counted = _counting(machine.contract_machine(clock.build, dim=DIM, workdir=workdir))
+    elapsed, _ = seconds(lambda: run_state_machine_as_test(counted, settings=machine_settings(examples, steps)))
     return {
-        "examples": base.record.examples,
-        "steps": counter["steps"],
+        "examples": counted.examples,
+        "steps": counted.steps,
+        "operations": counted.operations,
         "seconds": elapsed,
-        "steps_per_s": counter["steps"] / elapsed,
+        "steps_per_s": counted.steps / elapsed,
         "backend_calls": clock.calls,
         **{f"{part}_seconds": clock.totals[part] for part in PARTS},
         **{f"{part}_share": clock.totals[part] / elapsed for part in PARTS},
     }
+
+
+def _counting(base: type[RuleBasedStateMachine]) -> type[RuleBasedStateMachine]:
+    """``base`` with counts of test cases, rule calls (``steps``) and harness operations.
+
+    Hypothesis checks invariants once when a test case's initialize rules are done and once
+    after every rule call, so rule calls are invariant checks less test cases.
+    """
+
+    class Counted(base):
+        examples = steps = operations = 0
+
+        def __init__(self) -> None:
+            super().__init__()
+            Counted.examples += 1
+            Counted.steps -= 1  # the check after initialization is not a step
+
+        @invariant()
+        def count_step(self) -> None:
+            Counted.steps += 1
+
+        def run(self, step) -> None:  # the contract machine's one entry to the harness
+            Counted.operations += 1
+            super().run(step)
+
+    Counted.__name__ = Counted.__qualname__ = f"Counted{base.__name__}"
+    return Counted
 
 
 class _Clock:
