@@ -67,7 +67,7 @@ def _size_chart(report: dict, value, ylabel: str, title: str, baselines=()):
             axes.plot(*zip(*sorted(points)), linestyle="--", marker=".", label=label)
     axes.set(xscale="log", yscale="log", xlabel="records (n)", ylabel=ylabel, title=f"{title} (dim {dim})")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return figure
 
 
@@ -121,7 +121,7 @@ def _point_ops(report: dict):
     axes.set_xticks([i + width * (len(specs) - 1) / 2 for i in range(len(POINT_OPS))], POINT_OPS)
     axes.set(yscale="log", ylabel="p50 latency (ms)", title=f"Point operations at {case['n']} x {case['dim']}")
     axes.grid(True, axis="y", which="both", alpha=0.3)
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return figure
 
 
@@ -137,5 +137,5 @@ def _recall_qps(report: dict):
     sample = report["sweeps"][0]
     axes.set(yscale="log", xlabel="recall@10", ylabel="queries / s (one client)", title=f"Recall against QPS at {sample['n']} x {sample['dim']}")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return figure
