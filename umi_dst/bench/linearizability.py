@@ -4,7 +4,7 @@ from 4 clients, recorded from real concurrent runs.
 Histories come from LanceDB and from the correct locked Sim (linearizable: the checker must
 find an order) and from the delete-then-insert upsert mutant (usually not: the checker must
 exhaust the search, then explain). Clients run as threads; the Sim-based stores add a
-simulated round trip per call, so their calls overlap as they do against a server. Run ``python -m umi_dst.bench_linearizability``; it
+simulated round trip per call, so their calls overlap as they do against a server. Run ``python -m umi_dst.bench.linearizability``; it
 writes ``reports/linearizability-bench.md`` and ``.json``.
 """
 
@@ -162,7 +162,7 @@ def write_report(results: list[Measurement], directory: Path, histories: int) ->
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m umi_dst.bench_linearizability", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m umi_dst.bench.linearizability", description=__doc__)
     parser.add_argument("--histories", type=int, default=5, help="histories per backend and size (default 5)")
     parser.add_argument("--report-dir", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
