@@ -12,33 +12,14 @@ from hypothesis import HealthCheck, settings
 SLOW_BACKEND_CHECKS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 """Real backends take milliseconds per call; Hypothesis must not call that unhealthy."""
 
+_COMMON = settings(deadline=None, report_multiple_bugs=False, suppress_health_check=SLOW_BACKEND_CHECKS)
+
 PROFILES = {
     "ci": settings(
-        max_examples=60,
-        stateful_step_count=25,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        print_blob=False,
-        report_multiple_bugs=False,
-        suppress_health_check=SLOW_BACKEND_CHECKS,
+        _COMMON, max_examples=60, stateful_step_count=25, derandomize=True, database=None, print_blob=False
     ),
-    "dev": settings(
-        max_examples=100,
-        stateful_step_count=30,
-        deadline=None,
-        report_multiple_bugs=False,
-        suppress_health_check=SLOW_BACKEND_CHECKS,
-    ),
-    "campaign": settings(
-        max_examples=2000,
-        stateful_step_count=60,
-        database=None,
-        deadline=None,
-        print_blob=False,
-        report_multiple_bugs=False,
-        suppress_health_check=SLOW_BACKEND_CHECKS,
-    ),
+    "dev": settings(_COMMON, max_examples=100, stateful_step_count=30),
+    "campaign": settings(_COMMON, max_examples=2000, stateful_step_count=60, database=None, print_blob=False),
 }
 
 
