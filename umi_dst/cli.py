@@ -35,8 +35,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a DST campaign and save shrunk failures as seed files")
     run.add_argument("--backend", action="append", metavar="SPEC", help="registered name or module:attribute (repeatable; default: every available built-in)")
-    run.add_argument("--examples", type=_positive, default=100, help="test cases per backend (default 100)")
-    run.add_argument("--steps", type=_positive, default=40, help="steps per test case (default 40)")
+    run.add_argument("--examples", type=_positive, default=50, help="test cases per backend (default 50)")
+    run.add_argument("--steps", type=_positive, default=30, help="steps per test case (default 30)")
     run.add_argument("--seed", type=int, help="Hypothesis seed, for a reproducible campaign")
     run.add_argument("--dim", type=_positive, default=8, help="embedding dimension (default 8)")
     run.add_argument("--max-bulk", type=_positive, default=2000, help="largest generated bulk part of a batch (default 2000)")
