@@ -15,7 +15,7 @@ pytest_plugins = ["pytester"]
 
 @pytest.fixture
 def project(pytester):
-    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider --hypothesis-profile=tiny\n")
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider -p no:benchmark --hypothesis-profile=tiny\n")
     pytester.makeconftest(
         "from hypothesis import settings\n"
         "settings.register_profile('tiny', settings.get_profile('ci'), max_examples=15, stateful_step_count=10)\n"
