@@ -20,6 +20,7 @@ from backends.lance import (
 )
 from backends.sim import SimVectorBackend
 from umi_dst.contract import InvalidInput
+from umi_dst.recipes import random_matrix
 
 DIM = 8
 AWKWARD_IDS = [
@@ -44,10 +45,6 @@ AWKWARD_IDS = [
 ]
 
 
-def vectors(seed: int, n: int, dim: int = DIM) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
-
-
 @pytest.fixture
 def lance(tmp_path):
     factory = exact_factory(tmp_path, DIM)
@@ -57,7 +54,7 @@ def lance(tmp_path):
 
 def test_awkward_ids_round_trip_and_match_only_themselves(lance):
     backend = lance.open()
-    rows = vectors(1, len(AWKWARD_IDS))
+    rows = random_matrix(1, len(AWKWARD_IDS), DIM)
     backend.store_batch(list(zip(AWKWARD_IDS, rows)))
     for id, row in zip(AWKWARD_IDS, rows):
         assert backend.exists(id)
@@ -77,7 +74,7 @@ def test_get_is_a_bit_exact_float32_round_trip(lance):
 
 def test_upsert_replaces_without_duplicating(lance):
     backend = lance.open()
-    first, second = vectors(2, 2)
+    first, second = random_matrix(2, 2, DIM)
     backend.store("a", first)
     backend.store("a", second)
     assert backend.count() == 1
@@ -87,9 +84,9 @@ def test_upsert_replaces_without_duplicating(lance):
 
 def test_batch_with_repeated_ids_keeps_the_last_in_one_commit(lance):
     backend = lance.open()
-    backend.store("seed", vectors(3, 1)[0])
+    backend.store("seed", random_matrix(3, 1, DIM)[0])
     version = backend.table.version
-    rows = vectors(4, 4)
+    rows = random_matrix(4, 4, DIM)
     backend.store_batch([("a", rows[0]), ("b", rows[1]), ("a", rows[2]), ("seed", rows[3])])
     assert backend.table.version == version + 1
     assert backend.count() == 3
@@ -100,10 +97,10 @@ def test_batch_with_repeated_ids_keeps_the_last_in_one_commit(lance):
 def test_invalid_batch_changes_nothing_and_creates_nothing(tmp_path):
     backend = LanceVectorBackend(LanceStore(str(tmp_path), DIM))
     with pytest.raises(InvalidInput, match="batch item 1"):
-        backend.store_batch([("ok", vectors(5, 1)[0]), ("bad", np.full(DIM, np.nan))])
+        backend.store_batch([("ok", random_matrix(5, 1, DIM)[0]), ("bad", np.full(DIM, np.nan))])
     assert backend.table is None
     with pytest.raises(InvalidInput):
-        backend.store("x\x00", vectors(5, 1)[0])
+        backend.store("x\x00", random_matrix(5, 1, DIM)[0])
     assert backend.count() == 0
 
 
@@ -114,22 +111,22 @@ def test_store_whose_table_does_not_exist_reads_as_empty(tmp_path):
     assert backend.get("a") is None
     assert backend.exists("a") is False
     assert backend.delete("a") is False
-    assert backend.search(vectors(6, 1)[0], 5) == []
+    assert backend.search(random_matrix(6, 1, DIM)[0], 5) == []
     assert backend.table is None
 
 
 def test_fresh_and_emptied_tables_read_as_empty(lance):
     backend = lance.open()
-    assert backend.table.count_rows() == 0 and backend.search(vectors(8, 1)[0], 3) == []
-    backend.store("a", vectors(7, 1)[0])
+    assert backend.table.count_rows() == 0 and backend.search(random_matrix(8, 1, DIM)[0], 3) == []
+    backend.store("a", random_matrix(7, 1, DIM)[0])
     assert backend.delete("a") is True
     assert backend.count() == 0
-    assert backend.search(vectors(8, 1)[0], 3) == []
+    assert backend.search(random_matrix(8, 1, DIM)[0], 3) == []
 
 
 def test_second_connection_sees_acknowledged_writes(lance):
     writer, reader = lance.open(), lance.open()
-    rows = vectors(9, 3)
+    rows = random_matrix(9, 3, DIM)
     writer.store("a", rows[0])
     assert reader.count() == 1  # the reader now holds the table open
     writer.store_batch([("b", rows[1]), ("c", rows[2])])
@@ -142,7 +139,7 @@ def test_second_connection_sees_acknowledged_writes(lance):
 def test_concurrent_first_writes_to_a_fresh_store_all_stay(lance):
     """Racing creators of a table overwrite each other; the factory creates it up front."""
     writers = [lance.open() for _ in range(4)]
-    rows = vectors(20, len(writers))
+    rows = random_matrix(20, len(writers), DIM)
     start = threading.Barrier(len(writers))
 
     def first_write(k: int) -> None:
@@ -159,11 +156,11 @@ def test_concurrent_first_writes_to_a_fresh_store_all_stay(lance):
 
 def test_scores_are_cosine_similarity_in_order(lance):
     backend, oracle = lance.open(), SimVectorBackend(DIM)
-    rows = vectors(10, 50) * np.float32(1000) ** np.arange(-1, 2, dtype=np.float32).repeat([17, 17, 16])[:, None]
+    rows = random_matrix(10, 50, DIM) * np.float32(1000) ** np.arange(-1, 2, dtype=np.float32).repeat([17, 17, 16])[:, None]
     items = [(f"r{i}", row) for i, row in enumerate(rows)]
     backend.store_batch(items)
     oracle.store_batch(items)
-    for query in vectors(11, 5):
+    for query in random_matrix(11, 5, DIM):
         got = backend.search(query, 10)
         ids, scores = oracle.scores(query)
         truth = dict(zip(ids, scores))
@@ -174,9 +171,9 @@ def test_scores_are_cosine_similarity_in_order(lance):
 
 def test_exact_search_bypasses_an_index_even_when_one_exists(lance):
     backend = lance.open()
-    backend.store_batch([(f"r{i}", row) for i, row in enumerate(vectors(12, 300))])
+    backend.store_batch([(f"r{i}", row) for i, row in enumerate(random_matrix(12, 300, DIM))])
     backend.table.create_index("embedding", config=HnswSq(distance_type="cosine"))
-    plan = backend.search_plan(vectors(13, 1)[0], 10)
+    plan = backend.search_plan(random_matrix(13, 1, DIM)[0], 10)
     assert "KNNVectorDistance" in plan and "ANN" not in plan
 
 
@@ -184,12 +181,12 @@ def test_approximate_mode_indexes_and_still_finds_everything(tmp_path):
     factory = approximate_factory(tmp_path, DIM)
     backend, oracle = factory.open(), SimVectorBackend(DIM)
     plan = factory.store.index
-    first = [(f"r{i}", row) for i, row in enumerate(vectors(14, plan.min_rows))]
+    first = [(f"r{i}", row) for i, row in enumerate(random_matrix(14, plan.min_rows, DIM))]
     backend.store_batch(first)
     oracle.store_batch(first)
     assert [index.index_type for index in backend.table.list_indices()] == ["IvfHnswSq"]
-    assert "ANNSubIndex" in backend.search_plan(vectors(15, 1)[0], 5)
-    late = [(f"late{i}", row) for i, row in enumerate(vectors(16, 5))]
+    assert "ANNSubIndex" in backend.search_plan(random_matrix(15, 1, DIM)[0], 5)
+    late = [(f"late{i}", row) for i, row in enumerate(random_matrix(16, 5, DIM))]
     for id, row in late:
         backend.store(id, row)
         oracle.store(id, row)
@@ -199,7 +196,7 @@ def test_approximate_mode_indexes_and_still_finds_everything(tmp_path):
         assert backend.search(row, 1)[0].id == id
     count = oracle.count()
     for limit in (1, 7, count, count + 10, 10_000):
-        assert len(backend.search(vectors(17, 1)[0], limit)) == min(limit, count)
+        assert len(backend.search(random_matrix(17, 1, DIM)[0], limit)) == min(limit, count)
     assert factory.approximate and factory.recall_floor == IndexPlan().recall_floor
     factory.destroy()
 
@@ -208,8 +205,8 @@ def test_commit_conflicts_are_retried_then_raise_when_retries_run_out(tmp_path):
     """A connection that never refreshes compacts a table another writer has changed:
     every attempt conflicts, so the bounded retry must give up and say so."""
     fresh = LanceVectorBackend(LanceStore(str(tmp_path), DIM))
-    fresh.store_batch([(f"r{i}", row) for i, row in enumerate(vectors(18, 4))])
-    fresh.store("r4", vectors(19, 1)[0])
+    fresh.store_batch([(f"r{i}", row) for i, row in enumerate(random_matrix(18, 4, DIM))])
+    fresh.store("r4", random_matrix(19, 1, DIM)[0])
     policy = RetryPolicy(attempts=3, base_delay=0.001, seed=7)
     stale = LanceVectorBackend(LanceStore(str(tmp_path), DIM, retry=policy, read_consistency=None))
     assert stale.count() == 5

@@ -9,12 +9,9 @@ from backends.lance import LanceVectorBackend, exact_factory
 from backends.lance_nemeses import KillWriter, WriterKilled
 from backends.sim import SimVectorBackend
 from umi_dst.contract import WriteCall
+from umi_dst.recipes import random_matrix
 
 DIM = 16
-
-
-def vectors(seed: int, n: int) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
 
 
 def content(backend: LanceVectorBackend) -> dict[str, bytes]:
@@ -42,13 +39,13 @@ def lance(tmp_path):
 def test_kill_writer_mid_commit_leaves_acknowledged_writes_and_an_all_or_nothing_batch(lance):
     nemesis = lance.nemeses["kill_writer"]
     oracle = SimVectorBackend(DIM)
-    acknowledged = [(f"ack{i}", row) for i, row in enumerate(vectors(1, 200))]
+    acknowledged = [(f"ack{i}", row) for i, row in enumerate(random_matrix(1, 200, DIM))]
     lance.open().store_batch(acknowledged)
     oracle.store_batch(acknowledged)
     for trial in range(4):
         # A large batch that also overwrites acknowledged rows, so "absent" is checkable.
-        batch = [(f"big{trial}_{i}", row) for i, row in enumerate(vectors(10 + trial, 40_000))]
-        batch += [(f"ack{i}", row) for i, row in enumerate(vectors(20 + trial, 50))]
+        batch = [(f"big{trial}_{i}", row) for i, row in enumerate(random_matrix(10 + trial, 40_000, DIM))]
+        batch += [(f"ack{i}", row) for i, row in enumerate(random_matrix(20 + trial, 50, DIM))]
         before = oracle_content(oracle)
         try:
             nemesis.disturb(lance.open(), WriteCall("store_batch", (batch,)))
@@ -66,14 +63,14 @@ def test_kill_writer_mid_commit_leaves_acknowledged_writes_and_an_all_or_nothing
         assert after == oracle_content(oracle)
     assert nemesis.kills_after_files >= 1, f"no kill landed after the commit began writing files: {nemesis!r}"
     reopened = lance.open()
-    reopened.store("after", vectors(30, 1)[0])
+    reopened.store("after", random_matrix(30, 1, DIM)[0])
     assert reopened.count() == oracle.count() + 1
 
 
 def test_kill_writer_lets_a_finished_write_stand(lance):
     # Seed 0 first draws a clock strike, at about 15 s: the small write finishes first.
     nemesis = KillWriter(lance.store, LanceVectorBackend, seed=0, expected_write=10.0)
-    row = vectors(40, 1)[0]
+    row = random_matrix(40, 1, DIM)[0]
     try:
         nemesis.disturb(lance.open(), WriteCall("store", ("small", row)))
     finally:
@@ -85,15 +82,15 @@ def test_kill_writer_lets_a_finished_write_stand(lance):
 def test_competing_writer_races_commits_without_changing_content(lance):
     nemesis = lance.nemeses["competing_writer"]
     oracle = SimVectorBackend(DIM)
-    start = [(f"r{i}", row) for i, row in enumerate(vectors(50, 300))]
+    start = [(f"r{i}", row) for i, row in enumerate(random_matrix(50, 300, DIM))]
     lance.open().store_batch(start)
     oracle.store_batch(start)
     rng = np.random.default_rng(51)
     for step in range(12):
         ids = [f"r{i}" for i in rng.choice(300, 20, replace=False)]
         calls = [
-            WriteCall("store_batch", (list(zip(ids, vectors(100 + step, 20))),)),
-            WriteCall("store", (f"new{step}", vectors(200 + step, 1)[0])),
+            WriteCall("store_batch", (list(zip(ids, random_matrix(100 + step, 20, DIM))),)),
+            WriteCall("store", (f"new{step}", random_matrix(200 + step, 1, DIM)[0])),
             WriteCall("delete", (ids[0],)),
         ]
         for call in calls:

@@ -13,6 +13,7 @@ from psycopg import sql
 from backends.postgres import COPY_MIN_ROWS, DEFAULT_EF_SEARCH, approximate_factory, exact_factory
 from backends.sim import SimVectorBackend
 from umi_dst.contract import InvalidInput
+from umi_dst.recipes import random_matrix
 
 TRICKY_IDS = [
     "it's",
@@ -47,16 +48,12 @@ def backend(factory):
     opened.close()
 
 
-def vectors(seed: int, count: int, dim: int = 8) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((count, dim)).astype(np.float32)
-
-
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return a.dtype == b.dtype == np.float32 and a.tobytes() == b.tobytes()
 
 
 def test_tricky_ids_are_data(backend):
-    rows = vectors(1, len(TRICKY_IDS))
+    rows = random_matrix(1, len(TRICKY_IDS), 8)
     for id, vector in zip(TRICKY_IDS, rows):
         backend.store(id, vector)
     assert backend.count() == len(TRICKY_IDS)
@@ -75,7 +72,7 @@ def test_get_is_a_bit_exact_float32_round_trip(tmp_path, dim):
     try:
         special = np.zeros(dim, dtype=np.float32)
         special[:6] = [1e-45, -0.0, 1e6, -1e6, 0.1, 1 / 3]
-        rows = np.vstack([vectors(2, 3, dim), special])
+        rows = np.vstack([random_matrix(2, 3, dim), special])
         for index, vector in enumerate(rows[:2]):
             backend.store(f"one-{index}", vector)
         backend.store_batch([(f"many-{index}", vector) for index, vector in enumerate(rows)])
@@ -88,7 +85,7 @@ def test_get_is_a_bit_exact_float32_round_trip(tmp_path, dim):
 
 
 def test_store_upserts(backend):
-    first, second = vectors(3, 2)
+    first, second = random_matrix(3, 2, 8)
     backend.store("a", first)
     backend.store("a", second)
     assert backend.count() == 1 and same_bits(backend.get("a"), second)
@@ -96,7 +93,7 @@ def test_store_upserts(backend):
 
 @pytest.mark.parametrize("size", [10, COPY_MIN_ROWS * 3], ids=["statements", "copy"])
 def test_batch_with_repeated_ids_keeps_the_last(backend, size):
-    rows = vectors(4, size)
+    rows = random_matrix(4, size, 8)
     items = [(f"id-{index % (size // 2)}", vector) for index, vector in enumerate(rows)]
     backend.store_batch(items)
     assert backend.count() == size // 2
@@ -110,7 +107,7 @@ def staging_exists(backend) -> bool:
 
 def test_large_batches_copy_straight_in_or_upsert_through_staging(backend):
     size = COPY_MIN_ROWS * 2
-    fresh, updates = vectors(5, size), vectors(6, size)
+    fresh, updates = random_matrix(5, size, 8), random_matrix(6, size, 8)
     backend.store_batch([(f"id-{index}", vector) for index, vector in enumerate(fresh)])
     assert backend.count() == size
     assert not staging_exists(backend), "new ids only: COPY goes straight into the table"
@@ -125,19 +122,19 @@ def test_large_batches_copy_straight_in_or_upsert_through_staging(backend):
 
 @pytest.mark.parametrize("size", [5, COPY_MIN_ROWS * 2], ids=["statements", "copy"])
 def test_invalid_batch_item_changes_nothing(backend, size):
-    backend.store("kept", vectors(7, 1)[0])
-    items = [(f"id-{index}", vector) for index, vector in enumerate(vectors(8, size))]
+    backend.store("kept", random_matrix(7, 1, 8)[0])
+    items = [(f"id-{index}", vector) for index, vector in enumerate(random_matrix(8, size, 8))]
     items[-1] = ("bad", np.full(8, np.nan))
     with pytest.raises(InvalidInput, match=f"batch item {size - 1}"):
         backend.store_batch(items)
     with pytest.raises(InvalidInput):
-        backend.store_batch([("ok", vectors(9, 1)[0]), ("nul\x00id", vectors(9, 1)[0])])
+        backend.store_batch([("ok", random_matrix(9, 1, 8)[0]), ("nul\x00id", random_matrix(9, 1, 8)[0])])
     backend.store_batch([])
     assert backend.count() == 1
 
 
 def test_delete_reports_whether_the_id_existed(backend):
-    backend.store("a", vectors(10, 1)[0])
+    backend.store("a", random_matrix(10, 1, 8)[0])
     assert backend.delete("a") is True
     assert backend.delete("a") is False
     assert backend.get("a") is None and backend.count() == 0
@@ -145,7 +142,7 @@ def test_delete_reports_whether_the_id_existed(backend):
 
 def test_writes_are_seen_by_a_new_connection_and_stores_are_isolated(factory, tmp_path):
     writer = factory.open()
-    writer.store("a", vectors(11, 1)[0])
+    writer.store("a", random_matrix(11, 1, 8)[0])
     writer.close()
     writer.close()
     reader = factory.open()
@@ -162,11 +159,11 @@ def test_exact_search_matches_the_oracle(tmp_path):
     factory = exact_factory(tmp_path, 32)
     backend, oracle = factory.open(), SimVectorBackend(32)
     try:
-        rows = vectors(12, 400, 32)
+        rows = random_matrix(12, 400, 32)
         items = [(f"id-{index}", vector) for index, vector in enumerate(rows)]
         backend.store_batch(items)
         oracle.store_batch(items)
-        for query in vectors(13, 5, 32):
+        for query in random_matrix(13, 5, 32):
             found, expected = backend.search(query, 25), oracle.search(query, 25)
             assert [result.id for result in found] == [result.id for result in expected]
             assert np.allclose([r.score for r in found], [r.score for r in expected], atol=factory.score_atol, rtol=0)
@@ -183,7 +180,7 @@ def plan_of_searches(backend) -> str:
     notices = []
     backend.connection.add_notice_handler(lambda notice: notices.append(notice.message_primary))
     backend.connection.execute("SET client_min_messages = log")
-    backend.search(vectors(14, 1)[0], 10)
+    backend.search(random_matrix(14, 1, 8)[0], 10)
     return "\n".join(notices)
 
 
@@ -192,7 +189,7 @@ def test_exact_mode_scans_and_approximate_mode_uses_hnsw(tmp_path):
     try:
         for factory, expected, absent in ((exact, "Seq Scan", "Index Scan"), (approx, "Index Scan using vectors_embedding_idx", "Seq Scan")):
             backend = factory.open()
-            backend.store_batch([(f"id-{index}", vector) for index, vector in enumerate(vectors(15, 500))])
+            backend.store_batch([(f"id-{index}", vector) for index, vector in enumerate(random_matrix(15, 500, 8))])
             searched = plan_of_searches(backend)
             assert expected in searched and absent not in searched, searched
             backend.close()
@@ -208,7 +205,7 @@ def test_approximate_search_returns_min_of_limit_and_count_beyond_ef_search_in_o
     factory = approximate_factory(tmp_path, dim)
     backend = factory.open()
     try:
-        rows = vectors(16, 450, dim)
+        rows = random_matrix(16, 450, dim)
         backend.store_batch([(f"id-{index}", vector) for index, vector in enumerate(rows)])
         for index in range(0, 450, 3):
             backend.delete(f"id-{index}")
@@ -230,8 +227,8 @@ def test_large_batch_racing_a_competing_insert_still_upserts_everything(factory)
     rival = factory.server.connect()
     register_vector(rival)
     try:
-        rows = vectors(17, COPY_MIN_ROWS)
-        rival.execute(sql.SQL("INSERT INTO {} VALUES ('id-5', %b)").format(factory.table), (vectors(18, 1)[0],))
+        rows = random_matrix(17, COPY_MIN_ROWS, 8)
+        rival.execute(sql.SQL("INSERT INTO {} VALUES ('id-5', %b)").format(factory.table), (random_matrix(18, 1, 8)[0],))
         batch = threading.Thread(target=backend.store_batch, args=([(f"id-{i}", v) for i, v in enumerate(rows)],))
         batch.start()
         waiting = "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)"
@@ -249,7 +246,7 @@ def test_large_batch_racing_a_competing_insert_still_upserts_everything(factory)
 @pytest.mark.parametrize("size", [20, COPY_MIN_ROWS], ids=["statements", "copy"])
 def test_concurrent_batches_over_the_same_ids_do_not_deadlock(factory, size):
     """Two writers upsert the same ids in opposite orders; row locks are taken in one order."""
-    rows = vectors(19, size)
+    rows = random_matrix(19, size, 8)
     items = [(f"id-{index}", vector) for index, vector in enumerate(rows)]
     writers = [factory.open(), factory.open()]
     errors = []

@@ -13,25 +13,22 @@ from psycopg import sql
 from backends.postgres import COPY_MIN_ROWS, exact_factory
 from backends.sim import SimVectorBackend
 from umi_dst.contract import WriteCall
+from umi_dst.recipes import random_matrix
 
 DIM = 8
 STORED = 2 * COPY_MIN_ROWS
 
 
-def vectors(seed: int, count: int) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((count, DIM)).astype(np.float32)
-
-
 def initial_items() -> list[tuple[str, np.ndarray]]:
-    return [(f"id-{index}", vector) for index, vector in enumerate(vectors(1, STORED))]
+    return [(f"id-{index}", vector) for index, vector in enumerate(random_matrix(1, STORED, DIM))]
 
 
 WRITES = {
-    "store": WriteCall("store", ("id-3", vectors(2, 1)[0])),
+    "store": WriteCall("store", ("id-3", random_matrix(2, 1, DIM)[0])),
     "delete": WriteCall("delete", ("id-4",)),
-    "batch": WriteCall("store_batch", ([("id-1", vectors(3, 1)[0]), ("new", vectors(4, 1)[0]), ("id-1", vectors(5, 1)[0])],)),
+    "batch": WriteCall("store_batch", ([("id-1", random_matrix(3, 1, DIM)[0]), ("new", random_matrix(4, 1, DIM)[0]), ("id-1", random_matrix(5, 1, DIM)[0])],)),
     "copy_batch": WriteCall(
-        "store_batch", ([(f"id-{index + STORED // 2}", vector) for index, vector in enumerate(vectors(6, STORED))],)
+        "store_batch", ([(f"id-{index + STORED // 2}", vector) for index, vector in enumerate(random_matrix(6, STORED, DIM))],)
     ),
 }
 
@@ -102,7 +99,7 @@ def test_new_connection_works_after_each_nemesis(factory):
         disturb(factory, name, WRITES["store"])
     backend = factory.open()
     try:
-        backend.store("after", vectors(7, 1)[0])
+        backend.store("after", random_matrix(7, 1, DIM)[0])
         assert backend.exists("after")
     finally:
         backend.close()
