@@ -1,13 +1,10 @@
 """A campaign: run the contract machine against one backend, save a shrunk failure as a seed.
 
-After Hypothesis has shrunk a failure, the machine's record holds the steps of the last failing
-run (the minimal one). They are written as a seed file, then replayed without Hypothesis to
-confirm that the seed reproduces on its own.
+The shrunk failure is written as a seed file and verified by ``failure_seeds.save_failure``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,9 +17,8 @@ from hypothesis import settings as Settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from umi_dst import registry, seeds
+from umi_dst.failure_seeds import save_failure
 from umi_dst.machine import MachineConfig, contract_machine
-from umi_dst.operations import READ_ONLY
-from umi_dst.replay import replay
 
 
 @dataclass
@@ -87,40 +83,10 @@ def run_campaign(
         if error is not None:
             result.failure = f"{type(error).__name__}: {error}"
         return result
-    seed_file = seeds.SeedFile(
-        backend=spec,
-        dim=dim,
-        steps=failure.steps,
-        failure=seeds.failure_record(failure.error, failure.at_step),
-        versions=versions,
+    saved = save_failure(
+        failure, backend=spec, dim=dim, versions=versions, seeds_dir=seeds_dir, workdir=workdir
     )
-    seed_file = _without_passing_reads(seed_file, workdir) or seed_file
-    result.seed_path = seeds.write(seed_file, seeds_dir)
-    result.failure = seed_file.failure["message"]
-    result.reproduced = replay(seed_file, workdir=workdir).reproduced
+    result.seed_path = saved.path
+    result.failure = saved.seed.failure["message"]
+    result.reproduced = saved.reproduced
     return result
-
-
-def _without_passing_reads(seed_file: seeds.SeedFile, workdir: Path | None) -> seeds.SeedFile | None:
-    """The seed without the read-only steps that passed, if it still fails without them.
-
-    Hypothesis shrinks rule calls, and some rules make several steps (every defect of a call,
-    every near-duplicate of an id). Reads and rejected bad input change nothing in the oracle,
-    so dropping them keeps the trace meaningful; the shorter seed is kept only if it still
-    fails at the same step with the same message.
-    """
-    failing = seed_file.failure["step"]
-    kept = [(i, s) for i, s in enumerate(seed_file.steps) if not isinstance(s.op, READ_ONLY) or i == failing]
-    if len(kept) == len(seed_file.steps):
-        return None
-    at_step = next((new for new, (old, _) in enumerate(kept) if old == failing), None)
-    candidate = dataclasses.replace(seed_file, steps=[s for _, s in kept])
-    outcome = replay(candidate, workdir=workdir)
-    if not outcome.reproduced or outcome.at_step != at_step or outcome.message != _message(seed_file):
-        return None
-    candidate.failure = seeds.failure_record(outcome.error, at_step)
-    return candidate
-
-
-def _message(seed_file: seeds.SeedFile) -> str:
-    return f"{seed_file.failure['error']}: {seed_file.failure['message']}"
