@@ -1,8 +1,10 @@
 """Real faults for a LanceDB store: a writer killed mid-commit, and a competing writer.
 
-Both run helper processes started with ``spawn`` (lance is not fork-safe) that open their
-own connection to the store. A helper is started once and reused, so a nemesis step costs
-one write, not one interpreter start.
+Both run helper processes that open their own connection to the store. Helpers are forked
+from a forkserver that has imported lancedb but never used it (see ``lance_forkserver``; a
+process that has used Lance is not fork-safe), so a helper starts in a fraction of a second
+instead of paying lancedb's import of several seconds. A helper is started once and reused,
+so a nemesis step costs one write, not one process start.
 
 - ``kill_writer`` performs the write in a helper and SIGKILLs it while the write is in
   flight: as soon as new data or deletion files appear in the table directory, or at a
@@ -23,6 +25,7 @@ one write, not one interpreter start.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import random
 import signal
@@ -36,7 +39,8 @@ import pyarrow.compute as pc
 from backends.lance import ID_COLUMN, LanceStore, LanceVectorBackend, is_commit_conflict
 from umi_dst.contract import InjectedFault, VectorBackend, WriteCall
 
-_SPAWN = multiprocessing.get_context("spawn")
+_FORKSERVER = multiprocessing.get_context("forkserver")
+_FORKSERVER.set_forkserver_preload(["backends.lance_forkserver"])
 _READY_TIMEOUT = 120.0
 _WRITE_TIMEOUT = 120.0
 _POLL_INTERVAL = 0.0002
@@ -49,11 +53,11 @@ class WriterKilled(InjectedFault):
 
 
 class _Helper:
-    """A spawned process that talks over a pipe; ``target(conn, *args)`` runs inside it."""
+    """A helper process that talks over a pipe; ``target(conn, *args)`` runs inside it."""
 
     def __init__(self, target: Callable, *args: object) -> None:
-        self._conn, child_conn = _SPAWN.Pipe()
-        self.process = _SPAWN.Process(target=target, args=(child_conn, *args), daemon=True)
+        self._conn, child_conn = _FORKSERVER.Pipe()
+        self.process = _FORKSERVER.Process(target=target, args=(child_conn, *args), daemon=True)
         self.process.start()
         child_conn.close()
         self._ready = False
@@ -311,7 +315,9 @@ class CompetingWriter:
 
 
 def lance_nemeses(store: LanceStore, backend_class: type[LanceVectorBackend]) -> dict[str, object]:
-    """The nemeses every Lance factory declares."""
+    """The nemeses every Lance factory declares; starts the forkserver their helpers come
+    from, so its one import of lancedb overlaps the test case instead of delaying a fault."""
+    multiprocessing.forkserver.ensure_running()
     return {
         KillWriter.name: KillWriter(store, backend_class),
         CompetingWriter.name: CompetingWriter(store, backend_class),
