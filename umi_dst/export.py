@@ -1,0 +1,664 @@
+"""Export a seed as a standalone reproduction for the engine's maintainers.
+
+The harness side: the seed's steps run on the oracle to fix every argument and expected
+outcome; what never reaches the engine (input rejected by the shared validation, a write failed
+before it was sent) and reads that cannot matter are left out; each remaining call goes to the
+backend's renderer (``BackendCalls``), which writes the engine calls that call becomes. The
+result is one Python script that needs the engine's client library and numpy, nothing of
+umi-dst, and ends in an ``assert`` with expected-vs-got messages; a Markdown bug-report
+skeleton goes beside it. A failure that depends on timing (a real fault, racing clients) runs
+in a loop and reports how often it showed.
+
+A backend opts in by giving its builder an ``export_calls`` attribute, a callable
+``(dim) -> BackendCalls`` (the built-in backends are listed in ``RENDERERS``); any other
+backend is exported as calls of its own factory and backend classes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import textwrap
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+import umi_dst
+from backends.sim import SimVectorBackend
+from umi_dst import parallel_seeds, registry, seeds
+from umi_dst.contract import DEFAULT_SCORE_ATOL
+from umi_dst.faults import ERROR_AFTER, ERROR_BEFORE
+from umi_dst.harness import Harness, describe
+from umi_dst.operations import (
+    Abandon,
+    Count,
+    Delete,
+    Exists,
+    Get,
+    Invalid,
+    Reopen,
+    Search,
+    Step,
+    Store,
+    StoreBatch,
+)
+from umi_dst.validation import last_wins
+
+RENDERERS: dict[str, str] = {
+    "lance": "backends.lance_export:exact_calls",
+    "lance-approx": "backends.lance_export:approximate_calls",
+    "lance-upstream": "backends.lance_export:upstream_calls",
+    "postgres": "backends.postgres_export:exact_calls",
+    "postgres-approx": "backends.postgres_export:approximate_calls",
+    "postgres-upstream": "backends.postgres_export:upstream_calls",
+}
+"""Built-in backend -> its renderer builder ``(dim) -> BackendCalls``."""
+
+LITERAL_VALUES = 4096
+"""Embedded data up to this many floats is written as literals; more goes in as base64."""
+DEFAULT_RUNS = 10
+"""Runs of a timing-dependent script (a real fault or racing clients) unless given on its command line."""
+
+
+class ExportError(ValueError):
+    """A seed that cannot be exported (for example a fault the backend's renderer cannot write)."""
+
+
+class Code(str):
+    """Python source standing for a value only known when the script runs (a loop variable)."""
+
+
+@dataclass
+class Data:
+    """The vectors a script embeds, each distinct one once, as rows of ``V``, bit for bit."""
+
+    dim: int
+    rows: list[np.ndarray] = field(default_factory=list)
+    _index: dict[bytes, int] = field(default_factory=dict)
+
+    def row(self, vector: np.ndarray) -> int:
+        vector = np.asarray(vector, dtype=np.float32)
+        key = vector.tobytes()
+        if key not in self._index:
+            self._index[key] = len(self.rows)
+            self.rows.append(vector)
+        return self._index[key]
+
+    def vector(self, vector: np.ndarray) -> str:
+        return f"V[{self.row(vector)}]"
+
+    def matrix(self, vectors: Sequence[np.ndarray]) -> str:
+        """Rows of ``V`` as one expression: a slice when they are consecutive."""
+        rows = [self.row(v) for v in vectors]
+        if rows and rows == list(range(rows[0], rows[0] + len(rows))):
+            return f"V[{rows[0]}:{rows[-1] + 1}]"
+        return f"V[{rows!r}]"
+
+    def source(self) -> list[str]:
+        """``V = ...``: float literals (exact: each is the float32 value in full) or base64."""
+        if not self.rows:
+            return ["V = np.empty((0, DIM), dtype=np.float32)"]
+        matrix = np.stack(self.rows).astype(np.float32)
+        if matrix.size <= LITERAL_VALUES:
+            lines = ["V = np.array(["]
+            lines += [f"    [{', '.join(repr(float(x)) for x in row)}]," for row in matrix]
+            return lines + ["], dtype=np.float32)"]
+        import base64
+
+        text = base64.b64encode(matrix.astype("<f4").tobytes()).decode()
+        chunks = textwrap.wrap(text, 96)
+        return ["V = np.frombuffer(base64.b64decode(", *[f'    "{c}"' for c in chunks], '), "<f4").reshape(-1, DIM)']
+
+
+def literal(value: object, data: Data) -> str:
+    """Python source for an argument: ids as exact ASCII literals, vectors as rows of ``V``."""
+    if isinstance(value, Code):
+        return str(value)
+    if isinstance(value, str):
+        return ascii(value)
+    if isinstance(value, np.ndarray):
+        return data.vector(value)
+    return repr(value)
+
+
+@dataclass
+class ExportCall:
+    """One contract call to render, with what the renderer may need to know about it.
+
+    ``before`` is the oracle's state before the call (read it, never change it); ``shared``
+    says other connections may write at the same time (a racing client, a competitor).
+    """
+
+    method: str
+    args: tuple
+    data: Data
+    before: SimVectorBackend
+    shared: bool = False
+
+    def arg(self, index: int) -> str:
+        return literal(self.args[index], self.data)
+
+
+@dataclass
+class Rendered:
+    """Lines for the module (helper functions) and for the body where the call happens."""
+
+    helpers: list[str]
+    body: list[str]
+
+
+class BackendCalls(Protocol):
+    """What a backend's renderer writes. Every store-level variable is the renderer's own;
+    ``open_store`` must leave the picklable handle other connections start from in ``store``."""
+
+    requirements: tuple[str, ...]
+    """Distributions the script needs (for the header and the report)."""
+
+    def imports(self) -> list[str]: ...
+
+    def helpers(self) -> list[str]: ...
+
+    def before_runs(self) -> list[str]: ...
+
+    def versions(self) -> str: ...
+
+    def open_store(self) -> list[str]: ...
+
+    def connect(self, shared: bool = False) -> list[str]: ...
+
+    def call(self, call: ExportCall, result: str | None) -> list[str]: ...
+
+    def fault(self, name: str, call: ExportCall, step: int) -> Rendered: ...
+
+
+@dataclass
+class Export:
+    script: str
+    report: str
+
+
+def renderer_for(spec: str, dim: int) -> BackendCalls:
+    """The backend's own renderer, or calls of its factory and backend classes."""
+    target = RENDERERS.get(spec)
+    if target is not None:
+        module, _, attribute = target.partition(":")
+        return getattr(importlib.import_module(module), attribute)(dim)
+    builder = registry.resolve(spec)
+    own = getattr(builder, "export_calls", None)
+    if own is not None:
+        return own(dim)
+    from umi_dst.export_own_class import OwnClassCalls
+
+    target = registry.BUILTIN_BACKENDS.get(spec, spec)
+    return OwnClassCalls(dim, target)
+
+
+def export_file(path: Path, backend: str | None = None) -> Export:
+    """Export the seed (sequential or parallel) at ``path``; ``backend`` overrides its own."""
+    path = Path(path)
+    if parallel_seeds.is_parallel_seed(path):
+        seed = parallel_seeds.load(path)
+        return _Script(seed.backend if backend is None else backend, seed.dim, seed, path).parallel(seed)
+    seed = seeds.load(path)
+    return _Script(seed.backend if backend is None else backend, seed.dim, seed, path).sequential(seed)
+
+
+# -- building a script -----------------------------------------------------------------------
+_READS = (Get, Exists, Count, Search)
+_WRITES = (Store, StoreBatch, Delete)
+
+_SAME = [
+    "def same(a, b):",
+    '    """Both absent, or both present with the same float32 bits."""',
+    "    return (a is None) == (b is None) and (a is None or np.asarray(a, np.float32).tobytes() == b.tobytes())",
+]
+
+
+class _Script:
+    """One export in the making: the renderer, the data, the oracle and the lines so far."""
+
+    def __init__(self, spec: str, dim: int, seed, path: Path) -> None:
+        self.spec, self.dim, self.seed, self.path = spec, dim, seed, path
+        self.calls = renderer_for(spec, dim)
+        self.data = Data(dim)
+        self.harness = Harness(_OracleOnly(dim))
+        self.helpers: list[str] = []
+        self.left_out: list[str] = []
+        self.timing = False
+        self.approximate = spec.endswith("-approx")
+
+    @property
+    def oracle(self) -> SimVectorBackend:
+        return self.harness.oracle
+
+    # -- sequential seeds --------------------------------------------------------------------
+    def sequential(self, seed: seeds.SeedFile) -> Export:
+        failing = seed.failure.get("step")
+        steps = seed.steps if failing is None else seed.steps[: failing + 1]
+        body = self.calls.open_store()
+        for index, step in enumerate(steps):
+            body += self._step(index, step, last=index == failing)
+        if failing is None:
+            body += [f"# the final checks, on a fresh connection"] + self.calls.connect() + self._final_state()
+        expectation = seed.failure.get("message", "")
+        return self._finish(body, expectation)
+
+    def _step(self, index: int, step: Step, last: bool) -> list[str]:
+        op, fault = step.op, step.fault
+        what = f"# step {index}: {describe(step)}"
+        if isinstance(op, Invalid):
+            self.left_out.append(f"step {index} ({op.call} with {op.defect}): rejected by validation, never sent")
+            return []
+        if isinstance(op, (Reopen, Abandon)):
+            return [what] + self.calls.connect()
+        if isinstance(op, _READS):
+            if not last:
+                self.left_out.append(f"step {index} ({op.kind}): a read that passed")
+                return []
+            return [what] + self._checked_read(op)
+        if fault == ERROR_BEFORE:
+            self.left_out.append(f"step {index} ({op.kind} under {fault}): failed before it was sent")
+            return []
+        write = self.harness.write_call(op)
+        call = ExportCall(write.method, write.args, self.data, self.oracle)
+        if fault is not None and fault != ERROR_AFTER:
+            return [what] + self._under_fault(fault, call, index, last)
+        lines = [what]
+        if last:
+            lines += self._checked_write(call)
+        else:
+            lines += self.calls.call(call, None)
+            write.apply(self.oracle)
+        return lines
+
+    def _checked_write(self, call: ExportCall) -> list[str]:
+        text = _call_text(call)
+        result = "got" if call.method == "delete" else None
+        lines = ["try:", *_indent(self.calls.call(call, result)), "except Exception as error:"]
+        lines.append(f"    raise AssertionError({_message(text + ' raised %r; it is a valid call and must succeed', 'error')}) from error")
+        expected = getattr(self.oracle, call.method)(*call.args)
+        if result:
+            lines.append(f"assert got is {expected!r}, {_message(text + ' returned %r, expected ' + repr(expected), 'got')}")
+        return lines + self._count_check(f"after {text}")
+
+    def _checked_read(self, op) -> list[str]:
+        if isinstance(op, Count):
+            return self._count_check("")
+        if isinstance(op, Search):
+            query = self.harness.embedding(op.query)
+            call = ExportCall("search", (query, op.limit), self.data, self.oracle)
+            return self.calls.call(call, "got") + self._search_check(call) + self._count_check(f"after the search")
+        call = ExportCall(op.kind, (op.id,), self.data, self.oracle)
+        lines = self.calls.call(call, "got")
+        if isinstance(op, Exists):
+            expected = self.oracle.exists(op.id)
+            lines.append(f"assert got is {expected!r}, {_message(_call_text(call) + ' returned %r, expected ' + repr(expected), 'got')}")
+        else:
+            lines += self._get_check(call, "got")
+        return lines + self._count_check("")
+
+    def _get_check(self, call: ExportCall, got: str) -> list[str]:
+        self._need(_SAME)
+        stored = self.oracle.get(call.args[0])
+        want = "None" if stored is None else self.data.vector(stored)
+        promise = "nothing (the id is not stored)" if stored is None else f"the stored vector {want} bit for bit"
+        return [f"assert same({got}, {want}), {_message(_call_text(call) + ' returned %r, expected ' + promise, got)}"]
+
+    def _search_check(self, call: ExportCall) -> list[str]:
+        query, limit = call.args
+        expected = [(r.id, r.score) for r in self.oracle.search(query, limit)]
+        text = _call_text(call)
+        lines = [
+            f"expected = {_short_list(expected)}  # (id, cosine similarity), best first: numpy, float64, over the stored float32 vectors",
+            f"assert len(got) == len(expected), {_message(text + ' returned %d results, expected %d: %r', 'len(got), len(expected), got')}",
+            "scores = [score for _, score in got]",
+            f"assert scores == sorted(scores, reverse=True), {_message(text + ' scores are not best first: %r', 'got')}",
+        ]
+        if not self.approximate:
+            lines += [
+                "for rank, ((id, score), (want_id, want)) in enumerate(zip(got, expected)):",
+                f"    assert abs(score - want) <= {DEFAULT_SCORE_ATOL}, {_message(text + ' rank %d: %r scored %r, but the cosine similarity at that rank is %r (%r)', 'rank, id, score, want, want_id')}",
+            ]
+        return lines
+
+    def _count_check(self, when: str) -> list[str]:
+        expected = self.oracle.count()
+        call = ExportCall("count", (), self.data, self.oracle)
+        where = f" {when}" if when else ""
+        return self.calls.call(call, "got") + [
+            f"assert got == {expected}, {_message(f'count is %r{where}, expected {expected}', 'got')}"
+        ]
+
+    def _under_fault(self, fault: str, call: ExportCall, index: int, last: bool) -> list[str]:
+        """A write under a real fault; as the harness does, then continue on a fresh connection.
+
+        The renderer leaves ``acknowledged`` True if the write returned normally. If it did not,
+        the write may or may not have happened: read every id back and accept all-old or all-new.
+        """
+        self.timing = True
+        rendered = self.calls.fault(fault, call, index)
+        self.helpers += rendered.helpers
+        lines = rendered.body + self.calls.connect()
+        before = {id: self.oracle.get(id) for id, _ in _changed(call)}
+        after = SimVectorBackend(self.dim)
+        for id, vector in before.items():
+            if vector is not None:
+                after.store(id, vector)
+        getattr(after, call.method)(*call.args)
+        getattr(self.oracle, call.method)(*call.args)
+        if not last:
+            return lines
+        self._need(_SAME)
+        ids = list(before)
+        old = ", ".join(f"{ascii(id)}: {'None' if v is None else self.data.vector(v)}" for id, v in before.items())
+        new = ", ".join(f"{ascii(id)}: {'None' if after.get(id) is None else self.data.vector(after.get(id))}" for id in ids)
+        get = ExportCall("get", (Code("id"),), self.data, self.oracle)
+        text = _call_text(call)
+        return lines + [
+            f"old = {{{old}}}",
+            f"new = {{{new}}}",
+            "seen = {}",
+            "for id in old:",
+            *_indent(self.calls.call(get, "seen[id]")),
+            "as_old = [id for id in old if same(seen[id], old[id])]",
+            "as_new = [id for id in old if same(seen[id], new[id])]",
+            "if acknowledged:",
+            f"    assert len(as_new) == len(old), {_message(text + ' returned, but only %d of %d ids read back as written', 'len(as_new), len(old)')}",
+            *_indent(self._count_check(f"after {text}")),
+            f"assert len(as_old) == len(old) or len(as_new) == len(old), {_message(text + ' was interrupted and left %d ids old, %d new, %d neither: it must be all or nothing', 'len(as_old), len(as_new), len(old) - len(as_old) - len(as_new)')}",
+        ]
+
+    def _final_state(self) -> list[str]:
+        self._need(_SAME)
+        pairs = ", ".join(f"({ascii(id)}, {self.data.vector(self.oracle.get(id))})" for id in self.oracle.ids())
+        get = ExportCall("get", (Code("id"),), self.data, self.oracle)
+        return self._count_check("on a fresh connection") + [
+            f"for id, want in [{pairs}]:",
+            *_indent(self.calls.call(get, "got")),
+            f"    assert same(got, want), {_message('a fresh connection reads %r as %r, but it holds %r', 'id, got, want')}",
+        ]
+
+    # -- parallel seeds ----------------------------------------------------------------------
+    def parallel(self, seed: parallel_seeds.ParallelSeed) -> Export:
+        self.timing = True
+        body = self.calls.open_store()
+        for index, step in enumerate(seed.prefix):
+            body += self._step(index, step, last=False)
+        initial = {id: self.oracle.get(id) for id in self.oracle.ids()}
+        clients = []
+        for number, steps in enumerate(seed.clients):
+            clients.append(self._client(number, steps))
+        self.helpers += self._client_runner(seed.clients_as, len(clients))
+        for client in clients:
+            self.helpers += client
+        body += ["errors = run_clients(store)"] + self.calls.connect() + self._outcomes(seed, initial)
+        return self._finish(body, seed.failure.get("message", "").splitlines()[0] if seed.failure.get("message") else "")
+
+    def _client(self, number: int, steps: list[Step]) -> list[str]:
+        """One client: its own connection, then its writes as soon as every client is ready."""
+        connect = self.calls.connect(shared=True)
+        calls: list[str] = []
+        for step in steps:
+            if not isinstance(step.op, _WRITES):
+                self.left_out.append(f"client {number}: {step.op.kind} (a read; the final state is checked instead)")
+                continue
+            if step.fault == ERROR_BEFORE:
+                self.left_out.append(f"client {number}: {step.op.kind} under {step.fault} (never sent)")
+                continue
+            write = self.harness.write_call(step.op)
+            calls += [f"# {describe(Step(step.op))}"] + self.calls.call(
+                ExportCall(write.method, write.args, self.data, self.oracle, shared=True), None
+            )
+        return [
+            "",
+            "",
+            f"def client_{number}(store, start, done):",
+            *_indent(connect),
+            "    start.wait()",
+            "    try:",
+            *_indent(calls, 2),
+            "    except Exception as error:",
+            f"        done.put(({number}, repr(error)))",
+            "    else:",
+            f"        done.put(({number}, None))",
+        ]
+
+    def _client_runner(self, clients_as: str, count: int) -> list[str]:
+        if clients_as == "threads":
+            kinds = "Worker, Barrier, Queue = threading.Thread, threading.Barrier, queue.Queue"
+            self.extra_imports = ["import queue", "import threading"]
+        else:
+            kinds = 'spawn = multiprocessing.get_context("spawn")\n    Worker, Barrier, Queue = spawn.Process, spawn.Barrier, spawn.Queue'
+            self.extra_imports = ["import multiprocessing"]
+        names = ", ".join(f"client_{n}" for n in range(count))
+        return [
+            "",
+            "",
+            "def run_clients(store):",
+            f'    """Start the {count} clients together ({clients_as}); what each raised (None: every write returned)."""',
+            *[f"    {line.strip()}" for line in kinds.splitlines()],
+            f"    start, done = Barrier({count}), Queue()",
+            f"    workers = [Worker(target=client, args=(store, start, done)) for client in ({names},)]",
+            "    for worker in workers:",
+            "        worker.start()",
+            "    errors = dict(done.get() for _ in workers)",
+            "    for worker in workers:",
+            "        worker.join()",
+            "    return errors",
+        ]
+
+    def _outcomes(self, seed: parallel_seeds.ParallelSeed, initial: dict) -> list[str]:
+        """What a fresh connection may read for each id once every client is done.
+
+        An id written by one client only must hold that client's last write if all its writes
+        returned; otherwise it may hold its value before the clients or any value a client
+        wrote. The count must match the ids present. And as in the harness, no valid write may
+        raise (CONTRACT §4).
+        """
+        self._need(_SAME)
+        writers: dict[str, set[int]] = {}
+        finals: dict[str, dict[int, np.ndarray | None]] = {}
+        allowed: dict[str, list[np.ndarray | None]] = {id: [v] for id, v in initial.items()}
+        for number, steps in enumerate(seed.clients):
+            for step in steps:
+                if not isinstance(step.op, _WRITES) or step.fault == ERROR_BEFORE:
+                    continue
+                for id, vector in _changed(self.harness.write_call(step.op)):
+                    writers.setdefault(id, set()).add(number)
+                    finals.setdefault(id, {})[number] = vector
+                    allowed.setdefault(id, [None] if id not in initial else []).append(vector)
+        rows = []
+        for id in sorted(allowed):
+            sole = next(iter(writers[id])) if len(writers.get(id, ())) == 1 else None
+            final = "None" if sole is None or finals[id][sole] is None else self.data.vector(finals[id][sole])
+            may = ", ".join("None" if v is None else self.data.vector(v) for v in allowed[id])
+            rows.append(f"    ({ascii(id)}, {sole}, {final}, [{may}]),")
+        get = ExportCall("get", (Code("id"),), self.data, self.oracle)
+        count = ExportCall("count", (), self.data, self.oracle)
+        return [
+            "present = 0",
+            "for id, writer, final, allowed in [  # id, its only writer (None: several), that writer's last value, every possible value",
+            *rows,
+            "]:",
+            *_indent(self.calls.call(get, "got")),
+            "    present += got is not None",
+            "    if writer is not None and errors[writer] is None:",
+            f"        assert same(got, final), {_message('client %d wrote %r last and was acknowledged, but a fresh connection reads %r, not %r', 'writer, id, got, final')}",
+            f"    assert any(same(got, value) for value in allowed), {_message('%r reads %r, which no client wrote', 'id, got')}",
+            *self.calls.call(count, "got"),
+            f"assert got == present, {_message('count is %r, but %d distinct ids are present', 'got, present')}",
+            "raised = {client: error for client, error in errors.items() if error}",
+            f"assert not raised, {_message('valid writes raised while other clients ran: %r', 'raised')}",
+        ]
+
+    # -- the script and the report -----------------------------------------------------------
+    def _need(self, helper: list[str]) -> None:
+        if helper[0] not in self.helpers:
+            self.helpers += ["", "", *helper]
+
+    def _finish(self, body: list[str], failure: str) -> Export:
+        calls = self.calls
+        imports = sorted({"import sys", "import tempfile", "import numpy as np", *calls.imports(), *getattr(self, "extra_imports", [])})
+        if self.data.rows and np.stack(self.data.rows).size > LITERAL_VALUES:
+            imports.insert(0, "import base64")
+        header = self._header(failure)
+        lines = [f'"""{header}\n"""', "", *_import_block(imports), "", f"DIM = {self.dim}"]
+        lines += calls.helpers() + self.helpers
+        lines += ["", "", "def reproduce(workdir, run=0):", *_indent(body), "", "", *self.data.source(), "", ""]
+        lines += ['if __name__ == "__main__":', f"    print({calls.versions()})", *_indent(calls.before_runs())]
+        if self.timing:
+            lines += [
+                f"    runs = int(sys.argv[1]) if len(sys.argv) > 1 else {DEFAULT_RUNS}",
+                "    failures = 0",
+                "    for run in range(runs):",
+                "        with tempfile.TemporaryDirectory() as workdir:",
+                "            try:",
+                "                reproduce(workdir, run)",
+                "            except AssertionError as error:",
+                "                failures += 1",
+                '                print(f"run {run + 1}/{runs}: FAIL: {error}")',
+                "            else:",
+                '                print(f"run {run + 1}/{runs}: pass")',
+                '    assert failures == 0, f"the failure showed in {failures} of {runs} runs"',
+            ]
+        else:
+            lines += ["    with tempfile.TemporaryDirectory() as workdir:", "        reproduce(workdir)"]
+        lines.append('    print("PASS: the store behaved as documented")')
+        script = "\n".join(lines) + "\n"
+        return Export(script, self._report(header))
+
+    def _header(self, failure: str) -> str:
+        seed = self.seed
+        found = ", ".join(f"{k} {v}" for k, v in seed.versions.items() if k not in ("umi-dst", "hypothesis"))
+        needs = ", ".join(self.calls.requirements)
+        run = "python SCRIPT [RUNS]" if self.timing else "python SCRIPT"
+        lines = [
+            textwrap.fill(seed.description or failure or "a failure found by umi-dst", 96),
+            "",
+            f"Exported by umi-dst {umi_dst.__version__} from the seed {self.path.name} (backend {self.spec});",
+            f"needs only {needs}. Found with: {found}.",
+        ]
+        if failure:
+            lines += textwrap.wrap(f"The seed failed with: {failure}", 96)
+        lines += [f"Run: {run}. Exit 0 and PASS: the store behaved as documented; an AssertionError: the bug."]
+        if self.left_out:
+            lines += textwrap.wrap("Left out (they cannot matter): " + "; ".join(self.left_out) + ".", 96)
+        return "\n".join(lines)
+
+    def _report(self, header: str) -> str:
+        seed = self.seed
+        title = (seed.description or "a failure found by umi-dst").split(":")[0]
+        versions = "\n".join(f"- {name} {version}" for name, version in seed.versions.items() if name not in ("umi-dst", "hypothesis"))
+        message = seed.failure.get("message", "")
+        return "\n".join(
+            [
+                f"# {title}",
+                "",
+                "## Versions",
+                "",
+                versions,
+                "",
+                "## What happened",
+                "",
+                seed.description or "(describe the failure)",
+                "",
+                f"The script below reproduces it with {', '.join(self.calls.requirements)} only; it fails with:",
+                "",
+                "```",
+                message or "(paste the AssertionError)",
+                "```",
+                "",
+                "## What the documentation promises",
+                "",
+                "(Quote the engine's documentation for the calls in the script, and say which promise the",
+                "assertion checks.)",
+                "",
+                "## Reproduction",
+                "",
+                "```python",
+                "(paste the script exported next to this file)",
+                "```",
+                "",
+                f"Found by [umi-dst](https://example.invalid/umi-dst) {umi_dst.__version__}: seed `{self.path.name}`.",
+                "",
+            ]
+        )
+
+
+class _OracleOnly:
+    """A factory whose backend is a Sim: the export needs the harness's oracle, never a store."""
+
+    name = "oracle"
+    score_atol = 0.0
+    approximate = False
+    recall_floor = None
+    nemeses: dict = {}
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+
+    def open(self) -> SimVectorBackend:
+        return SimVectorBackend(self.dim)
+
+    def destroy(self) -> None:
+        """Nothing to remove."""
+
+
+def _changed(call) -> list[tuple[str, np.ndarray | None]]:
+    """The ids a write changes and the value each ends with (None: deleted)."""
+    if call.method == "store_batch":
+        return list(last_wins(call.args[0]))
+    if call.method == "store":
+        return [(call.args[0], call.args[1])]
+    return [(call.args[0], None)]
+
+
+def _call_text(call: ExportCall) -> str:
+    if call.method == "store_batch":
+        return f"store_batch of {len(call.args[0])} items"
+    if call.method == "search":
+        return f"search(limit={call.args[1]})"
+    shown = [ascii(a) if isinstance(a, str) and not isinstance(a, Code) else "..." for a in call.args]
+    return f"{call.method}({', '.join(shown)})"
+
+
+def _message(template: str, values: str) -> str:
+    """``'template' % (values)`` as source; the template is a plain literal, so ids stay exact."""
+    return f"{ascii(template)} % ({values}{'' if ',' in values else ','})"
+
+
+def _short_list(pairs: list[tuple[str, float]]) -> str:
+    return "[" + ", ".join(f"({ascii(id)}, {score!r})" for id, score in pairs) + "]"
+
+
+def _indent(lines: Iterable[str], levels: int = 1) -> list[str]:
+    pad = "    " * levels
+    return [pad + line if line else line for line in lines]
+
+
+def _import_block(imports: list[str]) -> list[str]:
+    plain = sorted(i for i in imports if i.startswith("import "))
+    from_ = sorted(i for i in imports if i.startswith("from "))
+    return plain + from_
+
+
+def default_script_path(seed: Path, backend: str | None) -> Path:
+    """``repro-<seed>[-<backend>].py`` in the current directory."""
+    suffix = "" if backend is None else "-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", backend).strip("-")
+    return Path(f"repro-{Path(seed).stem}{suffix}.py")
+
+
+def write(export: Export, out: Path) -> tuple[Path, Path]:
+    """Write the script to ``out`` and the report skeleton beside it (``.md``); both or neither."""
+    out = Path(out)
+    report = out.with_suffix(".md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report_text = export.report.replace("(paste the script exported next to this file)", export.script.rstrip("\n"))
+    for target, text in ((out, export.script), (report, report_text)):
+        temporary = target.with_name(f".tmp-{target.name}")
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(target)
+    return out, report
