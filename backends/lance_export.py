@@ -253,9 +253,11 @@ class UpstreamLanceCalls(LanceCalls):
         super().__init__(dim)
         self._created = False
         self._dynamic = False
+        self._replaced = False
 
     def imports(self) -> list[str]:
-        lines = ["import lancedb", "import pyarrow as pa", "import contextlib"]
+        lines = ["import lancedb", "import pyarrow as pa"]
+        lines += ["import contextlib"] if self._replaced and not self._faults else []
         return lines + self._fault_imports()
 
     def helpers(self) -> list[str]:
@@ -321,6 +323,7 @@ class UpstreamLanceCalls(LanceCalls):
             f"    table.delete({self._where(call, id)})",
             f"table.add({data})",
         ]
+        self._replaced = call.shared or self._created or self._replaced
         if call.shared:
             self._retry = self._dynamic = self._created = True
             return [

@@ -201,3 +201,18 @@ def test_cli_writes_script_and_report_and_names_bad_input(tmp_path, capsys):
     assert main(["export", str(tmp_path / "missing.json")]) == 2
     assert main(["export", str(seed), "--backend", "no-such-backend"]) == 2
     assert "unknown backend 'no-such-backend'" in capsys.readouterr().err
+
+
+def test_a_backend_opts_in_with_its_own_renderer(tmp_path, monkeypatch):
+    (tmp_path / "optin_store.py").write_text(
+        "from backends.lance import exact_factory\n"
+        "from backends.lance_export import LanceCalls\n"
+        "def build(workdir, dim):\n"
+        "    return exact_factory(workdir, dim)\n"
+        "build.export_calls = LanceCalls\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    seed = seeds.load(ROOT / "seeds" / "lance-upstream" / "l2-distance-reported-as-score.json")
+    seed.backend, seed.expect = "optin_store:build", {}
+    script = export_file(seeds.write(seed, tmp_path)).script
+    assert "lancedb.connect" in script and "optin_store" not in script.split('"""', 2)[2]

@@ -31,7 +31,7 @@ from backends.sim import SimVectorBackend
 from umi_dst import parallel_seeds, registry, seeds
 from umi_dst.contract import DEFAULT_SCORE_ATOL
 from umi_dst.faults import ERROR_AFTER, ERROR_BEFORE
-from umi_dst.harness import Harness, describe
+from umi_dst.harness import FINAL_CHECK_SAMPLE, Harness, _evenly_spaced, describe
 from umi_dst.operations import (
     Abandon,
     Count,
@@ -239,6 +239,12 @@ class _Script:
         failing = seed.failure.get("step")
         steps = seed.steps if failing is None else seed.steps[: failing + 1]
         body = self.calls.open_store()
+        if failing is not None and not 0 <= failing < len(seed.steps):
+            raise ExportError(f"{self.path}: the failure names step {failing}, but the seed has {len(seed.steps)} steps")
+        if failing is not None and (isinstance(seed.steps[failing].op, Invalid) or seed.steps[failing].fault == ERROR_BEFORE):
+            raise ExportError(f"{self.path}: the failing step never reaches the engine (input rejected by validation, or a write failed before it was sent); there is no engine call to export")
+        if failing is None and "recall" in seed.failure.get("message", ""):
+            raise ExportError(f"{self.path}: a recall-floor failure is judged over many searches; it is not exported")
         for index, step in enumerate(steps):
             body += self._step(index, step, last=index == failing)
         if failing is None:
@@ -290,7 +296,7 @@ class _Script:
         if isinstance(op, Search):
             query = self.harness.embedding(op.query)
             call = ExportCall("search", (query, op.limit), self.data, self.oracle)
-            return self.calls.call(call, "got") + self._search_check(call) + self._count_check(f"after the search")
+            return self.calls.call(call, "got") + self._search_check(call)
         call = ExportCall(op.kind, (op.id,), self.data, self.oracle)
         lines = self.calls.call(call, "got")
         if isinstance(op, Exists):
@@ -298,7 +304,7 @@ class _Script:
             lines.append(f"assert got is {expected!r}, {_message(_call_text(call) + ' returned %r, expected ' + repr(expected), 'got')}")
         else:
             lines += self._get_check(call, "got")
-        return lines + self._count_check("")
+        return lines
 
     def _get_check(self, call: ExportCall, got: str) -> list[str]:
         self._need(_SAME)
@@ -373,7 +379,8 @@ class _Script:
 
     def _final_state(self) -> list[str]:
         self._need(_SAME)
-        pairs = ", ".join(f"({ascii(id)}, {self.data.vector(self.oracle.get(id))})" for id in self.oracle.ids())
+        sample = _evenly_spaced(self.oracle.ids(), FINAL_CHECK_SAMPLE)
+        pairs = ", ".join(f"({ascii(id)}, {self.data.vector(self.oracle.get(id))})" for id in sample)
         get = ExportCall("get", (Code("id"),), self.data, self.oracle)
         return self._count_check("on a fresh connection") + [
             f"for id, want in [{pairs}]:",
