@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -216,3 +217,19 @@ def test_a_backend_opts_in_with_its_own_renderer(tmp_path, monkeypatch):
     seed.backend, seed.expect = "optin_store:build", {}
     script = export_file(seeds.write(seed, tmp_path)).script
     assert "lancedb.connect" in script and "optin_store" not in script.split('"""', 2)[2]
+
+
+@pytest.mark.parametrize(("backend", "fails"), [("read_modify_write_store", True), ("locked_sim", False)])
+def test_a_planted_race_shows_in_the_racing_scripts_loop(tmp_path, backend, fails):
+    """The parallel seed on a store that loses concurrent writes (its own classes, threads):
+    the loop counts the lost acknowledged writes; on the correct store every run passes."""
+    seed = ROOT / "seeds" / "lance" / "parallel-281db046322c.json"
+    script = tmp_path / "race.py"
+    script.write_text(export_file(seed, f"backends.concurrency_mutants:{backend}").script)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, str(script), "5"], env=env, capture_output=True, text=True, timeout=300)
+    if fails:
+        assert result.returncode == 1 and "was acknowledged, but a fresh connection reads None" in result.stdout
+        assert re.search(r"the failure showed in [1-5] of 5 runs", result.stderr), result.stderr
+    else:
+        assert result.returncode == 0 and result.stdout.count(": pass") == 5, result.stdout + result.stderr
