@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from psycopg import sql
 
 from backends.postgres import COPY_MIN_ROWS, DEFAULT_EF_SEARCH, PostgresFactory, PostgresVectorBackend
+from backends.postgres_nemeses import STATEMENT_TIMEOUT_MS, StatementTimeout, TerminateConnection
 from backends.postgres_upstream import UpstreamFactory
 from umi_dst.export import ExportCall, ExportError, Rendered
 from umi_dst.validation import last_wins
@@ -32,6 +33,7 @@ class PostgresCalls:
         self.ef_search = ef_search
         self.table_name = table_name
         self.table = sql.Identifier(SCHEMA, table_name)
+        self._faults = False
 
     def _sql(self, composed: sql.Composable) -> str:
         """The statement as text; our lower-case identifiers need no quotes."""
@@ -46,7 +48,8 @@ class PostgresCalls:
 
     # -- the script around the calls -------------------------------------------------------------
     def imports(self) -> list[str]:
-        return ["import os", "import psycopg", "from pgvector.psycopg import register_vector"]
+        faults = ["import threading", "import time"] if self._faults else []
+        return ["import os", "import psycopg", "from pgvector.psycopg import register_vector", *faults]
 
     def helpers(self) -> list[str]:
         return [
@@ -174,8 +177,50 @@ class PostgresCalls:
             f"{result} = [(id, 1 - distance) for id, distance in rows]",
         ]
 
+    # -- the real faults (backends/postgres_nemeses.py) -----------------------------------------
     def fault(self, name: str, call: ExportCall, step: int) -> Rendered:
-        raise ExportError(f"the PostgreSQL renderer cannot write the fault {name!r} yet; export a seed without it")
+        """The write waits behind a SHARE lock held by a second session; the fault strikes then."""
+        if name not in (TerminateConnection.name, StatementTimeout.name):
+            raise ExportError(f"the PostgreSQL renderer cannot write the fault {name!r}; export a seed without it")
+        self._faults = True
+        lock = [
+            "blocker = psycopg.connect(store)  # holds a SHARE lock, so the write queues behind it",
+            f'blocker.execute("LOCK TABLE {self._name()} IN SHARE MODE")',
+        ]
+        if name == StatementTimeout.name:
+            return Rendered([], lock + [
+                f'conn.execute("SET statement_timeout = {STATEMENT_TIMEOUT_MS}")',
+                "try:",
+                *["    " + line for line in self.call(call, None)],
+                "    acknowledged = True",
+                "except Exception as error:",
+                "    print('the write raised under the statement timeout:', repr(error))",
+                "    acknowledged = False",
+                'conn.execute("RESET statement_timeout")',
+                "blocker.close()",
+            ])  # fmt: skip
+        helpers = [
+            "",
+            "",
+            f"def write_step_{step}(conn, failed):",
+            f'    """Step {step}\'s write, on a thread of its own, so the fault can strike while it waits."""',
+            "    try:",
+            *["        " + line for line in self.call(call, None)],
+            "    except Exception as error:",
+            "        failed.append(error)",
+        ]
+        waiting = 'blocker.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)", (pid,)).fetchone()[0]'
+        return Rendered(helpers, lock + [
+            "pid, failed = conn.info.backend_pid, []",
+            f"writer = threading.Thread(target=write_step_{step}, args=(conn, failed))",
+            "writer.start()",
+            f"while writer.is_alive() and not {waiting}:",
+            "    time.sleep(0.001)",
+            "blocker.execute(\"SELECT pg_terminate_backend(%s)\", (pid,))",
+            "writer.join()",
+            "blocker.close()",
+            "acknowledged = not failed",
+        ])  # fmt: skip
 
 
 class UpstreamPostgresCalls(PostgresCalls):

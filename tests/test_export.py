@@ -21,7 +21,7 @@ import pytest
 from umi_dst import seeds
 from umi_dst.cli import main
 from umi_dst.export import Data, export_file
-from umi_dst.operations import Count, Get, Invalid, Search, Step, Store
+from umi_dst.operations import Count, Get, Invalid, Search, Step, Store, StoreBatch
 from umi_dst.recipes import Random
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,3 +233,26 @@ def test_a_planted_race_shows_in_the_racing_scripts_loop(tmp_path, backend, fail
         assert re.search(r"the failure showed in [1-5] of 5 runs", result.stderr), result.stderr
     else:
         assert result.returncode == 0 and result.stdout.count(": pass") == 5, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_postgres_faults_come_along_behind_a_held_lock(tmp_path, standalone):
+    """A batch under terminate_connection or statement_timeout: the script holds a SHARE lock
+    from a second session, strikes while the write waits, and finds it all or nothing."""
+    scripts = []
+    for fault in ("terminate_connection", "statement_timeout"):
+        seed = seeds.SeedFile(
+            backend="postgres",
+            dim=4,
+            steps=[Step(Store("a", Random(0))), Step(StoreBatch((("b", Random(1)), ("a", Random(2)))), fault)],
+            failure={"step": 1, "message": "a fault that found nothing"},
+            versions=seeds.software_versions(),
+        )
+        script = tmp_path / f"{fault}.py"
+        script.write_text(export_file(seeds.write(seed, tmp_path / fault)).script)
+        scripts.append(("fault", script))
+    results = _run_side_by_side(lambda path: standalone(path, "1"), scripts)
+    for _, script in scripts:
+        code, output = results[script]
+        assert code == 0 and "PASS" in output, output
+    assert "canceling statement due to statement timeout" in results[scripts[1][1]][1]
