@@ -12,6 +12,11 @@ from backends.lance_nemeses import CompetingWriter, KillWriter
 from umi_dst.export import Code, ExportCall, ExportError, Rendered
 from umi_dst.validation import last_wins
 
+CRASH = "crash"
+"""The harness fault that crashes the writer at a crash point inside the write: written as a
+real kill of a writer process, swept over the first files the write adds (the seed's exact
+crash point is replayed by umi-dst, which rebuilds the store's files as the crash left them)."""
+
 _TABLE = repr(TABLE_NAME)
 _ID, _VECTOR = repr(ID_COLUMN), repr(VECTOR_COLUMN)
 _CONFLICT = [
@@ -168,7 +173,7 @@ class LanceCalls:
     # -- the real faults (backends/lance_nemeses.py) ---------------------------------------------
     def fault(self, name: str, call: ExportCall, step: int) -> Rendered:
         self._faults = True
-        if name == KillWriter.name:
+        if name in (KillWriter.name, CRASH):
             return self._kill_writer(call, step)
         if name == CompetingWriter.name:
             return self._competing_writer(call, step)

@@ -215,7 +215,12 @@ def test_a_backend_opts_in_with_its_own_renderer(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     seed = seeds.load(ROOT / "seeds" / "lance-upstream" / "l2-distance-reported-as-score.json")
     seed.backend, seed.expect = "optin_store:build", {}
-    script = export_file(seeds.write(seed, tmp_path)).script
+    path = seeds.write(seed, tmp_path)
+    named_by_the_seed = export_file(path).script
+    assert "from optin_store import build" in named_by_the_seed and "optin_store" not in sys.modules, (
+        "a module named only by a seed file is not imported: its classes are called by the script"
+    )
+    script = export_file(path, "optin_store:build").script
     assert "lancedb.connect" in script and "optin_store" not in script.split('"""', 2)[2]
 
 

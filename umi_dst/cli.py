@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="write a seed as a standalone script for the engine's maintainers")
     export.add_argument("file", type=Path)
-    export.add_argument("--backend", metavar="SPEC", help="write the calls of this backend instead of the seed's own")
+    export.add_argument("--backend", metavar="SPEC", help="write the calls of this backend instead of the seed's own (a module:attribute named only by the seed is not imported: its classes are called)")
     export.add_argument("--out", type=Path, help="the script (default: repro-<seed>[-<backend>].py here); a bug report goes beside it as .md")
     export.set_defaults(handler=_export)
 

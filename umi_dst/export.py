@@ -180,16 +180,21 @@ class Export:
     report: str
 
 
-def renderer_for(spec: str, dim: int) -> BackendCalls:
-    """The backend's own renderer, or calls of its factory and backend classes."""
+def renderer_for(spec: str, dim: int, may_import: bool = True) -> BackendCalls:
+    """The backend's own renderer, or calls of its factory and backend classes.
+
+    Looking for a renderer imports a ``module:attribute`` backend (runs its code); with
+    ``may_import`` False (a spec read from a seed file, not given by the user) it is not
+    imported, and the script calls its classes.
+    """
     target = RENDERERS.get(spec)
     if target is not None:
         module, _, attribute = target.partition(":")
         return getattr(importlib.import_module(module), attribute)(dim)
-    builder = registry.resolve(spec)
-    own = getattr(builder, "export_calls", None)
-    if own is not None:
-        return own(dim)
+    if may_import or spec in registry.BUILTIN_BACKENDS:
+        own = getattr(registry.resolve(spec), "export_calls", None)
+        if own is not None:
+            return own(dim)
     from umi_dst.export_own_class import OwnClassCalls
 
     target = registry.BUILTIN_BACKENDS.get(spec, spec)
@@ -197,13 +202,16 @@ def renderer_for(spec: str, dim: int) -> BackendCalls:
 
 
 def export_file(path: Path, backend: str | None = None) -> Export:
-    """Export the seed (sequential or parallel) at ``path``; ``backend`` overrides its own."""
+    """Export the seed (sequential or parallel) at ``path``; ``backend`` overrides its own.
+
+    A ``module:attribute`` backend named only by the seed file is not imported here.
+    """
     path = Path(path)
     if parallel_seeds.is_parallel_seed(path):
         seed = parallel_seeds.load(path)
-        return _Script(seed.backend if backend is None else backend, seed.dim, seed, path).parallel(seed)
+        return _Script(backend or seed.backend, seed.dim, seed, path, backend is not None).parallel(seed)
     seed = seeds.load(path)
-    return _Script(seed.backend if backend is None else backend, seed.dim, seed, path).sequential(seed)
+    return _Script(backend or seed.backend, seed.dim, seed, path, backend is not None).sequential(seed)
 
 
 # -- building a script -----------------------------------------------------------------------
@@ -220,9 +228,9 @@ _SAME = [
 class _Script:
     """One export in the making: the renderer, the data, the oracle and the lines so far."""
 
-    def __init__(self, spec: str, dim: int, seed, path: Path) -> None:
+    def __init__(self, spec: str, dim: int, seed, path: Path, may_import: bool) -> None:
         self.spec, self.dim, self.seed, self.path = spec, dim, seed, path
-        self.calls = renderer_for(spec, dim)
+        self.calls = renderer_for(spec, dim, may_import)
         self.data = Data(dim)
         self.harness = Harness(_OracleOnly(dim))
         self.helpers: list[str] = []
