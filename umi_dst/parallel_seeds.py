@@ -1,18 +1,18 @@
 """Parallel seed files: a failing concurrent program, kept as data for replay.
 
 A parallel seed keeps the sequential prefix, each client's list of steps, how the clients ran
-(``threads`` or ``processes``), the failure (the calls that could not be ordered) and the
-versions involved. It is written by ``seeds.write`` into the same ``seeds/<backend>/`` tree,
-under its own format name, so the sequential seed collector leaves it alone; ``umi-dst replay``
-recognises it and runs the program concurrently several times (a race need not come back on
-every run).
+(``threads`` or ``processes``), what it ``expect``s on which backends (as sequential seeds do),
+the failure (the calls that could not be ordered) and the versions involved. It is written by
+``seeds.write`` into the same ``seeds/<backend>/`` tree, under its own format name; the pytest
+plugin and ``umi-dst replay`` recognise it and run the program concurrently several times (a
+race need not come back on every run).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,11 @@ class ParallelSeed:
     failure: dict[str, Any]
     versions: dict[str, str]
     description: str = ""
+    expect: dict[str, str] = field(default_factory=dict)
+    """Backend spec -> "pass" or "fail", as for sequential seeds; by default it must pass on its own."""
+
+    def expectations(self) -> dict[str, str]:
+        return self.expect or {self.backend: "pass"}
 
     def digest(self) -> str:
         steps = [[encode_step(s) for s in self.prefix], [[encode_step(s) for s in c] for c in self.clients]]
@@ -48,6 +53,7 @@ class ParallelSeed:
             "description": self.description,
             "backend": self.backend,
             "dim": self.dim,
+            **({"expect": self.expect} if self.expect else {}),
             "clients_as": self.clients_as,
             "failure": self.failure,
             "prefix": [encode_step(step) for step in self.prefix],
@@ -82,4 +88,5 @@ def _parse(data: object) -> ParallelSeed:
         failure=seeds.field(data, "failure", dict),
         versions=seeds.field(data, "versions", dict),
         description=seeds.description(data),
+        expect=seeds.expect_field(data),
     )

@@ -3,11 +3,19 @@
 Registered through the ``pytest11`` entry point. It costs nothing until used: the harness is
 imported inside the hooks that need it. Every setting is both a command-line option and an
 ini key with the same name.
+
+A backend's contract machine becomes ``umi_shards`` items, one per shard of the profile's
+budget (``umi_dst.shards``), so ``pytest -n auto`` spreads it over the workers and runs the
+same cases whatever their number. A failing item writes its shrunk failure as a seed file and
+reports it first (see ``umi_dst.contract_shard``). ``ContractTests`` subclasses collect the
+same items for their own backend (see ``umi_dst.contract_tests``).
 """
 
 from __future__ import annotations
 
+import random
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +25,13 @@ from umi_dst.profiles import register_profiles
 BACKEND_OPTION = "umi_backend"
 DIM_OPTION = "umi_dim"
 SEEDS_OPTION = "umi_seeds_dir"
+SEED_OUTPUT_OPTION = "umi_seed_output"
+SHARDS_OPTION = "umi_shards"
+BASE_SEED_OPTION = "umi_seed"
+TIME_BUDGET_OPTION = "umi_time_budget"
+
+_BASE_SEED = pytest.StashKey[int]()
+_STARTED = pytest.StashKey[float]()
 
 register_profiles()
 
@@ -32,9 +47,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--umi-dim", dest=DIM_OPTION, type=int, help="embedding dimension for --umi-backend (default 8)")
     group.addoption("--umi-seeds-dir", dest=SEEDS_OPTION, help="seed files replayed as regression tests (default seeds)")
+    group.addoption(
+        "--umi-seed-output",
+        dest=SEED_OUTPUT_OPTION,
+        metavar="DIR",
+        help="where failing contract items write their seed files (default: the seeds directory); upload it from CI",
+    )
+    group.addoption(
+        "--umi-shards", dest=SHARDS_OPTION, type=int, metavar="N", help="contract items per backend (default 4)"
+    )
+    group.addoption(
+        "--umi-seed",
+        dest=BASE_SEED_OPTION,
+        type=int,
+        metavar="S",
+        help="seed the shards derive their Hypothesis seeds from (default 0 under a derandomised profile, else random)",
+    )
+    group.addoption(
+        "--umi-time-budget",
+        dest=TIME_BUDGET_OPTION,
+        type=float,
+        metavar="SECONDS",
+        help="keep running contract items with fresh seeds until this long after the first one started",
+    )
     parser.addini(BACKEND_OPTION, "backends to run the contract machine against", type="args", default=[])
     parser.addini(DIM_OPTION, "embedding dimension for the contract machine", default="8")
     parser.addini(SEEDS_OPTION, "directory of seed files replayed as regression tests", default="seeds")
+    parser.addini(SEED_OUTPUT_OPTION, "where failing contract items write seed files (default: umi_seeds_dir)", default="")
+    parser.addini(SHARDS_OPTION, "contract items per backend", default="4")
+    parser.addini(BASE_SEED_OPTION, "seed of the shards' Hypothesis seeds", default="")
+    parser.addini(TIME_BUDGET_OPTION, "seconds, from the first contract item, during which contract items keep searching", default="")
 
 
 def _setting(config: pytest.Config, name: str):
@@ -42,59 +84,174 @@ def _setting(config: pytest.Config, name: str):
     return value if value is not None else config.getini(name)
 
 
+def _positive_int(config: pytest.Config, name: str) -> int:
+    text = _setting(config, name)
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"{name}: expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise pytest.UsageError(f"{name}: must be at least 1, got {value}")
+    return value
+
+
+def seeds_dir(config: pytest.Config) -> Path:
+    return (config.rootpath / _setting(config, SEEDS_OPTION)).resolve()
+
+
+def seed_output(config: pytest.Config) -> Path:
+    """Where failing contract items write seeds: ``umi_seed_output``, else the seeds directory."""
+    output = _setting(config, SEED_OUTPUT_OPTION)
+    return (config.rootpath / output).resolve() if output else seeds_dir(config)
+
+
+def base_seed(config: pytest.Config) -> int:
+    """The run's base seed, chosen once on the controller and handed to every xdist worker."""
+    if _BASE_SEED not in config.stash:
+        from hypothesis import settings
+
+        workerinput = getattr(config, "workerinput", None)
+        chosen = _setting(config, BASE_SEED_OPTION)
+        if workerinput is not None and BASE_SEED_OPTION in workerinput:
+            seed = workerinput[BASE_SEED_OPTION]
+        elif chosen not in (None, ""):
+            seed = int(chosen)
+        else:
+            seed = 0 if settings.default.derandomize else random.SystemRandom().getrandbits(32)
+        config.stash[_BASE_SEED] = seed
+    return config.stash[_BASE_SEED]
+
+
+def deadline(config: pytest.Config) -> float | None:
+    """``time.monotonic()`` value after which contract items start no new round: the budget
+    counts from the first contract item this process runs (each xdist worker starts its own)."""
+    budget = _setting(config, TIME_BUDGET_OPTION)
+    if budget in (None, ""):
+        return None
+    started = config.stash.setdefault(_STARTED, time.monotonic())
+    return started + float(budget)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist: every worker derives its shards from the controller's base seed."""
+    node.workerinput[BASE_SEED_OPTION] = base_seed(node.config)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     from hypothesis import settings
 
     backends = _setting(config, BACKEND_OPTION)
     header = f"umi-dst: hypothesis profile {settings.get_current_profile_name()!r}, seeds in {_setting(config, SEEDS_OPTION)}"
+    header += f", contract seed {base_seed(config)} (rerun with --umi-seed {base_seed(config)})"
     return header + (f", contract machine on {', '.join(backends)}" if backends else "")
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     dim = int(_setting(config, DIM_OPTION))
     for spec in _setting(config, BACKEND_OPTION):
-        items.append(ContractItem.from_parent(session, name=f"umi-contract[{spec}]", spec=spec, dim=dim))
+        items.extend(contract_items(session, spec, dim=dim))
+
+
+def contract_items(parent: pytest.Collector, spec: str, *, dim: int, examples: int | None = None, shards: int | None = None):
+    """One ``ContractItem`` per shard of the profile's budget (or ``examples``) for ``spec``."""
+    from hypothesis import settings
+
+    from umi_dst import shards as sharding
+
+    config = parent.config
+    count = shards or _positive_int(config, SHARDS_OPTION)
+    budget = examples or settings.default.max_examples
+    for shard in sharding.plan([spec], examples=budget, shards_per_backend=count, seed=base_seed(config)):
+        name = f"umi-contract[{spec}-shard-{shard.index + 1}-of-{count}]"
+        yield ContractItem.from_parent(parent, name=name, shard=shard, dim=dim)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object):
+    """The contract shards and seeds of a ``ContractTests`` subclass, in place of its markers."""
+    if not isinstance(collector, pytest.Class):
+        return None
+    from umi_dst.contract_tests import collect_marker
+
+    return collect_marker(collector, name)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    from umi_dst.parallel_seeds import is_parallel_seed
     from umi_dst.seeds import is_seed_file
 
-    seeds_dir = (parent.config.rootpath / _setting(parent.config, SEEDS_OPTION)).resolve()
-    if seeds_dir in file_path.resolve().parents and is_seed_file(file_path):
+    if seeds_dir(parent.config) in file_path.resolve().parents and (is_seed_file(file_path) or is_parallel_seed(file_path)):
         return SeedFileCollector.from_parent(parent, path=file_path)
     return None
 
 
 class ContractItem(pytest.Item):
-    """The full contract machine against one backend, under the active Hypothesis profile."""
+    """One shard of the contract machine against one backend, under the active Hypothesis profile."""
 
-    def __init__(self, *, spec: str, dim: int, **kwargs) -> None:
+    def __init__(self, *, shard, dim: int, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.spec = spec
+        self.shard = shard
         self.dim = dim
 
     def runtest(self) -> None:
-        from umi_dst.machine import run_contract_machine
+        from hypothesis import settings
+
+        from umi_dst.contract_shard import run_shard
 
         with tempfile.TemporaryDirectory(prefix="umi-contract-") as workdir:
-            run_contract_machine(self.spec, dim=self.dim, workdir=Path(workdir))
+            run_shard(
+                self.shard,
+                dim=self.dim,
+                base_seed=base_seed(self.config),
+                settings=settings.default,
+                workdir=Path(workdir),
+                seeds_out=seed_output(self.config),
+                record_property=lambda name, value: self.user_properties.append((name, value)),
+                deadline=deadline(self.config),
+            )
+
+    def repr_failure(self, excinfo):
+        from umi_dst.contract_shard import ContractFailure
+
+        if isinstance(excinfo.value, ContractFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
 
     def reportinfo(self):
-        return self.path, None, f"contract machine on {self.spec} (dim {self.dim})"
+        shard = self.shard
+        return self.path, None, f"contract machine on {shard.backend} (dim {self.dim}, shard {shard.index + 1}/{shard.count})"
+
+
+VERDICT_WORDS = {"pass": "passes", "fail": "fails"}
 
 
 class SeedFileCollector(pytest.File):
     """One test per backend a seed file names in ``expect`` (its own backend by default)."""
 
     def collect(self):
-        from umi_dst.seeds import MalformedSeed, load
+        return seed_items(self, self.path)
 
-        try:
-            seed = load(self.path)
-        except MalformedSeed as exc:
-            raise self.CollectError(str(exc)) from None
-        for spec, outcome in seed.expectations().items():
-            yield SeedItem.from_parent(self, name=f"{outcome}s-on[{spec}]", seed=seed, spec=spec, outcome=outcome)
+
+def seed_items(parent: pytest.Collector, path: Path, *, only: str | None = None, label: str = ""):
+    """The items checking a seed file (sequential or parallel) on each backend it names.
+
+    ``only`` keeps the one backend a ``ContractTests`` class tests; ``label`` prefixes the
+    item names there, where the parent is the class rather than the file.
+    """
+    from umi_dst import parallel_seeds
+    from umi_dst.seeds import MalformedSeed, load
+
+    parallel = parallel_seeds.is_parallel_seed(path)
+    try:
+        seed = parallel_seeds.load(path) if parallel else load(path)
+    except MalformedSeed as exc:
+        raise parent.CollectError(str(exc)) from None
+    item = ParallelSeedItem if parallel else SeedItem
+    for spec, outcome in seed.expectations().items():
+        if only is None or spec == only:
+            name = f"{label}{VERDICT_WORDS[outcome]}-on[{spec}]"
+            yield item.from_parent(parent, name=name, path=path, seed=seed, spec=spec, outcome=outcome)
 
 
 FAIL_ATTEMPTS = 3
@@ -127,8 +284,37 @@ class SeedItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self):
-        return self.path, None, f"seed {self.path.name} {self.outcome}s on {self.spec}"
+        return self.path, None, f"seed {self.path.name} {VERDICT_WORDS[self.outcome]} on {self.spec}"
 
 
 class SeedOutcomeMismatch(AssertionError):
     """A seed replayed to a different verdict than it expects."""
+
+
+PARALLEL_RUNS = 5
+"""Concurrent replays of a parallel seed: expected to fail, it must fail in at least one of
+them (a race need not come back every time); expected to pass, it must pass all of them."""
+
+
+class ParallelSeedItem(pytest.Item):
+    def __init__(self, *, seed, spec: str, outcome: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.spec = spec
+        self.outcome = outcome
+
+    def runtest(self) -> None:
+        from umi_dst.parallel import replay_parallel
+
+        result = replay_parallel(self.seed, self.spec, PARALLEL_RUNS)
+        if (self.outcome == "fail") != result.reproduced:
+            what = self.seed.description or self.seed.failure.get("message", "")
+            raise SeedOutcomeMismatch(f"parallel seed expected to {self.outcome} on {self.spec}: {result.summary()}\n  seed: {what}")
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, SeedOutcomeMismatch):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, f"parallel seed {self.path.name} {VERDICT_WORDS[self.outcome]} on {self.spec} ({PARALLEL_RUNS} runs)"

@@ -164,11 +164,16 @@ def description(data: dict) -> str:
     return text if isinstance(text, str) else ""
 
 
-def _parse(data: object) -> SeedFile:
-    data = check_header(data, FORMAT, FORMAT_VERSION)
+def expect_field(data: dict) -> dict[str, str]:
+    """The optional ``expect`` field: backend spec -> "pass" or "fail"."""
     expect = data.get("expect", {})
     if not isinstance(expect, dict) or not all(isinstance(k, str) and v in OUTCOMES for k, v in expect.items()):
         raise DecodeError("expect", f"expected an object of backend -> one of {OUTCOMES}")
+    return expect
+
+
+def _parse(data: object) -> SeedFile:
+    data = check_header(data, FORMAT, FORMAT_VERSION)
     return SeedFile(
         backend=field(data, "backend", str),
         dim=field(data, "dim", int),
@@ -176,7 +181,7 @@ def _parse(data: object) -> SeedFile:
         failure=field(data, "failure", dict),
         versions=field(data, "versions", dict),
         description=description(data),
-        expect=expect,
+        expect=expect_field(data),
     )
 
 
