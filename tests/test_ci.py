@@ -1,0 +1,64 @@
+"""The CI workflow and the scripts it runs: every step is a script in .ci/, every job uploads
+the directory its failures write seeds to, and the scripts' commands work here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from umi_dst import seeds
+from umi_dst.contract_shard import SEED_PROPERTY
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+
+
+def workflow() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+
+
+def script_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """This checkout's code, no reinstall, seeds into ``tmp_path``."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("UMI_")}
+    return {**env, "PYTHONPATH": str(ROOT), "UMI_CI_NO_INSTALL": "1", "UMI_SEED_OUTPUT": str(tmp_path / "ci-seeds"), **extra}
+
+
+def test_every_job_runs_a_ci_script_and_uploads_the_seed_output():
+    flow = workflow()
+    seed_output = flow["env"]["UMI_SEED_OUTPUT"]
+    assert set(flow["jobs"]) == {"test", "nightly"}
+    assert "schedule" in flow[True], "the nightly job needs a schedule"  # YAML reads the key `on` as True
+    for name, job in flow["jobs"].items():
+        runs = [step["run"] for step in job["steps"] if "run" in step]
+        assert runs, f"job {name} runs nothing"
+        for command in runs:
+            script = ROOT / command.split()[0]
+            assert script.parent == ROOT / ".ci" and os.access(script, os.X_OK), f"{command!r} is not a .ci/ script"
+        uploads = [step for step in job["steps"] if step.get("uses", "").startswith("actions/upload-artifact")]
+        assert uploads and f"{seed_output}/" in uploads[0]["with"]["path"].split(), f"job {name} does not upload {seed_output}/"
+
+
+def test_the_test_job_command_parses_its_options(tmp_path):
+    result = subprocess.run(
+        [str(ROOT / ".ci" / "run"), "--collect-only", "-q", "-n", "0", "tests/test_ci.py"],
+        env=script_env(tmp_path), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test_the_test_job_command_parses_its_options" in result.stdout
+
+
+def test_the_nightly_job_finds_a_planted_bug_within_its_budget_and_leaves_its_seed(tmp_path):
+    junit = tmp_path / "junit.xml"
+    env = script_env(tmp_path, UMI_NIGHTLY_BACKENDS="backends.mutants:delete_always_true", UMI_NIGHTLY_SECONDS="1")
+    result = subprocess.run(
+        [str(ROOT / ".ci" / "nightly"), "--umi-shards", "1", "-n", "0", f"--junitxml={junit}"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "hypothesis profile 'nightly'" in result.stdout
+    (written,) = (tmp_path / "ci-seeds").rglob("*.json")
+    assert seeds.load(written).backend == "backends.mutants:delete_always_true"
+    assert f'name="{SEED_PROPERTY}" value="{written}"' in junit.read_text(encoding="utf-8")
