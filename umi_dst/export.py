@@ -580,7 +580,7 @@ class _Script:
                 "",
                 seed.description or "(describe the failure)",
                 "",
-                f"The script below reproduces it with {', '.join(self.calls.requirements)} only; it fails with:",
+                f"The script below reproduces it with {', '.join(self.calls.requirements)} only. umi-dst saw:",
                 "",
                 "```",
                 message or "(paste the AssertionError)",
