@@ -7,8 +7,9 @@ with the constants taken from those modules: a change there should change what i
 
 from __future__ import annotations
 
-from backends.lance import ID_COLUMN, PRIMARY_KEY_MARKER, TABLE_NAME, VECTOR_COLUMN, IndexPlan
+from backends.lance import ID_COLUMN, PRIMARY_KEY_MARKER, TABLE_NAME, VECTOR_COLUMN, IndexPlan, RetryPolicy
 from backends.lance_nemeses import CompetingWriter, KillWriter
+from backends.lance_upstream import UPSTREAM_RETRY
 from umi_dst.export import Code, ExportCall, ExportError, Rendered
 from umi_dst.validation import last_wins
 
@@ -19,19 +20,23 @@ crash point is replayed by umi-dst, which rebuilds the store's files as the cras
 
 _TABLE = repr(TABLE_NAME)
 _ID, _VECTOR = repr(ID_COLUMN), repr(VECTOR_COLUMN)
-_CONFLICT = [
-    "",
-    "",
-    "def retry(write, attempts=8):",
-    '    """Retry a commit that lost a race to another writer, as the backend does."""',
-    "    for attempt in range(attempts):",
-    "        try:",
-    "            return write()",
-    "        except Exception as error:",
-    "            if attempt + 1 == attempts or not any(m in str(error).lower() for m in CONFLICT_MARKERS):",
-    "                raise",
-    "            time.sleep(0.005 * 2**attempt)",
-]
+
+
+def _retry_helper(policy: RetryPolicy, not_a_conflict: str) -> list[str]:
+    """The backend's retry loop for commits that lose a race (without its seeded jitter)."""
+    return [
+        "",
+        "",
+        f"def retry(write, attempts={policy.attempts}):",
+        '    """Retry a commit that lost a race to another writer, as the backend does."""',
+        "    for attempt in range(attempts):",
+        "        try:",
+        "            return write()",
+        "        except Exception as error:",
+        f"            if attempt + 1 == attempts or {not_a_conflict}:",
+        "                raise",
+        f"            time.sleep(min({policy.max_delay}, {policy.base_delay} * 2**attempt))",
+    ]
 
 
 class LanceCalls:
@@ -74,10 +79,15 @@ class LanceCalls:
             "    return pa.Table.from_arrays([pa.array(ids, pa.string()), pa.FixedSizeListArray.from_arrays(flat, DIM)], schema=SCHEMA)",
         ]
         if self._retry:
-            from backends.lance import _CONFLICT_MARKERS
-
-            lines += ["", "", f"CONFLICT_MARKERS = {_CONFLICT_MARKERS!r}", *_CONFLICT[2:]]
+            lines += self._retry_lines()
         return lines
+
+    def _retry_lines(self) -> list[str]:
+        from backends.lance import _CONFLICT_MARKERS
+
+        return ["", "", f"CONFLICT_MARKERS = {_CONFLICT_MARKERS!r}"] + _retry_helper(
+            RetryPolicy(), "not any(m in str(error).lower() for m in CONFLICT_MARKERS)"
+        )
 
     def before_runs(self) -> list[str]:
         return []
@@ -267,9 +277,6 @@ class UpstreamLanceCalls(LanceCalls):
 
     def helpers(self) -> list[str]:
         lines = super().helpers()
-        if self._retry:
-            lines = [line.replace("any(m in str(error).lower() for m in CONFLICT_MARKERS)", '"Commit conflict" in str(error)') for line in lines]
-            lines = [line for line in lines if not line.startswith("CONFLICT_MARKERS")]
         if self._dynamic:
             lines += [
                 "",
@@ -282,6 +289,9 @@ class UpstreamLanceCalls(LanceCalls):
                 "        return None",
             ]
         return lines
+
+    def _retry_lines(self) -> list[str]:
+        return _retry_helper(UPSTREAM_RETRY, '"Commit conflict" not in str(error)')
 
     def open_store(self) -> list[str]:
         return ["store = workdir", *self._connection(), "table = None  # the first store creates the table"]
@@ -355,40 +365,28 @@ class UpstreamLanceCalls(LanceCalls):
     def _id_filter(self, call: ExportCall) -> str:
         return self._where(call, call.args[0])
 
+    def call(self, call: ExportCall, result: str | None) -> list[str]:
+        if call.method in _WITHOUT_TABLE and not self._created and not call.shared:
+            answer = _WITHOUT_TABLE[call.method]
+            return [f"{result} = {answer}  # no table yet: the backend answers without the engine"] if result else []
+        return super().call(call, result)
+
     def _delete(self, call: ExportCall, result: str | None) -> list[str]:
-        if call.shared:
-            self._dynamic = True
-            delete = super()._delete(call, "deleted")
-            return ["table = table if table is not None else open_table(db)", "if table is not None:", *_indent(delete)]
-        if not self._created:
-            return [f"{result} = False  # no table yet: the backend returns without calling the engine"] if result else []
-        return super()._delete(call, result)
-
-    def _get(self, call: ExportCall, result: str | None) -> list[str]:
-        if not self._created:
-            return [f"{result} = None  # no table yet"]
-        return super()._get(call, result)
-
-    def _exists(self, call: ExportCall, result: str | None) -> list[str]:
-        if not self._created:
-            return [f"{result} = False  # no table yet"]
-        return super()._exists(call, result)
-
-    def _count(self, call: ExportCall, result: str | None) -> list[str]:
-        if not self._created:
-            return [f"{result} = 0  # no table yet"]
-        return super()._count(call, result)
-
-    def _search(self, call: ExportCall, result: str | None) -> list[str]:
-        if not self._created:
-            return [f"{result} = []  # no table yet"]
-        return super()._search(call, result)
+        if not call.shared:
+            return super()._delete(call, result)
+        self._dynamic = True
+        delete = super()._delete(call, "deleted")
+        return ["table = table if table is not None else open_table(db)", "if table is not None:", *_indent(delete)]
 
     def _search_options(self, limit: int) -> str:
         return ""
 
     def _score(self, distance: str) -> str:
         return f"1.0 / (1.0 + {distance})"
+
+
+_WITHOUT_TABLE = {"delete": "False", "get": "None", "exists": "False", "count": "0", "search": "[]"}
+"""What the original answers while no store has created the table."""
 
 
 def _literal(value) -> str:
