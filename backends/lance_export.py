@@ -45,9 +45,14 @@ class LanceCalls:
 
     requirements = ("lancedb", "pyarrow", "numpy")
 
-    def __init__(self, dim: int, index: IndexPlan | None = None) -> None:
+    def __init__(self, dim: int, index: IndexPlan | None = None, table_up_front: bool = True) -> None:
+        """``table_up_front``: the factory creates the table (``LanceFactory.create_table``);
+        otherwise the first write does, and reads answer as an empty store until then."""
         self.dim = dim
         self.index = index
+        self.table_up_front = table_up_front
+        self._created = table_up_front
+        self._dynamic = False
         self._indexed = False
         self._retry = False
         self._faults = False
@@ -80,6 +85,17 @@ class LanceCalls:
         ]
         if self._retry:
             lines += self._retry_lines()
+        if self._dynamic:
+            lines += [
+                "",
+                "",
+                "def open_table(db):",
+                '    """The table, or None while no write has created it."""',
+                "    try:",
+                f"        return db.open_table({_TABLE})",
+                "    except ValueError:",
+                "        return None",
+            ]
         return lines
 
     def _retry_lines(self) -> list[str]:
@@ -96,23 +112,34 @@ class LanceCalls:
         return '"python", sys.version.split()[0], "lancedb", lancedb.__version__, "pyarrow", pa.__version__, "numpy", np.__version__'
 
     def open_store(self) -> list[str]:
-        """The factory creates the empty table before any connection writes."""
-        return [
-            "store = workdir",
-            *self._connection(),
-            f"table = db.create_table({_TABLE}, schema=SCHEMA, exist_ok=True)",
-        ]
+        if not self.table_up_front:
+            return ["store = workdir", *self._connection(), "table = None  # the first write creates the table"]
+        return ["store = workdir", *self._connection(), f"table = db.create_table({_TABLE}, schema=SCHEMA, exist_ok=True)"]
 
     def _connection(self) -> list[str]:
         return ["db = lancedb.connect(store, read_consistency_interval=timedelta(0))"]
 
     def connect(self, shared: bool = False) -> list[str]:
-        return [*self._connection(), f"table = db.open_table({_TABLE})"]
+        """A shared connection looks for a table made after it opened, as the backend's lazy one does."""
+        if shared and not self.table_up_front:
+            self._dynamic = True
+            return [*self._connection(), "table = open_table(db)"]
+        table = f"db.open_table({_TABLE})" if self._created else "None"
+        return [*self._connection(), f"table = {table}"]
+
+    def _ensure_table(self) -> list[str]:
+        """``LanceVectorBackend.ensure_table``: create the empty table unless it exists."""
+        if self._created:
+            return []
+        self._created = True
+        return [f"table = db.create_table({_TABLE}, schema=SCHEMA, exist_ok=True)"]
 
     # -- the calls -------------------------------------------------------------------------------
     def call(self, call: ExportCall, result: str | None) -> list[str]:
-        lines = getattr(self, f"_{call.method}")(call, result)
-        return lines
+        if call.method in _WITHOUT_TABLE and not self._created and not call.shared:
+            answer = _WITHOUT_TABLE[call.method]
+            return [f"{result} = {answer}  # no table yet: the backend answers without the engine"] if result else []
+        return getattr(self, f"_{call.method}")(call, result)
 
     def _store(self, call: ExportCall, result: str | None) -> list[str]:
         return self._upsert(call, [call.args[0]], [call.args[1]])
@@ -124,10 +151,15 @@ class LanceCalls:
         return self._upsert(call, [id for id, _ in items], [v for _, v in items])
 
     def _upsert(self, call: ExportCall, ids: list, vectors: list) -> list[str]:
-        data = f"rows([{', '.join(ascii(i) for i in ids)}], {call.data.matrix(vectors)})"
+        data = f"rows([{', '.join(_literal(i) for i in ids)}], {_vectors(vectors, call)})"
         merge = f"table.merge_insert({_ID}).when_matched_update_all().when_not_matched_insert_all().execute({data})"
-        lines = [self._retried(merge, call)]
-        after = call.before.count() + len({i for i in ids if not call.before.exists(i)})
+        if call.shared and not self.table_up_front:
+            self._created = True
+            ensure = ["if table is None:", f"    table = db.create_table({_TABLE}, schema=SCHEMA, exist_ok=True)"]
+        else:
+            ensure = self._ensure_table()
+        lines = [*ensure, self._retried(merge, call)]
+        after = call.before.count() + len({i for i in ids if not isinstance(i, Code) and not call.before.exists(i)})
         if self.index is not None and not self._indexed and after >= self.index.min_rows and not call.shared:
             self._indexed = True
             plan = self.index
@@ -146,7 +178,11 @@ class LanceCalls:
 
     def _delete(self, call: ExportCall, result: str | None) -> list[str]:
         delete = self._retried(f"table.delete({self._id_filter(call)})", call)
-        return [f"{result} = {delete}.num_deleted_rows > 0" if result else delete]
+        lines = [f"{result} = {delete}.num_deleted_rows > 0" if result else delete]
+        if call.shared and not self.table_up_front:
+            self._dynamic = True
+            return ["table = table if table is not None else open_table(db)", "if table is not None:", *_indent(lines)]
+        return lines
 
     def _rows_with_id(self, call: ExportCall, column: str) -> str:
         return f"found = table.search().where({self._id_filter(call)}).select([{column}]).limit(2).to_arrow()"
@@ -188,9 +224,6 @@ class LanceCalls:
         if name == CompetingWriter.name:
             return self._competing_writer(call, step)
         raise ExportError(f"the Lance renderer cannot write the fault {name!r}")
-
-    def _ensure_table(self) -> list[str]:
-        return []
 
     def _kill_writer(self, call: ExportCall, step: int) -> Rendered:
         """The write runs in a process of its own, SIGKILLed once it has written ``1 + run % 3``
@@ -265,9 +298,7 @@ class UpstreamLanceCalls(LanceCalls):
     store with its data, upsert as delete-then-add, ids pasted into SQL, L2 search."""
 
     def __init__(self, dim: int) -> None:
-        super().__init__(dim)
-        self._created = False
-        self._dynamic = False
+        super().__init__(dim, table_up_front=False)
         self._replaced = False
 
     def imports(self) -> list[str]:
@@ -275,44 +306,11 @@ class UpstreamLanceCalls(LanceCalls):
         lines += ["import contextlib"] if self._replaced and not self._faults else []
         return lines + self._fault_imports()
 
-    def helpers(self) -> list[str]:
-        lines = super().helpers()
-        if self._dynamic:
-            lines += [
-                "",
-                "",
-                "def open_table(db):",
-                '    """The table, or None while no store has created it."""',
-                "    try:",
-                f"        return db.open_table({_TABLE})",
-                "    except ValueError:",
-                "        return None",
-            ]
-        return lines
-
     def _retry_lines(self) -> list[str]:
         return _retry_helper(UPSTREAM_RETRY, '"Commit conflict" not in str(error)')
 
-    def open_store(self) -> list[str]:
-        return ["store = workdir", *self._connection(), "table = None  # the first store creates the table"]
-
     def _connection(self) -> list[str]:
         return ["db = lancedb.connect(store)"]
-
-    def connect(self, shared: bool = False) -> list[str]:
-        """A shared connection looks for the table when it writes, as the backend's lazy one does."""
-        if shared:
-            self._dynamic = True
-            return [*self._connection(), "table = open_table(db)"]
-        table = f"db.open_table({_TABLE})" if self._created else "None"
-        return [*self._connection(), f"table = {table}"]
-
-    def _ensure_table(self) -> list[str]:
-        """The kill nemesis creates the table first (``LanceVectorBackend.ensure_table``)."""
-        if self._created:
-            return []
-        self._created = True
-        return [f"table = db.create_table({_TABLE}, schema=SCHEMA, exist_ok=True)"]
 
     def _store_batch(self, call: ExportCall, result: str | None) -> list[str]:
         items = list(call.args[0])
@@ -365,19 +363,6 @@ class UpstreamLanceCalls(LanceCalls):
     def _id_filter(self, call: ExportCall) -> str:
         return self._where(call, call.args[0])
 
-    def call(self, call: ExportCall, result: str | None) -> list[str]:
-        if call.method in _WITHOUT_TABLE and not self._created and not call.shared:
-            answer = _WITHOUT_TABLE[call.method]
-            return [f"{result} = {answer}  # no table yet: the backend answers without the engine"] if result else []
-        return super().call(call, result)
-
-    def _delete(self, call: ExportCall, result: str | None) -> list[str]:
-        if not call.shared:
-            return super()._delete(call, result)
-        self._dynamic = True
-        delete = super()._delete(call, "deleted")
-        return ["table = table if table is not None else open_table(db)", "if table is not None:", *_indent(delete)]
-
     def _search_options(self, limit: int) -> str:
         return ""
 
@@ -394,7 +379,14 @@ def _literal(value) -> str:
 
 
 def _vector(value, call: ExportCall) -> str:
-    return f"[{value}]" if isinstance(value, Code) else call.data.matrix([value])
+    return _vectors([value], call)
+
+
+def _vectors(values: list, call: ExportCall) -> str:
+    """``V`` rows, or a list of the names that stand for vectors in a loop."""
+    if any(isinstance(v, Code) for v in values):
+        return f"[{', '.join(str(v) for v in values)}]"
+    return call.data.matrix(values)
 
 
 def _indent(lines: list[str], levels: int = 1) -> list[str]:
@@ -412,3 +404,4 @@ def approximate_calls(dim: int) -> LanceCalls:
 
 def upstream_calls(dim: int) -> UpstreamLanceCalls:
     return UpstreamLanceCalls(dim)
+
