@@ -13,7 +13,8 @@ bug the contract machine finds:
   table is created by the first store, with its data: two first stores racing both create
   it, the later as an Overwrite that drops the other's acknowledged row;
 - commit conflicts are retried up to 10 times, waiting 2^n ms, when the error says
-  "Commit conflict".
+  "Commit conflict";
+- it never compacts the table.
 """
 
 from __future__ import annotations
@@ -79,5 +80,6 @@ def factory(workdir: Path, dim: int) -> LanceFactory:
         backend_class=UpstreamLanceBackend,
         retry=UPSTREAM_RETRY,
         read_consistency=None,
+        compaction=None,
         create_table=False,
     )

@@ -11,12 +11,14 @@ from lancedb.index import HnswSq
 
 from backends.lance import (
     CommitConflict,
+    CompactionPolicy,
     IndexPlan,
     LanceStore,
     LanceVectorBackend,
     RetryPolicy,
     approximate_factory,
     exact_factory,
+    vectors_of,
 )
 from backends.sim import SimVectorBackend
 from umi_dst.contract import InvalidInput
@@ -102,6 +104,56 @@ def test_invalid_batch_changes_nothing_and_creates_nothing(tmp_path):
     with pytest.raises(InvalidInput):
         backend.store("x\x00", random_matrix(5, 1, DIM)[0])
     assert backend.count() == 0
+
+
+def test_a_delete_that_matches_nothing_commits_nothing(lance):
+    backend = lance.open()
+    backend.store("a", random_matrix(21, 1, DIM)[0])
+    version = backend.table.version
+    assert backend.delete("b") is False and backend.delete("A") is False
+    assert backend.table.version == version
+    assert backend.delete("a") is True
+    assert backend.table.version == version + 1
+
+
+@pytest.mark.parametrize("index", [None, IndexPlan()], ids=["exact", "approximate"])
+def test_compaction_never_changes_a_result(tmp_path, index):
+    """The same writes on a store compacted after every 4 commits and on one never compacted:
+    every read agrees exactly (searches too where they are exact), and compaction really ran.
+    (Once indexed, Lance folds each compaction's rows into an index delta and keeps indexed
+    fragments apart, so an approximate table keeps one fragment per compaction.)"""
+    compacted = LanceVectorBackend(LanceStore(str(tmp_path / "c"), DIM, index=index, compaction=CompactionPolicy(4)))
+    plain = LanceVectorBackend(LanceStore(str(tmp_path / "p"), DIM, index=index, compaction=None))
+    rows = random_matrix(22, 60, DIM)
+    queries = random_matrix(23, 2, DIM)
+    for step in range(20):
+        for backend in (compacted, plain):
+            if step % 5 == 3:
+                assert backend.delete(f"r{step - 2}") is True
+                assert backend.delete("missing") is False
+            elif step % 5 == 4:
+                backend.store_batch([(f"b{step}_{i}", rows[30 + i]) for i in range(8)] + [(f"r{step - 1}", rows[step])])
+            else:
+                backend.store(f"r{step}", rows[step])
+        assert compacted.count() == plain.count()
+        assert table_content(compacted) == table_content(plain)
+        if index is None:
+            for query in queries:
+                assert compacted.search(query, 10) == plain.search(query, 10)
+    for id in table_content(plain):
+        assert compacted.get(id).tobytes() == plain.get(id).tobytes()
+    fragments = [backend.table.stats()["fragment_stats"]["num_fragments"] for backend in (compacted, plain)]
+    assert fragments[0] * 2 <= fragments[1], fragments
+
+
+def table_content(backend: LanceVectorBackend) -> dict[str, bytes]:
+    rows = backend.table.to_arrow()
+    return dict(zip(rows["id"].to_pylist(), (row.tobytes() for row in vectors_of(rows["embedding"], DIM))))
+
+
+def test_compaction_policy_rejects_a_period_below_one():
+    with pytest.raises(ValueError, match="at least 1"):
+        CompactionPolicy(0)
 
 
 def test_store_whose_table_does_not_exist_reads_as_empty(tmp_path):
