@@ -13,7 +13,10 @@ followed by one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE``.
 Two modes, each a factory configuration:
 
 - **exact**: the table has no vector index at all, so every search is a sequential scan;
-- **approximate**: an HNSW index (cosine ops) searched with a declared ``ef_search`` and
+- **approximate**: an HNSW index (cosine ops), built by the first write that leaves the table
+  with ``index_min_rows`` rows or more (after a bulk load, one ``CREATE INDEX`` over all of
+  it, as pgvector recommends for loading, instead of growing the graph row by row; until then
+  searches scan, which is exact), searched with a declared ``ef_search`` and
   pgvector 0.8's relaxed-order iterative scan, re-sorted by distance (in Python: see
   ``_nearest``). The index is used even where the planner would rather scan a small table, so
   small stores test it too. Should it still yield fewer than ``min(limit, count)`` rows (the
@@ -51,6 +54,7 @@ COPY_MIN_ROWS = 100
 """Batches of at least this many distinct ids are written with binary COPY."""
 
 DEFAULT_EF_SEARCH = 40
+DEFAULT_INDEX_MIN_ROWS = 8
 DEFAULT_RECALL_FLOOR = 0.9
 _COPY_ROWS_PER_WRITE = 512
 _PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -60,14 +64,24 @@ _PGCOPY_TRAILER = struct.pack(">h", -1)
 class PostgresVectorBackend:
     """One connection to one store (a table ``vectors(id text primary key, embedding vector)``).
 
-    ``ef_search`` is ``None`` in exact mode; otherwise the HNSW candidate list size.
+    ``ef_search`` is ``None`` in exact mode; otherwise the HNSW candidate list size, and
+    ``index_min_rows`` the row count at which a write builds the index.
     """
 
-    def __init__(self, connection: psycopg.Connection, table: sql.Composable, dim: int, ef_search: int | None) -> None:
+    def __init__(
+        self,
+        connection: psycopg.Connection,
+        table: sql.Identifier,
+        dim: int,
+        ef_search: int | None,
+        index_min_rows: int = DEFAULT_INDEX_MIN_ROWS,
+    ) -> None:
         self.connection = connection
         self.table = table
         self.dim = dim
         self.ef_search = ef_search
+        self.index_min_rows = index_min_rows
+        self._indexed = ef_search is None  # exact mode has no index to build
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.table.as_string(None)}, dim={self.dim}, pid={self.connection.info.backend_pid})"
@@ -76,6 +90,7 @@ class PostgresVectorBackend:
     def store(self, id: str, embedding: Embedding) -> None:
         row = (validate_id(id), validate_embedding(embedding, self.dim))
         self.connection.execute(self._upsert_sql(), row)
+        self._index_when_ready()
 
     def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
         # Sorted, so that concurrent batches lock their rows in one order and cannot deadlock.
@@ -93,6 +108,26 @@ class PostgresVectorBackend:
                         self._copy_into(cursor, self.table, rows)
                 except psycopg.errors.UniqueViolation:  # another writer added one of the ids
                     self._upsert_through_staging(cursor, rows)
+        self._index_when_ready()
+
+    def _index_when_ready(self) -> None:
+        """Build the HNSW index once the table holds ``index_min_rows`` rows.
+
+        One transaction after the write: the self-conflicting lock makes concurrent writers
+        that reach this point build the index once, and the one that does not build sees it.
+        """
+        if self._indexed:
+            return
+        with self.connection.transaction():
+            self.connection.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(self.table))
+            found = self.connection.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = %s::regclass AND NOT indisprimary)",
+                (self.table.as_string(self.connection),),
+            ).fetchone()[0]
+            if not found and self.count() >= self.index_min_rows:
+                self.connection.execute(sql.SQL("CREATE INDEX ON {} USING hnsw (embedding vector_cosine_ops)").format(self.table))
+                found = True
+        self._indexed = found
 
     def delete(self, id: str) -> bool:
         id = validate_id(id)
@@ -217,6 +252,7 @@ class PostgresFactory:
     dim: int
     name: str = "postgres"
     ef_search: int | None = None
+    index_min_rows: int = DEFAULT_INDEX_MIN_ROWS
     recall_floor: float | None = None
     score_atol: float = DEFAULT_SCORE_ATOL
     server: Server = field(default_factory=server)
@@ -251,17 +287,15 @@ class PostgresFactory:
         return sql.Identifier(self.schema, self.table_name)
 
     def _create_statements(self) -> list[sql.Composable]:
-        statements = [
+        """The table; in approximate mode its index comes later (``_index_when_ready``)."""
+        return [
             sql.SQL(
                 "CREATE TABLE {} (id text PRIMARY KEY, embedding vector({}) STORAGE MAIN NOT NULL) {}"
             ).format(self.table, sql.Literal(self.dim), _INLINE)
         ]
-        if self.approximate:
-            statements.append(sql.SQL("CREATE INDEX ON {} USING hnsw (embedding vector_cosine_ops)").format(self.table))
-        return statements
 
     def open(self) -> PostgresVectorBackend:
-        return PostgresVectorBackend(self._connect(), self.table, self.dim, self.ef_search)
+        return PostgresVectorBackend(self._connect(), self.table, self.dim, self.ef_search, self.index_min_rows)
 
     def _connect(self) -> psycopg.Connection:
         connection = self.server.connect(autocommit=True)
