@@ -396,6 +396,11 @@ class LanceFactory:
         return self.store.dim
 
     @property
+    def data_dir(self) -> Path:
+        """All of the store's files (CONTRACT §6): the harness crashes writes inside it."""
+        return Path(self.store.path)
+
+    @property
     def approximate(self) -> bool:
         return self.store.index is not None
 

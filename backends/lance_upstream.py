@@ -25,7 +25,7 @@ import numpy as np
 
 from backends.lance import VECTOR_COLUMN, LanceFactory, LanceVectorBackend, RetryPolicy, build_factory, to_arrow
 from umi_dst.contract import Embedding
-from umi_dst.validation import validate_batch
+from umi_dst.validation import last_wins, validate_batch
 
 
 def _says_commit_conflict(error: BaseException) -> bool:
@@ -69,6 +69,23 @@ class UpstreamLanceBackend(LanceVectorBackend):
 
     def _scores(self, distances: np.ndarray) -> list[float]:
         return (1.0 / (1.0 + distances)).tolist()
+
+
+class BatchLoopLanceBackend(LanceVectorBackend):
+    """``LanceVectorBackend`` with the original's ``store_batch`` (a loop of single upserts, one
+    commit each) and table made by the first write; ids and metric fixed. A campaign against
+    the original finds those other bugs first; this isolates the one only a crash shows."""
+
+    def store_batch(self, items) -> None:
+        for id, vector in last_wins(validate_batch(items, self.dim)):
+            self._upsert([(id, vector)])
+
+
+def batch_loop(workdir: Path, dim: int) -> LanceFactory:
+    """Builder for ``backends.lance_upstream:batch_loop``: batches not atomic, no table made up front."""
+    return build_factory(
+        workdir, dim, name="lance-batch-loop", backend_class=BatchLoopLanceBackend, create_table=False
+    )
 
 
 def factory(workdir: Path, dim: int) -> LanceFactory:

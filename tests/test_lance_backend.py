@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -272,5 +273,6 @@ def test_commit_conflicts_are_retried_then_raise_when_retries_run_out(tmp_path):
 def test_versions_and_declarations(lance):
     assert set(lance.versions()) == {"lancedb", "pyarrow"}
     assert not lance.approximate and lance.recall_floor is None
-    assert set(lance.nemeses) == {"kill_writer", "competing_writer"}
+    assert set(lance.nemeses) == {"competing_writer"}
+    assert lance.data_dir == Path(lance.store.path)
     assert lance.store.read_consistency == timedelta(0)

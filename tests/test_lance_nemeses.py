@@ -37,7 +37,7 @@ def lance(tmp_path):
 
 
 def test_kill_writer_mid_commit_leaves_acknowledged_writes_and_an_all_or_nothing_batch(lance):
-    nemesis = lance.nemeses["kill_writer"]
+    nemesis = KillWriter(lance.store, LanceVectorBackend)
     oracle = SimVectorBackend(DIM)
     acknowledged = [(f"ack{i}", row) for i, row in enumerate(random_matrix(1, 200, DIM))]
     lance.open().store_batch(acknowledged)
@@ -62,6 +62,7 @@ def test_kill_writer_mid_commit_leaves_acknowledged_writes_and_an_all_or_nothing
             oracle.store_batch(batch)
         assert after == oracle_content(oracle)
     assert nemesis.kills_after_files >= 1, f"no kill landed after the commit began writing files: {nemesis!r}"
+    nemesis.stop()
     reopened = lance.open()
     reopened.store("after", random_matrix(30, 1, DIM)[0])
     assert reopened.count() == oracle.count() + 1

@@ -11,7 +11,7 @@ import dataclasses
 import typing
 from typing import Any, Union
 
-from umi_dst.operations import OPERATION_KINDS, Bulk, Operation, Step
+from umi_dst.operations import MAX_CRASH_K, OPERATION_KINDS, Bulk, CrashPoint, Operation, Step
 from umi_dst.recipes import RECIPE_KINDS, Recipe
 
 
@@ -27,6 +27,8 @@ def encode_step(step: Step) -> dict[str, Any]:
     encoded = _encode(step.op)
     if step.fault is not None:
         encoded["fault"] = step.fault
+    if step.at is not None:
+        encoded["at"] = _encode(step.at)
     return encoded
 
 
@@ -36,8 +38,17 @@ def decode_step(data: object, path: str) -> Step:
     fault = data.get("fault")
     if fault is not None and not isinstance(fault, str):
         raise DecodeError(f"{path}.fault", "expected a string")
-    op = _decode_tagged({k: v for k, v in data.items() if k != "fault"}, OPERATION_KINDS, path)
-    return Step(op, fault)
+    at = data.get("at")
+    if at is not None:
+        at = _decode_fields(CrashPoint, at, f"{path}.at")
+        if not at.point:
+            raise DecodeError(f"{path}.at.point", "expected a point name")
+        if not 0 <= at.k <= MAX_CRASH_K:
+            raise DecodeError(f"{path}.at.k", f"expected 0 to {MAX_CRASH_K}, got {at.k}")
+        if fault is None:
+            raise DecodeError(f"{path}.at", "a crash point needs the fault it belongs to")
+    op = _decode_tagged({k: v for k, v in data.items() if k not in ("fault", "at")}, OPERATION_KINDS, path)
+    return Step(op, fault, at)
 
 
 def _encode(value: object) -> Any:

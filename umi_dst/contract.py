@@ -92,7 +92,13 @@ class Nemesis(Protocol):
 
 
 class BackendFactory(Protocol):
-    """Opens connections to one store and declares what the backend promises (CONTRACT §6)."""
+    """Opens connections to one store and declares what the backend promises (CONTRACT §6).
+
+    Optional: ``data_dir: Path``, the directory that holds all of the store's files, for a
+    store kept as files (an embedded engine). Declaring it gives the backend the harness fault
+    ``crash``: every crash state of a write is rebuilt in that directory and checked
+    (``umi_dst.crash_states``), with no nemesis to write.
+    """
 
     name: str
     dim: int

@@ -11,17 +11,19 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from backends.sim import SimVectorBackend
-from umi_dst import checks, invalid
+from umi_dst import checks, crash_states, file_ops, invalid
 from umi_dst.checks import ContractViolation
 from umi_dst.contract import BackendFactory, Embedding, InvalidInput, VectorBackend, WriteCall
 from umi_dst.faults import INJECTED_FAULTS, inject
 from umi_dst.operations import (
     Abandon,
     Count,
+    CrashPoint,
     Delete,
     Exists,
     Get,
@@ -51,7 +53,10 @@ class Harness:
     backend: VectorBackend = field(init=False)
     recall: checks.RecallMeter = field(default_factory=checks.RecallMeter)
     steps_run: int = 0
+    crash_states_checked: int = 0
     _abandoned: list[VectorBackend] = field(default_factory=list)
+    _crashed: list[VectorBackend] = field(default_factory=list)
+    """Connections of a process that crashed: never closed, as nothing runs after a crash."""
 
     def __post_init__(self) -> None:
         self.oracle = SimVectorBackend(self.factory.dim)
@@ -61,8 +66,19 @@ class Harness:
     def dim(self) -> int:
         return self.factory.dim
 
+    @property
+    def data_dir(self) -> Path | None:
+        """The directory holding a file-based store's files, if its factory declares one."""
+        declared = getattr(self.factory, "data_dir", None)
+        return None if declared is None else Path(declared)
+
     def available_faults(self) -> tuple[str, ...]:
-        return INJECTED_FAULTS + tuple(sorted(self.factory.nemeses))
+        crash = (crash_states.CRASH,) if self.data_dir is not None else ()
+        return INJECTED_FAULTS + crash + tuple(sorted(self.factory.nemeses))
+
+    def crash_points(self, fault: str) -> tuple[str, ...]:
+        """The named points inside a write where ``fault`` can strike (none: it is not placed)."""
+        return crash_states.FILE_CRASH_POINTS if fault == crash_states.CRASH else ()
 
     # -- running steps ------------------------------------------------------------------
     def run(self, step: Step) -> None:
@@ -71,7 +87,9 @@ class Harness:
             self.log(f"step {self.steps_run}: {describe(step)}")
         self.steps_run += 1
         op = step.op
-        if step.fault is not None:
+        if step.fault == crash_states.CRASH:
+            self._crash(op, step.at)
+        elif step.fault is not None:
             self._faulty_write(op, step.fault)
         elif isinstance(op, (Store, StoreBatch, Delete)):
             self._write(op)
@@ -108,6 +126,7 @@ class Harness:
             with contextlib.suppress(Exception):
                 backend.close()
         self._abandoned.clear()
+        self._crashed.clear()
 
     def reopen(self) -> None:
         with contextlib.suppress(Exception):
@@ -170,6 +189,16 @@ class Harness:
 
     def _resolve_indeterminate(self, call: WriteCall) -> None:
         """A failed write may have landed or not: read back and accept all-old or all-new."""
+        outcome, sample = self._read_back(self.backend, call, f"failed {call.method}")
+        if outcome == "new":
+            call.apply(self.oracle)
+        if self.log:
+            self.log(f"  indeterminate write resolved by reading back {sample} ids: {outcome} state")
+
+    def _read_back(self, backend: VectorBackend, call: WriteCall, what: str) -> tuple[str, int]:
+        """Whether ``backend`` holds the state before ``call`` or after it ("old" or "new"),
+        read back on a sample of the ids it changes, with ``count()`` to match; anything else
+        is a violation."""
         before = self.oracle
         after = SimVectorBackend(self.dim)
         changed = _changed_ids(call)
@@ -180,25 +209,95 @@ class Harness:
         call.apply(after)
         informative = [id for id in changed if not _same(before.get(id), after.get(id))]
         sample = _evenly_spaced(informative, READ_BACK_SAMPLE)
-        seen = {id: self.backend.get(id) for id in sample}
+        if not sample:
+            return "new", 0  # the write changes nothing: old and new are the same state
+        seen = {id: backend.get(id) for id in sample}
         old = [id for id in sample if _same(seen[id], before.get(id))]
         new = [id for id in sample if _same(seen[id], after.get(id))]
         if len(old) == len(sample):
-            outcome = "old"
-        elif len(new) == len(sample):
-            outcome = "new"
-        else:
-            third = [id for id in sample if id not in old and id not in new]
+            return "old", len(sample)
+        if len(new) == len(sample):
+            return "new", len(sample)
+        third = [id for id in sample if id not in old and id not in new]
+        raise ContractViolation(
+            f"{what} left a state that is neither all-old nor all-new: "
+            f"{len(old)} ids old, {len(new)} new, {len(third)} neither (e.g. {(third or old)[0]!r})",
+            "all old or all new",
+            {"old": old[:5], "new": new[:5], "neither": third[:5]},
+        )
+
+    # -- crash points -------------------------------------------------------------------
+    def _crash(self, op: Write, at: CrashPoint | None) -> None:
+        """Crash the process inside the write: check every crash state, continue from ``at``'s.
+
+        Each state of the store's directory is opened with a fresh connection; it must open,
+        hold all-old or all-new, and the state after the write's last file operation (what an
+        acknowledged write leaves) must hold all-new.
+        """
+        if not isinstance(op, (Store, StoreBatch, Delete)):
+            raise TypeError(f"fault {crash_states.CRASH!r} attached to {op.kind}, which is not a write")
+        root = self.data_dir
+        if root is None:
+            raise ContractViolation(f"backend {self.factory.name!r} declares no data_dir, so it cannot crash")
+        if at is None:
+            raise ValueError(f"fault {crash_states.CRASH!r} needs a crash point (one of {crash_states.FILE_CRASH_POINTS})")
+        call = self.write_call(op)
+        crashed = self.backend
+        self._crashed.append(crashed)
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            _, before, ops, after = file_ops.record(root, lambda: call.apply(crashed))
+        except file_ops.RecordingError:
+            raise
+        except Exception as exc:
             raise ContractViolation(
-                f"failed {call.method} left a state that is neither all-old nor all-new: "
-                f"{len(old)} ids old, {len(new)} new, {len(third)} neither (e.g. {(third or old)[0]!r})",
-                "all old or all new",
-                {"old": old[:5], "new": new[:5], "neither": third[:5]},
-            )
+                f"{call.method} of valid input raised {type(exc).__name__}: {exc}", "success", repr(exc)
+            ) from exc
+        states = crash_states.crash_states(before, ops)
+        total = len(ops)
+        current = after
+        for state in crash_states.distinct(states):
+            crash_states.materialize(root, current, state.files)
+            current = state.files
+            self._check_crash_state(call, state.label(total), acknowledged=state.files == after)
+        target = crash_states.chosen(states, at)
+        crash_states.materialize(root, current, target.files)
+        self.backend = self.factory.open()
+        outcome, _ = self._read_back(self.backend, call, target.label(total))
         if outcome == "new":
             call.apply(self.oracle)
         if self.log:
-            self.log(f"  indeterminate write resolved by reading back {len(sample)} ids: {outcome} state")
+            self.log(f"  {len(states)} crash states over {total} file operations checked; continued from the "
+                     f"{target.label(total)}: {outcome} state")
+
+    def _check_crash_state(self, call: WriteCall, label: str, *, acknowledged: bool) -> None:
+        """A fresh connection to one crash state opens and holds all-old or all-new (all-new
+        when the write had done everything), with a count to match."""
+        self.crash_states_checked += 1
+        what = f"{call.method} with a {label}"
+        backend = None
+        try:
+            backend = self.factory.open()
+            outcome, _ = self._read_back(backend, call, what)
+            count = backend.count()
+        except ContractViolation:
+            raise
+        except Exception as exc:
+            raise ContractViolation(
+                f"{what}: a fresh connection fails: {type(exc).__name__}: {exc}", "the store opens and reads", repr(exc)
+            ) from exc
+        finally:
+            if backend is not None:
+                with contextlib.suppress(Exception):
+                    backend.close()
+        if acknowledged and outcome != "new":
+            raise ContractViolation(
+                f"{what} lost the write: every file operation of it was done, yet a fresh connection reads the old state",
+                "new",
+                "old",
+            )
+        expected = self.oracle.count() if outcome == "old" else _count_after(self.oracle, call)
+        checks.equal(f"count() after {what} ({outcome} state)", count, expected)
 
     # -- reads --------------------------------------------------------------------------
     def _search(self, op: Search) -> None:
@@ -231,6 +330,14 @@ class Harness:
             checks.bit_exact(f"get({id!r}) after rejected {op.call}", self.backend.get(id), self.oracle.get(id))
 
 
+def _count_after(oracle: SimVectorBackend, call: WriteCall) -> int:
+    """The oracle's count had ``call`` been applied to it."""
+    present = {id: oracle.exists(id) for id in _changed_ids(call)}
+    if call.method == "delete":
+        return oracle.count() - sum(present.values())
+    return oracle.count() + sum(not here for here in present.values())
+
+
 def _changed_ids(call: WriteCall) -> list[str]:
     if call.method == "store_batch":
         return [id for id, _ in last_wins(call.args[0])]
@@ -250,6 +357,14 @@ def _evenly_spaced(items: Sequence[str], at_most: int) -> list[str]:
     return [items[int(i * step)] for i in range(at_most)]
 
 
+def timing_dependent(steps: Sequence[Step]) -> bool:
+    """Whether a trace uses a fault whose moment is left to timing (a nemesis with no crash
+    point), so its verdict may need more than one replay; injected faults and crash points
+    strike at the same place every time."""
+    placed = (*INJECTED_FAULTS, crash_states.CRASH)
+    return any(step.fault is not None and step.fault not in placed and step.at is None for step in steps)
+
+
 def describe(step: Step) -> str:
     """One readable line per step, for replay output and failure reports."""
     op = step.op
@@ -257,4 +372,6 @@ def describe(step: Step) -> str:
     if isinstance(op, StoreBatch):
         fields = {"items": len(op.items), "bulk": op.bulk}
     text = f"{op.kind}({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
+    if step.at is not None:
+        return text + f" under fault {step.fault} at {step.at.point} k={step.at.k}"
     return text + (f" under fault {step.fault}" if step.fault else "")

@@ -20,11 +20,26 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from umi_dst import invalid, registry, strategies
 from umi_dst.contract import FactoryBuilder
 from umi_dst.harness import Harness
-from umi_dst.operations import Abandon, Count, Delete, Exists, Get, Invalid, Reopen, Search, Step, Store, StoreBatch
+from umi_dst.operations import (
+    Abandon,
+    Count,
+    CrashPoint,
+    Delete,
+    Exists,
+    Get,
+    Invalid,
+    Reopen,
+    Search,
+    Step,
+    Store,
+    StoreBatch,
+)
 from umi_dst.strategies import IdChoice, NearDuplicate, Pick, concrete_id, resolve
 
 STRUCTURAL = ("reopen", "abandon")
 """Connection events that swarm testing switches on and off per test case, like faults."""
+MAX_DRAWN_CRASH_K = 63
+"""Largest count drawn for a crash point; a count past the end of a write means after it."""
 
 
 @dataclass(frozen=True)
@@ -156,8 +171,12 @@ def contract_machine(
         @rule(
             write=strategies.stores(dim) | strategies.batches(dim, config.max_bulk) | ids_or_picks,
             choice=st.integers(0, 255),
+            point=st.integers(0, 15),
+            k=st.integers(0, MAX_DRAWN_CRASH_K),
         )
-        def faulty_write(self, write, choice: int) -> None:
+        def faulty_write(self, write, choice: int, point: int, k: int) -> None:
+            """A write under one enabled fault; a fault that strikes inside the write gets a
+            crash point (a named point and a count), so the seed replays the same crash."""
             faults = [kind for kind in self.enabled if kind not in STRUCTURAL]
             stored = self.harness.oracle.ids()
             if isinstance(write, StoreBatch):
@@ -166,7 +185,10 @@ def contract_machine(
                 op = Store(write.id, resolve(write.embedding, stored))
             else:
                 op = Delete(concrete_id(write, stored))
-            self.run(Step(op, faults[choice % len(faults)]))
+            fault = faults[choice % len(faults)]
+            points = self.harness.crash_points(fault)
+            at = CrashPoint(points[point % len(points)], k) if points else None
+            self.run(Step(op, fault, at))
 
         def _resolved_batch(self, op: StoreBatch) -> StoreBatch:
             stored = self.harness.oracle.ids()

@@ -109,9 +109,24 @@ READ_ONLY = (Get, Exists, Count, Search, Invalid)
 """Operations that never change a correct store's content."""
 
 
+MAX_CRASH_K = 1_000_000
+"""Bound on a crash point's count, so a seed cannot ask for an absurd one."""
+
+
+@dataclass(frozen=True, slots=True)
+class CrashPoint:
+    """Where inside a write a fault strikes: a named point and a count at it (file operations
+    done, rows streamed), so the fault lands at the same moment on every replay."""
+
+    point: str
+    k: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One operation and the fault injected into it (an injected fault or a nemesis name)."""
+    """One operation, the fault injected into it (an injected fault or a nemesis name) and,
+    for a fault that strikes inside the write, its crash point."""
 
     op: Operation
     fault: Optional[str] = None
+    at: Optional[CrashPoint] = None

@@ -1,0 +1,138 @@
+"""Crash states: recorded file operations of real writes, every prefix checked, crash points exact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from backends import json_files
+from backends.lance import exact_factory
+from backends.lance_upstream import batch_loop
+from umi_dst import crash_states, file_ops
+from umi_dst.checks import ContractViolation
+from umi_dst.codec import decode_step, encode_step
+from umi_dst.crash_states import AFTER_OPS, CRASH, TORN
+from umi_dst.harness import Harness, timing_dependent
+from umi_dst.operations import CrashPoint, Delete, Step, Store, StoreBatch
+from umi_dst.recipes import Random, random_matrix
+
+DIM = 8
+WRITES = [
+    Step(Store("kept", Random(1)), CRASH, CrashPoint(AFTER_OPS, 9)),
+    Step(StoreBatch((("a", Random(2)), ("b", Random(3)), ("kept", Random(4)))), CRASH, CrashPoint(AFTER_OPS, 2)),
+    Step(Store("c", Random(5)), CRASH, CrashPoint(TORN, 0)),
+    Step(Delete("kept"), CRASH, CrashPoint(AFTER_OPS, 1000)),
+]
+
+
+def run_steps(factory, steps) -> Harness:
+    harness = Harness(factory)
+    try:
+        for step in steps:
+            harness.run(step)
+        harness.finish()
+    finally:
+        harness.close()
+        factory.destroy()
+    return harness
+
+
+def test_a_lance_commit_is_recorded_in_order_and_replays_to_the_directory_it_left(tmp_path):
+    factory = exact_factory(tmp_path, DIM)
+    backend = factory.open()
+    backend.store("x", random_matrix(0, 1, DIM)[0])
+    batch = list(zip(["a", "b"], random_matrix(1, 2, DIM)))
+    _, before, ops, after = file_ops.record(factory.data_dir, lambda: backend.store_batch(batch))
+    replayed = before
+    for op in ops:
+        replayed = file_ops.apply(replayed, op)
+    assert replayed == after
+    published = [i for i, op in enumerate(ops) if isinstance(op, file_ops.Put) and op.path.endswith(".manifest")]
+    data = [i for i, op in enumerate(ops) if isinstance(op, file_ops.Rename) and op.target.endswith(".lance")]
+    assert len(published) == 1 and data and max(data) < published[0], "the manifest is published after the data"
+    assert not ops[published[0]].torn, "the manifest appears by a hard link, atomically"
+    factory.destroy()
+
+
+def test_crash_states_are_every_prefix_with_torn_writes_and_a_point_names_one():
+    before = {"d": None, "d/old": b"0"}
+    ops = [file_ops.Put("d/new.tmp", b"abcd", True), file_ops.Rename("d/new.tmp", "d/new"), file_ops.Remove("d/old")]
+    states = crash_states.crash_states(before, ops)
+    assert [(s.point, s.k, s.torn_bytes) for s in states] == [
+        (AFTER_OPS, 0, None), (TORN, 0, 0), (TORN, 0, 2), (AFTER_OPS, 1, None), (AFTER_OPS, 2, None), (AFTER_OPS, 3, None)
+    ]
+    assert states[2].files == {"d": None, "d/old": b"0", "d/new.tmp": b"ab"}
+    assert states[-1].files == {"d": None, "d/new": b"abcd"}
+    assert crash_states.chosen(states, CrashPoint(TORN, 0)) is states[2]
+    assert crash_states.chosen(states, CrashPoint(TORN, 1)) is states[3], "a rename cannot tear"
+    assert crash_states.chosen(states, CrashPoint(AFTER_OPS, 99)) is states[-1]
+    with pytest.raises(ValueError, match="not a file crash point"):
+        crash_states.chosen(states, CrashPoint("mid_copy", 1))
+
+
+def test_materialize_turns_a_directory_into_any_crash_state(tmp_path):
+    current = file_ops.snapshot(tmp_path)
+    for target in ({"a": None, "a/b": b"1", "c": b""}, {"c": b"2"}, {}):
+        crash_states.materialize(tmp_path, current, target)
+        assert file_ops.snapshot(tmp_path) == target
+        current = target
+
+
+@pytest.mark.parametrize("builder", [exact_factory, json_files.correct], ids=["lance", "json-files"])
+def test_a_correct_file_store_passes_every_crash_state_of_every_write(tmp_path, builder):
+    harness = run_steps(builder(tmp_path, DIM), WRITES)
+    assert harness.crash_states_checked >= 4 * 3, "every crash write checks several states"
+
+
+@pytest.mark.parametrize(
+    ("builder", "violation"),
+    [
+        (json_files.rewrites_in_place, "file operation 1 of 1, its file holding 0 bytes: a fresh connection fails"),
+        (json_files.acknowledges_before_durable, "lost the write"),
+        (batch_loop, "neither all-old nor all-new"),
+    ],
+    ids=["rewrites-in-place", "acknowledges-before-durable", "lance-batch-loop"],
+)
+def test_crash_states_catch_planted_crash_bugs(tmp_path, builder, violation):
+    with pytest.raises(ContractViolation, match=violation):
+        run_steps(builder(tmp_path, DIM), WRITES)
+
+
+def test_the_crash_point_decides_where_the_run_continues(tmp_path):
+    batch = StoreBatch((("a", Random(2)), ("b", Random(3))))
+    factory = json_files.correct(tmp_path, DIM)
+    for point, expected in [(CrashPoint(AFTER_OPS, 0), 0), (CrashPoint(TORN, 0), 0), (CrashPoint(AFTER_OPS, 5), 2)]:
+        harness = Harness(factory)
+        harness.run(Step(batch, CRASH, point))
+        assert harness.backend.count() == harness.oracle.count() == expected, point
+        harness.close()
+        factory.destroy()
+
+
+def test_a_crash_point_round_trips_and_is_bounded():
+    step = Step(Delete("x"), CRASH, CrashPoint(TORN, 7))
+    encoded = json.loads(json.dumps(encode_step(step)))
+    assert encoded["at"] == {"point": TORN, "k": 7}
+    assert decode_step(encoded, "steps[0]") == step
+    for bad, field in [({"point": TORN, "k": -1}, "steps[0].at.k"), ({"point": "", "k": 1}, "steps[0].at.point")]:
+        with pytest.raises(ValueError, match=field.replace("[", r"\[").replace("]", r"\]")):
+            decode_step({**encoded, "at": bad}, "steps[0]")
+    with pytest.raises(ValueError, match="needs the fault"):
+        decode_step({"kind": "delete", "id": "x", "at": {"point": TORN, "k": 1}}, "steps[0]")
+
+
+def test_only_unplaced_nemeses_depend_on_timing():
+    assert not timing_dependent(WRITES + [Step(Delete("x"), "error_after")])
+    assert timing_dependent([Step(Delete("x"), "competing_writer")])
+
+
+def test_a_store_without_data_dir_offers_no_crash(tmp_path):
+    from backends.sim import SimFactory
+
+    harness = Harness(SimFactory(dim=DIM))
+    assert CRASH not in harness.available_faults()
+    with pytest.raises(ContractViolation, match="declares no data_dir"):
+        harness.run(WRITES[1])
+    assert CRASH in Harness(json_files.correct(Path(tmp_path), DIM)).available_faults()
