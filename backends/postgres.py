@@ -38,7 +38,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
-from backends.postgres_nemeses import nemeses_for
+from backends.postgres_crash_points import nemeses_for
 from backends.postgres_server import Server, ensure_vector_extension, server, server_versions
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Embedding, Nemesis, SearchResult
 from umi_dst.validation import (

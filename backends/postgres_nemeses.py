@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg import sql
 
-from umi_dst.contract import Nemesis, WriteCall
+from umi_dst.contract import WriteCall
 
 if TYPE_CHECKING:
     from backends.postgres import PostgresFactory, PostgresVectorBackend
@@ -167,11 +167,3 @@ def _busy(monitor: psycopg.Connection, pid: int) -> Callable[[], bool]:
         return row is not None and row[0] in ("active", "idle in transaction")
 
     return check
-
-
-def nemeses_for(factory: PostgresFactory) -> Mapping[str, Nemesis]:
-    """The nemeses a factory offers: crashing only a server this process owns."""
-    offered: list[Nemesis] = [TerminateConnection(factory), StatementTimeout(factory)]
-    if factory.server.owned:
-        offered.append(CrashServer(factory))
-    return {nemesis.name: nemesis for nemesis in offered}

@@ -82,6 +82,11 @@ class Nemesis(Protocol):
     ``disturb`` performs ``call`` on ``backend`` while the fault happens. It may raise: the
     outcome is then indeterminate and the harness reads the ids back (CONTRACT §4). After
     it returns or raises, the harness heals the fault and continues on a fresh ``open()``.
+
+    A nemesis that can strike at exact points of a write also declares ``points`` (names),
+    ``strike(backend, call, at: CrashPoint)`` (perform ``call`` with the fault at ``at``) and
+    ``expected(at) -> "old" | "new"``, the one state a fresh connection must then read. The
+    machine draws a crash point for it, so its seeds replay the same fault every time.
     """
 
     name: str

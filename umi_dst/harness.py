@@ -39,6 +39,8 @@ from umi_dst.validation import last_wins
 
 READ_BACK_SAMPLE = 64
 """How many ids of a large batch are read back to resolve an indeterminate write."""
+CRASH_STATE_SAMPLE = 16
+"""How many ids of a large batch are read back in each crash state (there are many states)."""
 FINAL_CHECK_SAMPLE = 256
 """How many ids the final state comparison reads back (all when there are fewer)."""
 
@@ -78,7 +80,9 @@ class Harness:
 
     def crash_points(self, fault: str) -> tuple[str, ...]:
         """The named points inside a write where ``fault`` can strike (none: it is not placed)."""
-        return crash_states.FILE_CRASH_POINTS if fault == crash_states.CRASH else ()
+        if fault == crash_states.CRASH:
+            return crash_states.FILE_CRASH_POINTS
+        return tuple(getattr(self.factory.nemeses.get(fault), "points", ()))
 
     # -- running steps ------------------------------------------------------------------
     def run(self, step: Step) -> None:
@@ -89,6 +93,8 @@ class Harness:
         op = step.op
         if step.fault == crash_states.CRASH:
             self._crash(op, step.at)
+        elif step.at is not None:
+            self._placed_fault(op, step.fault, step.at)
         elif step.fault is not None:
             self._faulty_write(op, step.fault)
         elif isinstance(op, (Store, StoreBatch, Delete)):
@@ -195,7 +201,9 @@ class Harness:
         if self.log:
             self.log(f"  indeterminate write resolved by reading back {sample} ids: {outcome} state")
 
-    def _read_back(self, backend: VectorBackend, call: WriteCall, what: str) -> tuple[str, int]:
+    def _read_back(
+        self, backend: VectorBackend, call: WriteCall, what: str, sample_size: int = READ_BACK_SAMPLE
+    ) -> tuple[str, int]:
         """Whether ``backend`` holds the state before ``call`` or after it ("old" or "new"),
         read back on a sample of the ids it changes, with ``count()`` to match; anything else
         is a violation."""
@@ -208,7 +216,7 @@ class Harness:
                 after.store(id, vector)
         call.apply(after)
         informative = [id for id in changed if not _same(before.get(id), after.get(id))]
-        sample = _evenly_spaced(informative, READ_BACK_SAMPLE)
+        sample = _evenly_spaced(informative, sample_size)
         if not sample:
             return "new", 0  # the write changes nothing: old and new are the same state
         seen = {id: backend.get(id) for id in sample}
@@ -227,6 +235,38 @@ class Harness:
         )
 
     # -- crash points -------------------------------------------------------------------
+    def _placed_fault(self, op: Write, fault: str, at: CrashPoint) -> None:
+        """A nemesis struck at a named point of the write: the state read back must be exactly
+        the one it expects there (and all-new whenever the write returned)."""
+        if not isinstance(op, (Store, StoreBatch, Delete)):
+            raise TypeError(f"fault {fault!r} attached to {op.kind}, which is not a write")
+        nemesis = self.factory.nemeses.get(fault)
+        points = self.crash_points(fault)
+        if at.point not in points:
+            raise ContractViolation(f"backend {self.factory.name!r} has no crash point {at.point!r} for {fault!r}; it has {points}")
+        call = self.write_call(op)
+        expected = nemesis.expected(at)
+        returned = True
+        try:
+            nemesis.strike(self.backend, call, at)
+        except Exception as exc:
+            returned = False
+            if self.log:
+                self.log(f"  write raised under {fault} at {at.point}: {type(exc).__name__}: {exc}")
+        finally:
+            nemesis.heal()
+            self.reopen()
+        what = f"{call.method} under {fault} at {at.point} (k={at.k})"
+        outcome, sampled = self._read_back(self.backend, call, what)
+        if returned and outcome != "new":
+            raise ContractViolation(f"{what} returned, yet a fresh connection reads the old state", "new", "old")
+        if outcome != expected and sampled:  # a write that changes nothing leaves one state
+            raise ContractViolation(f"{what} left the {outcome} state; at this point it must leave the {expected}", expected, outcome)
+        if outcome == "new":
+            call.apply(self.oracle)
+        if self.log:
+            self.log(f"  {what}: {outcome} state, as expected")
+
     def _crash(self, op: Write, at: CrashPoint | None) -> None:
         """Crash the process inside the write: check every crash state, continue from ``at``'s.
 
@@ -278,7 +318,7 @@ class Harness:
         backend = None
         try:
             backend = self.factory.open()
-            outcome, _ = self._read_back(backend, call, what)
+            outcome, _ = self._read_back(backend, call, what, CRASH_STATE_SAMPLE)
             count = backend.count()
         except ContractViolation:
             raise

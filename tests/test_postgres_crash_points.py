@@ -1,0 +1,71 @@
+"""PostgreSQL faults at named points of a write: each point has one exact outcome."""
+
+from __future__ import annotations
+
+import pytest
+
+from backends.postgres import COPY_MIN_ROWS, binary_copy_chunks, exact_factory
+from backends.postgres_crash_points import AFTER_COMMIT, BEFORE_COMMIT, BEFORE_STATEMENT, EXPECTED, IN_STATEMENT, MID_COPY, _row_offset
+from umi_dst.checks import ContractViolation
+from umi_dst.harness import Harness
+from umi_dst.operations import Bulk, CrashPoint, Delete, Step, Store, StoreBatch
+from umi_dst.recipes import Random, random_matrix
+
+DIM = 8
+# A batch over stored ids, large enough to go by COPY (through the staging table).
+BATCH = StoreBatch((("kept", Random(3)),), Bulk(seed=4, count=COPY_MIN_ROWS + 20, distinct=COPY_MIN_ROWS + 10))
+WRITES = [Step(BATCH), Step(Store("kept", Random(5))), Step(Delete("kept"))]
+
+
+def oracle_state(harness: Harness) -> tuple[int, bytes | None]:
+    kept = harness.oracle.get("kept")
+    return harness.oracle.count(), None if kept is None else kept.tobytes()
+
+
+@pytest.fixture
+def harness(tmp_path):
+    factory = exact_factory(tmp_path, DIM)
+    made = Harness(factory)
+    made.run(Step(StoreBatch((("kept", Random(1)),), Bulk(seed=4, count=COPY_MIN_ROWS, distinct=COPY_MIN_ROWS))))
+    yield made
+    made.close()
+    factory.destroy()
+
+
+@pytest.mark.parametrize(
+    ("fault", "writes"),
+    [
+        ("terminate_connection", WRITES),
+        ("crash_server", WRITES[:1]),
+        pytest.param("crash_server", WRITES, marks=pytest.mark.slow),
+    ],
+    ids=["terminate_connection", "crash_server-copy-batch", "crash_server-every-write"],
+)
+def test_every_write_at_every_point_leaves_exactly_the_expected_state(harness, fault, writes):
+    seen = []
+    harness.log = seen.append
+    for point in (BEFORE_STATEMENT, BEFORE_COMMIT, MID_COPY, AFTER_COMMIT):
+        for step in writes:
+            before = oracle_state(harness)
+            harness.run(Step(step.op, fault, CrashPoint(point, 7)))
+            changed = oracle_state(harness) != before
+            assert changed == (EXPECTED[point] == "new"), f"{step.op.kind} at {point}"
+            if isinstance(step.op, Delete):  # put it back for the next point
+                harness.run(Step(Store("kept", Random(1))))
+    harness.finish()
+    assert any(f"at {MID_COPY}" in line and "raised" in line for line in seen), "the COPY was cut off"
+
+
+def test_a_statement_timeout_cancels_the_write_in_its_statement(harness):
+    harness.run(Step(Store("new", Random(9)), "statement_timeout", CrashPoint(IN_STATEMENT, 0)))
+    assert harness.oracle.get("new") is None
+    with pytest.raises(ContractViolation, match="no crash point"):
+        harness.run(Step(Store("new", Random(9)), "statement_timeout", CrashPoint(AFTER_COMMIT, 0)))
+
+
+def test_a_copy_is_cut_after_exactly_k_rows():
+    rows = list(zip([f"r{i}" for i in range(5)], random_matrix(0, 5, DIM)))
+    data = b"".join(binary_copy_chunks(rows, DIM))
+    single = b"".join(binary_copy_chunks(rows[:2], DIM))
+    assert _row_offset(data, 2) == len(single) - 2, "two rows and the header, without the trailer"
+    assert _row_offset(data, 99) == len(data) - 2
