@@ -374,6 +374,27 @@ _WITHOUT_TABLE = {"delete": "False", "get": "None", "exists": "False", "count": 
 """What the original answers while no store has created the table."""
 
 
+class BatchLoopLanceCalls(LanceCalls):
+    """``BatchLoopLanceBackend``: the fixed backend but for the original's batch, a loop of
+    single upserts (one commit each), and its table, made by the first write."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim, table_up_front=False)
+
+    def _store_batch(self, call: ExportCall, result: str | None) -> list[str]:
+        items = last_wins(call.args[0])
+        if not items:
+            return ["pass  # an empty batch never reaches the engine"]
+        loop = ExportCall("store", (Code("id"), Code("vector")), call.data, call.before, call.shared)
+        ensure = [] if call.shared else self._ensure_table()
+        ids = ", ".join(ascii(id) for id, _ in items)
+        return [
+            *ensure,
+            f"for id, vector in zip([{ids}], {call.data.matrix([v for _, v in items])}):  # one commit per item",
+            *_indent(self._upsert(loop, [Code("id")], [Code("vector")])),
+        ]
+
+
 def _literal(value) -> str:
     return str(value) if isinstance(value, Code) else ascii(value)
 
@@ -405,3 +426,7 @@ def approximate_calls(dim: int) -> LanceCalls:
 def upstream_calls(dim: int) -> UpstreamLanceCalls:
     return UpstreamLanceCalls(dim)
 
+
+
+def batch_loop_calls(dim: int) -> BatchLoopLanceCalls:
+    return BatchLoopLanceCalls(dim)

@@ -51,11 +51,12 @@ RENDERERS: dict[str, str] = {
     "lance": "backends.lance_export:exact_calls",
     "lance-approx": "backends.lance_export:approximate_calls",
     "lance-upstream": "backends.lance_export:upstream_calls",
+    "backends.lance_upstream:batch_loop": "backends.lance_export:batch_loop_calls",
     "postgres": "backends.postgres_export:exact_calls",
     "postgres-approx": "backends.postgres_export:approximate_calls",
     "postgres-upstream": "backends.postgres_export:upstream_calls",
 }
-"""Built-in backend -> its renderer builder ``(dim) -> BackendCalls``."""
+"""Built-in backend (and case-study variant) -> its renderer builder ``(dim) -> BackendCalls``."""
 
 LITERAL_VALUES = 4096
 """Embedded data up to this many floats is written as literals; more goes in as base64."""
@@ -263,6 +264,9 @@ class _Script:
     def _step(self, index: int, step: Step, last: bool) -> list[str]:
         op, fault = step.op, step.fault
         what = f"# step {index}: {describe(step)}"
+        at = getattr(step, "at", None)
+        if at is not None:
+            what += f" (the seed's crash point: {at.point} {at.k}, which umi-dst replays exactly; here a real kill)"
         if isinstance(op, Invalid):
             self.left_out.append(f"step {index} ({op.call} with {op.defect}): rejected by validation, never sent")
             return []
