@@ -7,7 +7,15 @@ with the constants taken from those modules: a change there should change what i
 
 from __future__ import annotations
 
-from backends.lance import ID_COLUMN, PRIMARY_KEY_MARKER, TABLE_NAME, VECTOR_COLUMN, IndexPlan, RetryPolicy
+from backends.lance import (
+    ID_COLUMN,
+    PRIMARY_KEY_MARKER,
+    TABLE_NAME,
+    VECTOR_COLUMN,
+    CompactionPolicy,
+    IndexPlan,
+    RetryPolicy,
+)
 from backends.lance_nemeses import CompetingWriter, KillWriter
 from backends.lance_upstream import UPSTREAM_RETRY
 from umi_dst.export import Code, ExportCall, ExportError, Rendered
@@ -45,12 +53,20 @@ class LanceCalls:
 
     requirements = ("lancedb", "pyarrow", "numpy")
 
-    def __init__(self, dim: int, index: IndexPlan | None = None, table_up_front: bool = True) -> None:
+    def __init__(
+        self,
+        dim: int,
+        index: IndexPlan | None = None,
+        table_up_front: bool = True,
+        compaction: CompactionPolicy | None = CompactionPolicy(),
+    ) -> None:
         """``table_up_front``: the factory creates the table (``LanceFactory.create_table``);
         otherwise the first write does, and reads answer as an empty store until then."""
         self.dim = dim
         self.index = index
         self.table_up_front = table_up_front
+        self.compaction = compaction
+        self._commits = 0
         self._created = table_up_front
         self._dynamic = False
         self._indexed = False
@@ -112,6 +128,7 @@ class LanceCalls:
         return '"python", sys.version.split()[0], "lancedb", lancedb.__version__, "pyarrow", pa.__version__, "numpy", np.__version__'
 
     def open_store(self) -> list[str]:
+        self._commits = 0
         if not self.table_up_front:
             return ["store = workdir", *self._connection(), "table = None  # the first write creates the table"]
         return ["store = workdir", *self._connection(), f"table = db.create_table({_TABLE}, schema=SCHEMA, exist_ok=True)"]
@@ -121,6 +138,7 @@ class LanceCalls:
 
     def connect(self, shared: bool = False) -> list[str]:
         """A shared connection looks for a table made after it opened, as the backend's lazy one does."""
+        self._commits = 0
         if shared and not self.table_up_front:
             self._dynamic = True
             return [*self._connection(), "table = open_table(db)"]
@@ -165,6 +183,8 @@ class LanceCalls:
             plan = self.index
             config = f"HnswSq(distance_type='cosine', num_partitions={plan.num_partitions}, m={plan.m}, ef_construction={plan.ef_construction})"
             lines.append(f"table.create_index({_VECTOR}, config={config})  # the backend indexes once {plan.min_rows} rows exist")
+        if not any(isinstance(i, Code) for i in ids):
+            lines += self._committed(call)
         return lines
 
     def _retried(self, write: str, call: ExportCall) -> str:
@@ -177,12 +197,31 @@ class LanceCalls:
         return f"col({_ID}) == lit({call.arg(0)})"
 
     def _delete(self, call: ExportCall, result: str | None) -> list[str]:
+        """Only a delete that finds the id commits (the backend reads first)."""
         delete = self._retried(f"table.delete({self._id_filter(call)})", call)
-        lines = [f"{result} = {delete}.num_deleted_rows > 0" if result else delete]
+        found = isinstance(call.args[0], Code) or call.shared or call.before.exists(call.args[0])
+        lines = [
+            f"{result or 'found'} = {self._matches(call)}  # nothing found: nothing to delete, no commit",
+            f"if {result or 'found'}:",
+            f"    {result + ' = ' if result else ''}{delete}{'.num_deleted_rows > 0' if result else ''}",
+            *(_indent(self._committed(call)) if found else []),
+        ]
         if call.shared and not self.table_up_front:
             self._dynamic = True
             return ["table = table if table is not None else open_table(db)", "if table is not None:", *_indent(lines)]
         return lines
+
+    def _matches(self, call: ExportCall) -> str:
+        return f"table.search().where({self._id_filter(call)}).select([{_ID}]).limit(1).to_arrow().num_rows > 0"
+
+    def _committed(self, call: ExportCall, commits: int = 1) -> list[str]:
+        """The backend compacts after every ``compaction.every`` commits of a connection."""
+        if self.compaction is None or call.shared:
+            return []
+        before, self._commits = self._commits, self._commits + commits
+        if self._commits // self.compaction.every == before // self.compaction.every:
+            return []
+        return [f"table.optimize()  # the backend compacts after every {self.compaction.every} commits of a connection"]
 
     def _rows_with_id(self, call: ExportCall, column: str) -> str:
         return f"found = table.search().where({self._id_filter(call)}).select([{column}]).limit(2).to_arrow()"
@@ -194,7 +233,7 @@ class LanceCalls:
         ]
 
     def _exists(self, call: ExportCall, result: str | None) -> list[str]:
-        return [self._rows_with_id(call, _ID), f"{result} = found.num_rows > 0"]
+        return [f"{result} = {self._matches(call)}"]
 
     def _count(self, call: ExportCall, result: str | None) -> list[str]:
         return [f"{result} = table.count_rows()"]
@@ -298,7 +337,7 @@ class UpstreamLanceCalls(LanceCalls):
     store with its data, upsert as delete-then-add, ids pasted into SQL, L2 search."""
 
     def __init__(self, dim: int) -> None:
-        super().__init__(dim, table_up_front=False)
+        super().__init__(dim, table_up_front=False, compaction=None)
         self._replaced = False
 
     def imports(self) -> list[str]:
@@ -392,6 +431,7 @@ class BatchLoopLanceCalls(LanceCalls):
             *ensure,
             f"for id, vector in zip([{ids}], {call.data.matrix([v for _, v in items])}):  # one commit per item",
             *_indent(self._upsert(loop, [Code("id")], [Code("vector")])),
+            *self._committed(call, len(items)),
         ]
 
 

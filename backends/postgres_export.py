@@ -12,7 +12,13 @@ from types import SimpleNamespace
 
 from psycopg import sql
 
-from backends.postgres import COPY_MIN_ROWS, DEFAULT_EF_SEARCH, PostgresFactory, PostgresVectorBackend
+from backends.postgres import (
+    COPY_MIN_ROWS,
+    DEFAULT_EF_SEARCH,
+    DEFAULT_INDEX_MIN_ROWS,
+    PostgresFactory,
+    PostgresVectorBackend,
+)
 from backends.postgres_nemeses import STATEMENT_TIMEOUT_MS, StatementTimeout, TerminateConnection
 from backends.postgres_upstream import UpstreamFactory
 from umi_dst.export import ExportCall, ExportError, Rendered
@@ -34,6 +40,7 @@ class PostgresCalls:
         self.table_name = table_name
         self.table = sql.Identifier(SCHEMA, table_name)
         self._faults = False
+        self._indexed = ef_search is None  # exact mode builds no index
 
     def _sql(self, composed: sql.Composable) -> str:
         """The statement as text; our lower-case identifiers need no quotes."""
@@ -107,7 +114,26 @@ class PostgresCalls:
         return getattr(self, f"_{call.method}")(call, result)
 
     def _store(self, call: ExportCall, result: str | None) -> list[str]:
-        return [f"conn.execute(UPSERT, ({call.arg(0)}, {call.arg(1)}))"]
+        return [f"conn.execute(UPSERT, ({call.arg(0)}, {call.arg(1)}))", *self._index_when_ready(call, [call.args[0]])]
+
+    def _index_when_ready(self, call: ExportCall, ids: list[str]) -> list[str]:
+        """Approximate mode: the write that leaves ``DEFAULT_INDEX_MIN_ROWS`` rows builds the index."""
+        if self._indexed:
+            return []
+        create = f'conn.execute("CREATE INDEX ON {self._name()} USING hnsw (embedding vector_cosine_ops)")'
+        if call.shared:
+            return [
+                "with conn.transaction():  # the backend builds the HNSW index once the table holds enough rows",
+                f'    conn.execute("LOCK TABLE {self._name()} IN SHARE ROW EXCLUSIVE MODE")',
+                f"    indexed = conn.execute(\"SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = '{self._name()}'::regclass AND NOT indisprimary)\").fetchone()[0]",
+                f'    if not indexed and conn.execute("SELECT count(*) FROM {self._name()}").fetchone()[0] >= {DEFAULT_INDEX_MIN_ROWS}:',
+                f"        {create}",
+            ]
+        after = call.before.count() + len({id for id in ids if not call.before.exists(id)})
+        if after < DEFAULT_INDEX_MIN_ROWS:
+            return []
+        self._indexed = True
+        return [f"{create}  # the backend builds the HNSW index once the table holds {DEFAULT_INDEX_MIN_ROWS} rows"]
 
     def _store_batch(self, call: ExportCall, result: str | None) -> list[str]:
         rows = sorted(last_wins(call.args[0]), key=lambda row: row[0])
@@ -116,8 +142,9 @@ class PostgresCalls:
         items = f"zip([{', '.join(ascii(id) for id, _ in rows)}], {call.data.matrix([v for _, v in rows])})"
         name = self._name()
         lines = ["with conn.transaction(), conn.cursor() as cursor:  # one transaction, rows in id order"]
+        built = self._index_when_ready(call, [id for id, _ in rows])
         if len(rows) < COPY_MIN_ROWS:
-            return lines + [f"    cursor.executemany(UPSERT, list({items}))"]
+            return lines + [f"    cursor.executemany(UPSERT, list({items}))", *built]
         target = name
         if any(call.before.exists(id) for id, _ in rows):
             target = "umi_dst_staging"
@@ -136,7 +163,7 @@ class PostgresCalls:
                 f'    cursor.execute("INSERT INTO {name} (id, embedding) SELECT id, embedding FROM umi_dst_staging '
                 'ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding")'
             )
-        return lines
+        return lines + built
 
     def _delete(self, call: ExportCall, result: str | None) -> list[str]:
         delete = f'conn.execute("DELETE FROM {self._name()} WHERE id = %s", ({call.arg(0)},))'
