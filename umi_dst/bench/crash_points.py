@@ -110,7 +110,7 @@ def soak(spec: str, fault: str, cycles: int, seed: int = 0) -> Soak:
     """``cycles`` rounds of an acknowledged store, then a batch crashed at a seeded point."""
     rng = random.Random(seed)
     started = time.perf_counter()
-    lost = violations = 0
+    lost = violations = acknowledged_total = 0
     acknowledged: list[str] = []
     with tempfile.TemporaryDirectory(prefix="umi-soak-") as scratch:
         factory = registry.build(spec, Path(scratch), DIM)
@@ -118,12 +118,13 @@ def soak(spec: str, fault: str, cycles: int, seed: int = 0) -> Soak:
         try:
             for cycle in range(cycles):
                 id = f"ack-{cycle}"
-                harness.run(Step(Store(id, Random(cycle))))
-                acknowledged.append(id)
                 points = harness.crash_points(fault)
                 at = CrashPoint(rng.choice(points), rng.randrange(64))
                 batch = StoreBatch((), Bulk(seed=cycle, count=rng.choice((3, 150)), distinct=150))
                 try:
+                    harness.run(Step(Store(id, Random(cycle))))
+                    acknowledged.append(id)
+                    acknowledged_total += 1
                     harness.run(Step(batch, fault, at))
                 except ContractViolation:
                     violations += 1
@@ -134,7 +135,7 @@ def soak(spec: str, fault: str, cycles: int, seed: int = 0) -> Soak:
         finally:
             harness.close()
             factory.destroy()
-    return Soak(spec, fault, cycles, cycles, lost, violations, time.perf_counter() - started)
+    return Soak(spec, fault, cycles, acknowledged_total, lost, violations, time.perf_counter() - started)
 
 
 def replay_stability(seeds_dir: Path, runs: int) -> list[dict]:
