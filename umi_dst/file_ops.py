@@ -24,6 +24,7 @@ import ctypes
 import ctypes.util
 import os
 import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,11 @@ class MakeDir:
 
 
 FileOp = Union[Put, Rename, Remove, MakeDir]
+
+
+def supported() -> bool:
+    """Whether file operations can be recorded here (Linux inotify)."""
+    return sys.platform.startswith("linux")
 
 
 def snapshot(root: Path) -> Snapshot:

@@ -75,7 +75,7 @@ class Harness:
         return None if declared is None else Path(declared)
 
     def available_faults(self) -> tuple[str, ...]:
-        crash = (crash_states.CRASH,) if self.data_dir is not None else ()
+        crash = (crash_states.CRASH,) if self.data_dir is not None and file_ops.supported() else ()
         return INJECTED_FAULTS + crash + tuple(sorted(self.factory.nemeses))
 
     def crash_points(self, fault: str) -> tuple[str, ...]:
