@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from umi_dst import seeds
+from umi_dst import seed_bounds, seeds
 from umi_dst.codec import DecodeError, decode_step, encode_step
 from umi_dst.operations import Step
 
@@ -75,16 +75,26 @@ def _parse(data: object) -> ParallelSeed:
     clients_as = seeds.field(data, "clients_as", str)
     if clients_as not in CLIENT_KINDS:
         raise DecodeError("clients_as", f"expected one of {CLIENT_KINDS}, got {clients_as!r}")
-    clients = seeds.field(data, "clients", list)
-    for c, steps in enumerate(clients):
+    dim = seed_bounds.check_dim(seeds.field(data, "dim", int))
+    raw_clients = seeds.field(data, "clients", list)
+    if not 1 <= len(raw_clients) <= seed_bounds.MAX_CLIENTS:
+        raise DecodeError("clients", f"must hold 1 to {seed_bounds.MAX_CLIENTS} clients, got {len(raw_clients)}")
+    for c, steps in enumerate(raw_clients):
         if not isinstance(steps, list):
             raise DecodeError(f"clients[{c}]", f"expected a list of steps, got {type(steps).__name__}")
+        seed_bounds.check_length(steps, f"clients[{c}]", seed_bounds.MAX_CLIENT_STEPS)
+    raw_prefix = seed_bounds.check_length(seeds.field(data, "prefix", list), "prefix", seed_bounds.MAX_STEPS)
+    prefix = [decode_step(step, f"prefix[{i}]") for i, step in enumerate(raw_prefix)]
+    seed_bounds.check_steps(prefix, dim, "prefix")
+    clients = [[decode_step(step, f"clients[{c}][{i}]") for i, step in enumerate(steps)] for c, steps in enumerate(raw_clients)]
+    for c, steps in enumerate(clients):
+        seed_bounds.check_parallel_client(steps, dim, f"clients[{c}]")
     return ParallelSeed(
         backend=seeds.field(data, "backend", str),
-        dim=seeds.field(data, "dim", int),
+        dim=dim,
         clients_as=clients_as,
-        prefix=[decode_step(step, f"prefix[{i}]") for i, step in enumerate(seeds.field(data, "prefix", list))],
-        clients=[[decode_step(step, f"clients[{c}][{i}]") for i, step in enumerate(steps)] for c, steps in enumerate(clients)],
+        prefix=prefix,
+        clients=clients,
         failure=seeds.field(data, "failure", dict),
         versions=seeds.field(data, "versions", dict),
         description=seeds.description(data),

@@ -4,7 +4,8 @@ A seed holds the backend spec and ``dim``, the shrunk steps, the failing step wi
 and actual outcome, and the versions of everything involved. It optionally says what it
 ``expect``s on which backends (``{"lance-upstream": "fail", "lance": "pass"}``); by default a
 seed must pass on its own backend, which makes it a regression test once the bug is fixed.
-Loading one only parses data; a malformed file gets an error naming the file and the field.
+Loading one only parses data, within the bounds of ``seed_bounds`` (size, nesting, every field);
+a malformed file gets one error, ``MalformedSeed``, naming the file and the field.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import json
 import os
 import platform
 import re
+import stat
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -23,6 +26,7 @@ import hypothesis
 import numpy as np
 
 import umi_dst
+from umi_dst import seed_bounds
 from umi_dst.codec import DecodeError, decode_step, encode_step
 from umi_dst.operations import Step
 
@@ -92,12 +96,42 @@ def failure_record(error: BaseException, at_step: int | None) -> dict[str, Any]:
     }
 
 
+class SeedWrittenElsewhere(UserWarning):
+    """The seeds directory could not be written; the seed went to ``FALLBACK_DIR`` instead."""
+
+
+class SeedNotSaved(OSError):
+    """No directory could take the seed; the message carries the whole seed file."""
+
+
+FALLBACK_DIR = "umi-dst-unsaved-seeds"
+"""Under the temp dir: where a seed goes when its directory cannot be written."""
+
+
 def write(seed: SeedFile, directory: Path) -> Path:
-    """Write atomically (temp file + rename) as ``<directory>/<backend>/<digest>.json``."""
-    target_dir = Path(directory) / _safe_name(seed.backend)
-    target_dir.mkdir(parents=True, exist_ok=True)
-    path = target_dir / f"{seed.digest()}.json"
+    """Write atomically (temp file + rename) as ``<directory>/<backend>/<digest>.json``.
+
+    A finding is never lost to a failed write: if ``directory`` cannot take the file, it goes to
+    ``<tmp>/umi-dst-unsaved-seeds/`` with a ``SeedWrittenElsewhere`` warning; if that fails too,
+    ``SeedNotSaved`` carries the file's text.
+    """
     text = json.dumps(seed.to_json(), indent=1, ensure_ascii=False) + "\n"
+    name = f"{seed.digest()}.json"
+    try:
+        return _write_atomically(Path(directory) / _safe_name(seed.backend), name, text)
+    except OSError as exc:
+        problem = f"could not write the seed into {directory} ({exc})"
+    try:
+        path = _write_atomically(Path(tempfile.gettempdir()) / FALLBACK_DIR / _safe_name(seed.backend), name, text)
+    except OSError as exc:
+        raise SeedNotSaved(f"{problem}, nor into the temp dir ({exc}); the seed file follows:\n{text}") from None
+    warnings.warn(f"{problem}; it was saved as {path} instead", SeedWrittenElsewhere, stacklevel=2)
+    return path
+
+
+def _write_atomically(target_dir: Path, name: str, text: str) -> Path:
+    target_dir.mkdir(parents=True, exist_ok=True)
+    path = target_dir / name
     handle, temporary = tempfile.mkstemp(dir=target_dir, prefix=".tmp-", suffix=".json")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
@@ -124,8 +158,8 @@ def read(path: Path, parse: Callable[[object], T]) -> T:
     """Parse a seed-like JSON file; any problem becomes a ``MalformedSeed`` naming the file."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = parse_json(read_text(path))
+    except (OSError, ValueError) as exc:
         raise MalformedSeed(f"{path}: not a readable JSON seed file ({exc})") from None
     try:
         return parse(data)
@@ -133,9 +167,49 @@ def read(path: Path, parse: Callable[[object], T]) -> T:
         raise MalformedSeed(f"{path}: field {exc}") from None
 
 
+def read_text(path: Path) -> str:
+    """A regular file's text, refused unread beyond ``MAX_FILE_BYTES`` (no FIFO, device, ...)."""
+    with open(path, "rb", opener=_nonblocking) as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ValueError("not a regular file")
+        data = handle.read(seed_bounds.MAX_FILE_BYTES + 1)
+    if len(data) > seed_bounds.MAX_FILE_BYTES:
+        raise ValueError(f"larger than {seed_bounds.MAX_FILE_BYTES:,} bytes")
+    return data.decode("utf-8")
+
+
+def _nonblocking(path: str, flags: int) -> int:
+    """Opening a FIFO for reading would wait for a writer; this never waits."""
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+def parse_json(text: str) -> object:
+    """Strict JSON (no NaN or Infinity) nested at most ``MAX_DEPTH`` deep, checked before parsing."""
+    depth = _nesting_depth(text)
+    if depth > seed_bounds.MAX_DEPTH:
+        raise ValueError(f"nested {depth} deep, more than {seed_bounds.MAX_DEPTH}")
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"?', re.DOTALL)
+
+
+def _nesting_depth(text: str) -> int:
+    """The deepest bracket nesting outside strings, in linear time."""
+    brackets = np.frombuffer(_STRINGS.sub("", text).encode("utf-8"), dtype=np.uint8)
+    opens = (brackets == ord("[")) | (brackets == ord("{"))
+    closes = (brackets == ord("]")) | (brackets == ord("}"))
+    steps = opens.astype(np.int64) - closes.astype(np.int64)
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
 def declares_format(path: Path, format: str) -> bool:
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8")).get("format") == format
+        return parse_json(read_text(path)).get("format") == format
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -174,10 +248,14 @@ def expect_field(data: dict) -> dict[str, str]:
 
 def _parse(data: object) -> SeedFile:
     data = check_header(data, FORMAT, FORMAT_VERSION)
+    dim = seed_bounds.check_dim(field(data, "dim", int))
+    raw_steps = seed_bounds.check_length(field(data, "steps", list), "steps", seed_bounds.MAX_STEPS)
+    steps = [decode_step(step, f"steps[{i}]") for i, step in enumerate(raw_steps)]
+    seed_bounds.check_steps(steps, dim, "steps")
     return SeedFile(
         backend=field(data, "backend", str),
-        dim=field(data, "dim", int),
-        steps=[decode_step(step, f"steps[{i}]") for i, step in enumerate(field(data, "steps", list))],
+        dim=dim,
+        steps=steps,
         failure=field(data, "failure", dict),
         versions=field(data, "versions", dict),
         description=description(data),
