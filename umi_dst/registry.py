@@ -1,8 +1,14 @@
-"""Backend specs: a registered short name or ``module:attribute`` (CONTRACT §6)."""
+"""Backend specs: a registered short name or ``module:attribute`` (CONTRACT §6).
+
+Resolving ``module:attribute`` imports the module, which runs its top-level code: only specs a
+person typed (``--backend``, ``--umi-backend``) are resolved that way. A spec read from a seed
+file goes through ``is_registered`` first (see ``replay.backend_for``).
+"""
 
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 
 from umi_dst.contract import BackendFactory, FactoryBuilder
@@ -21,8 +27,21 @@ BUILTIN_BACKENDS: dict[str, str] = {
 CAMPAIGN_DEFAULTS = ("sim", "lance", "lance-approx", "postgres", "postgres-approx")
 
 
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_ATTRIBUTE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 class UnknownBackend(LookupError):
     """A spec that names no registered backend and no importable ``module:attribute``."""
+
+
+class BackendUnavailable(RuntimeError):
+    """The environment cannot run a backend: it cannot start, connect, authenticate, or lacks
+    a dependency or an extension. Not a contract violation: exit status 3, never a FAIL."""
+
+
+def is_registered(spec: str) -> bool:
+    return spec in BUILTIN_BACKENDS
 
 
 def resolve(spec: str) -> FactoryBuilder:
@@ -32,13 +51,17 @@ def resolve(spec: str) -> FactoryBuilder:
     """
     target = BUILTIN_BACKENDS.get(spec, spec)
     module_name, sep, attribute = target.partition(":")
-    if not sep or not module_name or not attribute:
+    if not sep or not _MODULE.fullmatch(module_name) or not _ATTRIBUTE.fullmatch(attribute):
         known = ", ".join(BUILTIN_BACKENDS)
-        raise UnknownBackend(f"unknown backend {spec!r}: use one of {known} or module:attribute")
+        raise UnknownBackend(f"unknown backend {spec!r}: use one of {known} or module:attribute (absolute module path)")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        if is_registered(spec):  # a built-in whose dependency is not installed here
+            raise BackendUnavailable(f"backend {spec!r} cannot load here: {exc}") from None
         raise UnknownBackend(f"backend {spec!r}: cannot import {module_name!r} ({exc})") from None
+    except Exception as exc:  # the module's own top-level code failed
+        raise UnknownBackend(f"backend {spec!r}: importing {module_name!r} raised {type(exc).__name__}: {exc}") from None
     try:
         builder = getattr(module, attribute)
     except AttributeError:
@@ -57,6 +80,6 @@ def available(spec: str) -> tuple[bool, str]:
     """Whether the spec's module imports here, with the reason when it does not."""
     try:
         resolve(spec)
-    except UnknownBackend as exc:
+    except (UnknownBackend, BackendUnavailable) as exc:
         return False, str(exc)
     return True, "ok"

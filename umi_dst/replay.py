@@ -1,14 +1,28 @@
-"""Replay a seed file step by step through the same ``Harness`` the machine used."""
+"""Replay a seed file step by step through the same ``Harness`` the machine used.
+
+A seed file is data: which backend it replays on is decided by the person running it. Its own
+``backend`` field is used only when it is a registered name, or when the caller allows it
+(``backend_for``); a ``module:attribute`` from a file is otherwise refused, never imported.
+``replay`` itself trusts the seed object it is given (made in this process, or checked so).
+"""
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from umi_dst import registry, seeds
+from umi_dst import leftovers, registry, seeds
+from umi_dst.contract import BackendFactory
+from umi_dst.faults import INJECTED_FAULTS
 from umi_dst.harness import Harness
+from umi_dst.operations import Step
+
+ALLOW_SEED_BACKEND_FLAG = "--allow-seed-backend"
+
+
+class SeedBackendNotAllowed(registry.UnknownBackend):
+    """A seed file names a ``module:attribute`` backend that nobody on the command line named."""
 
 
 @dataclass
@@ -27,20 +41,67 @@ class ReplayResult:
         return f"FAIL on {self.backend} at {where}: {self.message}"
 
 
+def backend_for(seed_backend: str, backend: str | None = None, allow_seed_backend: bool = False) -> str:
+    """The spec to replay on: the caller's ``backend``, else the seed's if it may be resolved.
+
+    A seed's own ``module:attribute`` would import that module (running its top-level code)
+    and call the attribute; a file from elsewhere must not get to choose that.
+    """
+    if backend is not None:
+        return backend
+    if registry.is_registered(seed_backend) or allow_seed_backend:
+        return seed_backend
+    raise SeedBackendNotAllowed(
+        f"the seed names backend {seed_backend!r}, which is not a registered backend; replaying it would "
+        f"import and call code the file chose, which is not allowed by default. Name it yourself with "
+        f"--backend {seed_backend}, pass {ALLOW_SEED_BACKEND_FLAG} if you trust this file, "
+        f"or replay on a registered backend (--backend sim)"
+    )
+
+
+def check_runnable(steps: Sequence[Step], factory: BackendFactory, path: str = "steps") -> None:
+    """Every fault a seed injects must be one the backend offers: checked before any step runs."""
+    offered = INJECTED_FAULTS + tuple(sorted(factory.nemeses))
+    for i, step in enumerate(steps):
+        if step.fault is not None and step.fault not in offered:
+            raise seeds.MalformedSeed(
+                f"field {path}[{i}].fault: backend {factory.name!r} offers no fault {step.fault!r} "
+                f"(it offers {', '.join(offered)})"
+            )
+
+
+def check_clients_can_share(factory: BackendFactory, clients_as: str) -> None:
+    """Client processes need a store other processes reach; an in-memory one is refused."""
+    if clients_as == "processes" and not getattr(factory, "shared_across_processes", True):
+        raise seeds.MalformedSeed(
+            f"field clients_as: backend {factory.name!r} keeps its store in one process's memory, so client "
+            f"processes cannot share it (each would see its own empty copy); replay with clients as threads"
+        )
+
+
 def replay_file(
-    path: Path, backend: str | None = None, workdir: Path | None = None, log: Callable[[str], None] | None = None
+    path: Path,
+    backend: str | None = None,
+    workdir: Path | None = None,
+    log: Callable[[str], None] | None = None,
+    allow_seed_backend: bool = True,
 ) -> ReplayResult:
-    """Replay ``path`` against ``backend`` (default: the seed's own); never raises on a failure."""
-    return replay(seeds.load(path), backend, workdir, log)
+    """Replay ``path`` against ``backend`` (default: the seed's own); never raises on a failure.
+
+    ``allow_seed_backend`` is for files this program wrote; the CLI passes what the user chose.
+    """
+    seed = seeds.load(path)
+    return replay(seed, backend_for(seed.backend, backend, allow_seed_backend), workdir, log)
 
 
 def replay(
     seed: seeds.SeedFile, backend: str | None = None, workdir: Path | None = None, log: Callable[[str], None] | None = None
 ) -> ReplayResult:
     spec = backend or seed.backend
-    with tempfile.TemporaryDirectory(prefix="umi-replay-", dir=workdir) as scratch:
-        factory = registry.build(spec, Path(scratch), seed.dim)
+    with leftovers.scratch_directory("replay", workdir) as scratch:
+        factory = registry.build(spec, scratch, seed.dim)
         try:
+            check_runnable(seed.steps, factory)
             harness = Harness(factory, log=log)
             at_step: int | None = None
             try:
