@@ -216,12 +216,17 @@ class _SchemaOwner:
         self.lock: psycopg.Connection | None = None
 
     def claim(self) -> None:
-        if self.lock is not None and not self.lock.closed:
-            return
+        if self.lock is not None:
+            try:
+                self.lock.execute("SELECT 1")  # still connected, so still locked
+                return
+            except psycopg.Error:
+                self.lock.close()
+        else:
+            atexit.register(self.release)
         self.lock = self.server.connect(autocommit=True)
         self.lock.execute("SELECT pg_advisory_lock(%s)", (_lock_key(self.token),))
         sweep_orphaned_schemas(self.server)
-        atexit.register(self.release)
 
     def release(self) -> None:
         """Drop every schema this process made (a destroy may have been skipped), then unlock."""

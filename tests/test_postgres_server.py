@@ -17,7 +17,16 @@ import pytest
 from psycopg import sql
 
 from backends.postgres import exact_factory
-from backends.postgres_server import URL_ENV, EmbeddedServer, ExternalServer, server
+from backends.postgres_server import (
+    URL_ENV,
+    EmbeddedServer,
+    ExternalServer,
+    PostgresUnavailable,
+    server,
+    sweep_orphaned_schemas,
+    sweep_stale_data_dirs,
+)
+from umi_dst.registry import BackendUnavailable
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -135,3 +144,83 @@ def test_a_factory_sent_to_another_process_reaches_the_same_store(embedded, tmp_
         reader.close()
     finally:
         factory.destroy()
+
+
+_SCHEMA_CHILD = """
+import os, signal
+from backends.postgres import exact_factory
+factory = exact_factory(None, 4)
+print(factory.schema, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def shared_memory_id(data_dir: Path) -> int:
+    """The System V segment a server records on the seventh line of its postmaster.pid."""
+    return int((data_dir / "postmaster.pid").read_text().splitlines()[6].split()[1])
+
+
+def segment_exists(shmid: int) -> bool:
+    return str(shmid) in subprocess.run(["ipcs", "-m"], capture_output=True, text=True).stdout.split()
+
+
+@pytest.mark.parametrize("postmaster", ["alive", "killed-too"])
+def test_sweep_frees_the_shared_memory_of_a_killed_run(embedded, postmaster):
+    killed = run_child("kill")
+    shmid = shared_memory_id(Path(killed["data_dir"]))
+    assert segment_exists(shmid)
+    if postmaster == "killed-too":
+        psutil.Process(killed["pid"]).kill()
+        psutil.Process(killed["pid"]).wait(30)
+    sweep_stale_data_dirs()
+    assert_gone(killed)
+    assert not segment_exists(shmid), f"shared memory segment {shmid} of the killed server left behind"
+
+
+def test_schemas_of_a_killed_run_on_an_external_server_are_dropped_and_a_live_runs_are_kept(embedded, monkeypatch, tmp_path):
+    monkeypatch.setenv(URL_ENV, embedded.url)
+    env = {**os.environ, URL_ENV: embedded.url}
+    done = subprocess.run([sys.executable, "-c", _SCHEMA_CHILD], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    orphan = done.stdout.strip()
+    assert orphan.startswith("umi_dst_"), done.stderr
+    assert schema_exists(embedded, orphan), "a SIGKILLed run cannot drop its schema"
+    live = exact_factory(tmp_path, 4)  # the next run: it sweeps, and holds its own owner lock
+    try:
+        assert not schema_exists(embedded, orphan), "the next run on the server drops the killed run's schema"
+        assert live.schema not in sweep_orphaned_schemas(ExternalServer(embedded.url)), "a live run's schema stays"
+        assert schema_exists(embedded, live.schema)
+    finally:
+        live.destroy()
+
+
+def schema_exists(embedded: EmbeddedServer, name: str) -> bool:
+    with embedded.connect() as connection:
+        return connection.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)).fetchone() is not None
+
+
+def test_an_external_server_that_lacks_pgvector_is_unavailable_not_a_failure(embedded, monkeypatch, tmp_path):
+    """A role that may not create the extension, in a database without it: exit status 3."""
+    database, role = f"novector_{uuid.uuid4().hex[:8]}", f"umi_{uuid.uuid4().hex[:8]}"
+    with embedded.connect(autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(role)))
+    try:
+        url = embedded.url.replace("postgresql://postgres:@", f"postgresql://{role}:hunter2@").replace("/postgres?", f"/{database}?")
+        assert role in url and database in url
+        monkeypatch.setenv(URL_ENV, url)
+        with pytest.raises(PostgresUnavailable, match="pgvector") as raised:
+            exact_factory(tmp_path, 4)
+        assert isinstance(raised.value, BackendUnavailable) and "hunter2" not in str(raised.value)
+    finally:
+        with embedded.connect(autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(database)))
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_a_password_never_shows(monkeypatch, tmp_path):
+    url = "postgresql://umi:hunter2@127.0.0.1:1/nowhere?connect_timeout=5"
+    monkeypatch.setenv(URL_ENV, url)
+    assert "hunter2" not in repr(server())
+    with pytest.raises(PostgresUnavailable) as raised:
+        exact_factory(tmp_path, 4)
+    assert "hunter2" not in str(raised.value) and "umi:***@" in str(raised.value)
