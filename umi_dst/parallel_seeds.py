@@ -75,6 +75,7 @@ def _parse(data: object) -> ParallelSeed:
     clients_as = seeds.field(data, "clients_as", str)
     if clients_as not in CLIENT_KINDS:
         raise DecodeError("clients_as", f"expected one of {CLIENT_KINDS}, got {clients_as!r}")
+    backend = seeds.field(data, "backend", str)
     dim = seed_bounds.check_dim(seeds.field(data, "dim", int))
     raw_clients = seeds.field(data, "clients", list)
     if not 1 <= len(raw_clients) <= seed_bounds.MAX_CLIENTS:
@@ -90,7 +91,7 @@ def _parse(data: object) -> ParallelSeed:
     for c, steps in enumerate(clients):
         seed_bounds.check_parallel_client(steps, dim, f"clients[{c}]")
     return ParallelSeed(
-        backend=seeds.field(data, "backend", str),
+        backend=backend,
         dim=dim,
         clients_as=clients_as,
         prefix=prefix,

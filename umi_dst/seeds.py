@@ -248,12 +248,13 @@ def expect_field(data: dict) -> dict[str, str]:
 
 def _parse(data: object) -> SeedFile:
     data = check_header(data, FORMAT, FORMAT_VERSION)
+    backend = field(data, "backend", str)
     dim = seed_bounds.check_dim(field(data, "dim", int))
     raw_steps = seed_bounds.check_length(field(data, "steps", list), "steps", seed_bounds.MAX_STEPS)
     steps = [decode_step(step, f"steps[{i}]") for i, step in enumerate(raw_steps)]
     seed_bounds.check_steps(steps, dim, "steps")
     return SeedFile(
-        backend=field(data, "backend", str),
+        backend=backend,
         dim=dim,
         steps=steps,
         failure=field(data, "failure", dict),

@@ -1,0 +1,112 @@
+"""A campaign killed with SIGKILL at random moments leaves nothing once the next run has started.
+
+Slow (about ten minutes for the three backends): ``pytest -m slow tests/test_killed_campaigns.py``.
+Every campaign runs with its own ``TMPDIR``, so what it leaves is told apart from what other
+runs on the machine own. The kill times come from a seeded generator: the same moments on
+every run of the test.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytest.importorskip("psycopg")
+
+from backends.postgres_server import URL_ENV, EmbeddedServer, server  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+KILLS = 10
+BACKENDS = {"lance": "lance", "postgres": "postgres", "postgres-external": "postgres"}
+
+
+def campaign(spec: str, tmp: Path, out: Path, env: dict[str, str], examples: int, seed: int) -> list[str]:
+    return [
+        sys.executable, "-m", "umi_dst.cli", "run", "--backend", spec, "--examples", str(examples), "--steps", "20",
+        "--seed", str(seed), "--seeds-dir", str(out / "seeds"), "--report-dir", str(out / "reports"),
+    ]  # fmt: skip
+
+
+def left_in(tmp: Path) -> dict[str, object]:
+    """What the runs in ``tmp`` have now: directories, server processes, shared memory segments."""
+    data_dirs = sorted(tmp.glob("umi-dst-pg-*"))
+    segments = set()
+    for data_dir in data_dirs:
+        try:
+            segments.add(int((data_dir / "postmaster.pid").read_text().splitlines()[6].split()[1]))
+        except (OSError, IndexError, ValueError):
+            pass
+    processes = set()
+    for process in psutil.process_iter(["cmdline", "environ"]):
+        try:
+            if any(str(tmp) in part for part in process.info["cmdline"] or ()) or (process.info["environ"] or {}).get("TMPDIR") == str(tmp):
+                if process.status() != psutil.STATUS_ZOMBIE:
+                    processes.add(process.pid)
+        except (psutil.Error, TypeError):
+            pass
+    entries = sorted(p.name for p in tmp.iterdir() if p.name.startswith("umi"))
+    return {"entries": entries, "processes": processes, "segments": segments}
+
+
+def live_segments(ids: set[int]) -> set[int]:
+    listed = subprocess.run(["ipcs", "-m"], capture_output=True, text=True).stdout.split()
+    return {shmid for shmid in ids if str(shmid) in listed}
+
+
+def schemas(embedded: EmbeddedServer) -> set[str]:
+    with embedded.connect() as connection:
+        return {row[0] for row in connection.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'umi\\_dst\\_%'")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_a_killed_campaign_leaves_nothing_after_the_next_run(backend, tmp_path, monkeypatch):
+    spec = BACKENDS[backend]
+    rng = random.Random(f"kill {backend}")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(REPO)}
+    env.pop(URL_ENV, None)
+    embedded = None
+    if backend == "postgres-external":
+        monkeypatch.delenv(URL_ENV, raising=False)
+        embedded = server()  # this process's own server, standing in for an external one
+        env[URL_ENV] = embedded.url
+        before = schemas(embedded)
+    seen: dict[str, set] = {"entries": set(), "segments": set(), "schemas": set()}
+    for kill in range(KILLS):
+        killed = subprocess.Popen(campaign(spec, tmp, tmp_path, env, 10_000, kill), cwd=REPO, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(rng.uniform(0.5, 12.0))
+        children = {child.pid for child in psutil.Process(killed.pid).children(recursive=True)}
+        killed.kill()
+        killed.wait()
+        state = left_in(tmp)
+        seen["entries"].update(state["entries"])
+        seen["segments"].update(state["segments"])
+        if embedded is not None:
+            seen["schemas"].update(schemas(embedded) - before)
+
+        subprocess.run(campaign(spec, tmp, tmp_path, env, 1, 0), cwd=REPO, env=env, capture_output=True, timeout=600)
+
+        after = left_in(tmp)
+        assert not after["entries"], f"kill {kill}: left in TMPDIR: {after['entries']}"
+        assert not after["processes"], f"kill {kill}: processes still running: {after['processes']}"
+        assert not {pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE}, (
+            f"kill {kill}: a child of the killed campaign outlived the next run"
+        )
+        assert not live_segments(seen["segments"]), f"kill {kill}: shared memory left: {live_segments(seen['segments'])}"
+        if embedded is not None:
+            assert not schemas(embedded) - before, f"kill {kill}: schemas left: {schemas(embedded) - before}"
+    assert any(name.startswith("umi-campaign-") for name in seen["entries"]), "some kill landed mid-campaign"
+    if spec == "postgres" and embedded is None:
+        assert seen["segments"], "some kill left a server with shared memory to sweep"
+    if embedded is not None:
+        assert seen["schemas"], "some kill left a schema to sweep"
