@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import subprocess
 import sys
 import tracemalloc
 import warnings
@@ -23,6 +24,7 @@ from umi_dst.recipes import Random
 from umi_dst.redact import mask_secrets
 
 DIM = 4
+REPO = Path(__file__).resolve().parents[1]
 
 
 def valid_seed() -> dict:
@@ -317,19 +319,22 @@ def test_help_shows_the_exit_code_table(capsys):
 
 # -- a backend the environment cannot run is exit 3, with its password masked ---------------
 @pytest.mark.parametrize("command", ["replay", "run"])
-def test_an_unreachable_postgres_is_exit_3_with_the_password_masked(command, tmp_path, monkeypatch, capsys):
+def test_an_unreachable_postgres_is_exit_3_with_the_password_masked(command, tmp_path):
+    """In a process of its own, as a user runs it."""
     pytest.importorskip("psycopg")
-    monkeypatch.setenv("UMI_DST_POSTGRES_URL", "postgresql://umi:hunter2@127.0.0.1:1/db?connect_timeout=5")
+    url = "postgresql://umi:hunter2@127.0.0.1:1/db?connect_timeout=5"
+    env = {**os.environ, "UMI_DST_POSTGRES_URL": url, "PYTHONPATH": str(REPO)}
     if command == "replay":
-        code = replay_cli(str(write_json(tmp_path / "seed.json", valid_seed())), "--backend", "postgres")
+        args = ["replay", str(write_json(tmp_path / "seed.json", valid_seed())), "--backend", "postgres"]
     else:
-        code = main([
+        args = [
             "run", "--backend", "postgres", "--examples", "2", "--steps", "2", "--seed", "1",
             "--seeds-dir", str(tmp_path / "seeds"), "--report-dir", str(tmp_path / "reports"),
-        ])  # fmt: skip
-    captured = capsys.readouterr()
-    assert code == EXIT_ENVIRONMENT
-    assert "hunter2" not in captured.out + captured.err and "umi:***@" in captured.err
+        ]  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "umi_dst.cli", *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == EXIT_ENVIRONMENT, done.stderr
+    assert "hunter2" not in done.stdout + done.stderr and "umi:***@" in done.stderr
+    assert "Traceback" not in done.stderr
     assert not (tmp_path / "reports").exists() and not (tmp_path / "seeds").exists(), "never reported as a FAIL"
 
 
@@ -373,8 +378,6 @@ def test_a_seed_no_directory_can_take_is_carried_whole_by_the_error(tmp_path, mo
 
 # -- scratch directories of dead runs --------------------------------------------------------
 def test_scratch_directories_of_dead_owners_are_swept_and_live_ones_kept(tmp_path):
-    import subprocess
-
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
     stale = tmp_path / f"umi-campaign-{dead_pid}-abc"
