@@ -136,6 +136,7 @@ MALFORMED_SEEDS = {
     "invalid-unknown-defect": (_set("steps[4]", {"kind": "invalid", "call": "get", "defect": "id:huge"}), "steps[4].defect"),
     "too-many-steps": (_set("steps", [{"kind": "count"}] * (seed_bounds.MAX_STEPS + 1)), "steps"),
     "version-99": (_set("version", 99), "version"),
+    "crash-point-name-with-spaces": (_set("steps[1].at", {"point": "rm -rf /", "k": 0}), "steps[1].at.point"),
 }
 
 

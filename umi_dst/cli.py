@@ -206,13 +206,18 @@ def _export(args: argparse.Namespace) -> int:
 def _check_parallel_seed(seed, spec: str) -> None:
     """Refuse, before any step runs, a seed the backend cannot run (faults, client processes)."""
     from umi_dst import leftovers
+    from umi_dst.harness import Harness
     from umi_dst.replay import check_clients_can_share, check_runnable
 
     with leftovers.scratch_directory("replay") as scratch:
         factory = registry.build(spec, scratch, seed.dim)
         try:
-            check_runnable(seed.prefix, factory, "prefix")
             check_clients_can_share(factory, seed.clients_as)
+            harness = Harness(factory)
+            try:
+                check_runnable(seed.prefix, harness, "prefix")
+            finally:
+                harness.close()
         finally:
             factory.destroy()
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from umi_dst import leftovers, registry, seeds
 from umi_dst.contract import BackendFactory
-from umi_dst.faults import INJECTED_FAULTS
 from umi_dst.harness import Harness
 from umi_dst.operations import Step
 
@@ -59,14 +58,20 @@ def backend_for(seed_backend: str, backend: str | None = None, allow_seed_backen
     )
 
 
-def check_runnable(steps: Sequence[Step], factory: BackendFactory, path: str = "steps") -> None:
-    """Every fault a seed injects must be one the backend offers: checked before any step runs."""
-    offered = INJECTED_FAULTS + tuple(sorted(factory.nemeses))
+def check_runnable(steps: Sequence[Step], harness: Harness, path: str = "steps") -> None:
+    """Every fault (and crash point) a seed places must be one the backend offers: checked
+    before any step runs."""
+    offered = harness.available_faults()
     for i, step in enumerate(steps):
         if step.fault is not None and step.fault not in offered:
             raise seeds.MalformedSeed(
-                f"field {path}[{i}].fault: backend {factory.name!r} offers no fault {step.fault!r} "
+                f"field {path}[{i}].fault: backend {harness.factory.name!r} offers no fault {step.fault!r} "
                 f"(it offers {', '.join(offered)})"
+            )
+        if step.at is not None and step.at.point not in (points := harness.crash_points(step.fault)):
+            raise seeds.MalformedSeed(
+                f"field {path}[{i}].at.point: fault {step.fault!r} has no crash point {step.at.point!r} "
+                f"(it has {', '.join(points) or 'none'})"
             )
 
 
@@ -101,19 +106,20 @@ def replay(
     with leftovers.scratch_directory("replay", workdir) as scratch:
         factory = registry.build(spec, scratch, seed.dim)
         try:
-            check_runnable(seed.steps, factory)
             harness = Harness(factory, log=log)
-            at_step: int | None = None
             try:
-                for at_step, step in enumerate(seed.steps):
-                    harness.run(step)
-                at_step = None
-                harness.finish()
-            except Exception as error:
-                message = f"{type(error).__name__}: {getattr(error, 'message', error)}"
-                if log:
-                    log(f"  diverged: {message}")
-                return ReplayResult(spec, True, at_step, message, error)
+                check_runnable(seed.steps, harness)
+                at_step: int | None = None
+                try:
+                    for at_step, step in enumerate(seed.steps):
+                        harness.run(step)
+                    at_step = None
+                    harness.finish()
+                except Exception as error:
+                    message = f"{type(error).__name__}: {getattr(error, 'message', error)}"
+                    if log:
+                        log(f"  diverged: {message}")
+                    return ReplayResult(spec, True, at_step, message, error)
             finally:
                 harness.close()
         finally:

@@ -74,6 +74,8 @@ def check_step(step: Step, dim: int, path: str) -> None:
             raise DecodeError(f"{path}.fault", f"must be a fault or nemesis name ({_FAULT_NAME.pattern}), got {step.fault[:80]!r}")
         if not isinstance(op, _WRITES):
             raise DecodeError(f"{path}.fault", f"faults are injected into writes only, not into {op.kind}")
+    if step.at is not None and not _FAULT_NAME.fullmatch(step.at.point):
+        raise DecodeError(f"{path}.at.point", f"must be a crash point name ({_FAULT_NAME.pattern}), got {step.at.point[:80]!r}")
     if isinstance(op, (Store, Delete, Get, Exists)):
         _id(op.id, f"{path}.id")
     if isinstance(op, Store):
