@@ -30,6 +30,7 @@ SECTIONS = (
     "## Engine state",
     "## Approximate search: recall against QPS",
     "## Framework overhead",
+    "## Shrinking",
 )
 
 
@@ -42,7 +43,7 @@ def tiny_report(tmp_path_factory) -> tuple[dict, str, list, int]:
     backends = [arg for spec in CAMPAIGN_DEFAULTS for arg in ("--backend", spec)]
     args = parser.parse_args(
         [*backends, "--sizes", "100,150", "--dims", "8", "--queries", "4", "--singles", "3",
-         "--framework-examples", "1", "--framework-steps", "4", "--out", str(root / "reports"),
+         "--framework-examples", "1", "--framework-steps", "4", "--shrink-examples", "1", "--out", str(root / "reports"),
          "--workdir", str(root / "work"), "--no-progress"]
     )
     exit_code = command.main(args)
@@ -80,6 +81,8 @@ def test_report_holds_every_figure_for_every_backend(tiny_report) -> None:
     }
     assert report["framework"]["bare"]["steps"] > 0
     assert all(figures["steps"] > 0 for figures in report["framework"]["backends"].values())
+    assert set(report["shrink"]) == {"lance-upstream", "postgres-upstream"}
+    assert all(figures["examples"] >= 1 and figures["seconds"] > 0 for figures in report["shrink"].values())
 
 
 def test_markdown_has_every_section_and_png_charts(tiny_report) -> None:

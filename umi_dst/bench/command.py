@@ -22,8 +22,10 @@ DEFAULTS = {
     "singles": 100,
     "framework_examples": 5,
     "framework_steps": 20,
+    "shrink_examples": 20,
 }
-QUICK = {"sizes": (100, 1_000), "dims": (128,), "queries": 20, "singles": 20, "framework_examples": 2, "framework_steps": 10}
+QUICK = {"sizes": (100, 1_000), "dims": (128,), "queries": 20, "singles": 20, "framework_examples": 2, "framework_steps": 10,
+         "shrink_examples": 5}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     parser.add_argument("--framework-examples", type=int, help=f"contract-machine examples per backend; 0 skips (default {DEFAULTS['framework_examples']})")
     parser.add_argument("--framework-steps", type=int, help=f"steps per example (default {DEFAULTS['framework_steps']})")
+    parser.add_argument("--shrink-examples", type=int,
+                        help=f"test cases to find a failure on each case-study backend before shrinking it; 0 skips "
+                             f"(default {DEFAULTS['shrink_examples']})")
     parser.add_argument("--no-baselines", action="store_true", help="skip the raw engine baselines")
     parser.add_argument("--no-sweep", action="store_true", help="skip the approximate-search knob sweeps")
     parser.add_argument("--quick", action="store_true", help="small sizes and counts: under a minute")
@@ -113,6 +118,7 @@ def _config(args: argparse.Namespace, backends: tuple[str, ...], workdir: Path) 
         sweep=not args.no_sweep,
         framework_examples=pick("framework_examples"),
         framework_steps=pick("framework_steps"),
+        shrink_examples=pick("shrink_examples"),
         workdir=workdir,
     )
 

@@ -40,6 +40,7 @@ def figures(report: dict) -> dict[str, float]:
         for point in sweep["points"]:
             _flatten(point, f"sweep/{sweep['spec']}/{sweep['knob']}={point['value']}", out)
     _flatten(report.get("framework", {}), "framework", out)
+    _flatten(report.get("shrink", {}), "shrink", out)
     for key, value in report.items():
         if key not in SKIPPED_SECTIONS and _number(value):
             out[key] = float(value)

@@ -78,6 +78,42 @@ def contract_machine(spec: str, workdir: Path, examples: int, steps: int) -> dic
     }
 
 
+def shrink(spec: str, workdir: Path, examples: int, steps: int) -> dict:
+    """Seconds to find a failure on ``spec`` and to shrink it, and the shrunk failure's length.
+
+    Meant for the case-study backends, whose bugs are known: every shrink step is a replay on
+    a fresh store, so this is where a user waits for a finding. No failure within
+    ``examples`` test cases is reported as ``found: False``.
+    """
+    built = machine.contract_machine(registry.resolve(spec), dim=DIM, workdir=workdir)
+    record = built.record
+    found_at: list[float] = []
+    start = time.perf_counter()
+
+    def on_example() -> None:
+        if record.failure is not None and not found_at:
+            found_at.append(time.perf_counter() - start)
+
+    record.on_example = on_example
+    shrinking = settings(machine_settings(examples, steps), phases=[Phase.explicit, Phase.generate, Phase.shrink])
+    try:
+        run_state_machine_as_test(built, settings=shrinking)
+    except Exception:  # noqa: BLE001 - the failure is the point; its shape is read from the record
+        pass
+    elapsed = time.perf_counter() - start
+    if not found_at or record.failure is None:
+        return {"found": False, "examples": record.examples, "seconds": elapsed}
+    return {
+        "found": True,
+        "examples": record.examples,
+        "find_seconds": found_at[0],
+        "shrink_seconds": elapsed - found_at[0],
+        "seconds": elapsed,
+        "shrunk_steps": len(record.failure.steps),
+        "error": f"{type(record.failure.error).__name__}: {str(record.failure.error)[:120]}",
+    }
+
+
 def _counting(base: type[RuleBasedStateMachine]) -> type[RuleBasedStateMachine]:
     """``base`` with counts of test cases, rule calls (``steps``) and harness operations.
 

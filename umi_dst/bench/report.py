@@ -47,6 +47,7 @@ def markdown(report: dict, json_name: str) -> str:
         _engine_section(report),
         _sweep_section(report),
         _framework_section(report),
+        _shrink_section(report),
         _errors_section(report),
     ]
     return "\n\n".join(section for section in sections if section) + "\n"
@@ -366,6 +367,25 @@ def _framework_section(report: dict) -> str:
     headers = ["machine", "steps", "operations", "seconds", "steps /s", "slowdown", "backend", "store setup", "nemesis",
                "framework"]
     return "\n\n".join(["## Framework overhead", note, table(headers, rows)])
+
+
+def _shrink_section(report: dict) -> str:
+    shrink = report.get("shrink")
+    if not shrink:
+        return ""
+    rows = []
+    for spec, f in shrink.items():
+        if "error" in f and "found" not in f:
+            rows.append([spec, None, None, None, None, None, f["error"]])
+        elif not f["found"]:
+            rows.append([spec, "no", f["examples"], None, None, None, None])
+        else:
+            rows.append([spec, "yes", f["examples"], f["find_seconds"], f["shrink_seconds"], f["shrunk_steps"], f["error"]])
+    note = ("A failure found and shrunk on each case-study backend (dim 16, derandomised): seconds until the first "
+            "failing test case, then seconds Hypothesis spent shrinking it (every shrink step is a replay on a fresh "
+            "store), and the length of the shrunk failure.")
+    headers = ["backend", "found", "test cases", "find s", "shrink s", "shrunk steps", "failure"]
+    return "\n\n".join(["## Shrinking", note, table(headers, rows)])
 
 
 def _errors_section(report: dict) -> str:

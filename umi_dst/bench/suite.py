@@ -38,7 +38,13 @@ class BenchConfig:
     framework_examples: int
     """Hypothesis examples per backend for the framework-overhead figure; 0 skips it."""
     framework_steps: int
+    shrink_examples: int
+    """Test cases to find a failure on each ``SHRINK_BACKENDS`` backend (then shrunk); 0 skips."""
     workdir: Path
+
+
+SHRINK_BACKENDS = ("lance-upstream", "postgres-upstream")
+"""The case studies: backends whose bugs are known, so finding and shrinking one is sure."""
 
 
 def run(config: BenchConfig, *, progress: bool = True) -> dict:
@@ -57,11 +63,14 @@ def run(config: BenchConfig, *, progress: bool = True) -> dict:
     }
     units = len(config.cases) * (len(config.backends) + (1 if config.baselines else 0))
     units += (len(config.backends) + 1) * bool(config.framework_examples)
+    units += len(SHRINK_BACKENDS) * bool(config.shrink_examples)
     with tqdm(total=units, desc="bench", unit="step", disable=not progress) as bar:
         for n, dim in config.cases:
             report["cases"].append(_case(config, n, dim, bar, report))
         if config.framework_examples:
             report["framework"] = _framework(config, bar, report)
+        if config.shrink_examples:
+            report["shrink"] = _shrink(config, bar, report)
     report["machine"]["load_average_end"] = host.load_average()
     report["seconds"] = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
     return report
@@ -135,6 +144,21 @@ def _framework(config: BenchConfig, bar: tqdm, report: dict) -> dict:
             report,
             f"framework {spec}",
             lambda: framework.contract_machine(spec, workdir, config.framework_examples, config.framework_steps),
+        )
+        shutil.rmtree(workdir, ignore_errors=True)
+        bar.update()
+    return out
+
+
+def _shrink(config: BenchConfig, bar: tqdm, report: dict) -> dict:
+    out = {}
+    for spec in SHRINK_BACKENDS:
+        bar.set_postfix_str(f"shrink: {spec}")
+        workdir = config.workdir / "shrink" / spec
+        out[spec] = _guarded(
+            report,
+            f"shrink {spec}",
+            lambda: framework.shrink(spec, workdir, config.shrink_examples, config.framework_steps),
         )
         shutil.rmtree(workdir, ignore_errors=True)
         bar.update()
