@@ -73,7 +73,8 @@ def test_report_holds_every_figure_for_every_backend(tiny_report) -> None:
         assert {"search_exact", "search_approx", "index_s"} <= set(case["baselines"]["postgres"])
         assert {"search_exact", "search_approx", "index_s"} <= set(case["baselines"]["lance"])
     lance = report["cases"][-1]["backends"]["lance"]
-    assert lance["engine"]["after_writes"]["fragments"] > lance["engine"]["after_maintenance"]["fragments"]
+    # The backend's compaction policy keeps fragments below one per single write (3 stores and 3 updates).
+    assert lance["engine"]["after_maintenance"]["fragments"] <= lance["engine"]["after_writes"]["fragments"] < 1 + 2 * 3
     assert {(curve["spec"], curve["knob"]) for curve in report["sweeps"]} == {
         ("lance-approx", "ef"),
         ("lance-approx", "refine_factor"),
