@@ -46,7 +46,7 @@ SAME_FAILURE = {
 """What the script's AssertionError says for each case study: the seed's own failure."""
 FAST = ("unescaped-quote-in-id-filter", "batch-with-repeated-id-fails-on-conflict")
 TIMING = ("killed-batch-half-applied", "concurrent-upsert-duplicates-id")
-RUNS = "3"
+RUNS = "5"
 """Runs of a timing-dependent script in the tests (each spawns a process)."""
 
 BLOCKER = """\

@@ -284,13 +284,13 @@ class _Script:
         call = ExportCall(write.method, write.args, self.data, self.oracle)
         if fault is not None and fault != ERROR_AFTER:
             return [what] + self._under_fault(fault, call, index, last)
-        lines = [what]
         if last:
-            lines += self._checked_write(call)
-        else:
-            lines += self.calls.call(call, None)
-            write.apply(self.oracle)
-        return lines
+            return [what] + self._checked_write(call)
+        lines = self.calls.call(call, None)
+        write.apply(self.oracle)
+        if not lines:
+            self.left_out.append(f"step {index} ({op.kind}): the backend answers it without the engine")
+        return [what, *lines] if lines else []
 
     def _checked_write(self, call: ExportCall) -> list[str]:
         text = _call_text(call)
