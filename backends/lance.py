@@ -340,6 +340,14 @@ class LanceVectorBackend:
         table = self.table
         return 0 if table is None else table.count_rows()
 
+    def scan(self) -> tuple[list[str], np.ndarray]:
+        """Every record in one Arrow read (the optional ``FullScan`` capability)."""
+        table = self.table
+        if table is None:
+            return [], np.empty((0, self.dim), dtype=np.float32)
+        rows = table.to_arrow()
+        return rows[ID_COLUMN].to_pylist(), vectors_of(rows[VECTOR_COLUMN], self.dim)
+
     def search(self, query: Embedding, limit: int) -> list[SearchResult]:
         vector = validate_embedding(query, self.dim, "query")
         limit = validate_limit(limit)

@@ -268,6 +268,8 @@ class CompetingWriter:
     """Another process commits to the same table, content-neutrally, while a write runs."""
 
     name = "competing_writer"
+    duplicates_write = True
+    """The competitor runs the machine's own write too: a delete may find the record gone."""
 
     def __init__(self, store: LanceStore, backend_class: type[LanceVectorBackend]) -> None:
         self.store = store

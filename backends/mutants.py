@@ -8,14 +8,15 @@ backend class; each name is also a module attribute holding its builder, so
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from backends.sim import SimFactory, SimVectorBackend
-from umi_dst.contract import MAX_LIMIT, Embedding, SearchResult
-from umi_dst.validation import validate_batch, validate_id
+from umi_dst.contract import MAX_LIMIT, Embedding, Nemesis, SearchResult, WriteCall
+from umi_dst.validation import last_wins, validate_batch, validate_id
 
 
 class UpsertAppendsDuplicate(SimVectorBackend):
@@ -257,6 +258,68 @@ class _LossyFactory(SimFactory):
         return super().open()
 
 
+class TiesAtCutOffDropBest(SimVectorBackend):
+    """Takes the last ``limit`` of the candidates at or above the k-th score instead of the
+    first: when records tie at the cut-off, the best records are the ones left out."""
+
+    def search(self, query: Embedding, limit: int) -> list[SearchResult]:
+        everything = super().search(query, MAX_LIMIT)
+        kth = everything[min(limit, len(everything)) - 1].score if everything else 0.0
+        candidates = [r for r in everything if r.score >= kth]
+        return candidates[-min(limit, len(everything)):] if everything else []
+
+
+class CloseRaises(SimVectorBackend):
+    """``close()`` always raises, though nothing went wrong."""
+
+    def close(self) -> None:
+        raise OSError("close failed: connection already in use")
+
+
+class StaleUpsertInLargeStore(SimVectorBackend):
+    """Once the store holds more than 256 records, a batch keeps the old vector of an id it
+    updates (a bulk path that inserts with ON CONFLICT DO NOTHING): count never moves."""
+
+    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
+        checked = validate_batch(items, self.dim)
+        if len(self._ids) > 256:
+            checked = [(id, vector) for id, vector in checked if id not in self._slot]
+        super().store_batch(checked)
+
+
+class SearchReturnsFarthest(SimVectorBackend):
+    """An index that walks its graph the wrong way: search returns the ``limit`` least similar records."""
+
+    def search(self, query: Embedding, limit: int) -> list[SearchResult]:
+        ranked = super().search(query, MAX_LIMIT)
+        return ranked[len(ranked) - min(limit, len(ranked)) :]
+
+
+class LargeBatchLosesLastItem(SimVectorBackend):
+    """A crash during a batch of more than 64 distinct ids loses the last one (a torn final
+    page): the rest of the batch lands, reported as failed."""
+
+    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
+        checked = last_wins(validate_batch(items, self.dim))
+        if self.crashing and len(checked) > 64:
+            super().store_batch(checked[:-1])
+            raise ConnectionError("server crashed while the batch was committing")
+        super().store_batch(checked)
+
+    crashing = False
+
+
+class DeleteReportsRetry(SimVectorBackend):
+    """When the acknowledgement of a delete is lost, the client retries it and reports the
+    retry's answer (False: the first attempt had already deleted the record)."""
+
+    ack_lost = False
+
+    def delete(self, id: str) -> bool:
+        existed = super().delete(id)
+        return super().delete(id) if self.ack_lost else existed
+
+
 MUTANTS: dict[str, type[SimVectorBackend]] = {
     "upsert_appends_duplicate": UpsertAppendsDuplicate,
     "score_is_distance": ScoreIsDistance,
@@ -276,17 +339,61 @@ MUTANTS: dict[str, type[SimVectorBackend]] = {
     "truncates_ids_at_64": TruncatesIdsAt64,
     "underscore_wildcard_delete": UnderscoreWildcardDelete,
     "loses_last_write_on_reopen": LosesLastWriteOnReopen,
+    "ties_at_cut_off_drop_best": TiesAtCutOffDropBest,
+    "close_raises": CloseRaises,
+    "delete_reports_retry": DeleteReportsRetry,
+    "search_returns_farthest": SearchReturnsFarthest,
 }
 
 
-def _builder(name: str, backend_class: type[SimVectorBackend]):
+@dataclass
+class _SetsFlagDuringWrite:
+    """A nemesis that sets a flag on the backend while the write runs in this process."""
+
+    name: str
+    flag: str
+
+    def disturb(self, backend: SimVectorBackend, call: WriteCall) -> None:
+        setattr(backend, self.flag, True)
+        try:
+            call.apply(backend)
+        finally:
+            setattr(backend, self.flag, False)
+
+    def heal(self) -> None:
+        """Nothing to undo: the flag is cleared when the write ends."""
+
+
+NEMESES: dict[str, Callable[[], dict[str, Nemesis]]] = {
+    "large_batch_loses_last_item": lambda: {"crash_during_write": _SetsFlagDuringWrite("crash_during_write", "crashing")},
+    "delete_reports_retry": lambda: {"lost_ack": _SetsFlagDuringWrite("lost_ack", "ack_lost")},
+}
+"""Mutants whose bug shows only under a fault: the nemesis their factory declares."""
+
+DECLARATIONS: dict[str, dict[str, object]] = {
+    "search_returns_farthest": {"approximate": True, "recall_floor": 0.9},
+}
+"""What a mutant's factory declares, where it differs from the Sim's."""
+
+REFUSED: dict[str, tuple[type[SimVectorBackend], dict[str, object]]] = {
+    "loose_tolerance_hides_rescaled_scores": (ScoreRescaled, {"score_atol": 1.0}),
+    "approximate_without_floor": (SearchReturnsFarthest, {"recall_floor": None, "approximate": True}),
+}
+"""Mutants whose factory declares what the contract forbids: they must be refused when built."""
+
+
+def _builder(name: str, backend_class: type[SimVectorBackend], declared: dict[str, object]):
     factory_class = _LossyFactory if backend_class is LosesLastWriteOnReopen else SimFactory
 
     def build(workdir: Path, dim: int) -> SimFactory:
-        return factory_class(dim=dim, name=f"mutant:{name}", backend_class=backend_class)
+        nemeses = NEMESES[name]() if name in NEMESES else {}
+        return factory_class(dim=dim, name=f"mutant:{name}", backend_class=backend_class, nemeses=nemeses, **declared)
 
     build.__name__ = name
     return build
 
 
-globals().update({name: _builder(name, cls) for name, cls in MUTANTS.items()})
+globals().update({name: _builder(name, cls, DECLARATIONS.get(name, {})) for name, cls in MUTANTS.items()})
+globals().update({name: _builder(name, cls, declared) for name, (cls, declared) in REFUSED.items()})
+globals().update({f"control_{name}": _builder(name, SimVectorBackend, {}) for name in NEMESES})
+"""``control_<mutant>``: the correct Sim under the same nemesis, to show a seed fails only on the bug."""

@@ -103,10 +103,16 @@ def test_compare_lines_up_every_figure(tiny_report, tmp_path) -> None:
     shared = compare.figures(report)
     assert "150x8/postgres/search/limit_10/p50_ms" in shared
     assert "150x8/raw/lance/load_per_s" in shared
-    lines = compare.render(json_path, json_path).splitlines()
-    rows = [line for line in lines if line.startswith("| ") and not line.startswith("| figure |")]
+    slower = json.loads(json_path.read_text())
+    (case,) = [case for case in slower["cases"] if (case["n"], case["dim"]) == (150, 8)]
+    case["backends"]["postgres"]["search"]["limit_10"]["p50_ms"] *= 2
+    b_path = tmp_path / "b.json"
+    b_path.write_text(json.dumps(slower))
+    lines = compare.render(json_path, b_path).splitlines()
+    rows = {line.split("|")[1].strip(): line.rsplit("|", 2)[1].strip() for line in lines if line.startswith("| ") and not line.startswith("| figure |")}
     assert len(rows) == len(shared)
-    assert {row.rsplit("|", 2)[1].strip() for row in rows} <= {"1.00", "-"}  # "-": A is 0, no ratio
+    assert rows.pop("150x8/postgres/search/limit_10/p50_ms") == "2.00", "the changed figure shows its ratio"
+    assert set(rows.values()) <= {"1.00", "-"}  # "-": A is 0, no ratio
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     with pytest.raises(compare.UnreadableReport, match="not a bench report"):
@@ -146,3 +152,10 @@ def test_recall_counts_a_tied_record_as_a_hit() -> None:
     assert truth.recall(0, query, [SearchResult("twin", best.score)]) == 1.0
     worst = truth.oracle.search(-query, 1)[0]
     assert truth.recall(0, query, [SearchResult(worst.id, 0.0)]) == 0.0
+
+
+def test_recall_counts_a_repeated_id_once() -> None:
+    dataset = clustered(40, 4, queries=1, seed=0)
+    truth = GroundTruth.of(dataset, k=10)
+    best = truth.oracle.search(dataset.queries[0], 1)[0]
+    assert truth.recall(0, dataset.queries[0], [best] * 10) == 0.1

@@ -46,5 +46,25 @@ def test_approximate_mode_reports_recall_instead_of_failing():
     assert check([R("a", 0.9), R("c", 0.5)], exact=False) == 0.5
 
 
+TIED_AT_CUT_OFF = (["a", "b", "c"], np.array([1.0, 0.5, 0.5]))
+
+
+def test_a_tie_at_the_cut_off_does_not_excuse_leaving_out_the_best():
+    ids, scores = TIED_AT_CUT_OFF
+    assert search_results([R("a", 1.0), R("c", 0.5)], ids, scores, 2, ATOL, True) == 1.0
+    with pytest.raises(ContractViolation, match="left out 'a'"):
+        search_results([R("b", 0.5), R("c", 0.5)], ids, scores, 2, ATOL, True)
+    assert search_results([R("b", 0.5), R("c", 0.5)], ids, scores, 2, ATOL, False) == 0.5, "recall: one of the two"
+
+
+def test_true_scores_may_not_be_inverted_by_more_than_the_tolerance():
+    ids, scores = ["a", "b"], np.array([0.9, 0.9 - 1.5 * ATOL])
+    middle = 0.9 - 0.75 * ATOL  # within the tolerance of both, so the reported order looks fine
+    assert search_results([R("a", middle), R("b", middle)], ids, scores, 2, ATOL, True) == 1.0
+    for exact in (True, False):
+        with pytest.raises(ContractViolation, match="ranks 'a' .* below 'b'"):
+            search_results([R("b", middle), R("a", middle)], ids, scores, 2, ATOL, exact)
+
+
 def test_limit_beyond_count_wants_every_record():
     check([R("a", 0.9), R("b", 0.89995), R("c", 0.5), R("d", -0.2)], limit=10_000)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pytest
 
 from backends.sim import SimFactory
 from umi_dst.checks import ContractViolation
-from umi_dst.contract import WriteCall
+from umi_dst.contract import InvalidDeclaration, WriteCall
 from umi_dst.harness import Harness
-from umi_dst.operations import Bulk, Count, Delete, Get, Step, Store, StoreBatch
+from umi_dst.operations import Bulk, Count, Delete, Get, Reopen, Step, Store, StoreBatch
 from umi_dst.recipes import OneHot, Random
+from umi_dst.validation import last_wins
 
 DIM = 4
 BATCH = StoreBatch((("x", OneHot(1)),), Bulk(seed=5, count=40, distinct=30))
@@ -84,3 +87,86 @@ def test_backend_error_on_valid_write_is_a_violation():
     with pytest.raises(ContractViolation, match="store of valid input raised OSError: disk full"):
         harness.run(Step(Store("a", Random(1))))
     harness.run(Step(Count()))
+
+
+def test_a_mixed_state_is_explained_for_one_id_with_both_candidates():
+    nemesis = ScriptedNemesis(applied=None)
+    harness = harness_with(nemesis)
+    harness.run(Step(Store("a", Random(1))))
+
+    class Nudged(ScriptedNemesis):
+        def disturb(self, backend, call):
+            backend.store("a", np.nextafter(call.args[1], np.float32(np.inf)))  # one ulp off in every value
+            raise ConnectionError("connection dropped mid-write")
+
+    harness.factory.nemeses = {"nudged": Nudged(None, name="nudged")}
+    with pytest.raises(ContractViolation) as raised:
+        harness.run(Step(Store("a", Random(2)), "nudged"))
+    message = raised.value.message
+    assert "0 ids old, 0 new, 1 neither; 'a' reads back [" in message, message
+    assert f"against the old state {DIM} of {DIM} components differ" in message
+    assert f"against the new {DIM} of {DIM} components differ, by up to 1 ulps" in message
+
+
+def test_every_id_of_a_failed_batch_is_read_back():
+    """A large failed batch that landed but for its last item is a mix, however many ids it has."""
+
+    class AllButLast(ScriptedNemesis):
+        def disturb(self, backend, call):
+            backend.store_batch(last_wins(call.args[0])[:-1])
+            raise ConnectionError("connection dropped mid-commit")
+
+    nemesis = AllButLast(None, name="all_but_last")
+    harness = harness_with(nemesis)
+    big = StoreBatch((), Bulk(seed=9, count=1000, distinct=4000))
+    with pytest.raises(ContractViolation, match="neither all-old nor all-new: 1 ids old"):
+        harness.run(Step(big, nemesis.name))
+
+
+def test_final_check_compares_every_record():
+    harness = Harness(SimFactory(dim=DIM))
+    harness.run(Step(StoreBatch((), Bulk(seed=3, count=1000, distinct=4000))))
+    stale = harness.oracle.ids()[777]
+    harness.backend._put(stale, np.ones(DIM, dtype=np.float32))  # behind the oracle's back
+    with pytest.raises(ContractViolation, match=f"get\\({stale!r}\\) on a fresh connection: not a bit-exact"):
+        harness.finish()
+
+
+def test_close_that_raises_is_a_violation_unless_a_fault_came_first():
+    class CloseRaises(SimFactory):
+        def open(self):
+            backend = super().open()
+            backend.close = lambda: (_ for _ in ()).throw(OSError("close failed"))
+            return backend
+
+    harness = Harness(CloseRaises(dim=DIM))
+    with pytest.raises(ContractViolation, match="close\\(\\) of the connection raised OSError with no fault injected"):
+        harness.run(Step(Reopen()))
+    injected = Harness(CloseRaises(dim=DIM))
+    injected.run(Step(Store("a", Random(1)), "error_before"))  # raised by the harness: the connection is fine
+    with pytest.raises(ContractViolation, match="close"):
+        injected.finish()
+    crashed = Harness(CloseRaises(dim=DIM, nemeses={"scripted": ScriptedNemesis(None)}))
+    crashed.run(Step(Store("a", Random(1)), "scripted"))  # the reopen after a real fault may fail to close
+    assert crashed.oracle.exists("a")
+
+
+def test_a_write_that_completes_under_a_nemesis_has_its_return_value_checked():
+    class Completes(ScriptedNemesis):
+        def disturb(self, backend, call):
+            call.apply(backend)
+            backend.delete("a")  # a retried delete: the last answer is the one reported
+
+    harness = harness_with(Completes(None))
+    harness.run(Step(Store("a", Random(1))))
+    with pytest.raises(ContractViolation, match="delete returned under scripted: expected True, got False"):
+        harness.run(Step(Delete("a"), "scripted"))
+
+
+@pytest.mark.parametrize(
+    ("declared", "field"),
+    [({"score_atol": 1.0}, "score_atol = 1.0"), ({"approximate": True}, "recall_floor = None"), ({"recall_floor": 1.5}, "recall_floor = 1.5")],
+)
+def test_declarations_beyond_the_contract_are_refused(declared, field):
+    with pytest.raises(InvalidDeclaration, match=f"declares .*{re.escape(field)}.*CONTRACT §3"):
+        Harness(SimFactory(dim=DIM, **declared))

@@ -133,8 +133,9 @@ def seed_steps():
 def test_seed_files_are_collected_and_checked_against_expectations(project):
     seeds_dir = project.path / "seeds"
     regression = seeds.SeedFile("sim", 4, seed_steps(), {"step": 1}, {}, "passes on the correct sim")
+    recorded = {"step": 1, "error": "ContractViolation", "message": "search score of 'a' at rank 0 is 1.2, but its cosine similarity is -0.2 (tolerance 0.0001)"}
     case_study = seeds.SeedFile(
-        "backends.mutants:score_is_distance", 4, seed_steps(), {"step": 1}, {}, "distance reported as score",
+        "backends.mutants:score_is_distance", 4, seed_steps(), recorded, {}, "distance reported as score",
         expect={"backends.mutants:score_is_distance": "fail", "sim": "pass"},
     )  # fmt: skip
     wrong = seeds.SeedFile("backends.mutants:score_rescaled", 4, seed_steps(), {"step": 1}, {}, "still broken")

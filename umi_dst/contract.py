@@ -61,6 +61,19 @@ class VectorBackend(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class FullScan(Protocol):
+    """Optional capability of a backend: read every record at once (CONTRACT §6).
+
+    ``scan()`` returns every stored id and, row for row, its float32 embedding as one
+    ``(count, dim)`` matrix, in any order. The harness compares every stored record with the
+    oracle after a failed write and at the end of each test case; with ``scan`` that is one
+    read (an Arrow table, a binary ``COPY``) instead of one ``get`` per id.
+    """
+
+    def scan(self) -> tuple[list[str], np.ndarray]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class WriteCall:
     """A write handed to a nemesis: it may run it here, in another process, or not at all.
@@ -87,6 +100,11 @@ class Nemesis(Protocol):
     ``strike(backend, call, at: CrashPoint)`` (perform ``call`` with the fault at ``at``) and
     ``expected(at) -> "old" | "new"``, the one state a fresh connection must then read. The
     machine draws a crash point for it, so its seeds replay the same fault every time.
+
+    A write that completes is checked like any other, return value included; a nemesis that
+    also performs the same write itself, concurrently (at-least-once delivery), says so with
+    ``duplicates_write = True``, and the answer of a second delivery is then accepted too
+    (``delete`` may find the record already gone).
     """
 
     name: str
@@ -103,6 +121,9 @@ class BackendFactory(Protocol):
     store kept as files (an embedded engine). Declaring it gives the backend the harness fault
     ``crash``: every crash state of a write is rebuilt in that directory and checked
     (``umi_dst.crash_states``), with no nemesis to write.
+
+    The declarations are checked when the factory is built (``check_declarations``). A
+    backend may also offer ``FullScan``, which makes the harness's complete reads cheap.
     """
 
     name: str
@@ -119,3 +140,34 @@ class BackendFactory(Protocol):
 
 FactoryBuilder = Callable[[Path, int], BackendFactory]
 """What a backend spec names: builds a factory for a fresh store in a working directory."""
+
+
+class InvalidDeclaration(ValueError):
+    """A factory declares a promise the contract does not allow; it is refused when built."""
+
+
+def check_declarations(factory: BackendFactory) -> BackendFactory:
+    """Refuse a tolerance looser than the contract's, or approximate mode without a valid floor.
+
+    A backend that may declare ``score_atol = 1.0`` passes with rescaled scores, and one in
+    approximate mode without a floor passes with the worst records; so both are refused here,
+    with the field and the contract's bound named (CONTRACT §3).
+    """
+    name = getattr(factory, "name", type(factory).__name__)
+    atol = factory.score_atol
+    if isinstance(atol, bool) or not isinstance(atol, (int, float)) or not 0 <= atol <= DEFAULT_SCORE_ATOL:
+        raise InvalidDeclaration(
+            f"backend {name!r} declares score_atol = {atol!r}; the contract allows a tolerance from 0 to "
+            f"{DEFAULT_SCORE_ATOL:g} (CONTRACT §3), so declare {DEFAULT_SCORE_ATOL:g} or tighter"
+        )
+    floor = factory.recall_floor
+    if factory.approximate and floor is None:
+        raise InvalidDeclaration(
+            f"backend {name!r} declares approximate mode with recall_floor = None; approximate mode needs a "
+            "recall floor in (0, 1] (CONTRACT §3)"
+        )
+    if floor is not None and (isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0 < floor <= 1):
+        raise InvalidDeclaration(
+            f"backend {name!r} declares recall_floor = {floor!r}; a recall floor must lie in (0, 1] (CONTRACT §3)"
+        )
+    return factory

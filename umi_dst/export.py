@@ -31,7 +31,7 @@ from backends.sim import SimVectorBackend
 from umi_dst import parallel_seeds, registry, seeds
 from umi_dst.contract import DEFAULT_SCORE_ATOL
 from umi_dst.faults import ERROR_AFTER, ERROR_BEFORE
-from umi_dst.harness import FINAL_CHECK_SAMPLE, Harness, _evenly_spaced, describe
+from umi_dst.harness import Harness, _evenly_spaced, describe
 from umi_dst.operations import (
     Abandon,
     Count,
@@ -62,6 +62,10 @@ LITERAL_VALUES = 4096
 """Embedded data up to this many floats is written as literals; more goes in as base64."""
 DEFAULT_RUNS = 10
 """Runs of a timing-dependent script (a real fault or racing clients) unless given on its command line."""
+
+FINAL_STATE_SAMPLE = 256
+"""How many records a script's final check reads back: the harness compares every record, a
+script keeps to an even sample so it stays readable."""
 
 
 class ExportError(ValueError):
@@ -391,7 +395,7 @@ class _Script:
 
     def _final_state(self) -> list[str]:
         self._need(_SAME)
-        sample = _evenly_spaced(self.oracle.ids(), FINAL_CHECK_SAMPLE)
+        sample = _evenly_spaced(self.oracle.ids(), FINAL_STATE_SAMPLE)
         pairs = ", ".join(f"({ascii(id)}, {self.data.vector(self.oracle.get(id))})" for id in sample)
         get = ExportCall("get", (Code("id"),), self.data, self.oracle)
         return self._count_check("on a fresh connection") + [

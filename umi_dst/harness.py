@@ -7,6 +7,7 @@ arguments (made from recipes against the oracle) -> backend and oracle -> named 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
@@ -16,9 +17,17 @@ from pathlib import Path
 import numpy as np
 
 from backends.sim import SimVectorBackend
-from umi_dst import checks, crash_states, file_ops, invalid
+from umi_dst import checks, crash_states, file_ops, invalid, recall_battery
 from umi_dst.checks import ContractViolation
-from umi_dst.contract import BackendFactory, Embedding, InvalidInput, VectorBackend, WriteCall
+from umi_dst.contract import (
+    BackendFactory,
+    Embedding,
+    FullScan,
+    InvalidInput,
+    VectorBackend,
+    WriteCall,
+    check_declarations,
+)
 from umi_dst.faults import INJECTED_FAULTS, inject
 from umi_dst.operations import (
     Abandon,
@@ -37,12 +46,11 @@ from umi_dst.operations import (
 )
 from umi_dst.validation import last_wins
 
-READ_BACK_SAMPLE = 64
-"""How many ids of a large batch are read back to resolve an indeterminate write."""
 CRASH_STATE_SAMPLE = 16
-"""How many ids of a large batch are read back in each crash state (there are many states)."""
-FINAL_CHECK_SAMPLE = 256
-"""How many ids the final state comparison reads back (all when there are fewer)."""
+"""How many ids of a large batch are read back in each intermediate crash state (there are many
+states; the state a test case continues from is read back whole)."""
+SCAN_AT = 64
+"""From this many ids on, a backend that offers ``FullScan`` is read with one scan, not gets."""
 
 
 @dataclass
@@ -53,14 +61,18 @@ class Harness:
     log: Callable[[str], None] | None = None
     oracle: SimVectorBackend = field(init=False)
     backend: VectorBackend = field(init=False)
-    recall: checks.RecallMeter = field(default_factory=checks.RecallMeter)
+    recall: recall_battery.RecallReport | None = None
+    """The recall battery's outcome, once ``finish`` has run it (approximate mode)."""
     steps_run: int = 0
     crash_states_checked: int = 0
     _abandoned: list[VectorBackend] = field(default_factory=list)
     _crashed: list[VectorBackend] = field(default_factory=list)
     """Connections of a process that crashed: never closed, as nothing runs after a crash."""
+    _disturbed: list[VectorBackend] = field(default_factory=list)
+    """Connections that lived through a nemesis (a real fault): they may fail to close."""
 
     def __post_init__(self) -> None:
+        check_declarations(self.factory)
         self.oracle = SimVectorBackend(self.factory.dim)
         self.backend = self.factory.open()
 
@@ -119,12 +131,18 @@ class Harness:
         checks.equal("count()", self.backend.count(), self.oracle.count())
 
     def finish(self) -> None:
-        """Final checks on a fresh connection: full state and the recall floor."""
+        """Final checks on a fresh connection: every record, and the recall floor."""
+        for backend in self._abandoned:
+            self._close(backend, "an abandoned connection")
+        self._abandoned.clear()
         self.reopen()
         checks.equal("count() on a fresh connection", self.backend.count(), self.oracle.count())
-        for id in _evenly_spaced(self.oracle.ids(), FINAL_CHECK_SAMPLE):
-            checks.bit_exact(f"get({id!r}) on a fresh connection", self.backend.get(id), self.oracle.get(id))
-        checks.recall_floor(self.recall, self.factory.recall_floor if self.factory.approximate else None)
+        self._compare_every_record("on a fresh connection")
+        if self.factory.approximate:
+            self.recall = recall_battery.run(self.backend, self.oracle, self.factory.score_atol)
+            if self.log:
+                self.log(f"  recall battery: {self.recall.summary()}")
+            self.recall.judge(self.factory.recall_floor)
 
     def close(self) -> None:
         """Release every connection, the abandoned ones included; errors here are not findings."""
@@ -135,9 +153,18 @@ class Harness:
         self._crashed.clear()
 
     def reopen(self) -> None:
-        with contextlib.suppress(Exception):
-            self.backend.close()
+        """Close the connection (it must close cleanly unless it lived through a nemesis), open anew."""
+        self._close(self.backend, "the connection")
         self.backend = self.factory.open()
+
+    def _close(self, backend: VectorBackend, what: str) -> None:
+        try:
+            backend.close()
+        except Exception as exc:
+            if not any(backend is disturbed for disturbed in self._disturbed):
+                raise ContractViolation(
+                    f"close() of {what} raised {type(exc).__name__} with no fault injected: {exc}", "None", repr(exc)
+                ) from exc
 
     # -- writes -------------------------------------------------------------------------
     def write_call(self, op: Write) -> WriteCall:
@@ -170,10 +197,13 @@ class Harness:
             raise TypeError(f"fault {fault!r} attached to {op.kind}, which is not a write")
         call = self.write_call(op)
         nemesis = self.factory.nemeses.get(fault)
+        if nemesis is not None:
+            self._disturbed.extend([*self._abandoned, self.backend])
+        recorder = _ReturnRecorder(self.backend, call.method)
         failed = False
         try:
             if nemesis is not None:
-                nemesis.disturb(self.backend, call)
+                nemesis.disturb(recorder, call)
             elif fault in INJECTED_FAULTS:
                 inject(fault, self.backend, call)
             else:
@@ -190,8 +220,16 @@ class Harness:
                 self.reopen()
         if failed:
             self._resolve_indeterminate(call)
-        else:
-            call.apply(self.oracle)
+            return
+        expected = call.apply(self.oracle)
+        if not recorder.returned:
+            return  # the nemesis ran the write elsewhere: its answer is not seen
+        returned = recorder.returned[-1]
+        if getattr(nemesis, "duplicates_write", False):
+            second_delivery = call.apply(self.oracle)  # writes are idempotent: the state stays
+            if returned == second_delivery and type(returned) is type(second_delivery):
+                return
+        checks.equal(f"{call.method} returned under {fault}", returned, expected)
 
     def _resolve_indeterminate(self, call: WriteCall) -> None:
         """A failed write may have landed or not: read back and accept all-old or all-new."""
@@ -202,11 +240,11 @@ class Harness:
             self.log(f"  indeterminate write resolved by reading back {sample} ids: {outcome} state")
 
     def _read_back(
-        self, backend: VectorBackend, call: WriteCall, what: str, sample_size: int = READ_BACK_SAMPLE
+        self, backend: VectorBackend, call: WriteCall, what: str, sample_size: int | None = None
     ) -> tuple[str, int]:
         """Whether ``backend`` holds the state before ``call`` or after it ("old" or "new"),
-        read back on a sample of the ids it changes, with ``count()`` to match; anything else
-        is a violation."""
+        read back on every id it changes (or an even sample of ``sample_size``); anything else
+        is a violation, explained for one id with what was read and both candidates."""
         before = self.oracle
         after = SimVectorBackend(self.dim)
         changed = _changed_ids(call)
@@ -216,10 +254,10 @@ class Harness:
                 after.store(id, vector)
         call.apply(after)
         informative = [id for id in changed if not _same(before.get(id), after.get(id))]
-        sample = _evenly_spaced(informative, sample_size)
+        sample = informative if sample_size is None else _evenly_spaced(informative, sample_size)
         if not sample:
             return "new", 0  # the write changes nothing: old and new are the same state
-        seen = {id: backend.get(id) for id in sample}
+        seen = self._stored(backend, sample)
         old = [id for id in sample if _same(seen[id], before.get(id))]
         new = [id for id in sample if _same(seen[id], after.get(id))]
         if len(old) == len(sample):
@@ -227,12 +265,54 @@ class Harness:
         if len(new) == len(sample):
             return "new", len(sample)
         third = [id for id in sample if id not in old and id not in new]
+        if third:
+            id = third[0]
+            example = (
+                f"{id!r} reads back {_shown(seen[id])}: against the old state "
+                f"{checks.describe_vector_difference(seen[id], before.get(id))}, against the new "
+                f"{checks.describe_vector_difference(seen[id], after.get(id))}"
+            )
+        else:
+            example = f"{old[0]!r} is in its old state and {new[0]!r} in its new one"
         raise ContractViolation(
             f"{what} left a state that is neither all-old nor all-new: "
-            f"{len(old)} ids old, {len(new)} new, {len(third)} neither (e.g. {(third or old)[0]!r})",
+            f"{len(old)} ids old, {len(new)} new, {len(third)} neither; {example}",
             "all old or all new",
             {"old": old[:5], "new": new[:5], "neither": third[:5]},
         )
+
+    def _stored(self, backend: VectorBackend, ids: list[str]) -> dict[str, Embedding | None]:
+        """Each id's stored vector (``None`` when absent): one scan when the backend offers it and it pays."""
+        if len(ids) < SCAN_AT or not isinstance(backend, FullScan):
+            return {id: backend.get(id) for id in ids}
+        stored = self._scan(backend)
+        return {id: stored.get(id) for id in ids}
+
+    def _scan(self, backend: VectorBackend) -> dict[str, Embedding]:
+        """The backend's full scan, checked for shape and repeated ids, as a dict."""
+        ids, matrix = backend.scan()
+        if not isinstance(matrix, np.ndarray) or matrix.dtype != np.float32 or matrix.shape != (len(ids), self.dim):
+            described = f"{type(matrix).__name__} {getattr(matrix, 'dtype', '')} {getattr(matrix, 'shape', '')}"
+            raise ContractViolation(f"scan() returned {len(ids)} ids and {described}, not a float32 ({len(ids)}, {self.dim}) matrix")
+        stored = dict(zip(ids, matrix))
+        if len(stored) != len(ids):
+            repeated = next(id for id, n in collections.Counter(ids).items() if n > 1)
+            raise ContractViolation(f"scan() returned id {repeated!r} more than once", 1, ids.count(repeated))
+        return stored
+
+    def _compare_every_record(self, where: str) -> None:
+        """Every stored record bit for bit against the oracle: one scan, or one get per id."""
+        expected_ids = self.oracle.ids()
+        if not isinstance(self.backend, FullScan):
+            for id in expected_ids:
+                checks.bit_exact(f"get({id!r}) {where}", self.backend.get(id), self.oracle.get(id))
+            return
+        stored = self._scan(self.backend)
+        extra = sorted(set(stored) - set(expected_ids))
+        if extra:
+            raise ContractViolation(f"scan() {where} holds {extra[0]!r}, which is not stored", None, extra[:5])
+        for id in expected_ids:
+            checks.bit_exact(f"scan() {where}, record {id!r}", stored.get(id), self.oracle.get(id))
 
     # -- crash points -------------------------------------------------------------------
     def _placed_fault(self, op: Write, fault: str, at: CrashPoint) -> None:
@@ -247,6 +327,7 @@ class Harness:
         call = self.write_call(op)
         expected = nemesis.expected(at)
         returned = True
+        self._disturbed.extend([*self._abandoned, self.backend])
         try:
             nemesis.strike(self.backend, call, at)
         except Exception as exc:
@@ -347,10 +428,7 @@ class Harness:
         except Exception as exc:
             raise ContractViolation(f"search of valid input raised {type(exc).__name__}: {exc}") from exc
         ids, scores = self.oracle.scores(query)
-        recall = checks.search_results(
-            results, ids, scores, op.limit, self.factory.score_atol, exact=not self.factory.approximate
-        )
-        self.recall.add(recall)
+        checks.search_results(results, ids, scores, op.limit, self.factory.score_atol, exact=not self.factory.approximate)
 
     def _invalid(self, op: Invalid) -> None:
         args = invalid.arguments(op.call, op.defect, self.dim)
@@ -384,10 +462,37 @@ def _changed_ids(call: WriteCall) -> list[str]:
     return [call.args[0]]
 
 
+class _ReturnRecorder:
+    """Stands in for the backend while a nemesis runs, so a write that completes in this
+    process has its return value checked (a nemesis may also run it elsewhere, unseen)."""
+
+    def __init__(self, backend: VectorBackend, method: str) -> None:
+        vars(self).update(_backend=backend, _method=method, returned=[])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        setattr(self._backend, name, value)
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._backend, name)
+        if name != self._method:
+            return attribute
+
+        def recorded(*args, **kwargs):
+            value = attribute(*args, **kwargs)
+            self.returned.append(value)
+            return value
+
+        return recorded
+
+
 def _same(a: Embedding | None, b: Embedding | None) -> bool:
     if a is None or b is None:
         return a is b
     return isinstance(a, np.ndarray) and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def _shown(vector: Embedding | None) -> object:
+    return "nothing (absent)" if vector is None else checks.short(vector)
 
 
 def _evenly_spaced(items: Sequence[str], at_most: int) -> list[str]:

@@ -43,6 +43,8 @@ def _bad_vectors(dim: int) -> dict[str, object]:
         "zero": np.zeros(dim, dtype=np.float32),
         "tiny_norm": np.full(dim, 1e-9, dtype=np.float32),
         "strings": ["a"] * dim,
+        "digit_strings": ["1"] * dim,
+        "bools": [True] * dim,
         "matrix": np.ones((dim, 2), dtype=np.float32),
         "none": None,
     }

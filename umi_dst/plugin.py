@@ -270,14 +270,14 @@ class SeedItem(pytest.Item):
 
     def runtest(self) -> None:
         from umi_dst.harness import timing_dependent
-        from umi_dst.replay import replay
+        from umi_dst.replay import replay, reproduces_recorded_failure
 
         timed = self.outcome == "fail" and timing_dependent(self.seed.steps)
         for _ in range(FAIL_ATTEMPTS if timed else 1):
             result = replay(self.seed, self.spec)
-            if result.reproduced:
+            if reproduces_recorded_failure(self.seed, result):
                 break
-        if (self.outcome == "fail") != result.reproduced:
+        if result.reproduced if self.outcome == "pass" else not reproduces_recorded_failure(self.seed, result):
             what = self.seed.description or self.seed.failure.get("message", "")
             raise SeedOutcomeMismatch(f"seed expected to {self.outcome} on {self.spec}: {result.summary()}\n  seed: {what}")
 

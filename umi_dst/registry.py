@@ -7,11 +7,12 @@ file goes through ``is_registered`` first (see ``replay.backend_for``).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from pathlib import Path
 
-from umi_dst.contract import BackendFactory, FactoryBuilder
+from umi_dst.contract import BackendFactory, FactoryBuilder, check_declarations
 
 BUILTIN_BACKENDS: dict[str, str] = {
     "sim": "backends.sim:factory",
@@ -68,7 +69,22 @@ def resolve(spec: str) -> FactoryBuilder:
         raise UnknownBackend(f"backend {spec!r}: module {module_name!r} has no attribute {attribute!r}") from None
     if not callable(builder):
         raise UnknownBackend(f"backend {spec!r}: {target} is not callable")
-    return builder
+    return checked(builder)
+
+
+def checked(builder: FactoryBuilder) -> FactoryBuilder:
+    """``builder`` whose factories are refused, and destroyed, if their declarations break the contract."""
+
+    @functools.wraps(builder)
+    def build_checked(workdir: Path, dim: int) -> BackendFactory:
+        factory = builder(workdir, dim)
+        try:
+            return check_declarations(factory)
+        except Exception:
+            factory.destroy()
+            raise
+
+    return build_checked
 
 
 def build(spec: str, workdir: Path, dim: int) -> BackendFactory:

@@ -8,6 +8,7 @@ A seed file is data: which backend it replays on is decided by the person runnin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,3 +126,28 @@ def replay(
         finally:
             factory.destroy()
     return ReplayResult(spec, False, None, "")
+
+
+def reproduces_recorded_failure(seed: seeds.SeedFile, result: ReplayResult) -> bool:
+    """Whether a replay failed the way the seed recorded: at its step, with its kind of error.
+
+    A seed expected to fail is evidence of one bug; any exception at any step is not. The
+    kind is the error's class and the check that raised it (the message's head, with ids,
+    numbers and what follows the first colon left out), so the same check failing with other
+    values on another backend still counts.
+    """
+    if not result.reproduced or result.at_step != seed.failure.get("step"):
+        return False
+    message = str(getattr(result.error, "message", result.error))
+    recorded = failure_kind(seed.failure.get("error", ""), seed.failure.get("message", ""))
+    return failure_kind(type(result.error).__name__, message) == recorded
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|\bnan\b|\binf\b")
+
+
+def failure_kind(error: str, message: str) -> tuple[str, str]:
+    """``(error class, check)``: the message without quoted values, numbers and details."""
+    head = _QUOTED.sub("", message).split(": ", 1)[0]
+    return error, " ".join(_NUMBER.sub("", head).split())

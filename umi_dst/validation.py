@@ -7,6 +7,7 @@ these before touching storage, so bad input never changes anything.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -44,9 +45,10 @@ def validate_id(id: object) -> str:
 
 
 def validate_embedding(values: object, dim: int, what: str = "embedding") -> Embedding:
-    """Convert to float32 and check shape, finiteness, magnitude and norm."""
+    """Convert to float32 and check value types, shape, finiteness, magnitude and norm."""
     if isinstance(values, (str, bytes)) or values is None:
         raise InvalidInput(f"{what} must be a sequence of {dim} numbers, got {type(values).__name__}")
+    _numbers_only(values, what)
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             vector = np.asarray(values, dtype=np.float32)
@@ -64,6 +66,35 @@ def validate_embedding(values: object, dim: int, what: str = "embedding") -> Emb
     if norm < MIN_NORM:
         raise InvalidInput(f"{what} must have norm at least {MIN_NORM:g}, got {norm:g}")
     return np.ascontiguousarray(vector)
+
+
+_NUMERIC_KINDS = frozenset("iuf")
+"""numpy dtype kinds of real numbers: signed and unsigned integers, floats (not bool, str, complex)."""
+
+
+def _numbers_only(values: object, what: str) -> None:
+    """Refuse values that numpy would quietly convert: digit strings, bools, complex numbers.
+
+    A list or tuple is checked item by item (numpy turns ``[True, 0.5]`` into floats); any
+    other sequence or buffer (an array, ``array.array``, ``memoryview``, ``range``) by dtype.
+    """
+    if isinstance(values, (list, tuple)):
+        if all(map(_is_real_number_type, set(map(type, values)))):
+            return
+        position, bad = next((i, v) for i, v in enumerate(values) if not _is_real_number_type(type(v)))
+        raise InvalidInput(f"{what} values must be real numbers; value {position} is {type(bad).__name__} {bad!r:.40}")
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError):
+        return  # the float32 conversion that follows names the problem
+    if array.dtype.kind == "O":
+        _numbers_only(array.ravel().tolist(), what)
+    elif array.dtype.kind not in _NUMERIC_KINDS:
+        raise InvalidInput(f"{what} values must be real numbers, got dtype {array.dtype}")
+
+
+def _is_real_number_type(kind: type) -> bool:
+    return issubclass(kind, numbers.Real) and not issubclass(kind, (bool, np.bool_))
 
 
 def validate_limit(limit: object) -> int:
@@ -84,12 +115,14 @@ def validate_batch(items: object, dim: int) -> list[tuple[str, Embedding]]:
         except InvalidInput as exc:
             raise InvalidInput(f"batch item {position}: {exc}") from None
     matrix = _valid_matrix([embedding for _, embedding in items], dim)
-    if matrix is None:  # some item is bad: find it, one by one, to name it
-        for position, (_, embedding) in enumerate(items):
+    if matrix is None:  # one by one: to name the bad item, or for sequences the fast path skips
+        checked = []
+        for position, (id, embedding) in enumerate(items):
             try:
-                validate_embedding(embedding, dim)
+                checked.append((id, validate_embedding(embedding, dim)))
             except InvalidInput as exc:
                 raise InvalidInput(f"batch item {position}: {exc}") from None
+        return checked
     return [(id, matrix[row]) for row, (id, _) in enumerate(items)]
 
 
@@ -97,8 +130,8 @@ def _valid_matrix(embeddings: list, dim: int) -> np.ndarray | None:
     """All embeddings as one float32 matrix if every one is valid, else ``None`` (fast path)."""
     if not embeddings:
         return np.empty((0, dim), dtype=np.float32)
-    if not all(isinstance(e, np.ndarray) or isinstance(e, (list, tuple)) for e in embeddings):
-        return None
+    if not all(isinstance(e, np.ndarray) and e.dtype.kind in _NUMERIC_KINDS for e in embeddings):
+        return None  # lists and other sequences go one by one, with their items' types checked
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             matrix = np.array(embeddings, dtype=np.float32)

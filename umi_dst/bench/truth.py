@@ -41,11 +41,11 @@ class GroundTruth:
         return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
     def recall(self, index: int, query: np.ndarray, results: Sequence[SearchResult], atol: float = DEFAULT_SCORE_ATOL) -> float:
-        """Recall@k of one query's results (query ``index`` of the data set)."""
+        """Recall@k of one query's results (query ``index`` of the data set); a repeated id counts once."""
         floor = self.kth_scores[index] - atol
         hits = 0
-        for result in results[: self.k]:
-            score = self.true_score(query, result.id)
+        for id in dict.fromkeys(result.id for result in results[: self.k]):
+            score = self.true_score(query, id)
             hits += score is not None and score >= floor
         return hits / self.k
 
