@@ -16,7 +16,7 @@ import numpy as np
 
 from backends.sim import SimFactory, SimVectorBackend
 from umi_dst.contract import MAX_LIMIT, Embedding, Nemesis, SearchResult, WriteCall
-from umi_dst.validation import last_wins, validate_batch, validate_id
+from umi_dst.validation import validate_batch, validate_id
 
 
 class UpsertAppendsDuplicate(SimVectorBackend):
@@ -276,37 +276,12 @@ class CloseRaises(SimVectorBackend):
         raise OSError("close failed: connection already in use")
 
 
-class StaleUpsertInLargeStore(SimVectorBackend):
-    """Once the store holds more than 256 records, a batch keeps the old vector of an id it
-    updates (a bulk path that inserts with ON CONFLICT DO NOTHING): count never moves."""
-
-    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
-        checked = validate_batch(items, self.dim)
-        if len(self._ids) > 256:
-            checked = [(id, vector) for id, vector in checked if id not in self._slot]
-        super().store_batch(checked)
-
-
 class SearchReturnsFarthest(SimVectorBackend):
     """An index that walks its graph the wrong way: search returns the ``limit`` least similar records."""
 
     def search(self, query: Embedding, limit: int) -> list[SearchResult]:
         ranked = super().search(query, MAX_LIMIT)
         return ranked[len(ranked) - min(limit, len(ranked)) :]
-
-
-class LargeBatchLosesLastItem(SimVectorBackend):
-    """A crash during a batch of more than 64 distinct ids loses the last one (a torn final
-    page): the rest of the batch lands, reported as failed."""
-
-    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
-        checked = last_wins(validate_batch(items, self.dim))
-        if self.crashing and len(checked) > 64:
-            super().store_batch(checked[:-1])
-            raise ConnectionError("server crashed while the batch was committing")
-        super().store_batch(checked)
-
-    crashing = False
 
 
 class DeleteReportsRetry(SimVectorBackend):
@@ -365,7 +340,6 @@ class _SetsFlagDuringWrite:
 
 
 NEMESES: dict[str, Callable[[], dict[str, Nemesis]]] = {
-    "large_batch_loses_last_item": lambda: {"crash_during_write": _SetsFlagDuringWrite("crash_during_write", "crashing")},
     "delete_reports_retry": lambda: {"lost_ack": _SetsFlagDuringWrite("lost_ack", "ack_lost")},
 }
 """Mutants whose bug shows only under a fault: the nemesis their factory declares."""
