@@ -101,6 +101,12 @@ def test_nightly_runs_rounds_with_fresh_seeds_until_the_time_budget_is_spent(pro
     assert int(budgeted["umi_cases"].split()[0]) > int(single["umi_cases"].split()[0])
 
 
+def test_bad_settings_stop_the_run_naming_the_setting(project):
+    result = project.runpytest("--umi-backend", "sim", "--umi-shards", "0")
+    result.stderr.fnmatch_lines(["*umi_shards: must be at least 1, got 0*"])
+    assert result.ret != 0
+
+
 def test_contract_tests_need_a_factory_seeds_can_name(project):
     project.makepyfile(
         test_unnamed="from umi_dst.contract_tests import ContractTests\n"

@@ -37,6 +37,8 @@ class ContractTests:
     """Test cases of the contract machine (default: the Hypothesis profile's ``max_examples``)."""
     shards: ClassVar[int | None] = None
     """Contract items the cases are cut into (default: the ``umi_shards`` option)."""
+    committed_seeds: ClassVar[bool] = True
+    """Collect the seeds dir's seed files for this backend; off where the seeds dir is collected anyway."""
 
     @classmethod
     def backend_spec(cls) -> str:
@@ -99,7 +101,13 @@ def collect_marker(collector: pytest.Collector, name: str) -> list[pytest.Item] 
         raise collector.CollectError(str(exc)) from None
     if name == MACHINE_MARKER:
         return list(plugin.contract_items(collector, spec, dim=cls.dim, examples=cls.examples, shards=cls.shards))
-    return [item for path in committed_seed_files(collector.config) for item in plugin.seed_items(collector, path, only=spec, label=f"seed[{path.name}]-")]
+    if not cls.committed_seeds:
+        return []
+    return [
+        item
+        for path in committed_seed_files(collector.config)
+        for item in plugin.seed_items(collector, path, only=spec, label=f"seed[{path.name}]-")
+    ]
 
 
 def committed_seed_files(config: pytest.Config) -> list[Path]:

@@ -84,14 +84,17 @@ def _setting(config: pytest.Config, name: str):
     return value if value is not None else config.getini(name)
 
 
-def _positive_int(config: pytest.Config, name: str) -> int:
+def _number(config: pytest.Config, name: str, kind: type = int, minimum: float | None = None):
+    """A numeric setting, ``None`` when unset; a bad value is a usage error naming the setting."""
     text = _setting(config, name)
+    if text in (None, ""):
+        return None
     try:
-        value = int(text)
+        value = kind(text)
     except (TypeError, ValueError):
-        raise pytest.UsageError(f"{name}: expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise pytest.UsageError(f"{name}: must be at least 1, got {value}")
+        raise pytest.UsageError(f"{name}: expected a {'whole ' if kind is int else ''}number, got {text!r}") from None
+    if minimum is not None and value < minimum:
+        raise pytest.UsageError(f"{name}: must be at least {minimum}, got {value}")
     return value
 
 
@@ -111,11 +114,11 @@ def base_seed(config: pytest.Config) -> int:
         from hypothesis import settings
 
         workerinput = getattr(config, "workerinput", None)
-        chosen = _setting(config, BASE_SEED_OPTION)
+        chosen = _number(config, BASE_SEED_OPTION, int, 0)
         if workerinput is not None and BASE_SEED_OPTION in workerinput:
             seed = workerinput[BASE_SEED_OPTION]
-        elif chosen not in (None, ""):
-            seed = int(chosen)
+        elif chosen is not None:
+            seed = chosen
         else:
             seed = 0 if settings.default.derandomize else random.SystemRandom().getrandbits(32)
         config.stash[_BASE_SEED] = seed
@@ -125,11 +128,17 @@ def base_seed(config: pytest.Config) -> int:
 def deadline(config: pytest.Config) -> float | None:
     """``time.monotonic()`` value after which contract items start no new round: the budget
     counts from the first contract item this process runs (each xdist worker starts its own)."""
-    budget = _setting(config, TIME_BUDGET_OPTION)
-    if budget in (None, ""):
+    budget = _number(config, TIME_BUDGET_OPTION, float, 0)
+    if budget is None:
         return None
-    started = config.stash.setdefault(_STARTED, time.monotonic())
-    return started + float(budget)
+    return config.stash.setdefault(_STARTED, time.monotonic()) + budget
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Check the numeric settings up front, so a bad one stops the run with one line."""
+    _number(config, SHARDS_OPTION, int, 1)
+    _number(config, BASE_SEED_OPTION, int, 0)
+    _number(config, TIME_BUDGET_OPTION, float, 0)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -160,7 +169,7 @@ def contract_items(parent: pytest.Collector, spec: str, *, dim: int, examples: i
     from umi_dst import shards as sharding
 
     config = parent.config
-    count = shards or _positive_int(config, SHARDS_OPTION)
+    count = shards or _number(config, SHARDS_OPTION, int, 1)
     budget = examples or settings.default.max_examples
     for shard in sharding.plan([spec], examples=budget, shards_per_backend=count, seed=base_seed(config)):
         name = f"umi-contract[{spec}-shard-{shard.index + 1}-of-{count}]"
