@@ -308,12 +308,8 @@ PARALLEL_RUNS = 5
 them (a race need not come back every time); expected to pass, it must pass all of them."""
 
 
-class ParallelSeedItem(pytest.Item):
-    def __init__(self, *, seed, spec: str, outcome: str, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.seed = seed
-        self.spec = spec
-        self.outcome = outcome
+class ParallelSeedItem(SeedItem):
+    """A parallel seed, judged on ``PARALLEL_RUNS`` concurrent replays."""
 
     def runtest(self) -> None:
         from umi_dst.parallel import replay_parallel
@@ -322,11 +318,6 @@ class ParallelSeedItem(pytest.Item):
         if (self.outcome == "fail") != result.reproduced:
             what = self.seed.description or self.seed.failure.get("message", "")
             raise SeedOutcomeMismatch(f"parallel seed expected to {self.outcome} on {self.spec}: {result.summary()}\n  seed: {what}")
-
-    def repr_failure(self, excinfo):
-        if isinstance(excinfo.value, SeedOutcomeMismatch):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo)
 
     def reportinfo(self):
         return self.path, None, f"parallel seed {self.path.name} {VERDICT_WORDS[self.outcome]} on {self.spec} ({PARALLEL_RUNS} runs)"
