@@ -41,3 +41,14 @@ def test_every_link_resolves_inside_the_repository(document):
         assert target.exists(), f"{document.name}: {link} does not exist"
         if fragment:
             assert fragment in anchors(target), f"{document.name}: {link}: no heading #{fragment} in {target.name}"
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["replay"]], ids=lambda c: " ".join(["umi-dst", *c]))
+def test_help_epilogues_point_at_the_reference(command, capsys):
+    from umi_dst import cli
+
+    with pytest.raises(SystemExit):
+        cli.main([*command, "--help"])
+    named = re.findall(r"docs/[\w.-]+\.md", capsys.readouterr().out)
+    assert {f"docs/{name}" for name in ("contract.md", "seed-format.md", "backends.md", "campaign-report.md")} <= set(named)
+    assert all((ROOT / path).is_file() for path in named)

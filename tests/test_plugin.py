@@ -70,11 +70,13 @@ def test_failing_contract_items_write_seeds_that_replay_to_the_same_failure(proj
         "umi-contract[backends.mutants:delete_always_true-shard-1-of-1]",
         "umi-contract[backends.mutants:get_returns_normalised-shard-1-of-1]",
     ]
+    commands = {line.split()[4]: line.split()[2:] for line in result.outlines if line.startswith("replay it:")}
+    assert sorted(commands) == sorted(seed_paths.values()), "each report shows the command replaying its own seed"
     capsys.readouterr()
-    for path in seed_paths.values():
+    for path, command in commands.items():
         assert Path(path).parent.parent == project.path / "ci-seeds", "seeds go where --umi-seed-output says"
         seed = seeds.load(Path(path))
-        assert cli.main(["replay", path, "--allow-seed-backend"]) == 1
+        assert command[:2] == ["umi-dst", "replay"] and cli.main(command[1:]) == 1, "the reported command reproduces"
         out = capsys.readouterr().out
         assert f"FAIL on {seed.backend} at " in out and f"{seed.failure['error']}: {seed.failure['message']}" in out
 

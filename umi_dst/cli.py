@@ -24,7 +24,8 @@ EXIT_CODES = f"""exit status (every command):
      or out-of-bounds seed file, an output directory that cannot be written)
   {EXIT_ENVIRONMENT}  the environment cannot run the backend (it cannot start, connect or
      authenticate, or lacks a dependency or an extension such as pgvector)
-Only status {EXIT_FAILURE_FOUND} is ever reported as a backend failure."""
+Only status {EXIT_FAILURE_FOUND} is ever reported as a backend failure.
+reference, in the repository: docs/contract.md, docs/seed-format.md, docs/backends.md, docs/campaign-report.md"""
 
 
 class UsageError(Exception):

@@ -109,7 +109,7 @@ def failure_report(saved: SavedSeed, header: str, error: BaseException, workdir:
     lines = [
         f"contract violation on {saved.seed.backend} ({header}): {saved.seed.failure['message']}",
         f"seed written: {saved.path}",
-        f"replay it:    umi-dst replay {saved.path}",
+        f"replay it:    {replay_command(saved)}",
         "",
         "the steps, as umi-dst replay prints them:",
     ]
@@ -120,6 +120,13 @@ def failure_report(saved: SavedSeed, header: str, error: BaseException, workdir:
         lines.append("  (the seed did not fail again on its own: the failure may depend on a nemesis's timing)")
     lines += ["", "Hypothesis's report:", f"{type(error).__name__}: {error}", *getattr(error, "__notes__", [])]
     return "\n".join(line.rstrip("\n") for line in lines)
+
+
+def replay_command(saved: SavedSeed) -> str:
+    """A backend that is not registered is named on the command line: replay imports only what
+    the user names, never what a file says."""
+    backend = saved.seed.backend
+    return f"umi-dst replay {saved.path}" + ("" if registry.is_registered(backend) else f" --backend {backend}")
 
 
 def _fingerprinted(machine: type[RuleBasedStateMachine], fingerprint) -> type[RuleBasedStateMachine]:
