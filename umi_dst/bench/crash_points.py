@@ -156,15 +156,17 @@ def replay_stability(seeds_dir: Path, runs: int) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lance-cycles", type=int, default=50)
-    parser.add_argument("--postgres-cycles", type=int, default=20)
+    parser.add_argument("--postgres-cycles", type=int, default=20, help="0 leaves PostgreSQL out of the report")
     parser.add_argument("--replays", type=int, default=20)
     parser.add_argument("--report-dir", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
     rows = [row for spec in ("lance", "lance-approx", "backends.json_files:correct") for row in crash_state_rows(spec)]
     rows += [row for spec in ("backends.json_files:rewrites_in_place", "backends.json_files:acknowledges_before_durable",
                               "backends.lance_upstream:batch_loop") for row in crash_state_rows(spec)]
-    rows += fault_point_rows("postgres")
-    soaks = [soak("lance", CRASH, args.lance_cycles), soak("postgres", "crash_server", args.postgres_cycles)]
+    soaks = [soak("lance", CRASH, args.lance_cycles)]
+    if args.postgres_cycles:
+        rows += fault_point_rows("postgres")
+        soaks.append(soak("postgres", "crash_server", args.postgres_cycles))
     stability = replay_stability(Path("seeds"), args.replays)
     data = {
         "host": platform.node(),
