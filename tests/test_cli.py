@@ -16,15 +16,15 @@ def run_cli(*args: str) -> int:
 
 def test_run_finds_a_planted_bug_writes_seed_and_report(tmp_path, capsys):
     code = run_cli(
-        "run", "--backend", "backends.mutants:score_is_distance", "--examples", "30", "--steps", "10",
-        "--seed", "3", "--seeds-dir", str(tmp_path / "seeds"), "--report-dir", str(tmp_path / "reports"),
+        "run", "--backend", "backends.mutants:score_is_distance", "--examples", "10", "--steps", "10", "--dim", "8",
+        "--seed", "3", "--workers", "1", "--seeds-dir", str(tmp_path / "seeds"), "--report-dir", str(tmp_path / "reports"),
     )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 1 and "seed written:" in out
     seed_path = Path(out.split("seed written: ")[1].split()[0])
     assert seed_path.exists()
     report = json.loads(next((tmp_path / "reports").glob("campaign-*.json")).read_text())
-    assert report["results"][0]["passed"] is False and report["results"][0]["reproduced"] is True
+    assert [bug["status"] for bug in report["bugs"]] == ["new"] and report["bugs"][0]["seed"] == str(seed_path)
     assert "FAIL" in next((tmp_path / "reports").glob("campaign-*.md")).read_text()
 
     assert run_cli("replay", str(seed_path)) == 2, "a seed's own module:attribute is not imported by default"
@@ -38,7 +38,7 @@ def test_run_finds_a_planted_bug_writes_seed_and_report(tmp_path, capsys):
 
 def test_run_passes_on_the_sim(tmp_path, capsys):
     code = run_cli(
-        "run", "--backend", "sim", "--examples", "5", "--steps", "5", "--seed", "1",
+        "run", "--backend", "sim", "--examples", "5", "--steps", "5", "--seed", "1", "--workers", "1",
         "--seeds-dir", str(tmp_path / "seeds"), "--report-dir", str(tmp_path / "reports"),
     )  # fmt: skip
     assert code == 0 and "sim: pass" in capsys.readouterr().out

@@ -1,8 +1,9 @@
-"""The ``umi-dst`` command: run campaigns, replay seeds, list backends, run benchmarks."""
+"""The ``umi-dst`` command: run campaigns, merge their reports, replay seeds, list backends, run benchmarks."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from umi_dst import registry
+from umi_dst.campaign import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS
 from umi_dst.contract import MAX_DIM, MIN_DIM
 from umi_dst.redact import mask_secrets
 from umi_dst.seed_bounds import MAX_BULK
@@ -32,6 +34,10 @@ class UsageError(Exception):
     """A problem with what the user asked for; printed as one line, exit status 2."""
 
 
+class EnvironmentProblem(Exception):
+    """This environment cannot run what was asked (a missing extra, an unreachable cluster); exit 3."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -40,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, registry.UnknownBackend, MalformedSeed) as exc:
         return _error(exc, EXIT_USAGE)
     except registry.BackendUnavailable as exc:
+        return _error(exc, EXIT_ENVIRONMENT)
+    except EnvironmentProblem as exc:
         return _error(exc, EXIT_ENVIRONMENT)
     except KeyboardInterrupt:
         print("umi-dst: interrupted", file=sys.stderr)
@@ -59,14 +67,26 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a DST campaign and save shrunk failures as seed files", **_with_exit_codes)
     run.add_argument("--backend", action="append", metavar="SPEC", help="registered name or module:attribute (repeatable; default: every available built-in)")
-    run.add_argument("--examples", type=_positive, default=50, help="test cases per backend (default 50)")
-    run.add_argument("--steps", type=_positive, default=30, help="steps per test case (default 30)")
-    run.add_argument("--seed", type=int, help="Hypothesis seed, for a reproducible campaign")
-    run.add_argument("--dim", type=_bounded(MIN_DIM, MAX_DIM), default=8, help=f"embedding dimension, {MIN_DIM} to {MAX_DIM} (default 8)")
-    run.add_argument("--max-bulk", type=_bounded(1, MAX_BULK), default=2000, help=f"largest generated bulk part of a batch, at most {MAX_BULK} (default 2000)")
+    budget = run.add_mutually_exclusive_group()
+    budget.add_argument("--examples", type=_positive, default=DEFAULT_EXAMPLES, help=f"test cases per backend (default {DEFAULT_EXAMPLES})")
+    budget.add_argument("--duration", type=_duration, metavar="TIME", help="search until this much time is up (90s, 10m, 2h) instead of --examples")
+    run.add_argument("--steps", type=_positive, default=DEFAULT_STEPS, help=f"rule steps per test case (default {DEFAULT_STEPS})")
+    run.add_argument("--seed", type=int, help="campaign seed, for a reproducible campaign (default: random, printed in the report)")
+    run.add_argument("--dim", type=_bounded(MIN_DIM, MAX_DIM), help=f"pin the embedding dimension, {MIN_DIM} to {MAX_DIM} (default: drawn per test case)")
+    run.add_argument("--max-bulk", type=_bounded(1, MAX_BULK), default=DEFAULT_CONFIG.max_bulk, help=f"largest generated bulk part of a batch, at most {MAX_BULK} (default {DEFAULT_CONFIG.max_bulk}; fewer rows at large drawn dims)")
+    run.add_argument("--workers", type=_positive, help="worker processes on this machine (default: the number of CPUs)")
+    run.add_argument("--cluster", metavar="ADDRESS", help="run the shards on this Dask scheduler (default: $UMI_DST_CLUSTER); needs the 'cluster' extra")
+    run.add_argument("--shard", type=_slice, metavar="K/N", help="run only the K-th of N deterministic slices of the campaign (CI jobs); merge with 'report merge'")
     run.add_argument("--seeds-dir", type=Path, default=Path("seeds"), help="where seed files go (default seeds/)")
     run.add_argument("--report-dir", type=Path, default=Path("reports"), help="where the report goes (default reports/)")
     run.set_defaults(handler=_run)
+
+    report = commands.add_parser("report", help="work with campaign reports", **_with_exit_codes)
+    report_commands = report.add_subparsers(dest="report_command", required=True)
+    merge = report_commands.add_parser("merge", help="merge the reports of the slices of one campaign (--shard K/N) into one", **_with_exit_codes)
+    merge.add_argument("files", type=Path, nargs="+", metavar="REPORT.json")
+    merge.add_argument("--report-dir", type=Path, default=Path("reports"), help="where the merged report goes (default reports/)")
+    merge.set_defaults(handler=_report_merge)
 
     replay = commands.add_parser("replay", help="replay a seed file step by step, without Hypothesis", **_with_exit_codes)
     replay.add_argument("file", type=Path)
@@ -129,43 +149,135 @@ def check_output_dir(path: Path, what: str) -> None:
         raise UsageError(f"{what} {path}: cannot write in {existing} ({exc.strerror or exc})") from None
 
 
-def _run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+def _duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``10m`` or ``2h``."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a time such as 90s, 10m or 2h, got {text!r}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text!r}")
+    return seconds
 
-    from umi_dst.campaign import run_campaign
-    from umi_dst.machine import MachineConfig
-    from umi_dst.report import write_campaign_report
+
+def _slice(text: str) -> tuple[int, int]:
+    k, sep, n = text.partition("/")
+    if not sep or not k.isdigit() or not n.isdigit() or not 1 <= int(k) <= int(n):
+        raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N, got {text!r}")
+    return int(k), int(n)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import random
+
+    from umi_dst import dispatch
 
     specs = args.backend or [name for name in registry.CAMPAIGN_DEFAULTS if registry.available(name)[0]]
     for spec in specs:
         registry.resolve(spec)  # fail fast, before any campaign runs
     check_output_dir(args.seeds_dir, "--seeds-dir")
     check_output_dir(args.report_dir, "--report-dir")
-    results = []
-    for spec in specs:
-        with tqdm(total=args.examples, desc=spec, unit="case", file=sys.stderr) as bar:
-            result = run_campaign(
-                spec,
-                dim=args.dim,
-                examples=args.examples,
-                steps=args.steps,
-                seed=args.seed,
-                seeds_dir=args.seeds_dir,
-                config=MachineConfig(max_bulk=args.max_bulk),
-                on_example=lambda: bar.update(1),
-            )
-        results.append(result)
-        if result.passed:
-            print(f"{spec}: pass ({result.examples_run} cases, {result.seconds:.1f}s)")
+    plan = dispatch.CampaignPlan(
+        backends=tuple(specs),
+        examples=None if args.duration else args.examples,
+        duration=args.duration,
+        steps=args.steps,
+        seed=random.getrandbits(32) if args.seed is None else args.seed,
+        dim=args.dim,
+        config=dataclasses.replace(DEFAULT_CONFIG, max_bulk=args.max_bulk),
+        seeds_dir=args.seeds_dir,
+        slice=args.shard,
+    )
+    runner = _runner(args.cluster or _cluster_from_env(), args.workers or os.cpu_count() or 1)
+    try:
+        with _progress_bar(plan) as progress:
+            report = dispatch.run(plan, runner, progress)
+    finally:
+        runner.close()
+    return _summarise(report, args.report_dir)
+
+
+def _cluster_from_env() -> str | None:
+    from umi_dst.cluster import address_from_env
+
+    return address_from_env()
+
+
+def _runner(cluster: str | None, workers: int):
+    from umi_dst import workers as local
+
+    if cluster:
+        from umi_dst.cluster import ClusterUnavailable, DaskRunner
+
+        try:
+            return DaskRunner(cluster)
+        except ClusterUnavailable as exc:
+            raise EnvironmentProblem(str(exc)) from None
+    return local.InProcessRunner() if workers == 1 else local.ProcessRunner(workers)
+
+
+class _progress_bar:
+    """Cases done out of the budget (never past it), or elapsed and remaining time."""
+
+    def __init__(self, plan) -> None:
+        self.plan = plan
+
+    def __enter__(self):
+        from tqdm import tqdm
+
+        if self.plan.duration is None:
+            total = self.plan.examples * len(self.plan.backends)
+            if self.plan.slice:
+                total = sum(s.examples for s in self.plan.shards())
+            self.bar = tqdm(total=total, unit="case", file=sys.stderr, desc="campaign")
         else:
-            print(f"{spec}: FAIL: {mask_secrets(result.failure)}")
-            if result.seed_path:
-                note = "" if result.reproduced else " (did not reproduce on replay: flaky)"
-                print(f"  seed written: {result.seed_path}{note}")
-    settings = {"examples": args.examples, "steps": args.steps, "seed": args.seed, "dim": args.dim, "max_bulk": args.max_bulk}
-    md_path, _ = write_campaign_report(results, args.report_dir, settings)
+            self.bar = tqdm(total=round(self.plan.duration), unit="s", file=sys.stderr, desc="campaign",
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")  # fmt: skip
+        return self.update
+
+    def update(self, cases: int, shards: int) -> None:
+        if self.plan.duration is None:
+            self.bar.update(min(cases, self.bar.total) - self.bar.n)
+        else:
+            self.bar.update(min(round(self.bar.format_dict["elapsed"]), self.bar.total) - self.bar.n)
+            self.bar.set_postfix_str(f"{cases} cases, {shards} shards")
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
+
+
+def _summarise(report, report_dir: Path) -> int:
+    """Print one line per backend and per bug, write the report, and return the exit status."""
+    coverage, bugs = report.coverage(), report.bugs()
+    for backend in report.backends:
+        failing = [b for b in bugs if b.backend == backend and b.failing]
+        verdict = f"FAIL: {len(failing)} distinct bug(s)" if failing else "pass"
+        print(f"{backend}: {verdict} ({coverage[backend].cases} cases)")
+        for bug in (b for b in bugs if b.backend == backend):
+            print(f"  {bug.status}: {mask_secrets(bug.signature)} (hit {bug.hits} times)")
+            if bug.seed:
+                print(f"    seed written: {bug.seed}" if bug.status.startswith("new") else f"    seed: {bug.seed}")
+        for warning in coverage[backend].warnings():
+            print(f"  warning: {warning}")
+    for error in report.errors():
+        print(f"error: {mask_secrets(error)}")
+    md_path, _ = report.write(report_dir)
     print(f"report: {md_path}")
-    return EXIT_OK if all(r.passed for r in results) else EXIT_FAILURE_FOUND
+    if report.failed():
+        return EXIT_FAILURE_FOUND
+    return EXIT_ENVIRONMENT if report.errors() else EXIT_OK
+
+
+def _report_merge(args: argparse.Namespace) -> int:
+    from umi_dst.report import MalformedReport, load, merge
+
+    try:
+        merged = merge([load(path) for path in args.files])
+    except MalformedReport as exc:
+        raise UsageError(str(exc)) from None
+    return _summarise(merged, args.report_dir)
 
 
 def _replay(args: argparse.Namespace) -> int:

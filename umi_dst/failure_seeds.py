@@ -36,6 +36,17 @@ def save_failure(
     workdir: Path | None = None,
 ) -> SavedSeed:
     """Write ``failure`` as ``<seeds_dir>/<backend>/<digest>.json`` and replay it once."""
+    seed_file, reproduced = verified_seed(failure, backend=backend, dim=dim, versions=versions, workdir=workdir)
+    return SavedSeed(seeds.write(seed_file, seeds_dir), seed_file, reproduced)
+
+
+def verified_seed(
+    failure: Failure, *, backend: str, dim: int, versions: dict[str, str], workdir: Path | None = None
+) -> tuple[seeds.SeedFile, bool]:
+    """The seed of ``failure``, not yet written, and whether it reproduces without Hypothesis.
+
+    For workers that hand seeds back to the process that writes them.
+    """
     seed_file = seeds.SeedFile(
         backend=backend,
         dim=dim,
@@ -44,8 +55,7 @@ def save_failure(
         versions=versions,
     )
     seed_file = _without_passing_reads(seed_file, workdir) or seed_file
-    path = seeds.write(seed_file, seeds_dir)
-    return SavedSeed(path, seed_file, replay(seed_file, workdir=workdir).reproduced)
+    return seed_file, replay(seed_file, workdir=workdir).reproduced
 
 
 def _without_passing_reads(seed_file: seeds.SeedFile, workdir: Path | None) -> seeds.SeedFile | None:

@@ -65,6 +65,8 @@ class Harness:
     """The recall battery's outcome, once ``finish`` has run it (approximate mode)."""
     steps_run: int = 0
     crash_states_checked: int = 0
+    fault_outcome: str | None = None
+    """How the latest faulty write ended: ``completed``, or failed and resolved to ``old`` or ``new``."""
     _abandoned: list[VectorBackend] = field(default_factory=list)
     _crashed: list[VectorBackend] = field(default_factory=list)
     """Connections of a process that crashed: never closed, as nothing runs after a crash."""
@@ -219,8 +221,9 @@ class Harness:
                 nemesis.heal()
                 self.reopen()
         if failed:
-            self._resolve_indeterminate(call)
+            self.fault_outcome = self._resolve_indeterminate(call)
             return
+        self.fault_outcome = "completed"
         expected = call.apply(self.oracle)
         if not recorder.returned:
             return  # the nemesis ran the write elsewhere: its answer is not seen
@@ -231,13 +234,14 @@ class Harness:
                 return
         checks.equal(f"{call.method} returned under {fault}", returned, expected)
 
-    def _resolve_indeterminate(self, call: WriteCall) -> None:
+    def _resolve_indeterminate(self, call: WriteCall) -> str:
         """A failed write may have landed or not: read back and accept all-old or all-new."""
         outcome, sample = self._read_back(self.backend, call, f"failed {call.method}")
         if outcome == "new":
             call.apply(self.oracle)
         if self.log:
             self.log(f"  indeterminate write resolved by reading back {sample} ids: {outcome} state")
+        return outcome
 
     def _read_back(
         self, backend: VectorBackend, call: WriteCall, what: str, sample_size: int | None = None
@@ -343,6 +347,7 @@ class Harness:
             raise ContractViolation(f"{what} returned, yet a fresh connection reads the old state", "new", "old")
         if outcome != expected and sampled:  # a write that changes nothing leaves one state
             raise ContractViolation(f"{what} left the {outcome} state; at this point it must leave the {expected}", expected, outcome)
+        self.fault_outcome = outcome
         if outcome == "new":
             call.apply(self.oracle)
         if self.log:
@@ -385,6 +390,7 @@ class Harness:
         crash_states.materialize(root, current, target.files)
         self.backend = self.factory.open()
         outcome, _ = self._read_back(self.backend, call, target.label(total))
+        self.fault_outcome = outcome
         if outcome == "new":
             call.apply(self.oracle)
         if self.log:

@@ -3,22 +3,31 @@
 Rules are thin: each builds one ``Step`` of plain data and hands it to the ``Harness``, which
 runs it on the backend and the oracle and checks the outcome. The machine records every step,
 so the shrunk failure Hypothesis replays last becomes a seed file (see ``campaign``).
-Fault kinds are chosen per test case, swarm-style, by a bit mask drawn at initialisation.
+Fault kinds, the dimension and whether the case runs long are chosen per test case at
+initialisation (swarm testing). In a campaign (``keep_going``) a failure whose signature is
+already known only ends its test case and is counted; the first new one is raised, and only
+failures with that signature count while Hypothesis shrinks it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+from hypothesis import event, target
 from hypothesis import settings as Settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
-from umi_dst import invalid, registry, strategies
+from umi_dst import invalid, registry, signatures, strategies
 from umi_dst.contract import FactoryBuilder
+from umi_dst.coverage import Coverage
 from umi_dst.harness import Harness
 from umi_dst.operations import (
     Abandon,
@@ -34,9 +43,13 @@ from umi_dst.operations import (
     Store,
     StoreBatch,
 )
+from umi_dst.recipes import Random
 from umi_dst.strategies import IdChoice, NearDuplicate, Pick, concrete_id, resolve
 
 STRUCTURAL = ("reopen", "abandon")
+LONG_CASE_WRITES = (100, 500)
+"""A long test case opens with a run of this many single writes (bounds included) through its
+first connection: commit counters, buffers and leaks that need hundreds of writes show."""
 """Connection events that swarm testing switches on and off per test case, like faults."""
 MAX_DRAWN_CRASH_K = 63
 """Largest count drawn for a crash point; a count past the end of a write means after it."""
@@ -47,6 +60,16 @@ class MachineConfig:
     """Sizes the machine generates; the default keeps a step well under a second everywhere."""
 
     max_bulk: int = 300
+    """Largest bulk part of a batch; when the dimension is drawn, large dims get fewer rows."""
+    long_cases: bool = False
+    """Let one test case in six run long (``LONG_CASE_WRITES``), at a small dimension."""
+    keep_going: bool = False
+    """Campaign mode: count failures of known signatures instead of stopping at them."""
+
+    def bulk_cap(self, dim: int) -> int:
+        """The largest bulk part at a drawn ``dim``: as many floats as ``max_bulk`` rows at dim 32,
+        but never fewer than 64 rows (past the candidate lists of approximate indexes)."""
+        return max(64, self.max_bulk * 32 // max(dim, 32))
 
 
 @dataclass
@@ -57,65 +80,171 @@ class Failure:
     error: BaseException
     at_step: int | None
     """Index of the failing step, or ``None`` when the final checks failed."""
+    dim: int | None = None
+    """The test case's dimension (drawn per case unless pinned)."""
 
 
 @dataclass
 class MachineRecord:
-    """What a machine class remembers across runs: examples run and the latest failure."""
+    """What a machine class remembers across runs: test cases, failures, signatures, coverage."""
 
     examples: int = 0
+    """Every test case run, the replays of shrinking included."""
+    generated: int = 0
+    """Test cases generated before the first new failure (shrinking replays excluded)."""
     failure: Failure | None = None
     on_example: Callable[[], None] | None = None
     versions: dict[str, str] = field(default_factory=dict)
     """The backend's software versions, read from the first factory built."""
+    known: frozenset[str] = frozenset()
+    """Signatures that only end their test case and are counted (``keep_going``)."""
+    target: str | None = None
+    """The new signature being shrunk; set by its first failure."""
+    hits: Counter = field(default_factory=Counter)
+    """Signature -> generated test cases that failed with it."""
+    coverage: Coverage = field(default_factory=Coverage)
+    deadline: float | None = None
+    """``time.monotonic()`` after which new test cases do nothing and are not counted (time budgets)."""
     _stores: itertools.count = field(default_factory=itertools.count)
 
 
+@dataclass(frozen=True)
+class WriteRun:
+    """The single writes a long test case opens with: ``count`` stores over ``distinct`` ids."""
+
+    seed: int
+    count: int
+    distinct: int
+
+    def steps(self) -> list[Step]:
+        return [
+            Step(Store(f"run-{self.seed % 1000}-{i % self.distinct}", Random((self.seed + i) % 2**32)))
+            for i in range(self.count)
+        ]
+
+
+write_runs = st.builds(
+    WriteRun, strategies.seeds, st.integers(*LONG_CASE_WRITES), st.integers(1, LONG_CASE_WRITES[1])
+)
+
+
+def case_shapes(dim: int | None, long_cases: bool) -> st.SearchStrategy:
+    """``(dim, run)`` of a test case: one in six opens with a long ``WriteRun`` at a small dim."""
+    normal = st.tuples(strategies.dimensions(dim), st.none())
+    if not long_cases:
+        return normal
+    long = st.tuples(strategies.long_case_dimensions(dim), write_runs)
+    return st.integers(0, 5).flatmap(lambda n: long if n == 5 else normal)
+
+
 def contract_machine(
-    builder: FactoryBuilder, *, dim: int, workdir: Path, config: MachineConfig = MachineConfig()
+    builder: FactoryBuilder, *, dim: int | None, workdir: Path, config: MachineConfig = MachineConfig()
 ) -> type[RuleBasedStateMachine]:
-    """A machine class whose every test case opens a fresh store from ``builder``."""
+    """A machine class whose every test case opens a fresh store from ``builder``.
+
+    ``dim=None`` draws the dimension per test case (``strategies.dimensions``).
+    """
     record = MachineRecord()
     ids_or_picks = strategies.existing_or_any_ids
+    recipe_dim = dim or max(strategies.EMBEDDING_DIMS)  # one-hot axes are taken modulo the case's dim
 
     class ContractMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
-            store_dir = workdir / f"store-{next(record._stores)}"
-            store_dir.mkdir(parents=True, exist_ok=True)
-            self.factory = builder(store_dir, dim)
+            self.store_dir = workdir / f"store-{next(record._stores)}"
+            self.factory = None
+            self.harness: Harness | None = None
+            self.steps: list[Step] = []
+            self.enabled: tuple[str, ...] = ()
+            self.long = False
+            self.stopped = False
+            """Set by a failure: later rules do nothing and the final checks are skipped."""
+            self.generated = record.target is None
+            if record.deadline is not None and time.monotonic() > record.deadline:
+                self.stopped, self.generated = True, False
+            self.coverage = Coverage(cases=1)
+
+        @initialize(mask=st.integers(0, 2**16 - 1), shape=case_shapes(dim, config.long_cases))
+        def open_store(self, mask: int, shape: tuple[int, WriteRun | None]) -> None:
+            """A fresh store of this case's dimension; swarm testing picks its faults and events."""
+            case_dim, run = shape
+            self.long = run is not None
+            self.store_dir.mkdir(parents=True, exist_ok=True)
+            self.factory = builder(self.store_dir, case_dim)
             if not record.versions:
                 record.versions = getattr(self.factory, "versions", dict)()
             self.harness = Harness(self.factory)
-            self.steps: list[Step] = []
-            self.enabled: tuple[str, ...] = ()
-            self.failed = False
-
-        @initialize(mask=st.integers(0, 2**16 - 1))
-        def choose_faults(self, mask: int) -> None:
-            """Swarm testing: each test case enables its own subset of faults and events."""
             kinds = STRUCTURAL + self.harness.available_faults()
             self.enabled = tuple(kind for bit, kind in enumerate(kinds) if mask >> bit & 1)
+            self.coverage.dims[case_dim] += 1
+            self.coverage.declared_faults.update(kinds)
+            for step in run.steps() if run else ():
+                self.run(step)
 
         def run(self, step: Step) -> None:
+            if self.stopped:
+                return
             self.steps.append(step)
             try:
                 self.harness.run(step)
             except BaseException as error:
-                self.failed = True
-                record.failure = Failure(list(self.steps), error, len(self.steps) - 1)
-                raise
+                self._failed(error, len(self.steps) - 1)
+                return
+            self._cover(step)
 
-        @rule(op=strategies.stores(dim))
+        def _failed(self, error: BaseException, at_step: int | None) -> None:
+            """Record a failure; raise it unless its signature is one to count and move past."""
+            self.stopped = True
+            failure = Failure(list(self.steps), error, at_step, self.factory.dim)
+            if not config.keep_going or not isinstance(error, Exception):
+                record.failure = failure
+                raise error
+            signature = signatures.of_failure(failure.steps, at_step, error)
+            if record.target is None:
+                record.hits[signature] += 1
+                if signature in record.known:
+                    return
+                record.target = signature
+            if signature == record.target:
+                record.failure = failure
+                raise error
+
+        def _cover(self, step: Step) -> None:
+            cover = self.coverage
+            cover.steps += 1
+            cover.operations[step.op.kind] += 1
+            if step.fault is not None:
+                cover.fault(step.fault, self.harness.fault_outcome)
+            cover.largest_store = max(cover.largest_store, self.harness.oracle.count())
+            if isinstance(step.op, StoreBatch):
+                size = len(step.op.items) + (step.op.bulk.count if step.op.bulk else 0)
+                cover.largest_batch = max(cover.largest_batch, size)
+            elif isinstance(step.op, Search):
+                self._cover_cutoff(step.op)
+
+        def _cover_cutoff(self, op: Search) -> None:
+            """Whether the search's cut-off fell between records with equal or nearly equal scores."""
+            oracle = self.harness.oracle
+            if not 0 < op.limit < oracle.count():
+                return
+            _, scores = oracle.scores(self.harness.embedding(op.query))
+            ranked = -np.partition(-scores, [op.limit - 1, op.limit])
+            last_in, first_out = ranked[op.limit - 1], ranked[op.limit]
+            if last_in == first_out:
+                self.coverage.tie_cutoffs += 1
+            elif last_in - first_out <= self.factory.score_atol:
+                self.coverage.near_tie_cutoffs += 1
+
+        @rule(op=strategies.stores(recipe_dim))
         def store(self, op: Store) -> None:
             self.run(Step(Store(op.id, resolve(op.embedding, self.harness.oracle.ids()))))
 
-        @rule(id=strategies.near_duplicates, recipe=strategies.recipes(dim))
+        @rule(id=strategies.near_duplicates, recipe=strategies.recipes(recipe_dim))
         def store_near_duplicate(self, id: NearDuplicate, recipe) -> None:
             stored = self.harness.oracle.ids()
             self.run(Step(Store(concrete_id(id, stored), resolve(recipe, stored))))
 
-        @rule(op=strategies.batches(dim, config.max_bulk))
+        @rule(op=strategies.batches(recipe_dim, config.max_bulk))
         def store_batch(self, op: StoreBatch) -> None:
             self.run(Step(self._resolved_batch(op)))
 
@@ -147,7 +276,7 @@ def contract_machine(
         def count(self) -> None:
             self.run(Step(Count()))
 
-        @rule(op=strategies.searches(dim))
+        @rule(op=strategies.searches(recipe_dim))
         def search(self, op: Search) -> None:
             self.run(Step(Search(resolve(op.query, self.harness.oracle.ids()), op.limit)))
 
@@ -169,7 +298,7 @@ def contract_machine(
 
         @precondition(lambda self: any(kind not in STRUCTURAL for kind in self.enabled))
         @rule(
-            write=strategies.stores(dim) | strategies.batches(dim, config.max_bulk) | ids_or_picks,
+            write=strategies.stores(recipe_dim) | strategies.batches(recipe_dim, config.max_bulk) | ids_or_picks,
             choice=st.integers(0, 255),
             point=st.integers(0, 15),
             k=st.integers(0, MAX_DRAWN_CRASH_K),
@@ -192,25 +321,44 @@ def contract_machine(
 
         def _resolved_batch(self, op: StoreBatch) -> StoreBatch:
             stored = self.harness.oracle.ids()
-            return StoreBatch(tuple((id, resolve(recipe, stored)) for id, recipe in op.items), op.bulk)
+            bulk = op.bulk
+            cap = config.max_bulk if dim is not None else config.bulk_cap(self.factory.dim)
+            if bulk is not None and bulk.count > cap:
+                bulk = dataclasses.replace(bulk, count=cap, distinct=min(bulk.distinct, cap))
+            return StoreBatch(tuple((id, resolve(recipe, stored)) for id, recipe in op.items), bulk)
 
         def teardown(self) -> None:
+            if self.harness is None:
+                return
             try:
-                if not self.failed:
+                self._report_to_hypothesis()
+                if not self.stopped:
                     self._finish()
             finally:
                 self.harness.close()
                 self.factory.destroy()
                 record.examples += 1
-                if record.on_example:
-                    record.on_example()
+                if self.generated:
+                    record.generated += 1
+                    self.coverage.longest_case = len(self.steps)
+                    record.coverage.merge(self.coverage)
+                    if record.on_example:
+                        record.on_example()
 
         def _finish(self) -> None:
             try:
                 self.harness.finish()
             except BaseException as error:
-                record.failure = Failure(list(self.steps), error, None)
-                raise
+                self._failed(error, None)
+
+        def _report_to_hypothesis(self) -> None:
+            """Events for ``--hypothesis-show-statistics``; targets steer towards big stores and faults."""
+            event(f"dim {self.factory.dim}" + (" (long case)" if self.long else ""))
+            for name, outcomes in sorted(self.coverage.faults.items()):
+                for outcome in sorted(outcomes):
+                    event(f"fault {name}: {outcome}")
+            target(float(self.coverage.largest_store), label="largest store")
+            target(float(sum(sum(o.values()) for o in self.coverage.faults.values())), label="faults fired")
 
     ContractMachine.record = record
     ContractMachine.__name__ = ContractMachine.__qualname__ = f"ContractMachine_{getattr(builder, '__name__', 'backend')}"

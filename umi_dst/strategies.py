@@ -101,9 +101,10 @@ existing_or_any_ids = picks | near_duplicates | ids
 """For reads and deletes: a stored id, a near-duplicate of one, or any id."""
 
 _explicit_values = st.lists(st.floats(-1e3, 1e3, width=32, allow_subnormal=False), min_size=1, max_size=4).map(
-    lambda values: tuple(values) if max(abs(v) for v in values) >= 1e-2 else (*values, 1.0)
+    lambda values: tuple(values) if abs(values[0]) >= 1e-2 else (1.0, *values[:3])
 )
-"""Literal float32 values with at least one clearly non-zero, so the norm is valid."""
+"""Literal float32 values whose first is clearly non-zero, so the norm is valid at any dimension
+(the values are cycled or cut to it)."""
 
 
 def recipes(dim: int) -> st.SearchStrategy:
@@ -141,3 +142,26 @@ def limits() -> st.SearchStrategy:
 
 def searches(dim: int) -> st.SearchStrategy:
     return st.builds(Search, recipes(dim), limits())
+
+
+SMALL_DIMS = (2, 3, 5, 8, 13)
+"""Not 1: a bulk batch of random values at dim 1 would now and then hold a vector below the
+contract's minimum norm, an invalid input the machine meant as valid."""
+UNALIGNED_DIMS = (12, 20, 24, 33, 40, 100, 257)
+"""Dimensions that are not multiples of 16, 8 or 4 (vector kernels' tails, padding)."""
+EMBEDDING_DIMS = (384, 768, 1024, 1536)
+"""The sizes real embedding models produce."""
+LONG_CASE_DIMS = (2, 3, 5, 8, 12)
+"""Long test cases run with small vectors, so hundreds of writes stay cheap."""
+
+
+def dimensions(pinned: int | None = None) -> st.SearchStrategy:
+    """A test case's dimension: ``pinned`` if given, else small, unaligned or an embedding size."""
+    if pinned is not None:
+        return st.just(pinned)
+    return st.sampled_from(SMALL_DIMS) | st.sampled_from(UNALIGNED_DIMS) | st.sampled_from(EMBEDDING_DIMS)
+
+
+def long_case_dimensions(pinned: int | None = None) -> st.SearchStrategy:
+    return st.just(pinned) if pinned is not None else st.sampled_from(LONG_CASE_DIMS)
+

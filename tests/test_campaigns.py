@@ -1,0 +1,102 @@
+"""Campaigns: every distinct bug, shape-dependent bugs, shards that add up, coverage."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from backends.shape_mutants import SHAPE_MUTANTS
+from umi_dst import dispatch, signatures
+from umi_dst.campaign import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS, run_campaign
+from umi_dst.machine import MachineConfig
+from umi_dst.replay import replay_file
+from umi_dst.seeds import load
+from umi_dst.workers import InProcessRunner
+
+
+def campaign(backends, tmp_path, examples=20, seed=0, **kwargs) -> dispatch.CampaignPlan:
+    return dispatch.CampaignPlan(
+        backends=tuple(backends), examples=examples, steps=DEFAULT_STEPS, seed=seed, dim=None,
+        config=DEFAULT_CONFIG, seeds_dir=tmp_path / "seeds", **kwargs,
+    )  # fmt: skip
+
+
+THREE_BUGS = ("score_is_distance", "limit_off_by_one", "delete_always_true")
+"""The bugs ``backends.three_bugs`` carries, each also a backend of its own in ``backends.mutants``."""
+
+
+@pytest.mark.slow
+def test_three_planted_bugs_give_distinct_seeds_each_replaying_to_its_own_failure(tmp_path):
+    plan = dataclasses.replace(
+        campaign(["backends.three_bugs:factory"], tmp_path, examples=20), dim=8, config=MachineConfig()
+    )
+    bugs = dispatch.run(plan, InProcessRunner()).bugs()
+    assert len({bug.signature for bug in bugs}) == len(bugs) and all(bug.status == "new" and bug.hits for bug in bugs)
+    caught_by = {}
+    for bug in bugs:
+        assert replayed_signature(bug.seed, None, tmp_path) == bug.signature
+        caught_by[bug.signature] = [
+            m for m in THREE_BUGS if replayed_signature(bug.seed, f"backends.mutants:{m}", tmp_path) == bug.signature
+        ]
+    assert all(len(mutants) == 1 for mutants in caught_by.values()), f"each seed shows exactly one bug: {caught_by}"
+    assert sorted({m for [m] in caught_by.values()}) == sorted(THREE_BUGS), f"every bug has a seed: {caught_by}"
+
+
+def replayed_signature(path, backend, tmp_path) -> str | None:
+    """The signature of the failure ``path`` replays to on ``backend`` (its own by default)."""
+    replayed = replay_file(path, backend, workdir=tmp_path)
+    if not replayed.reproduced:
+        return None
+    step = None if replayed.at_step is None else load(path).steps[replayed.at_step]
+    return signatures.signature(step, type(replayed.error).__name__, replayed.error.message)
+
+
+def test_known_bugs_are_counted_not_saved_again(tmp_path):
+    plan = campaign(["backends.mutants:delete_always_true"], tmp_path, examples=10)
+    first = dispatch.run(plan, InProcessRunner())
+    [bug] = first.bugs()
+    again = dispatch.run(plan, InProcessRunner())
+    [replayed] = again.bugs()
+    assert (replayed.status, replayed.seed, replayed.signature) == ("still failing", bug.seed, bug.signature)
+    assert replayed.hits >= 1, "a known bug hit again is counted"
+    assert len(list((tmp_path / "seeds").rglob("*.json"))) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", sorted(SHAPE_MUTANTS))
+def test_default_campaign_catches_bugs_that_need_a_shape(mutant, tmp_path):
+    """Dimension-dependent bugs and a bug after 255 writes on one connection (SHAPE_MUTANTS)."""
+    result = run_campaign(
+        f"backends.shape_mutants:{mutant}", dim=None, examples=DEFAULT_EXAMPLES, steps=DEFAULT_STEPS,
+        seed=0, seeds_dir=tmp_path / "seeds", workdir=tmp_path, config=DEFAULT_CONFIG,
+    )  # fmt: skip
+    assert not result.passed, f"{mutant} ({SHAPE_MUTANTS[mutant]}) escaped the default campaign"
+    assert result.reproduced and not replay_file(result.seed_path, backend="sim", workdir=tmp_path).reproduced
+
+
+@pytest.mark.slow
+def test_pinned_short_campaign_misses_them(tmp_path):
+    """The same budget at the old fixed shape (dim 8, no long cases) does not reach these bugs."""
+    for mutant in ("ignores_simd_tail", "loses_write_256_on_a_connection"):
+        result = run_campaign(
+            f"backends.shape_mutants:{mutant}", dim=8, examples=20, steps=DEFAULT_STEPS, seed=0,
+            seeds_dir=tmp_path / "seeds", workdir=tmp_path,
+        )  # fmt: skip
+        assert result.passed, mutant
+
+
+def test_signatures_ignore_drawn_values():
+    a = signatures.check("get('x'): not a bit-exact round trip; value 3 is 1.5, stored -2e-05")
+    b = signatures.check('get("O\'Brien"): not a bit-exact round trip; value 0 is 7.0, stored 8.0')
+    assert a == b == "get(<s>): not a bit-exact round trip; value <n> is <n>, stored <n>"
+    assert signatures.check("exists('a'): expected False, got True") != signatures.check("exists('a'): expected True, got False")
+
+
+def test_duration_budget_stops_and_counts_what_ran(tmp_path):
+    plan = dispatch.CampaignPlan(
+        backends=("sim",), duration=3.0, steps=10, seed=1, dim=None, config=DEFAULT_CONFIG, seeds_dir=tmp_path / "seeds"
+    )
+    report = dispatch.run(plan, InProcessRunner())
+    assert report.coverage()["sim"].cases == sum(s.cases for s in report.shards) > 0
+    assert report.wall_seconds < 30 and not report.failed()

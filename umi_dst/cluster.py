@@ -1,0 +1,61 @@
+"""Campaign jobs on a Dask ``distributed`` scheduler (the optional ``cluster`` extra).
+
+``umi-dst run --cluster ADDRESS`` (or ``UMI_DST_CLUSTER=ADDRESS``) sends the shards to the
+scheduler at ``ADDRESS``; results (coverage, counts and the shrunk seeds as data) come back, and
+the driver writes the seed files and the report on its own side. Dask deploys its workers on
+Kubernetes, HPC schedulers and clouds through its own packages; each worker should run one
+thread per process (``--nthreads 1``), since a job owns its process's stores and database server.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+CLUSTER_ENV = "UMI_DST_CLUSTER"
+WAIT_SECONDS = 0.5
+
+
+class ClusterUnavailable(RuntimeError):
+    """The ``cluster`` extra is missing or the scheduler cannot be reached."""
+
+
+def address_from_env() -> str | None:
+    return os.environ.get(CLUSTER_ENV) or None
+
+
+class DaskRunner:
+    """Submits jobs to the scheduler at ``address``; one slot per worker thread."""
+
+    def __init__(self, address: str) -> None:
+        try:
+            from distributed import Client
+        except ImportError as exc:
+            raise ClusterUnavailable(f"--cluster needs the 'cluster' extra: pip install 'umi-dst[cluster]' ({exc})") from None
+        try:
+            self._client = Client(address, timeout="20s")
+        except OSError as exc:
+            raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
+        self.slots = max(1, sum(self._client.nthreads().values()))
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return self._client.submit(fn, *args, pure=False, **kwargs)
+
+    def wait(self, pending: Sequence[Any]) -> None:
+        from distributed import wait
+        from distributed.client import TimeoutError as DaskTimeout
+
+        try:
+            wait(list(pending), timeout=WAIT_SECONDS, return_when="FIRST_COMPLETED")
+        except (DaskTimeout, TimeoutError):
+            return
+
+    def on_example(self) -> None:
+        return None
+
+    def cases_reported(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self._client.close()

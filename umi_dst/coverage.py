@@ -1,0 +1,99 @@
+"""Coverage: what a campaign exercised on one backend, so a pass can be judged.
+
+Counted over the generated test cases only (never the replays of shrinking): operation kinds,
+each fault and nemesis with how its write then ended (``completed`` despite the fault, or
+failed and resolved to the ``old`` or the ``new`` state), the largest store and batch, searches
+whose cut-off fell on an exact tie or a near tie, the dimensions and the longest case.
+Coverages add up, so shards, workers and CI jobs merge into one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+FAULT_OUTCOMES = ("completed", "old", "new")
+MIN_FIRINGS = 20
+"""A declared fault or nemesis fired fewer times than this gets a warning line."""
+
+
+@dataclass
+class Coverage:
+    cases: int = 0
+    steps: int = 0
+    longest_case: int = 0
+    operations: Counter = field(default_factory=Counter)
+    faults: dict[str, Counter] = field(default_factory=dict)
+    """Fault or nemesis name -> outcome -> how many writes under it ended so."""
+    declared_faults: set[str] = field(default_factory=set)
+    largest_store: int = 0
+    largest_batch: int = 0
+    tie_cutoffs: int = 0
+    """Searches with ``limit`` below the count whose last returned and first left-out true scores are equal."""
+    near_tie_cutoffs: int = 0
+    """... or within the backend's score tolerance, but not equal."""
+    dims: Counter = field(default_factory=Counter)
+
+    # -- recording ----------------------------------------------------------------------
+    def fault(self, name: str, outcome: str) -> None:
+        self.faults.setdefault(name, Counter())[outcome] += 1
+
+    def fired(self, name: str) -> int:
+        return sum(self.faults.get(name, Counter()).values())
+
+    def merge(self, other: Coverage) -> None:
+        self.cases += other.cases
+        self.steps += other.steps
+        self.longest_case = max(self.longest_case, other.longest_case)
+        self.operations.update(other.operations)
+        for name, outcomes in other.faults.items():
+            self.faults.setdefault(name, Counter()).update(outcomes)
+        self.declared_faults |= other.declared_faults
+        self.largest_store = max(self.largest_store, other.largest_store)
+        self.largest_batch = max(self.largest_batch, other.largest_batch)
+        self.tie_cutoffs += other.tie_cutoffs
+        self.near_tie_cutoffs += other.near_tie_cutoffs
+        self.dims.update(other.dims)
+
+    # -- reading ------------------------------------------------------------------------
+    def warnings(self) -> list[str]:
+        """One line per declared fault, nemesis or connection event that fired too rarely."""
+        lines = []
+        for name in sorted(self.declared_faults):
+            fired = self.fired(name) if name in self.faults else self.operations.get(name, 0)
+            if fired == 0:
+                lines.append(f"{name} never fired")
+            elif fired < MIN_FIRINGS:
+                lines.append(f"{name} fired only {fired} times (fewer than {MIN_FIRINGS})")
+        return lines
+
+    def to_json(self) -> dict:
+        return {
+            "cases": self.cases,
+            "steps": self.steps,
+            "longest_case": self.longest_case,
+            "operations": dict(sorted(self.operations.items())),
+            "faults": {name: {o: self.faults[name].get(o, 0) for o in FAULT_OUTCOMES} for name in sorted(self.faults)},
+            "declared_faults": sorted(self.declared_faults),
+            "largest_store": self.largest_store,
+            "largest_batch": self.largest_batch,
+            "tie_cutoffs": self.tie_cutoffs,
+            "near_tie_cutoffs": self.near_tie_cutoffs,
+            "dims": {str(d): n for d, n in sorted(self.dims.items())},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Coverage:
+        return cls(
+            cases=data["cases"],
+            steps=data["steps"],
+            longest_case=data["longest_case"],
+            operations=Counter(data["operations"]),
+            faults={name: Counter(outcomes) for name, outcomes in data["faults"].items()},
+            declared_faults=set(data["declared_faults"]),
+            largest_store=data["largest_store"],
+            largest_batch=data["largest_batch"],
+            tie_cutoffs=data["tie_cutoffs"],
+            near_tie_cutoffs=data["near_tie_cutoffs"],
+            dims=Counter({int(d): n for d, n in data["dims"].items()}),
+        )

@@ -1,0 +1,154 @@
+"""The campaign driver: plans shards, spreads them over a runner, writes seeds and the report.
+
+Before searching, each backend's existing seeds are replayed (still failing or fixed) and their
+signatures become known, so the campaign counts them instead of shrinking them again. Shards
+come from ``shards.plan`` (a budget of test cases) or from an endless round-robin of fixed-size
+shards (a time budget). Which seed is kept for a signature found by several shards is decided
+in plan order, never by which worker finished first, so the verdicts and the seed files are the
+same with one worker, many, or a cluster.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from umi_dst import seeds, shards
+from umi_dst.campaign import ShardResult, existing_seeds, replay_existing, run_shard
+from umi_dst.machine import MachineConfig
+from umi_dst.report import CampaignReport
+from umi_dst.signatures import of_seed
+from umi_dst.workers import InProcessRunner, Runner
+
+SHARD_CASES = 10
+"""Test cases per shard: small enough to spread over many workers, large enough that
+Hypothesis gets past its first simple examples."""
+
+
+@dataclass(frozen=True)
+class CampaignPlan:
+    backends: tuple[str, ...]
+    steps: int
+    seed: int
+    dim: int | None
+    config: MachineConfig
+    seeds_dir: Path
+    examples: int | None = None
+    """Test cases per backend, or ``None`` with a ``duration``."""
+    duration: float | None = None
+    """Seconds of searching (a nightly campaign), instead of ``examples``."""
+    slice: tuple[int, int] | None = None
+    """``(K, N)``: run only the K-th of N deterministic slices of the shards."""
+
+    def settings(self) -> dict:
+        return {
+            "backends": list(self.backends),
+            "examples": self.examples,
+            "duration": self.duration,
+            "steps": self.steps,
+            "seed": self.seed,
+            "dim": self.dim if self.dim is not None else "drawn per case",
+            "max_bulk": self.config.max_bulk,
+            "shard": f"{self.slice[0]}/{self.slice[1]}" if self.slice else None,
+        }
+
+    def shards(self) -> Iterator[shards.Shard]:
+        """This campaign's shards (this slice's only), in plan order; endless with a duration."""
+        if self.examples is not None:
+            per_backend = math.ceil(self.examples / SHARD_CASES)
+            planned: Iterator[shards.Shard] = iter(
+                shards.plan(self.backends, examples=self.examples, shards_per_backend=per_backend, seed=self.seed)
+            )
+        else:
+            planned = (
+                shards.Shard(backend, index, 0, shards.sub_seed(self.seed, backend, index), SHARD_CASES)
+                for index in itertools.count()
+                for backend in self.backends
+            )
+        if self.slice is None:
+            return planned
+        k, n = self.slice
+        return itertools.islice(planned, k - 1, None, n)
+
+
+def run(plan: CampaignPlan, runner: Runner, progress: Callable[[int, int], None] | None = None) -> CampaignReport:
+    """Run the campaign; ``progress(cases_done, shards_done)`` is called as work completes."""
+    started = time.monotonic()
+    deadline = None if plan.duration is None else started + plan.duration
+    report = CampaignReport(plan.settings())
+    existing = {spec: existing_seeds(spec, plan.seeds_dir) for spec in plan.backends}
+    known = {spec: _known_signatures(paths) for spec, paths in existing.items()}
+    replaying = [runner.submit(replay_existing, path) for paths in existing.values() for path in paths]
+    on_example = runner.on_example()
+    planned = plan.shards()
+    pending: list = []
+    cases = done = 0
+
+    def report_progress() -> None:
+        nonlocal cases
+        cases += runner.cases_reported()
+        if progress:
+            progress(cases, done)
+
+    if isinstance(runner, InProcessRunner):
+        runner.listener = report_progress
+
+    def submit_next() -> bool:
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        shard = next(planned, None)
+        if shard is None:
+            return False
+        pending.append(
+            runner.submit(
+                run_shard, shard, steps=plan.steps, dim=plan.dim, config=plan.config,
+                known=known[shard.backend], deadline=deadline, on_example=on_example,
+            )
+        )  # fmt: skip
+        return True
+
+    while len(pending) < runner.slots + 1 and submit_next():
+        pass
+    while pending:
+        runner.wait(pending)
+        finished = [f for f in pending if f.done()]
+        for future in finished:
+            pending.remove(future)
+            result: ShardResult = future.result()
+            report.shards.append(result)
+            done += 1
+            if on_example is None:
+                cases += result.cases
+            submit_next()
+        report_progress()
+    report.replays = [future.result() for future in replaying]
+    report.wall_seconds = time.monotonic() - started
+    write_seeds(report, plan.seeds_dir)
+    return report
+
+
+def write_seeds(report: CampaignReport, seeds_dir: Path) -> list[Path]:
+    """Write the first finding of each new signature, in plan order; later ones stay unwritten."""
+    written, seen = [], {(r.backend, r.signature) for r in report.replays}
+    for result in report.ordered_shards():
+        for finding in result.findings:
+            key = (result.shard.backend, finding.signature)
+            if key not in seen and finding.seed is not None:
+                finding.seed_path = str(seeds.write(finding.seed, seeds_dir))
+                written.append(Path(finding.seed_path))
+            seen.add(key)
+            finding.seed = None
+    return written
+
+
+def _known_signatures(paths: Sequence[Path]) -> frozenset[str]:
+    found = set()
+    for path in paths:
+        seed = seeds.load(path)
+        found.add(of_seed(seed.steps, seed.failure))
+    return frozenset(found)
+
