@@ -101,12 +101,18 @@ class _StrikingCopy:
         self._data.append(bytes(data))
 
     def __exit__(self, *exc_info) -> None:
+        """Always closes the inner copy: it holds the connection's lock until closed, so a
+        strike that raises here would otherwise leave the next statement waiting forever."""
         if exc_info[0] is None:
-            data = b"".join(self._data)
-            cut = _row_offset(data, self.cursor.k)
-            self.copy.write(data[:cut])  # flushed to the server before the fault strikes
-            self.cursor.strike()
-            self.copy.write(data[cut:])
+            try:
+                data = b"".join(self._data)
+                cut = _row_offset(data, self.cursor.k)
+                self.copy.write(data[:cut])  # flushed to the server before the fault strikes
+                self.cursor.strike()
+                self.copy.write(data[cut:])
+            except BaseException as error:
+                self.copy.__exit__(type(error), error, error.__traceback__)
+                raise
         self.copy.__exit__(*exc_info)
 
 
