@@ -18,13 +18,13 @@ from backends.lance import (
 )
 from backends.lance_nemeses import CompetingWriter, KillWriter
 from backends.lance_upstream import UPSTREAM_RETRY
+from umi_dst.crash_states import CRASH
 from umi_dst.export import Code, ExportCall, ExportError, Rendered
 from umi_dst.validation import last_wins
 
-CRASH = "crash"
-"""The harness fault that crashes the writer at a crash point inside the write: written as a
-real kill of a writer process, swept over the first files the write adds (the seed's exact
-crash point is replayed by umi-dst, which rebuilds the store's files as the crash left them)."""
+# The harness's ``crash`` fault is written as a real kill of a writer process, swept over the
+# first files the write adds (the seed's exact crash point is replayed by umi-dst, which
+# rebuilds the store's files as the crash left them).
 
 _TABLE = repr(TABLE_NAME)
 _ID, _VECTOR = repr(ID_COLUMN), repr(VECTOR_COLUMN)
