@@ -100,3 +100,13 @@ def test_duration_budget_stops_and_counts_what_ran(tmp_path):
     report = dispatch.run(plan, InProcessRunner())
     assert report.coverage()["sim"].cases == sum(s.cases for s in report.shards) > 0
     assert report.wall_seconds < 30 and not report.failed()
+
+
+def test_fault_outcomes_tell_old_new_and_unchanged_apart(tmp_path):
+    """error_before fails before the write (never the new state), error_after after it (never
+    the old); a write that changes nothing is counted apart, not as landed."""
+    plan = campaign(["sim"], tmp_path, examples=20, seed=3)
+    faults = dispatch.run(plan, InProcessRunner()).coverage()["sim"].faults
+    before, after = faults["error_before"], faults["error_after"]
+    assert before["new"] == 0 and before["old"] > 0 and before["unchanged"] > 0, before
+    assert after["old"] == 0 and after["new"] > 0, after

@@ -2,7 +2,8 @@
 
 Counted over the generated test cases only (never the replays of shrinking): operation kinds,
 each fault and nemesis with how its write then ended (``completed`` despite the fault, or
-failed and resolved to the ``old`` or the ``new`` state), the largest store and batch, searches
+failed and resolved to the ``old`` or the ``new`` state, or ``unchanged``: the write changes
+nothing, so the two states are one), the largest store and batch, searches
 whose cut-off fell on an exact tie or a near tie, the dimensions and the longest case.
 Coverages add up, so shards, workers and CI jobs merge into one.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-FAULT_OUTCOMES = ("completed", "old", "new")
+FAULT_OUTCOMES = ("completed", "old", "new", "unchanged")
 MIN_FIRINGS = 20
 """A declared fault or nemesis fired fewer times than this gets a warning line."""
 

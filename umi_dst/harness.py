@@ -66,7 +66,8 @@ class Harness:
     steps_run: int = 0
     crash_states_checked: int = 0
     fault_outcome: str | None = None
-    """How the latest faulty write ended: ``completed``, or failed and resolved to ``old`` or ``new``."""
+    """How the latest faulty write ended: ``completed``, or failed and resolved to ``old`` or
+    ``new``, or ``unchanged`` when the write changes nothing (old and new are one state)."""
     _abandoned: list[VectorBackend] = field(default_factory=list)
     _crashed: list[VectorBackend] = field(default_factory=list)
     """Connections of a process that crashed: never closed, as nothing runs after a crash."""
@@ -241,7 +242,7 @@ class Harness:
             call.apply(self.oracle)
         if self.log:
             self.log(f"  indeterminate write resolved by reading back {sample} ids: {outcome} state")
-        return outcome
+        return _told_apart(outcome, sample)
 
     def _read_back(
         self, backend: VectorBackend, call: WriteCall, what: str, sample_size: int | None = None
@@ -347,7 +348,7 @@ class Harness:
             raise ContractViolation(f"{what} returned, yet a fresh connection reads the old state", "new", "old")
         if outcome != expected and sampled:  # a write that changes nothing leaves one state
             raise ContractViolation(f"{what} left the {outcome} state; at this point it must leave the {expected}", expected, outcome)
-        self.fault_outcome = outcome
+        self.fault_outcome = _told_apart(outcome, sampled)
         if outcome == "new":
             call.apply(self.oracle)
         if self.log:
@@ -389,8 +390,8 @@ class Harness:
         target = crash_states.chosen(states, at)
         crash_states.materialize(root, current, target.files)
         self.backend = self.factory.open()
-        outcome, _ = self._read_back(self.backend, call, target.label(total))
-        self.fault_outcome = outcome
+        outcome, sampled = self._read_back(self.backend, call, target.label(total))
+        self.fault_outcome = _told_apart(outcome, sampled)
         if outcome == "new":
             call.apply(self.oracle)
         if self.log:
@@ -460,6 +461,12 @@ def _count_after(oracle: SimVectorBackend, call: WriteCall) -> int:
     if call.method == "delete":
         return oracle.count() - sum(present.values())
     return oracle.count() + sum(not here for here in present.values())
+
+
+def _told_apart(outcome: str, ids_read: int) -> str:
+    """A failed write's outcome for coverage: ``unchanged`` when nothing was read back because
+    the write changes nothing (a delete of a missing id), so it is not counted as landed."""
+    return outcome if ids_read else "unchanged"
 
 
 def _changed_ids(call: WriteCall) -> list[str]:

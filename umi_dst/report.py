@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from umi_dst.campaign import SeedReplay, ShardResult
-from umi_dst.coverage import Coverage
+from umi_dst.coverage import FAULT_OUTCOMES, Coverage
 
 KIND = "umi-dst-campaign"
 VERSION = 2
@@ -196,10 +196,10 @@ def _coverage_lines(backend: str, c: Coverage) -> list[str]:
     lines.append(f"- reopens {c.operations.get('reopen', 0)}, abandons {c.operations.get('abandon', 0)}")
     lines.append(f"- largest store {c.largest_store} records, largest batch {c.largest_batch} items")
     lines.append(f"- searches cut off at an exact tie {c.tie_cutoffs}, at a near tie {c.near_tie_cutoffs}")
-    lines += ["", "| fault or nemesis | fired | write completed | failed, old state | failed, new state |", "|---|---|---|---|---|"]
+    lines += ["", "| fault or nemesis | fired | write completed | failed, old state | failed, new state | failed, write changes nothing |", "|---|---|---|---|---|---|"]
     for name in sorted(c.declared_faults - {"reopen", "abandon"} | set(c.faults)):
-        outcomes = c.faults.get(name, {})
-        lines.append(f"| {name} | {c.fired(name)} | {outcomes.get('completed', 0)} | {outcomes.get('old', 0)} | {outcomes.get('new', 0)} |")
+        counts = " | ".join(str(c.faults.get(name, {}).get(outcome, 0)) for outcome in FAULT_OUTCOMES)
+        lines.append(f"| {name} | {c.fired(name)} | {counts} |")
     lines += [""] + [f"- **warning**: {w}" for w in c.warnings()] + ([""] if c.warnings() else [])
     return lines
 
