@@ -12,7 +12,7 @@ from umi_dst.campaign import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS, ru
 from umi_dst.machine import MachineConfig
 from umi_dst.replay import replay_file
 from umi_dst.seeds import load
-from umi_dst.workers import InProcessRunner
+from umi_dst.workers import InProcessRunner, ProcessRunner
 
 
 def campaign(backends, tmp_path, examples=20, seed=0, **kwargs) -> dispatch.CampaignPlan:
@@ -84,6 +84,32 @@ def test_pinned_short_campaign_misses_them(tmp_path):
             seeds_dir=tmp_path / "seeds", workdir=tmp_path,
         )  # fmt: skip
         assert result.passed, mutant
+
+
+def test_a_bug_every_shard_hits_is_shrunk_once_by_the_first_shard(tmp_path):
+    plan = dataclasses.replace(campaign(["backends.mutants:delete_always_true"], tmp_path, examples=30), steps=10)
+    report = dispatch.run(plan, InProcessRunner())
+    hit_by = [s.shard.index for s in report.ordered_shards() if s.hits]
+    shrunk_by = [s.shard.index for s in report.ordered_shards() if s.findings]
+    assert len(hit_by) >= 2 and shrunk_by == hit_by[:1], (hit_by, shrunk_by)
+    [bug] = report.bugs()
+    assert bug.status == "new" and bug.hits == sum(sum(s.hits.values()) for s in report.shards)
+
+
+def test_worker_processes_run_the_same_campaign_as_one_process(tmp_path):
+    plan = dataclasses.replace(campaign(["sim", "backends.mutants:delete_always_true"], tmp_path, examples=20, seed=4), steps=10)
+    runner = ProcessRunner(2)
+    try:
+        spread = dispatch.run(dataclasses.replace(plan, seeds_dir=tmp_path / "spread"), runner)
+    finally:
+        runner.close()
+    here = dispatch.run(plan, InProcessRunner())
+    assert [dataclasses.asdict(b) | {"seed": None} for b in spread.bugs()] == [
+        dataclasses.asdict(b) | {"seed": None} for b in here.bugs()
+    ]
+    assert {b: c.to_json() for b, c in spread.coverage().items()} == {b: c.to_json() for b, c in here.coverage().items()}
+    [bug] = spread.bugs()
+    assert load(bug.seed).steps == load(here.bugs()[0].seed).steps, "the same seed, shrunk the same way"
 
 
 def test_signatures_ignore_drawn_values():

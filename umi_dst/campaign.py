@@ -1,11 +1,14 @@
-"""One shard of a campaign: the contract machine on one backend, every distinct failure shrunk.
+"""One shard of a campaign: the contract machine on one backend, every failure counted.
 
-A shard runs its share of test cases under its own Hypothesis seed and keeps going after a
-failure: the first failure of each new signature is shrunk by Hypothesis and turned into a
-verified seed (not yet written: the driver, which may be on another machine, writes it); later
-failures with a known signature are only counted. After a shrink the shard resumes with the
-cases it has left under the next round's seed. Everything a shard returns is plain data, so it
-can come back from a worker process or a cluster.
+A campaign searches first and shrinks afterwards. A shard's search (``run_shard``) runs its
+test cases under its own Hypothesis seed and never stops: every failure ends its test case and
+is counted under its signature. The driver then has each new signature shrunk once, by the
+first shard in plan order that hit it (``shrink``): that shard reruns its seed, which draws the
+same cases, and this time the failure with that signature is raised for Hypothesis to shrink
+and turned into a verified seed (not yet written: the driver, which may be on another machine,
+writes it). So a bug that every shard meets is shrunk once, and what a shard searched never
+depends on what it or another shard found. Everything returned is plain data, so it can come
+back from a worker process or a cluster.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import dataclasses
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,9 +30,9 @@ from umi_dst import leftovers, registry, seeds, signatures
 from umi_dst.coverage import Coverage
 from umi_dst.determinism import seed_only_generation
 from umi_dst.failure_seeds import verified_seed
-from umi_dst.machine import MachineConfig, contract_machine
+from umi_dst.machine import MachineConfig, MachineRecord, contract_machine
 from umi_dst.replay import replay
-from umi_dst.shards import Shard, sub_seed
+from umi_dst.shards import Shard
 
 
 DEFAULT_EXAMPLES, DEFAULT_STEPS = 50, 30
@@ -88,7 +91,7 @@ class ShardResult:
         )
 
 
-def campaign_settings(examples: int, steps: int) -> Settings:
+def campaign_settings(examples: int, steps: int, phases: Sequence[Phase] = (Phase.generate, Phase.shrink)) -> Settings:
     """Random search under the given seed; the example database stays out of the way."""
     return Settings(
         max_examples=examples,
@@ -97,7 +100,7 @@ def campaign_settings(examples: int, steps: int) -> Settings:
         database=None,
         derandomize=False,
         print_blob=False,
-        phases=[Phase.generate, Phase.shrink],
+        phases=list(phases),
         suppress_health_check=list(HealthCheck),
         report_multiple_bugs=False,
     )
@@ -109,59 +112,85 @@ def run_shard(
     steps: int,
     dim: int | None,
     config: MachineConfig = MachineConfig(),
-    known: Iterable[str] = (),
     deadline: float | None = None,
-    max_findings: int | None = None,
     workdir: Path | None = None,
     on_example: Callable[[], None] | None = None,
 ) -> ShardResult:
-    """Run ``shard`` in this process; ``known`` signatures are counted, never shrunk again.
+    """Search ``shard`` in this process, counting every failure by signature; shrink none.
 
     Hypothesis draws from the seed alone (``determinism``), so the shard runs the same cases in
-    any process, whatever it imported before.
-
-    ``deadline`` (``time.monotonic()``) ends a time-budgeted shard early; ``max_findings``
-    stops after that many new signatures.
+    any process, whatever it imported before. ``deadline`` (``time.monotonic()``) ends a
+    time-budgeted shard early.
     """
-    builder = registry.resolve(shard.backend)
-    config = dataclasses.replace(config, keep_going=True)
-    known = set(known)
     result = ShardResult(shard)
     started = time.perf_counter()
-    remaining, round = shard.examples, 0
-    while remaining > 0 and (max_findings is None or len(result.findings) < max_findings):
-        with leftovers.scratch_directory("campaign", workdir) as scratch:
-            machine = contract_machine(builder, dim=dim, workdir=Path(scratch), config=config)
-            record = machine.record
-            record.known, record.on_example, record.deadline = frozenset(known), on_example, deadline
-            seed = shard.seed if round == 0 else sub_seed(shard.seed, f"{shard.backend}/round", round)
-            try:
-                with seed_only_generation():
-                    run_state_machine_as_test(hypothesis_seed(seed)(machine), settings=campaign_settings(remaining, steps))
-                error = None
-            except registry.BackendUnavailable:  # the environment, not the backend, failed: no finding
-                raise
-            except Exception as exc:  # any failure of the backend under test is a finding
-                error = exc
-        result.cases += record.generated
-        result.hits.update(record.hits)
-        result.coverage.merge(record.coverage)
-        result.versions = seeds.software_versions(record.versions)
-        remaining -= record.generated
-        round += 1
-        if error is None:
-            break
-        if record.target is None or record.failure is None:
-            result.error = f"{type(error).__name__}: {error}"
-            break
-        failure = record.failure
-        seed_file, reproduced = verified_seed(
-            failure, backend=shard.backend, dim=failure.dim, versions=result.versions, workdir=workdir
-        )
-        result.findings.append(Finding(record.target, seed_file.failure["message"], reproduced, seed_file))
-        known.add(record.target)
+    record, error = _search(shard, steps=steps, dim=dim, config=config, known=None, deadline=deadline,
+                            workdir=workdir, on_example=on_example)  # fmt: skip
+    result.cases, result.hits, result.coverage = record.generated, record.hits, record.coverage
+    result.versions = seeds.software_versions(record.versions)
+    if error is not None:  # no failure of the contract is raised while searching: the shard could not run
+        result.error = f"{type(error).__name__}: {error}"
     result.seconds = time.perf_counter() - started
     return result
+
+
+def shrink(
+    shard: Shard,
+    signature: str,
+    *,
+    steps: int,
+    dim: int | None,
+    config: MachineConfig = MachineConfig(),
+    counted: Iterable[str] = (),
+    workdir: Path | None = None,
+) -> Finding:
+    """Rerun ``shard``, whose search hit ``signature``, and shrink that failure into a seed.
+
+    ``counted`` are the other signatures the search met (and those already known): they end
+    their test case and are counted again, as in the search, so the rerun draws the same cases
+    up to the first failure with ``signature``.
+    """
+    record, error = _search(shard, steps=steps, dim=dim, config=config, known=set(counted) - {signature},
+                            deadline=None, workdir=workdir, on_example=None)  # fmt: skip
+    if record.failure is None or record.target is None:
+        what = f"{type(error).__name__}: {error}" if error is not None else "no test case failed"
+        return Finding(signature, f"its shard's rerun did not fail again ({what})", reproduced=False)
+    versions = seeds.software_versions(record.versions)
+    seed_file, reproduced = verified_seed(record.failure, backend=shard.backend, dim=record.failure.dim,
+                                          versions=versions, workdir=workdir)  # fmt: skip
+    return Finding(record.target, seed_file.failure["message"], reproduced, seed_file)
+
+
+def _search(
+    shard: Shard,
+    *,
+    steps: int,
+    dim: int | None,
+    config: MachineConfig,
+    known: Iterable[str] | None,
+    deadline: float | None,
+    workdir: Path | None,
+    on_example: Callable[[], None] | None,
+) -> tuple[MachineRecord, Exception | None]:
+    """One Hypothesis run of the shard's cases; with ``known=None`` no failure is raised (a
+    search), else the first one of a signature not in ``known`` is raised and shrunk."""
+    builder = registry.resolve(shard.backend)
+    config = dataclasses.replace(config, keep_going=True)
+    phases = [Phase.generate] if known is None else [Phase.generate, Phase.shrink]
+    with leftovers.scratch_directory("campaign", workdir) as scratch:
+        machine = contract_machine(builder, dim=dim, workdir=Path(scratch), config=config)
+        record: MachineRecord = machine.record
+        record.known = frozenset(known or ())
+        record.shrink_new = known is not None
+        record.on_example, record.deadline = on_example, deadline
+        try:
+            with seed_only_generation():
+                run_state_machine_as_test(hypothesis_seed(shard.seed)(machine), settings=campaign_settings(shard.examples, steps, phases))
+        except registry.BackendUnavailable:  # the environment, not the backend, failed: no finding
+            raise
+        except Exception as exc:  # a failure being shrunk, or a shard that could not run
+            return record, exc
+    return record, None
 
 
 @dataclass
@@ -221,10 +250,17 @@ def run_campaign(
 ) -> CampaignResult:
     """Search ``spec`` for a contract violation; write and verify a seed for the first one found."""
     shard = Shard(spec, 0, 1, random.getrandbits(64) if seed is None else seed, examples)
-    ran = run_shard(shard, steps=steps, dim=dim, config=config, max_findings=1, workdir=workdir, on_example=on_example)
-    result = CampaignResult(spec, ran.cases, ran.seconds, not ran.findings and not ran.error, failure=ran.error)
-    if ran.findings:
-        finding = ran.findings[0]
-        result.seed_path = seeds.write(finding.seed, seeds_dir)
-        result.failure, result.reproduced = finding.message, finding.reproduced
+    started = time.perf_counter()
+    record, error = _search(shard, steps=steps, dim=dim, config=config, known=(), deadline=None,
+                            workdir=workdir, on_example=on_example)  # fmt: skip
+    result = CampaignResult(spec, record.generated, 0.0, error is None)
+    if error is not None and record.failure is not None and record.target is not None:
+        versions = seeds.software_versions(record.versions)
+        seed_file, result.reproduced = verified_seed(record.failure, backend=spec, dim=record.failure.dim,
+                                                     versions=versions, workdir=workdir)  # fmt: skip
+        result.seed_path = seeds.write(seed_file, seeds_dir)
+        result.failure = seed_file.failure["message"]
+    elif error is not None:
+        result.failure = f"{type(error).__name__}: {error}"
+    result.seconds = time.perf_counter() - started
     return result

@@ -3,9 +3,9 @@
 Before searching, each backend's existing seeds are replayed (still failing or fixed) and their
 signatures become known, so the campaign counts them instead of shrinking them again. Shards
 come from ``shards.plan`` (a budget of test cases) or from an endless round-robin of fixed-size
-shards (a time budget). Which seed is kept for a signature found by several shards is decided
-in plan order, never by which worker finished first, so the verdicts and the seed files are the
-same with one worker, many, or a cluster.
+shards (a time budget). Shards only search and count; each new signature is shrunk once
+afterwards, by the first shard in plan order that hit it, never by whichever worker finished
+first, so the verdicts and the seed files are the same with one worker, many, or a cluster.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from umi_dst import seeds, shards
-from umi_dst.campaign import ShardResult, existing_seeds, replay_existing, run_shard
+from umi_dst.campaign import ShardResult, existing_seeds, replay_existing, run_shard, shrink
 from umi_dst.machine import MachineConfig
 from umi_dst.report import CampaignReport
 from umi_dst.signatures import of_seed
@@ -76,7 +76,13 @@ class CampaignPlan:
 
 
 def run(plan: CampaignPlan, runner: Runner, progress: Callable[[int, int], None] | None = None) -> CampaignReport:
-    """Run the campaign; ``progress(cases_done, shards_done)`` is called as work completes."""
+    """Run the campaign; ``progress(cases_done, shards_done)`` is called as work completes.
+
+    Shards search; each new signature is then shrunk once, by the first shard in plan order
+    that hit it, as soon as every shard before that one has finished (so the choice never
+    depends on which worker was faster). Shrinks go before further searches, so they overlap
+    the search instead of trailing it.
+    """
     started = time.monotonic()
     deadline = None if plan.duration is None else started + plan.duration
     report = CampaignReport(plan.settings())
@@ -85,8 +91,11 @@ def run(plan: CampaignPlan, runner: Runner, progress: Callable[[int, int], None]
     replaying = [runner.submit(replay_existing, path) for paths in existing.values() for path in paths]
     on_example = runner.on_example()
     planned = plan.shards()
-    pending: list = []
+    owners = _FirstHits(known)
+    pending: dict = {}
+    """Future -> the plan position of its shard, and the signature it shrinks (None: a search)."""
     cases = done = 0
+    common = {"steps": plan.steps, "dim": plan.dim, "config": plan.config}
 
     def report_progress() -> None:
         nonlocal cases
@@ -98,37 +107,69 @@ def run(plan: CampaignPlan, runner: Runner, progress: Callable[[int, int], None]
         runner.listener = report_progress
 
     def submit_next() -> bool:
+        if owners.to_shrink:
+            position, signature = owners.to_shrink.pop(0)
+            result = owners.searched[position]
+            counted = known[result.shard.backend] | set(result.hits)
+            pending[runner.submit(shrink, result.shard, signature, counted=counted, **common)] = (position, signature)
+            return True
         if deadline is not None and time.monotonic() >= deadline:
             return False
         shard = next(planned, None)
         if shard is None:
             return False
-        pending.append(
-            runner.submit(
-                run_shard, shard, steps=plan.steps, dim=plan.dim, config=plan.config,
-                known=known[shard.backend], deadline=deadline, on_example=on_example,
-            )
-        )  # fmt: skip
+        pending[runner.submit(run_shard, shard, deadline=deadline, on_example=on_example, **common)] = (owners.submitted, None)
+        owners.submitted += 1
         return True
 
     while len(pending) < runner.slots + 1 and submit_next():
         pass
     while pending:
-        runner.wait(pending)
-        finished = [f for f in pending if f.done()]
-        for future in finished:
-            pending.remove(future)
-            result: ShardResult = future.result()
-            report.shards.append(result)
-            done += 1
-            if on_example is None:
-                cases += result.cases
-            submit_next()
+        runner.wait(list(pending))
+        for future in [f for f in pending if f.done()]:
+            position, signature = pending.pop(future)
+            if signature is None:
+                result: ShardResult = future.result()
+                report.shards.append(result)
+                owners.finished(position, result)
+                done += 1
+                if on_example is None:
+                    cases += result.cases
+            else:
+                owners.searched[position].findings.append(future.result())
+        while len(pending) < runner.slots + 1 and submit_next():
+            pass
         report_progress()
     report.replays = [future.result() for future in replaying]
     report.wall_seconds = time.monotonic() - started
     write_seeds(report, plan.seeds_dir)
     return report
+
+
+class _FirstHits:
+    """Which shard shrinks each new signature: the first in plan order whose search hit it."""
+
+    def __init__(self, known: dict[str, frozenset[str]]) -> None:
+        self.known = known
+        self.submitted = 0
+        """Shards submitted so far: plan positions ``0 .. submitted - 1``."""
+        self.searched: dict[int, ShardResult] = {}
+        self.to_shrink: list[tuple[int, str]] = []
+        """``(position, signature)`` decided and not yet submitted, in plan order."""
+        self._decided_up_to = 0
+        self._owned: set[tuple[str, str]] = set()
+
+    def finished(self, position: int, result: ShardResult) -> None:
+        """Record a search; every shard before the next unfinished one is now decided."""
+        self.searched[position] = result
+        while self._decided_up_to in self.searched:
+            result = self.searched[self._decided_up_to]
+            for signature in sorted(result.hits):
+                key = (result.shard.backend, signature)
+                if signature not in self.known[result.shard.backend] and key not in self._owned:
+                    self._owned.add(key)
+                    self.to_shrink.append((self._decided_up_to, signature))
+            self._decided_up_to += 1
 
 
 def write_seeds(report: CampaignReport, seeds_dir: Path) -> list[Path]:

@@ -5,8 +5,9 @@ runs it on the backend and the oracle and checks the outcome. The machine record
 so the shrunk failure Hypothesis replays last becomes a seed file (see ``campaign``).
 Fault kinds, the dimension and whether the case runs long are chosen per test case at
 initialisation (swarm testing). In a campaign (``keep_going``) a failure whose signature is
-already known only ends its test case and is counted; the first new one is raised, and only
-failures with that signature count while Hypothesis shrinks it.
+already known only ends its test case and is counted; the first new one is raised (unless the
+campaign is only searching, which counts it too), and only failures with that signature count
+while Hypothesis shrinks it.
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ class MachineRecord:
     """The backend's software versions, read from the first factory built."""
     known: frozenset[str] = frozenset()
     """Signatures that only end their test case and are counted (``keep_going``)."""
+    shrink_new: bool = True
+    """Raise the first failure of a signature not in ``known`` for Hypothesis to shrink;
+    ``False`` counts that one too (a campaign's search, which has it shrunk afterwards)."""
     target: str | None = None
     """The new signature being shrunk; set by its first failure."""
     hits: Counter = field(default_factory=Counter)
@@ -202,7 +206,7 @@ def contract_machine(
             signature = signatures.of_failure(failure.steps, at_step, error)
             if record.target is None:
                 record.hits[signature] += 1
-                if signature in record.known:
+                if signature in record.known or not record.shrink_new:
                     return
                 record.target = signature
             if signature == record.target:
