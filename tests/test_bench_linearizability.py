@@ -10,7 +10,7 @@ from umi_dst.bench import linearizability as bench
 def test_benchmark_writes_markdown_and_json(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bench, "SIZES", (8,))
     monkeypatch.setattr(
-        bench, "BACKENDS", {name: spec for name, spec in bench.BACKENDS.items() if spec.startswith("backends.")}
+        bench, "BACKENDS", {name: spec for name, spec in bench.BACKENDS.items() if spec.startswith("umi_dst.selftest.")}
     )
     bench.main(["--histories", "2", "--report-dir", str(tmp_path)])
     assert str(tmp_path / "linearizability-bench.md") in capsys.readouterr().out

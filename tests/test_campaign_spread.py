@@ -19,7 +19,7 @@ def run_cli(*args: str) -> int:
 
 
 def test_shards_merged_cover_the_same_cases_as_one_run(tmp_path, capsys):
-    common = ("--backend", "sim", "--backend", "backends.mutants:delete_always_true", "--examples", "20",
+    common = ("--backend", "sim", "--backend", "umi_dst.selftest.mutants:delete_always_true", "--examples", "20",
               "--steps", "10", "--seed", "5", "--workers", "1")  # fmt: skip
     assert run_cli("run", *common, "--seeds-dir", str(tmp_path / "one-seeds"), "--report-dir", str(tmp_path / "one")) == 1
     for k in (1, 2):
@@ -51,7 +51,7 @@ def test_local_cluster_finds_a_planted_bug_and_the_driver_writes_its_seed(tmp_pa
     from umi_dst.cluster import DaskRunner
 
     plan = dispatch.CampaignPlan(
-        backends=("backends.mutants:score_is_distance",), examples=20, steps=10, seed=3, dim=8,
+        backends=("umi_dst.selftest.mutants:score_is_distance",), examples=20, steps=10, seed=3, dim=8,
         config=DEFAULT_CONFIG, seeds_dir=tmp_path / "seeds",
     )  # fmt: skip
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from backends.shape_mutants import SHAPE_MUTANTS
+from umi_dst.selftest.shape_mutants import SHAPE_MUTANTS
 from umi_dst import dispatch, signatures
 from umi_dst.campaign import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS, run_campaign
 from umi_dst.machine import MachineConfig
@@ -23,13 +23,13 @@ def campaign(backends, tmp_path, examples=20, seed=0, **kwargs) -> dispatch.Camp
 
 
 THREE_BUGS = ("score_is_distance", "limit_off_by_one", "delete_always_true")
-"""The bugs ``backends.three_bugs`` carries, each also a backend of its own in ``backends.mutants``."""
+"""The bugs ``umi_dst.selftest.three_bugs`` carries, each also a backend of its own in ``umi_dst.selftest.mutants``."""
 
 
 @pytest.mark.slow
 def test_three_planted_bugs_give_distinct_seeds_each_replaying_to_its_own_failure(tmp_path):
     plan = dataclasses.replace(
-        campaign(["backends.three_bugs:factory"], tmp_path, examples=20), dim=8, config=MachineConfig()
+        campaign(["umi_dst.selftest.three_bugs:factory"], tmp_path, examples=20), dim=8, config=MachineConfig()
     )
     bugs = dispatch.run(plan, InProcessRunner()).bugs()
     assert len({bug.signature for bug in bugs}) == len(bugs) and all(bug.status == "new" and bug.hits for bug in bugs)
@@ -37,7 +37,7 @@ def test_three_planted_bugs_give_distinct_seeds_each_replaying_to_its_own_failur
     for bug in bugs:
         assert replayed_signature(bug.seed, None, tmp_path) == bug.signature
         caught_by[bug.signature] = [
-            m for m in THREE_BUGS if replayed_signature(bug.seed, f"backends.mutants:{m}", tmp_path) == bug.signature
+            m for m in THREE_BUGS if replayed_signature(bug.seed, f"umi_dst.selftest.mutants:{m}", tmp_path) == bug.signature
         ]
     assert all(len(mutants) == 1 for mutants in caught_by.values()), f"each seed shows exactly one bug: {caught_by}"
     assert sorted({m for [m] in caught_by.values()}) == sorted(THREE_BUGS), f"every bug has a seed: {caught_by}"
@@ -53,7 +53,7 @@ def replayed_signature(path, backend, tmp_path) -> str | None:
 
 
 def test_known_bugs_are_counted_not_saved_again(tmp_path):
-    plan = campaign(["backends.mutants:delete_always_true"], tmp_path, examples=10)
+    plan = campaign(["umi_dst.selftest.mutants:delete_always_true"], tmp_path, examples=10)
     first = dispatch.run(plan, InProcessRunner())
     [bug] = first.bugs()
     again = dispatch.run(plan, InProcessRunner())
@@ -68,7 +68,7 @@ def test_known_bugs_are_counted_not_saved_again(tmp_path):
 def test_default_campaign_catches_bugs_that_need_a_shape(mutant, tmp_path):
     """Dimension-dependent bugs and a bug after 255 writes on one connection (SHAPE_MUTANTS)."""
     result = run_campaign(
-        f"backends.shape_mutants:{mutant}", dim=None, examples=DEFAULT_EXAMPLES, steps=DEFAULT_STEPS,
+        f"umi_dst.selftest.shape_mutants:{mutant}", dim=None, examples=DEFAULT_EXAMPLES, steps=DEFAULT_STEPS,
         seed=0, seeds_dir=tmp_path / "seeds", workdir=tmp_path, config=DEFAULT_CONFIG,
     )  # fmt: skip
     assert not result.passed, f"{mutant} ({SHAPE_MUTANTS[mutant]}) escaped the default campaign"
@@ -80,7 +80,7 @@ def test_pinned_short_campaign_misses_them(tmp_path):
     """The same budget at the old fixed shape (dim 8, no long cases) does not reach these bugs."""
     for mutant in ("ignores_simd_tail", "loses_write_256_on_a_connection"):
         result = run_campaign(
-            f"backends.shape_mutants:{mutant}", dim=8, examples=20, steps=DEFAULT_STEPS, seed=0,
+            f"umi_dst.selftest.shape_mutants:{mutant}", dim=8, examples=20, steps=DEFAULT_STEPS, seed=0,
             seeds_dir=tmp_path / "seeds", workdir=tmp_path,
         )  # fmt: skip
         assert result.passed, mutant

@@ -52,7 +52,7 @@ def test_the_test_job_command_parses_its_options(tmp_path):
 
 def test_the_nightly_job_finds_a_planted_bug_within_its_budget_and_leaves_its_seed(tmp_path):
     junit = tmp_path / "junit.xml"
-    env = script_env(tmp_path, UMI_NIGHTLY_BACKENDS="backends.mutants:delete_always_true", UMI_NIGHTLY_SECONDS="1")
+    env = script_env(tmp_path, UMI_NIGHTLY_BACKENDS="umi_dst.selftest.mutants:delete_always_true", UMI_NIGHTLY_SECONDS="1")
     result = subprocess.run(
         [str(ROOT / ".ci" / "nightly"), "--umi-shards", "1", "-n", "0", f"--junitxml={junit}"],
         env=env, capture_output=True, text=True, timeout=600,
@@ -60,5 +60,5 @@ def test_the_nightly_job_finds_a_planted_bug_within_its_budget_and_leaves_its_se
     assert result.returncode == 1, result.stdout + result.stderr
     assert "hypothesis profile 'nightly'" in result.stdout
     (written,) = (tmp_path / "ci-seeds").rglob("*.json")
-    assert seeds.load(written).backend == "backends.mutants:delete_always_true"
+    assert seeds.load(written).backend == "umi_dst.selftest.mutants:delete_always_true"
     assert f'name="{SEED_PROPERTY}" value="{written}"' in junit.read_text(encoding="utf-8")

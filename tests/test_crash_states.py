@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from backends import json_files
-from backends.lance import exact_factory
-from backends.lance_upstream import batch_loop
+from umi_dst.selftest import json_files
+from backends.lance.factory import exact_factory
+from backends.lance.upstream import batch_loop
 from umi_dst import crash_states, file_ops
 from umi_dst.checks import ContractViolation
 from umi_dst.codec import decode_step, encode_step

@@ -173,7 +173,7 @@ def test_steps_that_never_reach_the_engine_and_passing_reads_are_left_out(tmp_pa
     """The own-class path (a planted bug in a Sim): rejected input and reads before the failure
     go; the script, run as it is, fails on the failing step."""
     seed = seeds.SeedFile(
-        backend="backends.mutants:score_is_distance",
+        backend="umi_dst.selftest.mutants:score_is_distance",
         dim=4,
         steps=[
             Step(Store("a", Random(0))),
@@ -212,8 +212,8 @@ def test_cli_writes_script_and_report_and_names_bad_input(tmp_path, capsys):
 
 def test_a_backend_opts_in_with_its_own_renderer(tmp_path, monkeypatch):
     (tmp_path / "optin_store.py").write_text(
-        "from backends.lance import exact_factory\n"
-        "from backends.lance_export import LanceCalls\n"
+        "from backends.lance.factory import exact_factory\n"
+        "from backends.lance.export import LanceCalls\n"
         "def build(workdir, dim):\n"
         "    return exact_factory(workdir, dim)\n"
         "build.export_calls = LanceCalls\n"
@@ -236,7 +236,7 @@ def test_a_planted_race_shows_in_the_racing_scripts_loop(tmp_path, backend, fail
     the loop counts the lost acknowledged writes; on the correct store every run passes."""
     seed = ROOT / "seeds" / "lance" / "parallel-281db046322c.json"
     script = tmp_path / "race.py"
-    script.write_text(export_file(seed, f"backends.concurrency_mutants:{backend}").script)
+    script.write_text(export_file(seed, f"umi_dst.selftest.concurrency_mutants:{backend}").script)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, str(script), "5"], env=env, capture_output=True, text=True, timeout=300)
     if fails:

@@ -9,7 +9,7 @@ from umi_dst.recipes import Random
 from umi_dst.replay import replay, replay_file
 from umi_dst.seeds import SeedFile, load
 
-SPEC = "backends.mutants:score_is_distance"
+SPEC = "umi_dst.selftest.mutants:score_is_distance"
 
 
 def recorded_failure(steps, tmp_path) -> Failure:
@@ -23,7 +23,7 @@ def test_failure_is_written_trimmed_and_reproduces(tmp_path):
     steps = [Step(Store("a", Random(1))), Step(Get("a")), Step(Count()), Step(Search(Random(2), 1))]
     failure = recorded_failure(steps, tmp_path)
     saved = save_failure(failure, backend=SPEC, dim=4, versions={"x": "1"}, seeds_dir=tmp_path / "seeds", workdir=tmp_path)
-    assert saved.reproduced and saved.path.parent == tmp_path / "seeds" / "backends.mutants-score_is_distance"
+    assert saved.reproduced and saved.path.parent == tmp_path / "seeds" / "umi_dst.selftest.mutants-score_is_distance"
     written = load(saved.path)
     assert [s.op.kind for s in written.steps] == ["store", "search"], "passing reads are dropped"
     assert written.failure["step"] == 1 and "search score" in written.failure["message"]

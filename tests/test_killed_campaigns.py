@@ -20,7 +20,7 @@ import pytest
 
 pytest.importorskip("psycopg")
 
-from backends.postgres_server import URL_ENV, EmbeddedServer, server  # noqa: E402
+from backends.postgres.server import URL_ENV, EmbeddedServer, server  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 KILLS = 10

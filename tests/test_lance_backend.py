@@ -10,15 +10,14 @@ import numpy as np
 import pytest
 from lancedb.index import HnswSq
 
-from backends.lance import (
+from backends.lance.factory import approximate_factory, exact_factory
+from backends.lance.store import (
     CommitConflict,
     CompactionPolicy,
     IndexPlan,
     LanceStore,
     LanceVectorBackend,
     RetryPolicy,
-    approximate_factory,
-    exact_factory,
     vectors_of,
 )
 from backends.sim import SimVectorBackend

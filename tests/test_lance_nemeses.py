@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.lance import LanceVectorBackend, exact_factory
-from backends.lance_nemeses import KillWriter, WriterKilled
+from backends.lance.factory import exact_factory
+from backends.lance.store import LanceVectorBackend
+from backends.lance.nemeses import KillWriter, WriterKilled
 from backends.sim import SimVectorBackend
 from umi_dst.contract import WriteCall
 from umi_dst.recipes import random_matrix

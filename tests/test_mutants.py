@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.mutants import MUTANTS, NEMESES, REFUSED
+from umi_dst.selftest.mutants import MUTANTS, NEMESES, REFUSED
 from umi_dst.campaign import run_campaign
 from umi_dst.machine import run_contract_machine
 from umi_dst.replay import replay_file, reproduces_recorded_failure
@@ -29,7 +29,7 @@ def ci_campaign(spec, tmp_path, ci_settings):
 
 @pytest.mark.parametrize("mutant", sorted(MUTANTS))
 def test_machine_catches_planted_bug_and_seed_replays(mutant, tmp_path, ci_settings):
-    spec = f"backends.mutants:{mutant}"
+    spec = f"umi_dst.selftest.mutants:{mutant}"
     result = ci_campaign(spec, tmp_path, ci_settings)
     assert not result.passed, f"{mutant} was not caught within the ci budget"
     assert result.seed_path is not None and result.seed_path.exists()
@@ -39,7 +39,7 @@ def test_machine_catches_planted_bug_and_seed_replays(mutant, tmp_path, ci_setti
     replayed = replay_file(result.seed_path, workdir=tmp_path)
     assert replayed.reproduced, f"seed did not reproduce: {replayed.summary()}"
     assert replayed.at_step == seed.failure["step"], "replay fails at the same step as the original run"
-    correct = f"backends.mutants:control_{mutant}" if mutant in NEMESES else "sim"
+    correct = f"umi_dst.selftest.mutants:control_{mutant}" if mutant in NEMESES else "sim"
     assert not replay_file(result.seed_path, backend=correct, workdir=tmp_path).reproduced, "the correct Sim passes the seed"
 
 
@@ -53,7 +53,7 @@ def test_correct_sim_passes_at_dim_1536(tmp_path, ci_settings):
 
 @pytest.mark.parametrize(("mutant", "field"), [(name, next(iter(declared))) for name, (_, declared) in sorted(REFUSED.items())])
 def test_factory_declaring_what_the_contract_forbids_is_refused(mutant, field, tmp_path, ci_settings):
-    result = ci_campaign(f"backends.mutants:{mutant}", tmp_path, ci_settings)
+    result = ci_campaign(f"umi_dst.selftest.mutants:{mutant}", tmp_path, ci_settings)
     assert not result.passed and result.seed_path is None, "a refused factory runs no test case"
     assert f"{field} = " in result.failure and "CONTRACT §3" in result.failure, result.failure
 
@@ -61,8 +61,8 @@ def test_factory_declaring_what_the_contract_forbids_is_refused(mutant, field, t
 def test_expected_failure_must_be_the_recorded_one(tmp_path):
     """A case-study seed fails on an unrelated broken backend too, but not the recorded way."""
     seed = load(SEEDS / "lance-upstream" / "l2-distance-reported-as-score.json")
-    unrelated = replay_file(SEEDS / "lance-upstream" / "l2-distance-reported-as-score.json", "backends.mutants:skips_last_record_in_scan", tmp_path)
+    unrelated = replay_file(SEEDS / "lance-upstream" / "l2-distance-reported-as-score.json", "umi_dst.selftest.mutants:skips_last_record_in_scan", tmp_path)
     assert unrelated.reproduced and unrelated.at_step == seed.failure["step"], "it does fail, at the same step"
     assert not reproduces_recorded_failure(seed, unrelated), unrelated.summary()
-    rescaled = replay_file(SEEDS / "lance-upstream" / "l2-distance-reported-as-score.json", "backends.mutants:score_is_distance", tmp_path)
+    rescaled = replay_file(SEEDS / "lance-upstream" / "l2-distance-reported-as-score.json", "umi_dst.selftest.mutants:score_is_distance", tmp_path)
     assert reproduces_recorded_failure(seed, rescaled), "the same check failing with other values is the recorded failure"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import Phase, settings
 
-from backends.concurrency_mutants import CONCURRENCY_MUTANTS
+from umi_dst.selftest.concurrency_mutants import CONCURRENCY_MUTANTS
 from umi_dst import parallel_seeds, registry, seeds
 from umi_dst.cli import EXIT_FAILURE_FOUND, EXIT_OK, main
 from umi_dst.operations import Count, Delete, Get, Step, Store
@@ -17,9 +17,9 @@ from umi_dst.parallel import ParallelProgram, check_program, replay_parallel, ru
 from umi_dst.recipes import Random
 from umi_dst.seeds import MalformedSeed
 
-MUTANT = "backends.concurrency_mutants:{}"
+MUTANT = "umi_dst.selftest.concurrency_mutants:{}"
 LOST_FIRST_WRITES = Path(__file__).parents[1] / "seeds" / "lance" / "parallel-281db046322c.json"
-LOCKED_SIM = "backends.concurrency_mutants:locked_sim"
+LOCKED_SIM = "umi_dst.selftest.concurrency_mutants:locked_sim"
 
 
 def test_locked_sim_passes(tmp_path, ci_settings):
@@ -99,12 +99,12 @@ def _write_seed(tmp_path, backend: str) -> str:
 
 
 def test_cli_replays_a_parallel_seed_and_reports_how_often_it_failed(tmp_path, capsys):
-    path = _write_seed(tmp_path, "backends.mutants:delete_always_true")
+    path = _write_seed(tmp_path, "umi_dst.selftest.mutants:delete_always_true")
     assert main(["replay", path, "--runs", "3", "--allow-seed-backend"]) == EXIT_FAILURE_FOUND
     out = capsys.readouterr().out
     assert "seed: delete reports success" in out and "in 3 of 3 concurrent runs" in out
     assert main(["replay", path, "--runs", "2", "--backend", LOCKED_SIM, "--quiet"]) == EXIT_OK
-    assert "PASS on backends.concurrency_mutants:locked_sim: no failure in 2 concurrent runs" in capsys.readouterr().out
+    assert "PASS on umi_dst.selftest.concurrency_mutants:locked_sim: no failure in 2 concurrent runs" in capsys.readouterr().out
 
 
 def test_parallel_seed_round_trips_and_malformed_ones_name_the_field(tmp_path):

@@ -28,7 +28,7 @@ def project(pytester):
 
 PLANTED_CLASS = """
 from umi_dst.contract_tests import ContractTests
-from backends import mutants
+from umi_dst.selftest import mutants
 
 
 class TestPlanted(ContractTests):
@@ -56,19 +56,19 @@ def test_failing_contract_items_write_seeds_that_replay_to_the_same_failure(proj
     before Hypothesis's printout, named in the JUnit XML, replaying with ``umi-dst replay``."""
     project.makepyfile(test_planted=PLANTED_CLASS)
     result = project.runpytest(
-        "--umi-backend", "backends.mutants:delete_always_true", "--umi-shards", "1",
+        "--umi-backend", "umi_dst.selftest.mutants:delete_always_true", "--umi-shards", "1",
         "--umi-seed-output", "ci-seeds", "--junitxml", "junit.xml",
     )  # fmt: skip
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(
-        ["*contract violation on backends.mutants:delete_always_true*", "seed written: *", "replay it:    umi-dst replay *",
-         "*step 0: *", "*FAIL on backends.mutants:delete_always_true at step*", "Hypothesis's report:", "Falsifying example:"]
+        ["*contract violation on umi_dst.selftest.mutants:delete_always_true*", "seed written: *", "replay it:    umi-dst replay *",
+         "*step 0: *", "*FAIL on umi_dst.selftest.mutants:delete_always_true at step*", "Hypothesis's report:", "Falsifying example:"]
     )  # fmt: skip
     properties = junit_properties(project.path / "junit.xml")
     seed_paths = {name: props["umi_seed"] for name, props in properties.items() if "umi_seed" in props}
     assert sorted(seed_paths) == [
-        "umi-contract[backends.mutants:delete_always_true-shard-1-of-1]",
-        "umi-contract[backends.mutants:get_returns_normalised-shard-1-of-1]",
+        "umi-contract[umi_dst.selftest.mutants:delete_always_true-shard-1-of-1]",
+        "umi-contract[umi_dst.selftest.mutants:get_returns_normalised-shard-1-of-1]",
     ]
     commands = {line.split()[4]: line.split()[2:] for line in result.outlines if line.startswith("replay it:")}
     assert sorted(commands) == sorted(seed_paths.values()), "each report shows the command replaying its own seed"
@@ -124,7 +124,7 @@ GET_NOT_BIT_EXACT = {"step": 1, "error": "ContractViolation", "message": "get('a
 
 
 def test_contract_tests_collect_the_committed_seeds_of_their_backend(project):
-    planted = "backends.mutants:get_returns_normalised"
+    planted = "umi_dst.selftest.mutants:get_returns_normalised"
     steps = [Step(Store("a", Random(1))), Step(Get("a"))]
     for seed in (
         seeds.SeedFile(planted, 4, steps, GET_NOT_BIT_EXACT, {}, "get normalises", expect={planted: "fail", "sim": "pass"}),
@@ -146,16 +146,16 @@ def test_seed_files_are_collected_and_checked_against_expectations(project):
     regression = seeds.SeedFile("sim", 4, seed_steps(), {"step": 1}, {}, "passes on the correct sim")
     recorded = {"step": 1, "error": "ContractViolation", "message": "search score of 'a' at rank 0 is 1.2, but its cosine similarity is -0.2 (tolerance 0.0001)"}
     case_study = seeds.SeedFile(
-        "backends.mutants:score_is_distance", 4, seed_steps(), recorded, {}, "distance reported as score",
-        expect={"backends.mutants:score_is_distance": "fail", "sim": "pass"},
+        "umi_dst.selftest.mutants:score_is_distance", 4, seed_steps(), recorded, {}, "distance reported as score",
+        expect={"umi_dst.selftest.mutants:score_is_distance": "fail", "sim": "pass"},
     )  # fmt: skip
-    wrong = seeds.SeedFile("backends.mutants:score_rescaled", 4, seed_steps(), {"step": 1}, {}, "still broken")
+    wrong = seeds.SeedFile("umi_dst.selftest.mutants:score_rescaled", 4, seed_steps(), {"step": 1}, {}, "still broken")
     for seed in (regression, case_study, wrong):
         seeds.write(seed, seeds_dir)
     (seeds_dir / "notes.json").write_text('{"not": "a seed"}')
     result = project.runpytest("seeds")
     result.assert_outcomes(passed=3, failed=1)
-    result.stdout.fnmatch_lines(["*seed expected to pass on backends.mutants:score_rescaled*", "*still broken*"])
+    result.stdout.fnmatch_lines(["*seed expected to pass on umi_dst.selftest.mutants:score_rescaled*", "*still broken*"])
 
 
 def test_malformed_seed_is_a_collection_error_naming_the_field(project):
@@ -173,9 +173,9 @@ def test_parallel_seeds_are_collected_with_their_expectations(project):
             backend, 4, "threads", [Step(Store("a", Random(prefix_seed)))], [[Step(Delete("missing"))], [Step(Get("a"))]],
             {"message": "delete of a missing id returned True"}, {}, "delete reports success", expect,
         )  # fmt: skip
-    mutant, locked = "backends.mutants:delete_always_true", "backends.concurrency_mutants:locked_sim"
+    mutant, locked = "umi_dst.selftest.mutants:delete_always_true", "umi_dst.selftest.concurrency_mutants:locked_sim"
     seeds.write(parallel_seed(mutant, {mutant: "fail", locked: "pass"}), project.path / "seeds")
     seeds.write(parallel_seed(mutant, {}, prefix_seed=2), project.path / "seeds")
     result = project.runpytest("seeds", "-v")
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines(["*parallel seed expected to pass on backends.mutants:delete_always_true: FAIL * in 5 of 5 *"])
+    result.stdout.fnmatch_lines(["*parallel seed expected to pass on umi_dst.selftest.mutants:delete_always_true: FAIL * in 5 of 5 *"])

@@ -10,7 +10,8 @@ import pytest
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
-from backends.postgres import COPY_MIN_ROWS, DEFAULT_EF_SEARCH, approximate_factory, exact_factory
+from backends.postgres.factory import approximate_factory, exact_factory
+from backends.postgres.store import COPY_MIN_ROWS, DEFAULT_EF_SEARCH
 from backends.sim import SimVectorBackend
 from umi_dst.contract import InvalidInput
 from umi_dst.recipes import random_matrix

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from backends.postgres import COPY_MIN_ROWS, binary_copy_chunks, exact_factory
-from backends.postgres_crash_points import AFTER_COMMIT, BEFORE_COMMIT, BEFORE_STATEMENT, EXPECTED, IN_STATEMENT, MID_COPY, _row_offset
+from backends.postgres.factory import exact_factory
+from backends.postgres.store import COPY_MIN_ROWS, binary_copy_chunks
+from backends.postgres.crash_points import AFTER_COMMIT, BEFORE_COMMIT, BEFORE_STATEMENT, EXPECTED, IN_STATEMENT, MID_COPY, _row_offset
 from umi_dst.checks import ContractViolation
 from umi_dst.harness import Harness
 from umi_dst.operations import Bulk, CrashPoint, Delete, Step, Store, StoreBatch

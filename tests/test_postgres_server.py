@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from backends.postgres import exact_factory
-from backends.postgres_server import (
+from backends.postgres.factory import exact_factory
+from backends.postgres.server import (
     URL_ENV,
     EmbeddedServer,
     ExternalServer,
@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 _CHILD = """
 import json, os, signal, sys
-from backends.postgres_server import server
+from backends.postgres.server import server
 s = server()
 print(json.dumps({"data_dir": str(s.data_dir), "pid": s.pid, "url": s.url}), flush=True)
 if sys.argv[1] == "fail":
@@ -148,7 +148,7 @@ def test_a_factory_sent_to_another_process_reaches_the_same_store(embedded, tmp_
 
 _SCHEMA_CHILD = """
 import os, signal
-from backends.postgres import exact_factory
+from backends.postgres.factory import exact_factory
 factory = exact_factory(None, 4)
 print(factory.schema, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)

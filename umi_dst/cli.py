@@ -346,7 +346,8 @@ def _add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     try:
         from umi_dst.bench import command
     except ImportError as exc:
-        parser.set_defaults(handler=lambda args: _missing_bench(exc))
+        missing = exc  # ``exc`` is unbound once the except clause ends; the handler runs later
+        parser.set_defaults(handler=lambda args: _missing_bench(missing))
         return
     command.add_arguments(parser)
     parser.set_defaults(handler=command.main)

@@ -48,13 +48,13 @@ from umi_dst.operations import (
 from umi_dst.validation import last_wins
 
 RENDERERS: dict[str, str] = {
-    "lance": "backends.lance_export:exact_calls",
-    "lance-approx": "backends.lance_export:approximate_calls",
-    "lance-upstream": "backends.lance_export:upstream_calls",
-    "backends.lance_upstream:batch_loop": "backends.lance_export:batch_loop_calls",
-    "postgres": "backends.postgres_export:exact_calls",
-    "postgres-approx": "backends.postgres_export:approximate_calls",
-    "postgres-upstream": "backends.postgres_export:upstream_calls",
+    "lance": "backends.lance.export:exact_calls",
+    "lance-approx": "backends.lance.export:approximate_calls",
+    "lance-upstream": "backends.lance.export:upstream_calls",
+    "backends.lance.upstream:batch_loop": "backends.lance.export:batch_loop_calls",
+    "postgres": "backends.postgres.export:exact_calls",
+    "postgres-approx": "backends.postgres.export:approximate_calls",
+    "postgres-upstream": "backends.postgres.export:upstream_calls",
 }
 """Built-in backend (and case-study variant) -> its renderer builder ``(dim) -> BackendCalls``."""
 

@@ -16,12 +16,12 @@ from umi_dst.contract import BackendFactory, FactoryBuilder, check_declarations
 
 BUILTIN_BACKENDS: dict[str, str] = {
     "sim": "backends.sim:factory",
-    "lance": "backends.lance:exact_factory",
-    "lance-approx": "backends.lance:approximate_factory",
-    "lance-upstream": "backends.lance_upstream:factory",
-    "postgres": "backends.postgres:exact_factory",
-    "postgres-approx": "backends.postgres:approximate_factory",
-    "postgres-upstream": "backends.postgres_upstream:factory",
+    "lance": "backends.lance.factory:exact_factory",
+    "lance-approx": "backends.lance.factory:approximate_factory",
+    "lance-upstream": "backends.lance.upstream:factory",
+    "postgres": "backends.postgres.factory:exact_factory",
+    "postgres-approx": "backends.postgres.factory:approximate_factory",
+    "postgres-upstream": "backends.postgres.upstream:factory",
 }
 """Every built-in backend; the upstream variants are case studies, not campaign defaults."""
 

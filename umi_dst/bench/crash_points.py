@@ -160,9 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replays", type=int, default=20)
     parser.add_argument("--report-dir", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
-    rows = [row for spec in ("lance", "lance-approx", "backends.json_files:correct") for row in crash_state_rows(spec)]
-    rows += [row for spec in ("backends.json_files:rewrites_in_place", "backends.json_files:acknowledges_before_durable",
-                              "backends.lance_upstream:batch_loop") for row in crash_state_rows(spec)]
+    rows = [row for spec in ("lance", "lance-approx", "umi_dst.selftest.json_files:correct") for row in crash_state_rows(spec)]
+    rows += [row for spec in ("umi_dst.selftest.json_files:rewrites_in_place", "umi_dst.selftest.json_files:acknowledges_before_durable",
+                              "backends.lance.upstream:batch_loop") for row in crash_state_rows(spec)]
     soaks = [soak("lance", CRASH, args.lance_cycles)]
     if args.postgres_cycles:
         rows += fault_point_rows("postgres")

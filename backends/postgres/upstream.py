@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from psycopg import sql
 
-from backends.postgres import PostgresFactory, PostgresVectorBackend
+from backends.postgres.factory import PostgresFactory
+from backends.postgres.store import PostgresVectorBackend
 from umi_dst.contract import Embedding, SearchResult
 from umi_dst.validation import validate_batch, validate_embedding, validate_id, validate_limit
 

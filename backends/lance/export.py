@@ -1,13 +1,13 @@
 """The Lance backends' calls written as plain lancedb and pyarrow code, for ``umi-dst export``.
 
-Each method mirrors one of ``backends/lance.py`` (and ``lance_upstream.py`` for the original
-design, ``lance_nemeses.py`` for the real faults) and writes the engine calls that method makes,
+Each method mirrors one of ``backends/lance/store.py`` (and ``upstream.py`` for the original
+design, ``nemeses.py`` for the real faults) and writes the engine calls that method makes,
 with the constants taken from those modules: a change there should change what is written here.
 """
 
 from __future__ import annotations
 
-from backends.lance import (
+from backends.lance.store import (
     ID_COLUMN,
     PRIMARY_KEY_MARKER,
     TABLE_NAME,
@@ -16,8 +16,8 @@ from backends.lance import (
     IndexPlan,
     RetryPolicy,
 )
-from backends.lance_nemeses import CompetingWriter, KillWriter
-from backends.lance_upstream import UPSTREAM_RETRY
+from backends.lance.nemeses import CompetingWriter, KillWriter
+from backends.lance.upstream import UPSTREAM_RETRY
 from umi_dst.crash_states import CRASH
 from umi_dst.export import Code, ExportCall, ExportError, Rendered
 from umi_dst.validation import last_wins
@@ -115,7 +115,7 @@ class LanceCalls:
         return lines
 
     def _retry_lines(self) -> list[str]:
-        from backends.lance import _CONFLICT_MARKERS
+        from backends.lance.store import _CONFLICT_MARKERS
 
         return ["", "", f"CONFLICT_MARKERS = {_CONFLICT_MARKERS!r}"] + _retry_helper(
             RetryPolicy(), "not any(m in str(error).lower() for m in CONFLICT_MARKERS)"
@@ -255,7 +255,7 @@ class LanceCalls:
     def _score(self, distance: str) -> str:
         return f"1.0 - {distance}"
 
-    # -- the real faults (backends/lance_nemeses.py) ---------------------------------------------
+    # -- the real faults (backends/lance/nemeses.py) ---------------------------------------------
     def fault(self, name: str, call: ExportCall, step: int) -> Rendered:
         self._faults = True
         if name in (KillWriter.name, CRASH):

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from backends.lance import VECTOR_COLUMN, LanceFactory, LanceVectorBackend, RetryPolicy, build_factory, to_arrow
+from backends.lance.factory import LanceFactory, build_factory
+from backends.lance.store import VECTOR_COLUMN, LanceVectorBackend, RetryPolicy, to_arrow
 from umi_dst.contract import Embedding
 from umi_dst.validation import last_wins, validate_batch
 
@@ -82,7 +83,7 @@ class BatchLoopLanceBackend(LanceVectorBackend):
 
 
 def batch_loop(workdir: Path, dim: int) -> LanceFactory:
-    """Builder for ``backends.lance_upstream:batch_loop``: batches not atomic, no table made up front."""
+    """Builder for ``backends.lance.upstream:batch_loop``: batches not atomic, no table made up front."""
     return build_factory(
         workdir, dim, name="lance-batch-loop", backend_class=BatchLoopLanceBackend, create_table=False
     )

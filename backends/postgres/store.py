@@ -27,23 +27,16 @@ Two modes, each a factory configuration:
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from importlib.metadata import version
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import psycopg
-from pgvector.psycopg import register_vector
 from psycopg import sql
 
-from backends.postgres_crash_points import nemeses_for
-from backends.postgres_server import Server, ensure_vector_extension, new_schema_name, server, server_versions
-from umi_dst.contract import DEFAULT_SCORE_ATOL, Embedding, Nemesis, SearchResult
+from umi_dst.contract import Embedding, SearchResult
 from umi_dst.validation import (
     last_wins,
     validate_batch,
-    validate_dim,
     validate_embedding,
     validate_id,
     validate_limit,
@@ -151,7 +144,7 @@ class PostgresVectorBackend:
             sql.SQL(
                 "CREATE TEMPORARY TABLE IF NOT EXISTS {} (id text, embedding vector({}) STORAGE MAIN) {} "
                 "ON COMMIT DELETE ROWS"
-            ).format(_STAGING, sql.Literal(self.dim), _INLINE)
+            ).format(_STAGING, sql.Literal(self.dim), INLINE_STORAGE)
         )
         self._copy_into(cursor, _STAGING, rows)
         cursor.execute(
@@ -225,7 +218,7 @@ class PostgresVectorBackend:
 
 
 _STAGING = sql.Identifier("umi_dst_staging")
-_INLINE = sql.SQL("WITH (toast_tuple_target = 8160)")
+INLINE_STORAGE = sql.SQL("WITH (toast_tuple_target = 8160)")
 """Rows that fit a page skip the TOAST machinery (and its futile compression attempt) entirely."""
 
 
@@ -269,87 +262,3 @@ def parse_binary_copy(data: bytes, dim: int) -> tuple[list[str], np.ndarray]:
         position = vector_start + width
     matrix = np.frombuffer(b"".join(vectors), dtype=">f4").astype(np.float32).reshape(len(ids), dim)
     return ids, matrix
-
-
-@dataclass
-class PostgresFactory:
-    """One store (a schema holding one table) on the process's server; see module docstring.
-
-    The table is created when the factory is built; ``destroy`` drops the schema.
-    """
-
-    dim: int
-    name: str = "postgres"
-    ef_search: int | None = None
-    index_min_rows: int = DEFAULT_INDEX_MIN_ROWS
-    recall_floor: float | None = None
-    score_atol: float = DEFAULT_SCORE_ATOL
-    server: Server = field(default_factory=server)
-    schema: str = field(default_factory=new_schema_name)
-    table_name: str = "vectors"
-    nemeses: Mapping[str, Nemesis] = field(init=False)
-
-    def __post_init__(self) -> None:
-        validate_dim(self.dim)
-        self.server.claim_schemas()
-        with self.server.connect(autocommit=True) as connection:
-            ensure_vector_extension(connection)
-            with connection.transaction():
-                connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
-                for statement in self._create_statements():
-                    connection.execute(statement)
-        self.nemeses = nemeses_for(self)
-
-    def __getstate__(self) -> dict:
-        """Pickled without nemeses: the copy rebuilds those its own view of the server allows."""
-        return {key: value for key, value in self.__dict__.items() if key != "nemeses"}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self.nemeses = nemeses_for(self)
-
-    @property
-    def approximate(self) -> bool:
-        return self.ef_search is not None
-
-    @property
-    def table(self) -> sql.Identifier:
-        return sql.Identifier(self.schema, self.table_name)
-
-    def _create_statements(self) -> list[sql.Composable]:
-        """The table; in approximate mode its index comes later (``_index_when_ready``)."""
-        return [
-            sql.SQL(
-                "CREATE TABLE {} (id text PRIMARY KEY, embedding vector({}) STORAGE MAIN NOT NULL) {}"
-            ).format(self.table, sql.Literal(self.dim), _INLINE)
-        ]
-
-    def open(self) -> PostgresVectorBackend:
-        return PostgresVectorBackend(self._connect(), self.table, self.dim, self.ef_search, self.index_min_rows)
-
-    def _connect(self) -> psycopg.Connection:
-        connection = self.server.connect(autocommit=True)
-        register_vector(connection)
-        connection.execute("SET temp_buffers = '256MB'")  # bulk upserts stage in memory
-        return connection
-
-    def destroy(self) -> None:
-        with self.server.connect(autocommit=True) as connection:
-            connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
-
-    def versions(self) -> dict[str, str]:
-        with self.server.connect() as connection:
-            found = server_versions(connection)
-        return {"psycopg": psycopg.__version__, "pgvector-python": version("pgvector"), **found}
-
-
-def exact_factory(workdir: Path, dim: int) -> PostgresFactory:
-    """Registered builder for ``postgres``: sequential-scan search. ``workdir`` is unused."""
-    return PostgresFactory(dim=dim)
-
-
-def approximate_factory(workdir: Path, dim: int) -> PostgresFactory:
-    """Registered builder for ``postgres-approx``: HNSW search with a recall floor."""
-    return PostgresFactory(
-        dim=dim, name="postgres-approx", ef_search=DEFAULT_EF_SEARCH, recall_floor=DEFAULT_RECALL_FLOOR
-    )

@@ -2,7 +2,7 @@
 
 Every mutant is a bug that real vector stores have shipped. ``MUTANTS`` maps a name to its
 backend class; each name is also a module attribute holding its builder, so
-``backends.mutants:<name>`` is a backend spec for ``umi-dst run``, ``replay`` and pytest.
+``umi_dst.selftest.mutants:<name>`` is a backend spec for ``umi-dst run``, ``replay`` and pytest.
 """
 
 from __future__ import annotations

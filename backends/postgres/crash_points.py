@@ -13,7 +13,7 @@ The faults: ``crash_server`` (immediate shutdown, then restart and WAL recovery)
 ``terminate_connection`` (``pg_terminate_backend`` from another session, waiting until the
 session is gone) at any of the points; ``statement_timeout`` at ``in_statement``, the write's
 statement held by a lock until a short ``statement_timeout`` cancels it: old. A step without a
-crash point runs the timed original of each nemesis (``postgres_nemeses``).
+crash point runs the timed original of each nemesis (``nemeses``).
 """
 
 from __future__ import annotations
@@ -21,18 +21,15 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
 from psycopg.copy import LibpqWriter
 
-from backends.postgres_nemeses import CrashServer, StatementTimeout, TerminateConnection
+from backends.postgres.nemeses import CrashServer, StatementTimeout, StoreOnServer, TerminateConnection
+from backends.postgres.store import PostgresVectorBackend
 from umi_dst.contract import Nemesis, WriteCall
 from umi_dst.operations import CrashPoint
-
-if TYPE_CHECKING:
-    from backends.postgres import PostgresFactory, PostgresVectorBackend
 
 BEFORE_STATEMENT = "before_statement"
 BEFORE_COMMIT = "before_commit"
@@ -180,7 +177,7 @@ class StatementTimeoutAt(StatementTimeout):
         self.disturb(backend, call)
 
 
-def nemeses_for(factory: PostgresFactory) -> Mapping[str, Nemesis]:
+def nemeses_for(factory: StoreOnServer) -> Mapping[str, Nemesis]:
     """The faults a factory offers, each placed at named points (crashing only a server this
     process owns)."""
     offered: list[Nemesis] = [TerminateConnectionAt(factory), StatementTimeoutAt(factory)]

@@ -1,7 +1,7 @@
 """Real faults for a LanceDB store: a writer killed mid-commit, and a competing writer.
 
 Both run helper processes that open their own connection to the store. Helpers are forked
-from a forkserver that has imported lancedb but never used it (see ``lance_forkserver``; a
+from a forkserver that has imported lancedb but never used it (see ``forkserver``; a
 process that has used Lance is not fork-safe), so a helper starts in a fraction of a second
 instead of paying lancedb's import of several seconds. A helper is started once and reused,
 so a nemesis step costs one write, not one process start.
@@ -36,11 +36,11 @@ from multiprocessing.connection import Connection
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from backends.lance import ID_COLUMN, LanceStore, LanceVectorBackend, is_commit_conflict
+from backends.lance.store import ID_COLUMN, LanceStore, LanceVectorBackend, is_commit_conflict
 from umi_dst.contract import InjectedFault, VectorBackend, WriteCall
 
 _FORKSERVER = multiprocessing.get_context("forkserver")
-_FORKSERVER.set_forkserver_preload(["backends.lance_forkserver"])
+_FORKSERVER.set_forkserver_preload(["backends.lance.forkserver"])
 _READY_TIMEOUT = 120.0
 _WRITE_TIMEOUT = 120.0
 _POLL_INTERVAL = 0.0002

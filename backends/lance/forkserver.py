@@ -14,4 +14,4 @@ import warnings
 
 warnings.filterwarnings("ignore", message="lancedb fork support is experimental", category=RuntimeWarning)
 
-import backends.lance_nemeses  # noqa: E402,F401  (the import is this module's purpose)
+import backends.lance.nemeses  # noqa: E402,F401  (the import is this module's purpose)

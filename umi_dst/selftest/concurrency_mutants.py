@@ -6,8 +6,8 @@ one server share its tables. Every call first waits a simulated network round tr
 the lock), so threads really interleave; each buggy write also holds its critical window open
 for ``RACE_WINDOW`` seconds, where a real store would be waiting on disk or the network.
 
-Specs: ``backends.concurrency_mutants:locked_sim`` (correct) and
-``backends.concurrency_mutants:<name>`` for each name in ``CONCURRENCY_MUTANTS``.
+Specs: ``umi_dst.selftest.concurrency_mutants:locked_sim`` (correct) and
+``umi_dst.selftest.concurrency_mutants:<name>`` for each name in ``CONCURRENCY_MUTANTS``.
 """
 
 from __future__ import annotations

@@ -13,15 +13,24 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import psycopg
 from psycopg import sql
 
+from backends.postgres.server import Server
+from backends.postgres.store import PostgresVectorBackend
 from umi_dst.contract import WriteCall
 
-if TYPE_CHECKING:
-    from backends.postgres import PostgresFactory, PostgresVectorBackend
+
+class StoreOnServer(Protocol):
+    """What a fault needs of a store: its server and its table (the factory is one)."""
+
+    server: Server
+
+    @property
+    def table(self) -> sql.Identifier: ...
+
 
 _POLL_SECONDS = 0.001
 _WAIT_SECONDS = 30.0
@@ -67,7 +76,7 @@ def _wait_for(condition: Callable[[], bool], write: _Write) -> bool:
 
 
 @contextmanager
-def _table_locked(factory: PostgresFactory) -> Iterator[psycopg.Connection]:
+def _table_locked(factory: StoreOnServer) -> Iterator[psycopg.Connection]:
     """A second session holding a SHARE lock on the store's table: writers queue behind it."""
     blocker = factory.server.connect()
     try:
@@ -88,7 +97,7 @@ def _waits_for_lock(blocker: psycopg.Connection, pid: int) -> Callable[[], bool]
 class TerminateConnection:
     """``pg_terminate_backend`` on the backend's session, from another, while its write waits."""
 
-    factory: PostgresFactory
+    factory: StoreOnServer
     name: str = "terminate_connection"
 
     def disturb(self, backend: PostgresVectorBackend, call: WriteCall) -> None:
@@ -108,7 +117,7 @@ class TerminateConnection:
 class StatementTimeout:
     """A short ``statement_timeout`` cancels the write while it waits on a lock."""
 
-    factory: PostgresFactory
+    factory: StoreOnServer
     name: str = "statement_timeout"
 
     def disturb(self, backend: PostgresVectorBackend, call: WriteCall) -> None:
@@ -133,7 +142,7 @@ class CrashServer:
     must survive recovery). Turns restart with each factory, so a replay repeats them.
     """
 
-    factory: PostgresFactory
+    factory: StoreOnServer
     name: str = "crash_server"
     turns: int = 0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backends.mutants import DeleteAlwaysTrue, LimitOffByOne, ScoreIsDistance
+from umi_dst.selftest.mutants import DeleteAlwaysTrue, LimitOffByOne, ScoreIsDistance
 from backends.sim import SimFactory
 
 

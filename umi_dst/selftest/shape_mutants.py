@@ -2,7 +2,7 @@
 
 A campaign pinned to one small dimension with short test cases never meets them; the default
 campaign (dimensions drawn per test case, some cases long) must. Each name is a module
-attribute holding its builder, so ``backends.shape_mutants:<name>`` is a backend spec.
+attribute holding its builder, so ``umi_dst.selftest.shape_mutants:<name>`` is a backend spec.
 """
 
 from __future__ import annotations

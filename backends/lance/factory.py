@@ -1,0 +1,106 @@
+"""The Lance factories: a store's settings, its connections and its nemeses, wired together.
+
+Kept apart from ``store`` so the nemeses can import the store without the store importing them
+back (``nemeses`` needs ``LanceStore``; the factory needs both).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import lancedb
+import pyarrow as pa
+
+from backends.lance.nemeses import lance_nemeses
+from backends.lance.store import CompactionPolicy, IndexPlan, LanceStore, LanceVectorBackend, RetryPolicy
+from umi_dst.contract import DEFAULT_SCORE_ATOL, Nemesis
+from umi_dst.validation import validate_dim
+
+
+@dataclass
+class LanceFactory:
+    """Opens connections to one LanceDB store under a working directory (CONTRACT §6)."""
+
+    store: LanceStore
+    name: str = "lance"
+    score_atol: float = DEFAULT_SCORE_ATOL
+    backend_class: type[LanceVectorBackend] = LanceVectorBackend
+    nemeses: Mapping[str, Nemesis] = field(default_factory=dict)
+    create_table: bool = True
+    """Create the empty table now, while no connection exists (see ``ensure_table``)."""
+
+    def __post_init__(self) -> None:
+        if self.create_table:
+            self.backend_class(self.store).ensure_table()
+
+    @property
+    def dim(self) -> int:
+        return self.store.dim
+
+    @property
+    def data_dir(self) -> Path:
+        """All of the store's files (CONTRACT §6): the harness crashes writes inside it."""
+        return Path(self.store.path)
+
+    @property
+    def approximate(self) -> bool:
+        return self.store.index is not None
+
+    @property
+    def recall_floor(self) -> float | None:
+        return None if self.store.index is None else self.store.index.recall_floor
+
+    def open(self) -> LanceVectorBackend:
+        return self.backend_class(self.store)
+
+    def destroy(self) -> None:
+        for nemesis in self.nemeses.values():
+            nemesis.stop()
+        shutil.rmtree(self.store.path, ignore_errors=True)
+
+    def versions(self) -> dict[str, str]:
+        return {"lancedb": lancedb.__version__, "pyarrow": pa.__version__}
+
+
+def build_factory(
+    workdir: Path,
+    dim: int,
+    *,
+    name: str,
+    index: IndexPlan | None = None,
+    backend_class: type[LanceVectorBackend] = LanceVectorBackend,
+    retry: RetryPolicy = RetryPolicy(),
+    read_consistency: timedelta | None = timedelta(0),
+    compaction: CompactionPolicy | None = CompactionPolicy(),
+    create_table: bool = True,
+) -> LanceFactory:
+    """A factory for a fresh store in ``workdir/<name>``, with the Lance nemeses."""
+    store = LanceStore(
+        path=str(Path(workdir) / name),
+        dim=validate_dim(dim),
+        index=index,
+        retry=retry,
+        read_consistency=read_consistency,
+        compaction=compaction,
+    )
+    return LanceFactory(
+        store=store,
+        name=name,
+        backend_class=backend_class,
+        nemeses=lance_nemeses(store, backend_class),
+        create_table=create_table,
+    )
+
+
+def exact_factory(workdir: Path, dim: int) -> LanceFactory:
+    """Registered builder for ``lance``: flat scan, no index."""
+    return build_factory(workdir, dim, name="lance")
+
+
+def approximate_factory(workdir: Path, dim: int) -> LanceFactory:
+    """Registered builder for ``lance-approx``: HNSW index once 8 rows exist."""
+    return build_factory(workdir, dim, name="lance-approx", index=IndexPlan())
