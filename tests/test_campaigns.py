@@ -87,7 +87,7 @@ def test_pinned_short_campaign_misses_them(tmp_path):
 
 
 def test_a_bug_every_shard_hits_is_shrunk_once_by_the_first_shard(tmp_path):
-    plan = dataclasses.replace(campaign(["backends.mutants:delete_always_true"], tmp_path, examples=30), steps=10)
+    plan = dataclasses.replace(campaign(["umi_dst.selftest.mutants:delete_always_true"], tmp_path, examples=30), steps=10)
     report = dispatch.run(plan, InProcessRunner())
     hit_by = [s.shard.index for s in report.ordered_shards() if s.hits]
     shrunk_by = [s.shard.index for s in report.ordered_shards() if s.findings]
@@ -97,7 +97,7 @@ def test_a_bug_every_shard_hits_is_shrunk_once_by_the_first_shard(tmp_path):
 
 
 def test_worker_processes_run_the_same_campaign_as_one_process(tmp_path):
-    plan = dataclasses.replace(campaign(["sim", "backends.mutants:delete_always_true"], tmp_path, examples=20, seed=4), steps=10)
+    plan = dataclasses.replace(campaign(["sim", "umi_dst.selftest.mutants:delete_always_true"], tmp_path, examples=20, seed=4), steps=10)
     runner = ProcessRunner(2)
     try:
         spread = dispatch.run(dataclasses.replace(plan, seeds_dir=tmp_path / "spread"), runner)
