@@ -9,6 +9,7 @@ import pytest
 
 import umi_dst.contract_shard  # noqa: F401  imported once here, so in-process inner runs share its classes (Pick, Step)
 from umi_dst import cli, parallel_seeds, seeds
+from umi_dst.contract import MAX_DIM
 from umi_dst.operations import Delete, Get, Search, Step, Store
 from umi_dst.recipes import Random
 
@@ -107,6 +108,9 @@ def test_bad_settings_stop_the_run_naming_the_setting(project):
     result = project.runpytest("--umi-backend", "sim", "--umi-shards", "0")
     result.stderr.fnmatch_lines(["*umi_shards: must be at least 1, got 0*"])
     assert result.ret != 0
+    too_wide = project.runpytest("--umi-backend", "sim", "--umi-dim", "1000000")
+    too_wide.stderr.fnmatch_lines([f"*umi_dim: must be at most {MAX_DIM}, got 1000000*"])
+    assert too_wide.ret != 0
 
 
 def test_contract_tests_need_a_factory_seeds_can_name(project):

@@ -45,7 +45,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SPEC",
         help="run the contract machine against this backend (registered name or module:attribute); repeatable",
     )
-    group.addoption("--umi-dim", dest=DIM_OPTION, type=int, help="embedding dimension for --umi-backend (default 8)")
+    group.addoption("--umi-dim", dest=DIM_OPTION, help="embedding dimension for --umi-backend, within the contract's bounds (default 8)")
     group.addoption("--umi-seeds-dir", dest=SEEDS_OPTION, help="seed files replayed as regression tests (default seeds)")
     group.addoption(
         "--umi-seed-output",
@@ -84,7 +84,7 @@ def _setting(config: pytest.Config, name: str):
     return value if value is not None else config.getini(name)
 
 
-def _number(config: pytest.Config, name: str, kind: type = int, minimum: float | None = None):
+def _number(config: pytest.Config, name: str, kind: type = int, minimum: float | None = None, maximum: float | None = None):
     """A numeric setting, ``None`` when unset; a bad value is a usage error naming the setting."""
     text = _setting(config, name)
     if text in (None, ""):
@@ -95,6 +95,8 @@ def _number(config: pytest.Config, name: str, kind: type = int, minimum: float |
         raise pytest.UsageError(f"{name}: expected a {'whole ' if kind is int else ''}number, got {text!r}") from None
     if minimum is not None and value < minimum:
         raise pytest.UsageError(f"{name}: must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise pytest.UsageError(f"{name}: must be at most {maximum}, got {value}")
     return value
 
 
@@ -157,7 +159,9 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    dim = int(_setting(config, DIM_OPTION))
+    from umi_dst.contract import MAX_DIM, MIN_DIM
+
+    dim = _number(config, DIM_OPTION, int, MIN_DIM, MAX_DIM)
     for spec in _setting(config, BACKEND_OPTION):
         items.extend(contract_items(session, spec, dim=dim))
 
