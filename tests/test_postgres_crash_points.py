@@ -1,15 +1,26 @@
-"""PostgreSQL faults at named points of a write: each point has one exact outcome."""
+"""PostgreSQL faults at named points of a write: each point has one exact outcome, and the planted
+crash bugs (an acknowledged write not yet durable, a batch committed in pieces) are caught."""
 
 from __future__ import annotations
 
 import pytest
 
+from backends.postgres.crash_points import (
+    AFTER_COMMIT,
+    AFTER_STATEMENTS,
+    BEFORE_COMMIT,
+    BEFORE_STATEMENT,
+    EXPECTED,
+    IN_STATEMENT,
+    MID_COPY,
+    _row_offset,
+)
 from backends.postgres.factory import exact_factory
 from backends.postgres.store import COPY_MIN_ROWS, binary_copy_chunks
-from backends.postgres.crash_points import AFTER_COMMIT, BEFORE_COMMIT, BEFORE_STATEMENT, EXPECTED, IN_STATEMENT, MID_COPY, _row_offset
+from umi_dst import registry
 from umi_dst.checks import ContractViolation
 from umi_dst.harness import Harness
-from umi_dst.operations import Bulk, CrashPoint, Delete, Step, Store, StoreBatch
+from umi_dst.operations import Bulk, CrashPoint, Delete, Get, Reopen, Step, Store, StoreBatch
 from umi_dst.recipes import Random, random_matrix
 
 DIM = 8
@@ -70,3 +81,57 @@ def test_a_copy_is_cut_after_exactly_k_rows():
     single = b"".join(binary_copy_chunks(rows[:2], DIM))
     assert _row_offset(data, 2) == len(single) - 2, "two rows and the header, without the trailer"
     assert _row_offset(data, 99) == len(data) - 2
+
+
+MUTANTS = "umi_dst.selftest.postgres_crash_mutants:{}"
+SMALL_BATCH = StoreBatch((("kept", Random(3)), ("b", Random(4)), ("c", Random(5))))
+
+
+def crash_once(spec: str, tmp_path, step: Step) -> str:
+    """On a fresh store holding 'kept': run ``step`` and the final checks; the verdict."""
+    factory = registry.build(spec, tmp_path, DIM)
+    made = Harness(factory)
+    try:
+        made.run(Step(StoreBatch((("kept", Random(1)),))))
+        made.run(step)
+        made.finish()
+        return f"pass ({made.fault_outcome} state)"
+    except ContractViolation as violation:
+        return str(violation)
+    finally:
+        made.close()
+        factory.destroy()
+
+
+@pytest.mark.parametrize(
+    ("mutant", "step", "caught"),
+    [
+        ("commits_on_next_call", Step(Store("kept", Random(7)), "crash_server", CrashPoint(AFTER_COMMIT, 0)),
+         "store under crash_server at after_commit (k=0) returned, yet a fresh connection reads the old state"),
+        ("commits_each_row", Step(SMALL_BATCH, "crash_server", CrashPoint(AFTER_STATEMENTS, 1)),
+         "store_batch under crash_server at after_statements (k=1) left a state that is neither all-old nor all-new: 2 ids old, 1 new"),
+    ],
+    ids=["acknowledged-before-durable", "partial-batch-after-reopen"],
+)
+def test_planted_crash_bug_is_caught_by_its_crash_point(mutant, step, caught, tmp_path):
+    assert caught in crash_once(MUTANTS.format(mutant), tmp_path, step)
+
+
+def test_planted_crash_bugs_pass_while_nothing_crashes(tmp_path):
+    for mutant in ("commits_on_next_call", "commits_each_row"):
+        factory = registry.build(MUTANTS.format(mutant), tmp_path, DIM)
+        made = Harness(factory)
+        try:
+            for step in (Step(SMALL_BATCH), Step(Store("d", Random(6))), Step(Reopen()), Step(Delete("b")), Step(Get("c"))):
+                made.run(step)
+            made.finish()
+        finally:
+            made.close()
+            factory.destroy()
+
+
+def test_after_statements_strikes_inside_the_backends_own_transactions(tmp_path):
+    """A single upsert commits by itself (new once it returned); a batch is one transaction
+    (old until its commit): k counts the statements, wherever the backend's commits fall."""
+    assert crash_once("postgres", tmp_path, Step(Store("kept", Random(7)), "crash_server", CrashPoint(AFTER_STATEMENTS, 1))) == "pass (new state)"
+    assert crash_once("postgres", tmp_path, Step(SMALL_BATCH, "crash_server", CrashPoint(AFTER_STATEMENTS, 1))) == "pass (old state)"

@@ -346,7 +346,7 @@ class Harness:
         outcome, sampled = self._read_back(self.backend, call, what)
         if returned and outcome != "new":
             raise ContractViolation(f"{what} returned, yet a fresh connection reads the old state", "new", "old")
-        if outcome != expected and sampled:  # a write that changes nothing leaves one state
+        if expected is not None and outcome != expected and sampled:  # a write that changes nothing leaves one state
             raise ContractViolation(f"{what} left the {outcome} state; at this point it must leave the {expected}", expected, outcome)
         self.fault_outcome = _told_apart(outcome, sampled)
         if outcome == "new":

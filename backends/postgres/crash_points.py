@@ -7,7 +7,12 @@ The points are where the client stands, so each is reached exactly, with no time
   old;
 - ``mid_copy``: a batch written by ``COPY`` has streamed k rows (the client decides how many it
   sends, so this is exact); a write without ``COPY`` is struck before its commit instead: old;
-- ``after_commit``: the write returned; the fault strikes after: new (acknowledged is durable).
+- ``after_commit``: the write returned; the fault strikes after: new (acknowledged is durable);
+- ``after_statements``: the write's first k statements have returned (k=0: before the first; a
+  write with fewer is struck when it returns), inside whatever transactions the backend itself
+  opens: all-old or all-new, never a mix (new if the write returned). The three points above
+  wrap the write in one transaction so as to stand before its commit; this one does not, so a
+  backend that commits a batch in pieces shows the pieces.
 
 The faults: ``crash_server`` (immediate shutdown, then restart and WAL recovery) and
 ``terminate_connection`` (``pg_terminate_backend`` from another session, waiting until the
@@ -19,8 +24,10 @@ crash point runs the timed original of each nemesis (``nemeses``).
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import psycopg
 from psycopg import sql
@@ -35,10 +42,20 @@ BEFORE_STATEMENT = "before_statement"
 BEFORE_COMMIT = "before_commit"
 MID_COPY = "mid_copy"
 AFTER_COMMIT = "after_commit"
+AFTER_STATEMENTS = "after_statements"
 IN_STATEMENT = "in_statement"
-WRITE_POINTS = (BEFORE_STATEMENT, BEFORE_COMMIT, MID_COPY, AFTER_COMMIT)
-EXPECTED = {BEFORE_STATEMENT: "old", BEFORE_COMMIT: "old", MID_COPY: "old", AFTER_COMMIT: "new", IN_STATEMENT: "old"}
-"""The exact state a fresh connection must read after the fault at each point."""
+WRITE_POINTS = (BEFORE_STATEMENT, BEFORE_COMMIT, MID_COPY, AFTER_COMMIT, AFTER_STATEMENTS)
+EXPECTED = {
+    BEFORE_STATEMENT: "old",
+    BEFORE_COMMIT: "old",
+    MID_COPY: "old",
+    AFTER_COMMIT: "new",
+    AFTER_STATEMENTS: None,
+    IN_STATEMENT: "old",
+}
+"""The exact state a fresh connection must read after the fault at each point (``None``: either,
+as the backend's own transactions decide; never a mix)."""
+T = TypeVar("T")
 _TERMINATE_WAIT_MS = 10_000
 PGCOPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 
@@ -51,6 +68,17 @@ def run_at(backend: PostgresVectorBackend, call: WriteCall, at: CrashPoint, stri
     elif at.point == AFTER_COMMIT:
         call.apply(backend)
         strike()
+    elif at.point == AFTER_STATEMENTS:
+        counting = _CountingConnection(backend.connection, at.k, strike)
+        if at.k == 0:
+            strike()
+        backend.connection = counting
+        try:
+            call.apply(backend)
+        finally:
+            backend.connection = counting.connection
+        if counting.returned < at.k:
+            strike()
     elif at.point in (BEFORE_COMMIT, MID_COPY):
         struck = []
 
@@ -113,6 +141,61 @@ class _StrikingCopy:
         self.copy.__exit__(*exc_info)
 
 
+@dataclass
+class _CountingConnection:
+    """Stands in for a backend's connection and strikes once ``k`` of its statements (executes
+    and ``COPY``s, through the connection or its cursors) have returned."""
+
+    connection: psycopg.Connection
+    k: int
+    strike: Callable[[], None]
+    returned: int = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.connection, name)
+
+    def execute(self, *args, **kwargs) -> psycopg.Cursor:
+        return self.counted(self.connection.execute(*args, **kwargs))
+
+    def cursor(self, *args, **kwargs) -> _CountingCursor:
+        return _CountingCursor(self.connection.cursor(*args, **kwargs), self)
+
+    def counted(self, result: T) -> T:
+        self.returned += 1
+        if self.returned == self.k:
+            self.strike()
+        return result
+
+
+@dataclass
+class _CountingCursor:
+    cursor: psycopg.Cursor
+    owner: _CountingConnection
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.cursor, name)
+
+    def __enter__(self) -> _CountingCursor:
+        self.cursor.__enter__()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.cursor.__exit__(*exc_info)
+
+    def execute(self, *args, **kwargs) -> _CountingCursor:
+        self.cursor.execute(*args, **kwargs)
+        return self.owner.counted(self)
+
+    def executemany(self, *args, **kwargs) -> None:
+        self.owner.counted(self.cursor.executemany(*args, **kwargs))
+
+    @contextmanager
+    def copy(self, *args, **kwargs) -> Iterator[psycopg.Copy]:
+        with self.cursor.copy(*args, **kwargs) as copy:
+            yield copy
+        self.owner.counted(None)
+
+
 def _row_offset(data: bytes, k: int) -> int:
     """Byte offset of the end of the first ``k`` rows of binary ``COPY`` data."""
     offset = len(PGCOPY_SIGNATURE) + 8 + struct.unpack_from(">i", data, len(PGCOPY_SIGNATURE) + 4)[0]
@@ -133,7 +216,7 @@ class CrashServerAt(CrashServer):
 
     points: tuple[str, ...] = WRITE_POINTS
 
-    def expected(self, at: CrashPoint) -> str:
+    def expected(self, at: CrashPoint) -> str | None:
         return EXPECTED[at.point]
 
     def strike(self, backend: PostgresVectorBackend, call: WriteCall, at: CrashPoint) -> None:
@@ -149,7 +232,7 @@ class TerminateConnectionAt(TerminateConnection):
 
     points: tuple[str, ...] = WRITE_POINTS
 
-    def expected(self, at: CrashPoint) -> str:
+    def expected(self, at: CrashPoint) -> str | None:
         return EXPECTED[at.point]
 
     def strike(self, backend: PostgresVectorBackend, call: WriteCall, at: CrashPoint) -> None:
@@ -168,7 +251,7 @@ class StatementTimeoutAt(StatementTimeout):
 
     points: tuple[str, ...] = (IN_STATEMENT,)
 
-    def expected(self, at: CrashPoint) -> str:
+    def expected(self, at: CrashPoint) -> str | None:
         return EXPECTED[at.point]
 
     def strike(self, backend: PostgresVectorBackend, call: WriteCall, at: CrashPoint) -> None:
