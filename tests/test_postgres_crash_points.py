@@ -106,19 +106,21 @@ def crash_once(spec: str, tmp_path, step: Step) -> str:
 @pytest.mark.parametrize(
     ("mutant", "step", "caught"),
     [
+        ("unlogged_table", Step(Store("new", Random(7)), "crash_server", CrashPoint(AFTER_COMMIT, 0)),
+         "store under crash_server at after_commit (k=0) returned, yet a fresh connection reads the old state"),
         ("commits_on_next_call", Step(Store("kept", Random(7)), "crash_server", CrashPoint(AFTER_COMMIT, 0)),
          "store under crash_server at after_commit (k=0) returned, yet a fresh connection reads the old state"),
         ("commits_each_row", Step(SMALL_BATCH, "crash_server", CrashPoint(AFTER_STATEMENTS, 1)),
          "store_batch under crash_server at after_statements (k=1) left a state that is neither all-old nor all-new: 2 ids old, 1 new"),
     ],
-    ids=["acknowledged-before-durable", "partial-batch-after-reopen"],
+    ids=["acknowledged-before-durable", "acknowledged-before-committed", "partial-batch-after-reopen"],
 )
 def test_planted_crash_bug_is_caught_by_its_crash_point(mutant, step, caught, tmp_path):
     assert caught in crash_once(MUTANTS.format(mutant), tmp_path, step)
 
 
 def test_planted_crash_bugs_pass_while_nothing_crashes(tmp_path):
-    for mutant in ("commits_on_next_call", "commits_each_row"):
+    for mutant in ("unlogged_table", "commits_on_next_call", "commits_each_row"):
         factory = registry.build(MUTANTS.format(mutant), tmp_path, DIM)
         made = Harness(factory)
         try:

@@ -1,10 +1,14 @@
 """Planted PostgreSQL crash bugs: stores that pass while nothing crashes and break across a
 crash, to prove that crash points catch them.
 
+- ``unlogged_table``: keeps its rows in an ``UNLOGGED`` table (writes skip the WAL, so they are
+  faster), so every write is acknowledged before it is durable: crash recovery empties the
+  table. Nothing shows it until the server crashes; then ``crash_server`` at any point does,
+  in a sequential test case and in a concurrent history.
 - ``commits_on_next_call``: acknowledges a write with its transaction still open and commits it
   when the connection's next call comes (a lazy commit, meant to save round trips). A crash in
-  between loses a write that was acknowledged: ``crash_server`` at ``after_commit`` catches it,
-  in a sequential test case and in a concurrent history.
+  between loses a write that was acknowledged: ``crash_server`` at ``after_commit`` catches it
+  (so does a concurrent reader, which does not see it yet).
 - ``commits_each_row``: writes a batch as one autocommitted upsert per row (a loop over
   ``store``), so each row commits on its own. The store reopened after a crash part-way holds
   part of the batch: ``crash_server`` at ``after_statements`` catches it (the points that stand
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from backends.postgres.factory import PostgresFactory
@@ -92,12 +97,22 @@ class CommitsEachRow(PostgresVectorBackend):
 
 @dataclass
 class MutantFactory(PostgresFactory):
-    """The exact PostgreSQL store, with connections of a planted-bug class."""
+    """The exact PostgreSQL store, with connections of a planted-bug class (and, with
+    ``unlogged``, its table made ``UNLOGGED``)."""
 
     backend_class: type[PostgresVectorBackend] = PostgresVectorBackend
+    unlogged: bool = False
+
+    def _create_statements(self) -> list[sql.Composable]:
+        unlogged = [sql.SQL("ALTER TABLE {} SET UNLOGGED").format(self.table)] if self.unlogged else []
+        return [*super()._create_statements(), *unlogged]
 
     def open(self) -> PostgresVectorBackend:
         return self.backend_class(self._connect(), self.table, self.dim, self.ef_search, self.index_min_rows)
+
+
+def unlogged_table(workdir: Path, dim: int) -> MutantFactory:
+    return MutantFactory(dim=dim, name="postgres-unlogged-table", unlogged=True)
 
 
 def commits_on_next_call(workdir: Path, dim: int) -> MutantFactory:
