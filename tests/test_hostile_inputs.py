@@ -157,7 +157,11 @@ MALFORMED_PARALLEL_SEEDS = {
     "no-clients": (_set("clients", []), "clients"),
     "17-clients": (_set("clients", [[{"kind": "count"}]] * 17), "clients"),
     "client-reopens": (_set("clients[0][0]", {"kind": "reopen"}), "clients[0][0].kind"),
-    "client-nemesis": (_set("clients[0][0].fault", "crash_server"), "clients[0][0].fault"),
+    "client-nemesis-without-crash-point": (_set("clients[0][0].fault", "crash_server"), "clients[0][0].at"),
+    "history-vector-of-wrong-dim": (
+        _set("history", {"atol": 1e-4, "exact": True, "calls": [{"client": 0, "invoked": 0, "completed": 1, "value": {"vector": [1.0]}}]}),
+        "history.calls[0].value",
+    ),
     "client-limit-0": (_set("clients[1][0]", {"kind": "search", "query": {"kind": "random", "seed": 1}, "limit": 0}), "clients[1][0].limit"),
     "clients-as-fibers": (_set("clients_as", "fibers"), "clients_as"),
     "prefix-dim-mismatch-explicit": (_set("prefix[0].embedding", {"kind": "explicit", "values": [0.0] * 3}), "prefix[0].embedding.values"),

@@ -187,3 +187,16 @@ def test_explanation_prefers_a_read_back_that_names_the_lost_record():
         check(h, atol=ATOL, exact=True)
     assert sorted(caught.value.core) == [1, 5]
     assert "even if" not in caught.value.message, "writes to other records are not shown"
+
+
+def test_a_call_cut_off_by_a_crash_is_indeterminate_but_an_acknowledged_write_must_survive_it():
+    # Client 0's store returned before the crash; client 1's was cut off by it (its connection
+    # died with the server): the read-back after the crash may or may not show the cut-off one.
+    acknowledged = call(0, Store("a", X), 0, 5)
+    cut = Call(1, planned(Store("b", Y)), 1, 20, error="OperationalError: server closed the connection", cut_off=True)
+    for b in (None, vector(Y)):
+        assert linearizable(history(acknowledged, cut, call(2, Get("a"), 30, 31, vector(X)), call(2, Get("b"), 32, 33, b)))
+    lost = history(acknowledged, cut, call(2, Get("a"), 30, 31, None))
+    with pytest.raises(NotLinearizable) as caught:
+        check(lost, atol=ATOL, exact=True)
+    assert sorted(caught.value.core) == [0, 2], "the acknowledged store and the read-back that misses it"

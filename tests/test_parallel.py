@@ -13,7 +13,7 @@ from umi_dst.selftest.concurrency_mutants import CONCURRENCY_MUTANTS
 from umi_dst import parallel_seeds, registry, seeds
 from umi_dst.cli import EXIT_FAILURE_FOUND, EXIT_OK, main
 from umi_dst.operations import Count, Delete, Get, Step, Store
-from umi_dst.parallel import ParallelProgram, check_program, replay_parallel, run_parallel
+from umi_dst.parallel import ParallelProgram, check_program, judge_recorded, replay_parallel, run_parallel
 from umi_dst.recipes import Random
 from umi_dst.seeds import MalformedSeed
 
@@ -63,6 +63,13 @@ def test_failure_is_saved_as_a_parallel_seed(tmp_path, ci_settings):
     assert program == result.program, "the seed keeps the prefix and every client's steps"
     assert "cannot be ordered" in seed.failure["message"]
     assert seed.versions["hypothesis"] and seed.versions["numpy"]
+    assert str(judge_recorded(seed)) == seed.failure["message"], "the recorded run is judged again to the same verdict"
+    data = json.loads(result.seed_path.read_text())
+    data["history"]["calls"][0]["invoked"] = -1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(MalformedSeed, match=r"field history.calls\[0\].invoked: expected an integer from 0"):
+        parallel_seeds.load(bad)
 
 
 def test_replay_runs_a_race_again_and_counts_how_often_it_came_back(tmp_path):

@@ -329,6 +329,8 @@ def _check_parallel_seed(seed, spec: str) -> None:
             harness = Harness(factory)
             try:
                 check_runnable(seed.prefix, harness, "prefix")
+                for c, steps in enumerate(seed.clients):
+                    check_runnable(steps, harness, f"clients[{c}]")
             finally:
                 harness.close()
         finally:

@@ -98,8 +98,11 @@ class Nemesis(Protocol):
 
     A nemesis that can strike at exact points of a write also declares ``points`` (names),
     ``strike(backend, call, at: CrashPoint)`` (perform ``call`` with the fault at ``at``) and
-    ``expected(at) -> "old" | "new"``, the one state a fresh connection must then read. The
-    machine draws a crash point for it, so its seeds replay the same fault every time.
+    ``expected(at) -> "old" | "new" | None``, the one state a fresh connection must then read
+    (``None``: either, never a mix). The machine draws a crash point for it, so its seeds
+    replay the same fault every time. One that takes every connection of the store down with
+    it (a crashed server) declares ``cuts_off_other_connections = True``: in a concurrent
+    history, the calls other clients had in flight then count as cut off, not as failures.
 
     A write that completes is checked like any other, return value included; a nemesis that
     also performs the same write itself, concurrently (at-least-once delivery), says so with

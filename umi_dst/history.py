@@ -5,24 +5,25 @@ returns or raises. Linux's monotonic clock is one clock for every process, so hi
 threads and from spawned processes compare alike. A call precedes another only when it
 completed strictly before the other was invoked; all other pairs are concurrent.
 
-A write that raised (under an injected fault) is *indeterminate*: it may have taken effect at
-any moment after its invocation, or not at all. A read that raised tells nothing about the
-store and constrains nothing.
+A write that raised (under an injected fault, a nemesis, or cut off by a crash of the store) is
+*indeterminate*: it may have taken effect at any moment after its invocation, or not at all
+(as Knossos and Porcupine treat a call with no response). A read that raised tells nothing
+about the store and constrains nothing.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 
-from umi_dst.contract import Embedding, VectorBackend, WriteCall
-from umi_dst.faults import inject
+from umi_dst.contract import Embedding, Nemesis, VectorBackend, WriteCall
+from umi_dst.faults import INJECTED_FAULTS, inject
 from umi_dst.harness import describe
-from umi_dst.operations import Operation, Step, StoreBatch
+from umi_dst.operations import CrashPoint, Operation, Step, StoreBatch
 
 WRITE_METHODS = ("store", "store_batch", "delete")
 
@@ -35,6 +36,8 @@ class Planned:
     method: str
     args: tuple
     fault: str | None = None
+    at: CrashPoint | None = None
+    """Where inside the write a nemesis strikes (a crash point), for a placed fault."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,9 @@ class Call:
     completed: int
     value: object = None
     error: str | None = None
+    cut_off: bool = False
+    """It raised because a fault on another client's call took the store down (a crashed
+    server) while it ran: an error the contract allows, so indeterminate, not a failure."""
 
     @property
     def method(self) -> str:
@@ -69,20 +75,54 @@ class Call:
         return self.completed < other.invoked
 
 
-def perform(client: int, planned: Planned, backend: VectorBackend) -> Call:
-    """Run one planned call on ``backend`` and record it; never raises for the call's own errors."""
+@dataclass(frozen=True)
+class AnsweredCall(WriteCall):
+    """A write handed to a nemesis that keeps what the write returned in this process."""
+
+    answers: list = field(default_factory=list)
+
+    def apply(self, backend: VectorBackend) -> object:
+        value = super().apply(backend)
+        self.answers.append(value)
+        return value
+
+
+def perform(client: int, planned: Planned, backend: VectorBackend, nemesis: Nemesis | None = None) -> Call:
+    """Run one planned call on ``backend`` and record it; never raises for the call's own errors.
+
+    A write with a nemesis fault runs under ``nemesis`` (struck at ``planned.at``), which is
+    healed before the call counts as completed; had the write returned, its answer is kept.
+    """
     value: object = None
     error: str | None = None
     invoked = time.monotonic_ns()
     try:
-        if planned.fault is not None:
+        if planned.fault in INJECTED_FAULTS:
             inject(planned.fault, backend, WriteCall(planned.method, planned.args))
+        elif planned.fault is not None:
+            value = _under(nemesis, planned, backend)
         else:
             value = getattr(backend, planned.method)(*planned.args)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
     completed = time.monotonic_ns()
     return Call(client, planned, invoked, completed, value, error)
+
+
+def _under(nemesis: Nemesis | None, planned: Planned, backend: VectorBackend) -> object:
+    if nemesis is None:
+        raise ValueError(f"the backend declares no nemesis {planned.fault!r}")
+    call = AnsweredCall(planned.method, planned.args)
+    try:
+        if planned.at is not None:
+            nemesis.strike(backend, call, planned.at)
+        else:
+            nemesis.disturb(backend, call)
+    finally:
+        nemesis.heal()
+    if not call.answers:
+        raise RuntimeError(f"{planned.fault} ran the write elsewhere: its answer is not seen")
+    return call.answers[-1]
 
 
 @dataclass(frozen=True)
@@ -110,7 +150,7 @@ class History:
         origin = min(c.invoked for c in self.calls)
         span = f"{(call.invoked - origin) / 1e6:7.3f}-{(call.completed - origin) / 1e6:7.3f} ms"
         if call.error is not None:
-            outcome = f"raised {call.error}"
+            outcome = f"raised {call.error}" + (" (cut off by the crash)" if call.cut_off else "")
         elif isinstance(call.value, np.ndarray):
             outcome = f"-> {self._writers.get(call.value.tobytes(), shown(call.value))}"
         else:
@@ -118,6 +158,8 @@ class History:
         op = call.planned.op
         what = f"store_batch(ids={[id for id, _ in op.items]!r})" if isinstance(op, StoreBatch) else describe(Step(op))
         fault = f" under fault {call.planned.fault}" if call.planned.fault else ""
+        if call.planned.at is not None:
+            fault += f" at {call.planned.at.point} k={call.planned.at.k}"
         return f"#{index:<3} client {call.client}  {span}  {what}{fault} {outcome}"
 
     @cached_property

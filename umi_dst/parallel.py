@@ -10,6 +10,15 @@ reads back every touched id and the count (durability, and lost updates no reade
 history must be linearizable against the Sim model; a valid call that raised with no fault
 injected is a failure of its own (CONTRACT §4).
 
+A program may also crash the store in the middle of the concurrent part: one client write
+carries a nemesis placed at a crash point (``crash_server`` before the statement, before the
+commit, after k rows of a ``COPY``, after the commit), so the fault lands at the same place in
+the write on every run. A fault that takes every connection down (its nemesis declares
+``cuts_off_other_connections``) makes the calls other clients had in flight raise: those are
+*cut off*, indeterminate like the struck write itself (it took effect at some moment after its
+invocation, or never), and each client goes on with a fresh connection once the store is back.
+The read-back then shows whether every acknowledged write survived.
+
 Ids come from a small per-program pool, so the clients collide on the same records.
 """
 
@@ -17,13 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import itertools
 import multiprocessing
 import pickle
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -32,18 +42,21 @@ from hypothesis import given
 from hypothesis import settings as Settings
 from hypothesis import strategies as st
 
-from umi_dst import linearizability, parallel_seeds, registry, seeds, strategies
+from umi_dst import history_codec, linearizability, parallel_seeds, registry, seeds, strategies
 from umi_dst.checks import ContractViolation
-from umi_dst.contract import BackendFactory, FactoryBuilder
+from umi_dst.contract import BackendFactory, FactoryBuilder, VectorBackend
 from umi_dst.faults import INJECTED_FAULTS
 from umi_dst.harness import Harness, describe
 from umi_dst.history import Call, History, Planned, perform
-from umi_dst.operations import Count, Delete, Exists, Get, Search, Step, Store, StoreBatch
+from umi_dst.operations import Count, CrashPoint, Delete, Exists, Get, Search, Step, Store, StoreBatch
 from umi_dst.strategies import concrete_id, resolve
 
 CLIENT_KINDS = parallel_seeds.CLIENT_KINDS
 _SPAWN = multiprocessing.get_context("spawn")
 _CLIENT_TIMEOUT = 300.0
+WRITES = (Store, StoreBatch, Delete)
+MAX_CRASH_K = 8
+"""Largest count drawn for a crash point (rows of a ``COPY`` sent before the fault)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,9 @@ class ProgramShape:
     """Distinct ids a program uses: few, so clients meet on the same records."""
     faults: bool = True
     """Whether client writes may carry an injected fault (an indeterminate write)."""
+    crashes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Placed nemeses, each with its crash points, that may strike one client write of a
+    program (see ``placed_faults``); none by default."""
 
 
 # -- generating programs ---------------------------------------------------------------------
@@ -104,10 +120,41 @@ def parallel_programs(dim: int, shape: ProgramShape = ProgramShape()) -> st.Sear
             min_size=shape.min_clients,
             max_size=shape.max_clients,
         ),
+        _crashes(shape),
     )
 
 
-def _resolved_program(keys: list[str], prefix: list[Step], clients: list[list[Step]]) -> ParallelProgram:
+@dataclass(frozen=True)
+class _DrawnCrash:
+    """A placed fault and which client write (counted over every client's writes) it strikes."""
+
+    fault: str
+    at: CrashPoint
+    write: int
+
+
+def _crashes(shape: ProgramShape) -> st.SearchStrategy[_DrawnCrash | None]:
+    if not shape.crashes:
+        return st.none()
+    placed = st.sampled_from(shape.crashes).flatmap(
+        lambda offered: st.builds(
+            _DrawnCrash,
+            st.just(offered[0]),
+            st.builds(CrashPoint, st.sampled_from(offered[1]), st.integers(0, MAX_CRASH_K)),
+            st.integers(0, shape.max_clients * shape.max_calls - 1),
+        )
+    )
+    return st.none() | placed
+
+
+def placed_faults(factory: BackendFactory) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The factory's nemeses that strike at crash points, with their points, for ``ProgramShape.crashes``."""
+    return tuple((name, tuple(nemesis.points)) for name, nemesis in sorted(factory.nemeses.items()) if getattr(nemesis, "points", ()))
+
+
+def _resolved_program(
+    keys: list[str], prefix: list[Step], clients: list[list[Step]], crash: _DrawnCrash | None = None
+) -> ParallelProgram:
     def step(drawn: Step) -> Step:
         op = drawn.op
         if isinstance(op, Store):
@@ -120,7 +167,12 @@ def _resolved_program(keys: list[str], prefix: list[Step], clients: list[list[St
             op = type(op)(concrete_id(op.id, keys))
         return Step(op, drawn.fault)
 
-    return ParallelProgram(tuple(map(step, prefix)), tuple(tuple(map(step, steps)) for steps in clients))
+    resolved = [list(map(step, steps)) for steps in clients]
+    writes = [(c, i) for c, steps in enumerate(resolved) for i, s in enumerate(steps) if isinstance(s.op, WRITES)]
+    if crash is not None and writes:
+        c, i = writes[crash.write % len(writes)]
+        resolved[c][i] = Step(resolved[c][i].op, crash.fault, crash.at)
+    return ParallelProgram(tuple(map(step, prefix)), tuple(map(tuple, resolved)))
 
 
 # -- running one program ---------------------------------------------------------------------
@@ -131,18 +183,49 @@ class UnexpectedError(ContractViolation):
 def check_program(
     factory: BackendFactory, program: ParallelProgram, clients_as: str = "threads", pool: ClientPool | None = None
 ) -> History:
-    """Run ``program`` on a fresh store and check it; raise ``ContractViolation`` on a failure."""
+    """Run ``program`` on a fresh store and check it; raise ``ContractViolation`` on a failure
+    (with the run's ``history`` attached)."""
     history = run_program(factory, program, clients_as, pool)
+    try:
+        judge(history, atol=factory.score_atol, exact=not factory.approximate)
+    except ContractViolation as violation:
+        violation.history = history
+        raise
+    return history
+
+
+def judge(history: History, *, atol: float, exact: bool) -> None:
+    """Raise ``ContractViolation`` unless every call that raised was allowed to and the history
+    is linearizable."""
     for index, call in enumerate(history.calls):
-        if call.error is not None and call.planned.fault is None:
+        if call.error is not None and call.planned.fault is None and not call.cut_off:
             raise UnexpectedError(
                 f"a valid call raised with no fault injected, while other clients ran (CONTRACT §4):\n  "
                 + history.describe(index),
                 "success",
                 call.error,
             )
-    linearizability.check(history, atol=factory.score_atol, exact=not factory.approximate)
-    return history
+    linearizability.check(history, atol=atol, exact=exact)
+
+
+def judge_recorded(seed: parallel_seeds.ParallelSeed) -> ContractViolation | None:
+    """The verdict on the seed's recorded history (``None``: it passes), the same on every
+    machine and every time: the program's planned calls, rebuilt on the Sim, joined to what the
+    recorded run answered."""
+    if seed.history is None:
+        raise ValueError("the seed holds no recorded history")
+    harness = Harness(registry.build("sim", Path(tempfile.gettempdir()), seed.dim))
+    try:
+        program = ParallelProgram(tuple(seed.prefix), tuple(tuple(steps) for steps in seed.clients))
+        plans, initial = _plans(harness, program)
+    finally:
+        harness.close()
+    history = seed.history.history(seed.dim, initial, [*plans, _read_back(program, initial)])
+    try:
+        judge(history, atol=seed.history.atol, exact=seed.history.exact)
+    except ContractViolation as violation:
+        return violation
+    return None
 
 
 def run_program(
@@ -151,12 +234,10 @@ def run_program(
     """The prefix through the sequential harness, then the clients at once, then read-back."""
     if clients_as not in CLIENT_KINDS:
         raise ValueError(f"clients_as must be one of {CLIENT_KINDS}, got {clients_as!r}")
+    _check_faults(factory, program, clients_as)
     harness = Harness(factory)
     try:
-        for step in program.prefix:
-            harness.run(step)
-        plans = [[plan(harness, step) for step in steps] for steps in program.clients]
-        initial = {id: harness.oracle.get(id) for id in harness.oracle.ids()}
+        plans, initial = _plans(harness, program)
         if clients_as == "threads":
             calls = _run_threads(factory, plans)
         elif pool is not None:
@@ -172,12 +253,38 @@ def run_program(
     return History(factory.dim, initial, calls)
 
 
+def _check_faults(factory: BackendFactory, program: ParallelProgram, clients_as: str) -> None:
+    """Every fault a client step names is one the backend offers, placed where it has points."""
+    for c, steps in enumerate(program.clients):
+        for i, step in enumerate(steps):
+            if step.fault is None or step.fault in INJECTED_FAULTS:
+                continue
+            where = f"client {c} step {i}"
+            nemesis = factory.nemeses.get(step.fault)
+            if nemesis is None:
+                raise ValueError(f"{where}: backend {factory.name!r} offers no fault {step.fault!r}")
+            if clients_as != "threads":
+                raise ValueError(f"{where}: a nemesis ({step.fault}) strikes only clients run as threads")
+            points = tuple(getattr(nemesis, "points", ()))
+            if step.at is None or step.at.point not in points:
+                raise ValueError(f"{where}: {step.fault} in a concurrent history needs a crash point, one of {points}")
+
+
+def _plans(harness: Harness, program: ParallelProgram) -> tuple[list[list[Planned]], dict]:
+    """Run the prefix (with every check), then plan each client's calls against the oracle;
+    also return the records the prefix left."""
+    for step in program.prefix:
+        harness.run(step)
+    plans = [[plan(harness, step) for step in steps] for steps in program.clients]
+    return plans, {id: harness.oracle.get(id) for id in harness.oracle.ids()}
+
+
 def plan(harness: Harness, step: Step) -> Planned:
     """Concrete arguments for a client step, made against the oracle's current state."""
     op = step.op
     if isinstance(op, (Store, StoreBatch, Delete)):
         call = harness.write_call(op)
-        return Planned(op, call.method, call.args, step.fault)
+        return Planned(op, call.method, call.args, step.fault, step.at)
     if step.fault is not None:
         raise ValueError(f"fault {step.fault!r} attached to {op.kind}, which is not a write")
     if isinstance(op, Search):
@@ -200,14 +307,47 @@ def _read_back(program: ParallelProgram, initial: dict) -> list[Planned]:
     return [Planned(Count(), "count", ())] + [Planned(Get(id), "get", (id,)) for id in sorted(written)]
 
 
+class _Outage:
+    """What the client threads of one run share about faults that take every connection down.
+
+    ``epoch`` counts such faults begun; ``healed`` is set while none is striking. A call that
+    raised on a connection opened before the latest fault began was cut off by it.
+    """
+
+    def __init__(self) -> None:
+        self.epoch = 0
+        self._lock = threading.Lock()
+        self._healed = threading.Event()
+        self._healed.set()
+
+    @contextlib.contextmanager
+    def striking(self) -> Iterator[None]:
+        with self._lock:
+            self.epoch += 1
+            self._healed.clear()
+        try:
+            yield
+        finally:
+            self._healed.set()
+
+    def wait_healed(self) -> None:
+        if not self._healed.wait(_CLIENT_TIMEOUT):
+            raise TimeoutError(f"the store was not back within {_CLIENT_TIMEOUT}s of a crash")
+
+
 def _run_threads(factory: BackendFactory, plans: list[list[Planned]]) -> list[Call]:
     connections = [factory.open() for _ in plans]
     start = threading.Barrier(len(plans))
+    outage = _Outage()
     recorded: list[list[Call]] = [[] for _ in plans]
+    crashed: list[BaseException] = []
 
     def client(index: int) -> None:
         start.wait()
-        recorded[index] = [perform(index, planned, connections[index]) for planned in plans[index]]
+        try:
+            recorded[index] = _client_calls(index, factory, plans[index], connections, outage)
+        except BaseException as exc:  # re-raised in the caller's thread
+            crashed.append(exc)
 
     threads = [threading.Thread(target=client, args=(i,), name=f"umi-client-{i}") for i in range(len(plans))]
     for thread in threads:
@@ -217,7 +357,43 @@ def _run_threads(factory: BackendFactory, plans: list[list[Planned]]) -> list[Ca
     for connection in connections:
         with contextlib.suppress(Exception):
             connection.close()
+    if crashed:
+        raise crashed[0]
     return list(itertools.chain.from_iterable(recorded))
+
+
+def _client_calls(
+    index: int, factory: BackendFactory, plans: list[Planned], connections: list[VectorBackend], outage: _Outage
+) -> list[Call]:
+    """One client's calls, in order, then its connection closed. After a fault that took the
+    store down, and after its own call under a nemesis, the client goes on with a new
+    connection (kept in ``connections``)."""
+    calls = []
+    epoch = 0
+    for planned in plans:
+        if outage.epoch != epoch:  # its connection went down with the store
+            outage.wait_healed()
+            connections[index] = _reopened(factory, connections[index])
+            epoch = outage.epoch
+        nemesis = None if planned.fault in INJECTED_FAULTS else factory.nemeses.get(planned.fault)
+        with outage.striking() if getattr(nemesis, "cuts_off_other_connections", False) else contextlib.nullcontext():
+            call = perform(index, planned, connections[index], nemesis)
+        if call.error is not None and planned.fault is None and outage.epoch != epoch:
+            call = dataclasses.replace(call, cut_off=True)
+        if nemesis is not None:
+            connections[index] = _reopened(factory, connections[index])
+            epoch = outage.epoch
+        calls.append(call)
+    with contextlib.suppress(Exception):  # now, not after every client: its locks may hold others up
+        connections[index].close()
+    return calls
+
+
+def _reopened(factory: BackendFactory, connection: VectorBackend) -> VectorBackend:
+    """A new connection in place of one a fault may have broken (closing it may fail)."""
+    with contextlib.suppress(Exception):
+        connection.close()
+    return factory.open()
 
 
 class ClientPool:
@@ -316,6 +492,10 @@ class ParallelResult:
     failure: str = ""
     program: ParallelProgram | None = None
     seed_path: Path | None = None
+    crashes: int = 0
+    """Runs whose program struck a client write with a placed nemesis (a crash)."""
+    cut_off: int = 0
+    """Calls of other clients those crashes cut off."""
 
 
 def run_parallel(
@@ -328,18 +508,29 @@ def run_parallel(
     shape: ProgramShape = ProgramShape(),
     attempts: int = 1,
     seeds_dir: Path | None = None,
+    crashes: bool = False,
 ) -> ParallelResult:
     """Generate parallel programs against ``backend`` under Hypothesis (the active profile
     unless ``settings``); return the last failing program shrunk, saved as a seed if asked.
 
     Each program runs up to ``attempts`` times (a fresh store each) until one run fails: a
-    race that shows only sometimes then survives shrinking more often.
+    race that shows only sometimes then survives shrinking more often. With ``crashes``, a
+    program may strike one client write with one of the backend's placed nemeses.
     """
     builder = registry.resolve(backend) if isinstance(backend, str) else backend
     spec = backend if isinstance(backend, str) else f"{builder.__module__}:{builder.__name__}"
+    if crashes:
+        probe = builder(workdir / "parallel-probe", dim)
+        try:
+            shape = dataclasses.replace(shape, crashes=placed_faults(probe))
+        finally:
+            probe.destroy()
+        if clients_as != "threads" or not shape.crashes:
+            raise ValueError(f"crashes need clients run as threads and a backend with placed nemeses; {spec} offers {shape.crashes}")
     stores = itertools.count()
-    failures: list[tuple[ParallelProgram, BaseException]] = []
+    failures: list[tuple[ParallelProgram, ContractViolation, BackendFactory]] = []
     overlapping: list[int] = []
+    crashes: list[History] = []
     versions: dict[str, str] = {}
     started = time.perf_counter()
 
@@ -350,15 +541,20 @@ def run_parallel(
         def example(program: ParallelProgram) -> None:
             for _ in range(attempts):
                 factory = builder(workdir / f"parallel-{next(stores)}", dim)
+                history: History | None = None
                 try:
                     if not versions:
                         versions.update(getattr(factory, "versions", dict)())
-                    overlapping.append(check_program(factory, program, clients_as, pool).overlapping())
+                    history = check_program(factory, program, clients_as, pool)
+                    overlapping.append(history.overlapping())
                 except ContractViolation as error:
-                    failures.append((program, error))
+                    history = getattr(error, "history", None)
+                    failures.append((program, error, factory))
                     raise
                 finally:
                     factory.destroy()
+                    if history is not None and any(call.planned.at is not None for call in history.calls):
+                        crashes.append(history)
 
         test = settings(example) if settings is not None else example
         try:
@@ -368,11 +564,13 @@ def run_parallel(
                 raise
     runs = next(stores)
     seconds = time.perf_counter() - started
+    crashed = {"crashes": len(crashes), "cut_off": sum(call.cut_off for history in crashes for call in history.calls)}
     if not failures:
-        return ParallelResult(spec, clients_as, runs, seconds, True, sum(overlapping))
-    program, error = failures[-1]
-    result = ParallelResult(spec, clients_as, runs, seconds, False, sum(overlapping), str(error), program)
+        return ParallelResult(spec, clients_as, runs, seconds, True, sum(overlapping), **crashed)
+    program, error, factory = failures[-1]
+    result = ParallelResult(spec, clients_as, runs, seconds, False, sum(overlapping), str(error), program, **crashed)
     if seeds_dir is not None:
+        history = getattr(error, "history", None)
         seed = parallel_seeds.ParallelSeed(
             backend=spec,
             dim=dim,
@@ -382,6 +580,7 @@ def run_parallel(
             failure=seeds.failure_record(error, None),
             versions=seeds.software_versions(versions),
             description=str(error).splitlines()[0],
+            history=None if history is None else history_codec.recorded(history, factory.score_atol, not factory.approximate),
         )
         result.seed_path = seeds.write(seed, seeds_dir)
     return result
@@ -393,6 +592,8 @@ class ParallelReplay:
     runs: int
     failures: list[str]
     """The failure message of every run that failed."""
+    recorded: str | None = None
+    """The verdict on the seed's recorded history ("" when it passes; ``None``: not judged)."""
 
     @property
     def reproduced(self) -> bool:
@@ -400,14 +601,19 @@ class ParallelReplay:
 
     def summary(self) -> str:
         if not self.failures:
-            return (
+            live = (
                 f"PASS on {self.backend}: no failure in {self.runs} concurrent runs "
                 "(a race need not come back every time)"
             )
-        return (
-            f"FAIL on {self.backend} in {len(self.failures)} of {self.runs} concurrent runs; "
-            f"first: {self.failures[0]}"
-        )
+        else:
+            live = (
+                f"FAIL on {self.backend} in {len(self.failures)} of {self.runs} concurrent runs; "
+                f"first: {self.failures[0]}"
+            )
+        if self.recorded is None:
+            return live
+        judged = f"FAIL: {self.recorded.splitlines()[0]}" if self.recorded else "PASS"
+        return f"recorded run (judged again, the same verdict every time): {judged}\n{live}"
 
 
 def replay_parallel(
@@ -417,9 +623,16 @@ def replay_parallel(
     workdir: Path | None = None,
     log: Callable[[str], None] | None = None,
 ) -> ParallelReplay:
-    """Run a parallel seed's program ``runs`` times, each on a fresh store; count the failures."""
+    """Run a parallel seed's program ``runs`` times, each on a fresh store; count the failures.
+    On the seed's own backend, its recorded history is judged again first."""
     spec = backend or seed.backend
     program = ParallelProgram(tuple(seed.prefix), tuple(tuple(steps) for steps in seed.clients))
+    recorded = None
+    if seed.history is not None and spec == seed.backend:
+        violation = judge_recorded(seed)
+        recorded = "" if violation is None else str(violation)
+        if log:
+            log(f"recorded run: {'pass' if violation is None else 'FAIL: ' + str(violation)}")
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="umi-replay-", dir=workdir) as scratch, contextlib.ExitStack() as stack:
         pool = stack.enter_context(ClientPool()) if seed.clients_as == "processes" else None
@@ -435,4 +648,4 @@ def replay_parallel(
                 factory.destroy()
             if log:
                 log(f"run {run + 1}/{runs}: {outcome}")
-    return ParallelReplay(spec, runs, failures)
+    return ParallelReplay(spec, runs, failures, recorded)

@@ -2,7 +2,9 @@
 
 A parallel seed keeps the sequential prefix, each client's list of steps, how the clients ran
 (``threads`` or ``processes``), what it ``expect``s on which backends (as sequential seeds do),
-the failure (the calls that could not be ordered) and the versions involved. It is written by
+the failure (the calls that could not be ordered), the history of the failing run as recorded
+(``history``: each call's moments and answer, so that its verdict is judged again the same way
+on any machine, whatever a new run's interleaving) and the versions involved. It is written by
 ``seeds.write`` into the same ``seeds/<backend>/`` tree, under its own format name; the pytest
 plugin and ``umi-dst replay`` recognise it and run the program concurrently several times (a
 race need not come back on every run).
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from umi_dst import seed_bounds, seeds
+from umi_dst import history_codec, seed_bounds, seeds
 from umi_dst.codec import DecodeError, decode_step, encode_step
 from umi_dst.operations import Step
 
@@ -37,6 +39,8 @@ class ParallelSeed:
     description: str = ""
     expect: dict[str, str] = field(default_factory=dict)
     """Backend spec -> "pass" or "fail", as for sequential seeds; by default it must pass on its own."""
+    history: history_codec.Recorded | None = None
+    """The failing run's history, on ``backend``, as recorded."""
 
     def expectations(self) -> dict[str, str]:
         return self.expect or {self.backend: "pass"}
@@ -58,6 +62,7 @@ class ParallelSeed:
             "failure": self.failure,
             "prefix": [encode_step(step) for step in self.prefix],
             "clients": [[encode_step(step) for step in steps] for steps in self.clients],
+            **({"history": history_codec.encode(self.history)} if self.history is not None else {}),
             "versions": self.versions,
         }
 
@@ -100,4 +105,5 @@ def _parse(data: object) -> ParallelSeed:
         versions=seeds.field(data, "versions", dict),
         description=seeds.description(data),
         expect=seeds.expect_field(data),
+        history=history_codec.decode(data["history"], dim, len(clients)) if "history" in data else None,
     )

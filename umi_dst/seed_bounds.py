@@ -94,13 +94,16 @@ def check_step(step: Step, dim: int, path: str) -> None:
 
 
 def check_parallel_client(steps: Sequence[Step], dim: int, path: str) -> None:
-    """A client's steps: reads and writes only, faults only the injected ones."""
+    """A client's steps: reads and writes only, faults the injected ones or a nemesis placed at
+    a crash point (whether the backend offers it is checked when the seed runs)."""
     check_steps(steps, dim, path)
     for i, step in enumerate(steps):
         if not isinstance(step.op, PARALLEL_CLIENT_OPS):
             raise DecodeError(f"{path}[{i}].kind", f"a parallel client does not run {step.op.kind} steps")
-        if step.fault is not None and step.fault not in INJECTED_FAULTS:
-            raise DecodeError(f"{path}[{i}].fault", f"a parallel client takes only {INJECTED_FAULTS}, got {step.fault!r}")
+        if step.fault is not None and step.fault not in INJECTED_FAULTS and step.at is None:
+            raise DecodeError(
+                f"{path}[{i}].at", f"a parallel client takes {INJECTED_FAULTS} or a nemesis at a crash point; {step.fault!r} has none"
+            )
 
 
 def _batch(op: StoreBatch, dim: int, path: str) -> None:

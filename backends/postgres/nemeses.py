@@ -77,9 +77,12 @@ def _wait_for(condition: Callable[[], bool], write: _Write) -> bool:
 
 @contextmanager
 def _table_locked(factory: StoreOnServer) -> Iterator[psycopg.Connection]:
-    """A second session holding a SHARE lock on the store's table: writers queue behind it."""
+    """A second session holding a SHARE lock on the store's table: writers queue behind it.
+    Taking the lock waits at most ``_WAIT_SECONDS`` (a transaction left open would otherwise
+    hold it off forever, the struck write with it)."""
     blocker = factory.server.connect()
     try:
+        blocker.execute(sql.SQL("SET lock_timeout = {}").format(int(_WAIT_SECONDS * 1000)))
         blocker.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(factory.table))
         yield blocker
     finally:
@@ -145,6 +148,7 @@ class CrashServer:
     factory: StoreOnServer
     name: str = "crash_server"
     turns: int = 0
+    cuts_off_other_connections = True  # every session dies with the server (parallel mode)
 
     def disturb(self, backend: PostgresVectorBackend, call: WriteCall) -> None:
         pid = backend.connection.info.backend_pid

@@ -7,7 +7,12 @@
 - the soak: acknowledged writes lost over N crash cycles per backend (each cycle stores one
   acknowledged record, then crashes a batch at a seeded crash point; every acknowledged record
   is then read on a fresh connection);
-- replay stability: each committed seed with a crash point replayed N times, with its verdicts.
+- crashes in concurrent histories (PostgreSQL): generated programs whose one client write is
+  struck by ``crash_server`` at a drawn point while other clients run, on the correct store
+  (calls cut off, verdict) and on a planted bug that loses an acknowledged write (caught,
+  shrunk, and its seed replayed N times live plus its recorded run judged again);
+- replay stability: each committed seed with a crash point replayed N times, and each crash-point
+  seed a fresh campaign finds on the planted crash bugs, with their verdicts.
 """
 
 from __future__ import annotations
@@ -21,8 +26,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from umi_dst import registry, seeds
+from hypothesis import HealthCheck, settings
+
+from umi_dst import parallel_seeds, registry, seeds
 from umi_dst.checks import ContractViolation
+from umi_dst.cli import main as cli
+from umi_dst.parallel import judge_recorded, replay_parallel, run_parallel
 from umi_dst.crash_states import CRASH
 from umi_dst.harness import Harness
 from umi_dst.operations import Bulk, CrashPoint, Delete, Step, Store, StoreBatch
@@ -138,6 +147,67 @@ def soak(spec: str, fault: str, cycles: int, seed: int = 0) -> Soak:
     return Soak(spec, fault, cycles, acknowledged_total, lost, violations, time.perf_counter() - started)
 
 
+@dataclass
+class Concurrent:
+    backend: str
+    programs: int
+    crashes: int
+    """Programs whose run crashed the server in the middle of the concurrent part."""
+    cut_off: int
+    """Calls of other clients those crashes cut off."""
+    verdict: str
+    seconds: float
+
+
+PLANTED_LOSS = "umi_dst.selftest.postgres_crash_mutants:unlogged_table"
+CAMPAIGN_BUGS = (
+    "umi_dst.selftest.json_files:rewrites_in_place",
+    "umi_dst.selftest.json_files:acknowledges_before_durable",
+    "backends.lance.upstream:batch_loop",
+    "umi_dst.selftest.postgres_crash_mutants:commits_each_row",
+)
+"""Planted crash bugs a fresh campaign hunts, for the stability of the crash-point seeds it writes."""
+
+
+def concurrent_crashes(spec: str, examples: int, seeds_dir: Path | None = None) -> tuple[Concurrent, Path | None]:
+    """``examples`` generated programs that may crash the server under one client write."""
+    budget = settings(max_examples=examples, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    with tempfile.TemporaryDirectory(prefix="umi-crash-") as scratch:
+        result = run_parallel(spec, dim=DIM, workdir=Path(scratch), settings=budget, crashes=True, seeds_dir=seeds_dir)
+    verdict = "pass" if result.passed else f"caught: {result.failure}"
+    return Concurrent(spec, result.runs, result.crashes, result.cut_off, verdict, result.seconds), result.seed_path
+
+
+def parallel_stability(path: Path, runs: int) -> dict:
+    """A parallel crash seed replayed ``runs`` times live, and its recorded run judged again."""
+    seed = parallel_seeds.load(path)
+    live = replay_parallel(seed, runs=runs)
+    recorded = [judge_recorded(seed) is not None for _ in range(runs)]
+    steps = sum(map(len, seed.clients))
+    return {"seed": f"{path.name} ({len(seed.prefix)} prefix steps, {steps} client steps)", "backend": seed.backend,
+            "expect": "fail", "runs": runs, "failed": len(live.failures), "recorded_failed": sum(recorded)}  # fmt: skip
+
+
+def fresh_campaign_stability(specs: tuple[str, ...], examples: int, runs: int) -> list[dict]:
+    """A campaign (seed 0) against each planted crash bug; each crash-point seed it writes,
+    replayed ``runs`` times on its own backend."""
+    found = []
+    with tempfile.TemporaryDirectory(prefix="umi-campaign-") as scratch:
+        seeds_dir = Path(scratch) / "seeds"
+        for spec in specs:
+            cli(["run", "--backend", spec, "--examples", str(examples), "--seed", "0", "--workers", "1", "--dim", str(DIM),
+                 "--seeds-dir", str(seeds_dir), "--report-dir", str(Path(scratch) / "reports")])  # fmt: skip
+        for path in sorted(seeds_dir.rglob("*.json")):
+            if not seeds.is_seed_file(path):
+                continue
+            seed = seeds.load(path)
+            if any(step.at is not None for step in seed.steps):
+                failed = sum(replay(seed, seed.backend).reproduced for _ in range(runs))
+                found.append({"seed": f"{path.parent.name}/{path.name} ({len(seed.steps)} steps)", "backend": seed.backend,
+                              "expect": "fail", "runs": runs, "failed": failed})  # fmt: skip
+    return found
+
+
 def replay_stability(seeds_dir: Path, runs: int) -> list[dict]:
     """Each committed seed with a crash point, replayed ``runs`` times on each backend it names."""
     found = []
@@ -158,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lance-cycles", type=int, default=50)
     parser.add_argument("--postgres-cycles", type=int, default=20, help="0 leaves PostgreSQL out of the report")
     parser.add_argument("--replays", type=int, default=20)
+    parser.add_argument("--concurrent-programs", type=int, default=30, help="generated concurrent programs per store (0: none)")
+    parser.add_argument("--campaign-examples", type=int, default=30, help="test cases of the fresh campaign per planted bug (0: none)")
     parser.add_argument("--report-dir", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
     rows = [row for spec in ("lance", "lance-approx", "umi_dst.selftest.json_files:correct") for row in crash_state_rows(spec)]
@@ -167,13 +239,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.postgres_cycles:
         rows += fault_point_rows("postgres")
         soaks.append(soak("postgres", "crash_server", args.postgres_cycles))
+    concurrent: list[Concurrent] = []
+    fresh: list[dict] = []
+    if args.postgres_cycles and args.concurrent_programs:
+        with tempfile.TemporaryDirectory(prefix="umi-seeds-") as found_dir:
+            concurrent.append(concurrent_crashes("postgres", args.concurrent_programs)[0])
+            caught, path = concurrent_crashes(PLANTED_LOSS, args.concurrent_programs, Path(found_dir))
+            concurrent.append(caught)
+            if path is not None:
+                fresh.append(parallel_stability(path, args.replays))
+    if args.campaign_examples:
+        specs = CAMPAIGN_BUGS if args.postgres_cycles else CAMPAIGN_BUGS[:-1]
+        fresh += fresh_campaign_stability(specs, args.campaign_examples, args.replays)
     stability = replay_stability(Path("seeds"), args.replays)
     data = {
         "host": platform.node(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "crash_states": [asdict(r) for r in rows],
         "soak": [asdict(s) for s in soaks],
+        "concurrent": [asdict(c) for c in concurrent],
         "replays": stability,
+        "fresh_replays": fresh,
     }
     args.report_dir.mkdir(parents=True, exist_ok=True)
     (args.report_dir / "crash-points.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
@@ -201,8 +287,21 @@ def _markdown(data: dict) -> str:
     lines += ["", "## Soak: acknowledged writes lost over N crash cycles", "",
               "| backend | fault | cycles | acknowledged writes | lost | violations | seconds |", "|---|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {s['backend']} | {s['fault']} | {s['cycles']} | {s['acknowledged']} | {s['lost']} | {s['violations']} | {s['seconds']:.0f} |" for s in data["soak"]]
+    if data.get("concurrent"):
+        lines += ["", "## Crashes in concurrent histories (PostgreSQL)", "",
+                  "Generated programs (a prefix, then 2-4 clients as threads); about half strike one client write with",
+                  "`crash_server` at a drawn crash point while the others run. Calls cut off by the crash are",
+                  "indeterminate; every acknowledged write must be read back after it.", "",
+                  "| backend | programs | crashed | calls cut off | verdict | seconds |", "|---|---:|---:|---:|---|---:|"]  # fmt: skip
+        lines += [f"| {c['backend']} | {c['programs']} | {c['crashes']} | {c['cut_off']} | {_short(c['verdict'])} | {c['seconds']:.0f} |" for c in data["concurrent"]]
     lines += ["", "## Replays of the committed crash-point seeds", "", "| seed | backend | expect | runs | failed |", "|---|---|---|---:|---:|"]
     lines += [f"| `{r['seed']}` | {r['backend']} | {r['expect']} | {r['runs']} | {r['failed']} |" for r in data["replays"]]
+    if data.get("fresh_replays"):
+        lines += ["", "## Replays of the crash-point seeds found by a fresh search", "",
+                  "Seeds written by this run: the concurrent search above on the planted loss (replayed live, and its",
+                  "recorded run judged again), and a campaign (seed 0) on each planted crash bug.", "",
+                  "| seed | backend | runs | failed | recorded run failed |", "|---|---|---:|---:|---:|"]  # fmt: skip
+        lines += [f"| `{r['seed']}` | {r['backend']} | {r['runs']} | {r['failed']} | {r.get('recorded_failed', '')} |" for r in data["fresh_replays"]]
     return "\n".join(lines) + "\n"
 
 

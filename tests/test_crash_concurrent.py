@@ -1,0 +1,108 @@
+"""Crashes in concurrent histories: a server crash placed at a crash point of one client's
+write, while other clients run. Calls it cuts off are indeterminate; an acknowledged write
+must survive it; a planted bug that loses one is caught."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from umi_dst import parallel_seeds, registry, seeds
+from umi_dst.linearizability import NotLinearizable
+from umi_dst.operations import Count, CrashPoint, Delete, Get, Step, Store, StoreBatch
+from umi_dst.parallel import ParallelProgram, ProgramShape, check_program, parallel_programs, run_parallel
+from umi_dst.recipes import Random
+from umi_dst.seeds import MalformedSeed
+
+DIM = 8
+LOSES_ACKNOWLEDGED = "umi_dst.selftest.postgres_crash_mutants:unlogged_table"
+CRASH_AFTER_COMMIT = CrashPoint("after_commit", 0)
+# Client 0's store of 'a' is acknowledged, then the server crashes; client 1 runs meanwhile.
+PROGRAM = ParallelProgram(
+    (Step(Store("a", Random(1))),),
+    (
+        (Step(Store("a", Random(2)), "crash_server", CRASH_AFTER_COMMIT), Step(Get("a")), Step(Store("b", Random(3)))),
+        (Step(Store("c", Random(4))), Step(Count()), Step(Delete("c")), Step(Get("a"))),
+    ),
+)
+UNCRASHED = ParallelProgram(PROGRAM.prefix, tuple(tuple(Step(step.op) for step in steps) for steps in PROGRAM.clients))
+
+
+def test_an_acknowledged_write_survives_a_server_crash_in_a_concurrent_history(tmp_path):
+    factory = registry.build("postgres", tmp_path, DIM)
+    try:
+        history = check_program(factory, PROGRAM)
+    finally:
+        factory.destroy()
+    struck, after = history.calls[0], history.calls[1]
+    assert struck.planned.at == CRASH_AFTER_COMMIT and struck.error is None, "the write returned before the crash"
+    assert after.error is None and after.value.tobytes() == struck.args[1].tobytes(), "its client goes on, reconnected"
+    assert all(call.error is None or call.cut_off for call in history.calls[1:]), "only the crash's victims may raise"
+
+
+def test_writes_acknowledged_before_durable_are_caught_lost_across_a_crash_and_only_then(tmp_path):
+    """An UNLOGGED table: every client sees every write at once, and a crash empties it."""
+    factory = registry.build(LOSES_ACKNOWLEDGED, tmp_path, DIM)
+    try:
+        check_program(factory, UNCRASHED)
+    finally:
+        factory.destroy()
+    factory = registry.build(LOSES_ACKNOWLEDGED, tmp_path, DIM)
+    try:
+        with pytest.raises(NotLinearizable) as caught:
+            check_program(factory, PROGRAM)
+    finally:
+        factory.destroy()
+    assert "get(id='a') -> None" in caught.value.message, "the acknowledged record is gone after the crash"
+
+
+OFFERED = (("crash_server", ("before_commit", "after_commit")), ("terminate_connection", ("before_statement",)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(parallel_programs(DIM, ProgramShape(crashes=OFFERED)))
+def test_a_generated_program_strikes_at_most_one_client_write_at_an_offered_point(program):
+    struck = [step for steps in program.clients for step in steps if step.at is not None]
+    assert len(struck) <= 1
+    for step in struck:
+        assert isinstance(step.op, (Store, StoreBatch, Delete)) and step.at.point in dict(OFFERED)[step.fault]
+
+
+def test_a_parallel_seed_keeps_its_crash_point_and_a_nemesis_needs_one(tmp_path):
+    seed = parallel_seeds.ParallelSeed(
+        backend="postgres", dim=DIM, clients_as="threads", prefix=list(PROGRAM.prefix),
+        clients=[list(steps) for steps in PROGRAM.clients], failure={}, versions={},
+    )
+    path = seeds.write(seed, tmp_path)
+    assert parallel_seeds.load(path).clients == seed.clients
+    data = json.loads(path.read_text())
+    del data["clients"][0][0]["at"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(MalformedSeed, match=r"field clients\[0\]\[0\].at: .*'crash_server' has none"):
+        parallel_seeds.load(path)
+
+
+def test_a_nemesis_strikes_only_clients_run_as_threads_and_only_one_the_backend_offers(tmp_path):
+    sim = registry.build("umi_dst.selftest.concurrency_mutants:locked_sim", tmp_path, DIM)
+    with pytest.raises(ValueError, match="client 0 step 0: backend 'locked_sim' offers no fault 'crash_server'"):
+        check_program(sim, PROGRAM)
+    factory = registry.build("postgres", tmp_path, DIM)
+    try:
+        with pytest.raises(ValueError, match="client 0 step 0: a nemesis .crash_server. strikes only clients run as threads"):
+            check_program(factory, PROGRAM, "processes")
+    finally:
+        factory.destroy()
+
+
+@pytest.mark.slow
+def test_generated_crashes_in_concurrent_histories_pass_on_postgres_and_catch_the_planted_loss(tmp_path, ci_settings):
+    """About half the programs crash the server at a drawn point of a drawn client write."""
+    budget = settings(ci_settings, max_examples=20)
+    passed = run_parallel("postgres", dim=DIM, workdir=tmp_path, settings=budget, crashes=True)
+    assert passed.passed, passed.failure
+    found = run_parallel(LOSES_ACKNOWLEDGED, dim=DIM, workdir=tmp_path, settings=settings(budget, max_examples=60), crashes=True)
+    assert not found.passed and found.crashes > 0, "only a crash shows this bug"
+    assert any(step.at is not None for steps in found.program.clients for step in steps), found.program
