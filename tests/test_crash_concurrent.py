@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from umi_dst import parallel_seeds, registry, seeds
 from umi_dst.linearizability import NotLinearizable
-from umi_dst.operations import Count, CrashPoint, Delete, Get, Step, Store, StoreBatch
-from umi_dst.parallel import ParallelProgram, ProgramShape, check_program, parallel_programs, run_parallel
+from umi_dst.operations import Count, CrashPoint, Delete, Exists, Get, Step, Store, StoreBatch
+from umi_dst.parallel import ClientPool, ParallelProgram, ProgramShape, check_program, parallel_programs, run_parallel
 from umi_dst.recipes import Random
 from umi_dst.seeds import MalformedSeed
 
@@ -26,6 +26,16 @@ PROGRAM = ParallelProgram(
     (
         (Step(Store("a", Random(2)), "crash_server", CRASH_AFTER_COMMIT), Step(Get("a")), Step(Store("b", Random(3)))),
         (Step(Store("c", Random(4))), Step(Count()), Step(Delete("c")), Step(Get("a"))),
+    ),
+)
+JSON_FILES = "umi_dst.selftest.json_files:{}"
+# Client 0's process is killed once its store of 'a' was acknowledged; client 1 reads on (the
+# JSON-file store takes one writer: its writers would replace each other's file).
+KILLED_AFTER_ACK = ParallelProgram(
+    (Step(Store("a", Random(1))),),
+    (
+        (Step(Store("b", Random(2))), Step(Store("a", Random(3)), "kill_client", CrashPoint("after_ack", 0)), Step(Count())),
+        (Step(Count()), Step(Get("b")), Step(Exists("c"))),
     ),
 )
 UNCRASHED = ParallelProgram(PROGRAM.prefix, tuple(tuple(Step(step.op) for step in steps) for steps in PROGRAM.clients))
@@ -59,6 +69,26 @@ def test_writes_acknowledged_before_durable_are_caught_lost_across_a_crash_and_o
     assert "get(id='a') -> None" in caught.value.message, "the acknowledged record is gone after the crash"
 
 
+def test_a_client_process_killed_after_an_acknowledged_write_runs_nothing_more_and_the_write_stays(tmp_path):
+    """The correct JSON-file store passes; one that keeps writes in memory until its connection
+    closes is caught (the killed writer never closes it)."""
+    with ClientPool() as pool:
+        history = check_program(registry.build(JSON_FILES.format("correct"), tmp_path / "ok", DIM), KILLED_AFTER_ACK, "processes", pool)
+        lossy = registry.build(JSON_FILES.format("acknowledges_before_durable"), tmp_path / "lossy", DIM)
+        with pytest.raises(NotLinearizable):
+            check_program(lossy, KILLED_AFTER_ACK, "processes", pool)
+    killed = [call for call in history.calls if call.client == 0]
+    assert [call.planned.fault for call in killed] == [None, "kill_client"], "the killed client runs nothing more"
+    assert killed[1].error is None, "its write was acknowledged before the kill"
+
+
+def test_a_client_killed_in_its_write_leaves_that_write_indeterminate(tmp_path):
+    program = ParallelProgram((), ((Step(Store("a", Random(3)), "kill_client", CrashPoint("in_write", 0)),), (Step(Count()),)))
+    with ClientPool() as pool:
+        history = check_program(registry.build(JSON_FILES.format("correct"), tmp_path, DIM), program, "processes", pool)
+    assert history.calls[0].error == "client process killed in the write" and history.calls[0].indeterminate
+
+
 OFFERED = (("crash_server", ("before_commit", "after_commit")), ("terminate_connection", ("before_statement",)))
 
 
@@ -86,12 +116,14 @@ def test_a_parallel_seed_keeps_its_crash_point_and_a_nemesis_needs_one(tmp_path)
 
 
 def test_a_nemesis_strikes_only_clients_run_as_threads_and_only_one_the_backend_offers(tmp_path):
+    with pytest.raises(MalformedSeed, match="kill_client strikes only clients run as processes"):
+        check_program(registry.build(JSON_FILES.format("correct"), tmp_path, DIM), KILLED_AFTER_ACK)
     sim = registry.build("umi_dst.selftest.concurrency_mutants:locked_sim", tmp_path, DIM)
-    with pytest.raises(ValueError, match="client 0 step 0: backend 'locked_sim' offers no fault 'crash_server'"):
+    with pytest.raises(MalformedSeed, match=r"field clients\[0\]\[0\].fault: backend 'locked_sim' offers no fault 'crash_server'"):
         check_program(sim, PROGRAM)
     factory = registry.build("postgres", tmp_path, DIM)
     try:
-        with pytest.raises(ValueError, match="client 0 step 0: a nemesis .crash_server. strikes only clients run as threads"):
+        with pytest.raises(MalformedSeed, match=r"field clients\[0\]\[0\].fault: crash_server strikes only clients run as threads"):
             check_program(factory, PROGRAM, "processes")
     finally:
         factory.destroy()
@@ -103,6 +135,15 @@ def test_generated_crashes_in_concurrent_histories_pass_on_postgres_and_catch_th
     budget = settings(ci_settings, max_examples=20)
     passed = run_parallel("postgres", dim=DIM, workdir=tmp_path, settings=budget, crashes=True)
     assert passed.passed, passed.failure
-    found = run_parallel(LOSES_ACKNOWLEDGED, dim=DIM, workdir=tmp_path, settings=settings(budget, max_examples=60), crashes=True)
+    search = settings(budget, max_examples=60, phases=[Phase.generate])  # shrinking crashes takes minutes
+    found = run_parallel(LOSES_ACKNOWLEDGED, dim=DIM, workdir=tmp_path, settings=search, crashes=True)
     assert not found.passed and found.crashes > 0, "only a crash shows this bug"
     assert any(step.at is not None for steps in found.program.clients for step in steps), found.program
+
+
+@pytest.mark.slow
+def test_generated_kills_of_client_processes_pass_on_lance(tmp_path, ci_settings):
+    """About half the programs SIGKILL one client process in or right after one of its writes."""
+    result = run_parallel("lance", dim=DIM, workdir=tmp_path, settings=settings(ci_settings, max_examples=15), clients_as="processes", crashes=True)
+    assert result.passed, result.failure
+    assert result.crashes > 0

@@ -320,6 +320,7 @@ def _check_parallel_seed(seed, spec: str) -> None:
     """Refuse, before any step runs, a seed the backend cannot run (faults, client processes)."""
     from umi_dst import leftovers
     from umi_dst.harness import Harness
+    from umi_dst.parallel import ParallelProgram, check_faults
     from umi_dst.replay import check_clients_can_share, check_runnable
 
     with leftovers.scratch_directory("replay") as scratch:
@@ -329,10 +330,9 @@ def _check_parallel_seed(seed, spec: str) -> None:
             harness = Harness(factory)
             try:
                 check_runnable(seed.prefix, harness, "prefix")
-                for c, steps in enumerate(seed.clients):
-                    check_runnable(steps, harness, f"clients[{c}]")
             finally:
                 harness.close()
+            check_faults(factory, ParallelProgram(tuple(seed.prefix), tuple(map(tuple, seed.clients))), seed.clients_as)
         finally:
             factory.destroy()
 

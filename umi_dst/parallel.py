@@ -17,7 +17,12 @@ the write on every run. A fault that takes every connection down (its nemesis de
 ``cuts_off_other_connections``) makes the calls other clients had in flight raise: those are
 *cut off*, indeterminate like the struck write itself (it took effect at some moment after its
 invocation, or never), and each client goes on with a fresh connection once the store is back.
-The read-back then shows whether every acknowledged write survived.
+With clients run as processes (an embedded store such as Lance, where a crash is a writer's
+process dying), the mode's own fault ``kill_client`` SIGKILLs one client's process at a point
+of one of its writes: ``after_ack`` (the write returned and was recorded: exact) or
+``in_write`` (k ms into the write, or right after it if it ended sooner: a moment, not a place
+in the write, since file operations of concurrent writers cannot be told apart). The killed
+client runs no further steps. The read-back then shows whether every acknowledged write survived.
 
 Ids come from a small per-program pool, so the clients collide on the same records.
 """
@@ -29,7 +34,9 @@ import copy
 import dataclasses
 import itertools
 import multiprocessing
+import os
 import pickle
+import signal
 import tempfile
 import threading
 import time
@@ -56,7 +63,12 @@ _SPAWN = multiprocessing.get_context("spawn")
 _CLIENT_TIMEOUT = 300.0
 WRITES = (Store, StoreBatch, Delete)
 MAX_CRASH_K = 8
-"""Largest count drawn for a crash point (rows of a ``COPY`` sent before the fault)."""
+"""Largest count drawn for a crash point (rows of a ``COPY`` sent before the fault, ms into a write)."""
+KILL_CLIENT = "kill_client"
+"""The parallel mode's fault for clients run as processes: SIGKILL the client at a point of its write."""
+AFTER_ACK = "after_ack"
+IN_WRITE = "in_write"
+KILL_POINTS = (AFTER_ACK, IN_WRITE)
 
 
 @dataclass(frozen=True)
@@ -234,7 +246,7 @@ def run_program(
     """The prefix through the sequential harness, then the clients at once, then read-back."""
     if clients_as not in CLIENT_KINDS:
         raise ValueError(f"clients_as must be one of {CLIENT_KINDS}, got {clients_as!r}")
-    _check_faults(factory, program, clients_as)
+    check_faults(factory, program, clients_as)
     harness = Harness(factory)
     try:
         plans, initial = _plans(harness, program)
@@ -253,21 +265,25 @@ def run_program(
     return History(factory.dim, initial, calls)
 
 
-def _check_faults(factory: BackendFactory, program: ParallelProgram, clients_as: str) -> None:
-    """Every fault a client step names is one the backend offers, placed where it has points."""
+def check_faults(factory: BackendFactory, program: ParallelProgram, clients_as: str) -> None:
+    """Every fault a client step names can strike there: a nemesis the backend offers, placed
+    at one of its points, on clients run as threads, or ``kill_client`` on client processes;
+    ``MalformedSeed`` names the first that cannot."""
     for c, steps in enumerate(program.clients):
         for i, step in enumerate(steps):
             if step.fault is None or step.fault in INJECTED_FAULTS:
                 continue
-            where = f"client {c} step {i}"
-            nemesis = factory.nemeses.get(step.fault)
-            if nemesis is None:
-                raise ValueError(f"{where}: backend {factory.name!r} offers no fault {step.fault!r}")
-            if clients_as != "threads":
-                raise ValueError(f"{where}: a nemesis ({step.fault}) strikes only clients run as threads")
-            points = tuple(getattr(nemesis, "points", ()))
+            where = f"field clients[{c}][{i}]"
+            if step.fault == KILL_CLIENT:
+                points, runs_as = KILL_POINTS, "processes"
+            elif step.fault in factory.nemeses:
+                points, runs_as = tuple(getattr(factory.nemeses[step.fault], "points", ())), "threads"
+            else:
+                raise seeds.MalformedSeed(f"{where}.fault: backend {factory.name!r} offers no fault {step.fault!r}")
+            if clients_as != runs_as:
+                raise seeds.MalformedSeed(f"{where}.fault: {step.fault} strikes only clients run as {runs_as}")
             if step.at is None or step.at.point not in points:
-                raise ValueError(f"{where}: {step.fault} in a concurrent history needs a crash point, one of {points}")
+                raise seeds.MalformedSeed(f"{where}.at: {step.fault} in a concurrent history needs a crash point, one of {points}")
 
 
 def _plans(harness: Harness, program: ParallelProgram) -> tuple[list[list[Planned]], dict]:
@@ -427,7 +443,36 @@ class ClientPool:
             self._expect(conn, "ready")
         for _, conn in workers:
             conn.send("go")
-        return list(itertools.chain.from_iterable(self._expect(conn, "done") for _, conn in workers))
+        calls = [self._calls(index, plans[index], conn) for index, (_, conn) in enumerate(workers)]
+        for process, conn in [w for w in workers if not w[0].is_alive() or w[1].closed]:  # killed: replaced next time
+            process.join()
+            conn.close()
+            self._workers.remove((process, conn))
+        return list(itertools.chain.from_iterable(calls))
+
+    def _calls(self, index: int, plans: list[Planned], conn: Connection) -> list[Call]:
+        """The calls a client reports as it makes them, until it is done or was killed (the
+        pipe ends); a write it was killed in is recorded as raised, so indeterminate."""
+        made: list[Call] = []
+        invoked: int | None = None
+        while True:
+            if not conn.poll(_CLIENT_TIMEOUT):
+                raise TimeoutError(f"client process {index} sent nothing within {_CLIENT_TIMEOUT}s")
+            try:
+                kind, payload = conn.recv()
+            except EOFError:
+                conn.close()
+                if invoked is not None:
+                    made.append(Call(index, plans[len(made)], invoked, time.monotonic_ns(), None, "client process killed in the write"))
+                return made
+            if kind == "call":
+                made.append(payload)
+            elif kind == "invoking":
+                invoked = payload
+            elif kind == "done":
+                return made
+            else:
+                raise RuntimeError(f"client process {index} sent {kind!r} ({payload})")
 
     def _expect(self, conn: Connection, kind: str) -> object:
         if not conn.poll(_CLIENT_TIMEOUT):
@@ -472,10 +517,26 @@ def _client_main(conn: Connection) -> None:
             continue
         conn.send(("ready", None))
         conn.recv()
-        calls = [perform(index, planned, backend) for planned in plans]
+        for planned in plans:
+            if planned.fault == KILL_CLIENT:
+                _die_in(index, planned, backend, conn)
+            conn.send(("call", perform(index, planned, backend)))
         with contextlib.suppress(Exception):
             backend.close()
-        conn.send(("done", calls))
+        conn.send(("done", None))
+
+
+def _die_in(index: int, planned: Planned, backend: VectorBackend, conn: Connection) -> None:
+    """Make the write, and die (SIGKILL) where ``planned.at`` says: once it was acknowledged and
+    reported, or ``k`` ms into it (right after it, if it ended sooner)."""
+    write = dataclasses.replace(planned, fault=None, at=None)
+    if planned.at.point == AFTER_ACK:
+        conn.send(("call", dataclasses.replace(perform(index, write, backend), planned=planned)))
+    else:
+        conn.send(("invoking", time.monotonic_ns()))
+        threading.Timer(planned.at.k / 1000, os.kill, (os.getpid(), signal.SIGKILL)).start()
+        perform(index, write, backend)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 # -- searching for failures and replaying them ------------------------------------------------
@@ -515,18 +576,21 @@ def run_parallel(
 
     Each program runs up to ``attempts`` times (a fresh store each) until one run fails: a
     race that shows only sometimes then survives shrinking more often. With ``crashes``, a
-    program may strike one client write with one of the backend's placed nemeses.
+    program may strike one client write with one of the backend's placed nemeses (clients as
+    threads) or kill one client process in a write (``kill_client``).
     """
     builder = registry.resolve(backend) if isinstance(backend, str) else backend
     spec = backend if isinstance(backend, str) else f"{builder.__module__}:{builder.__name__}"
-    if crashes:
+    if crashes and clients_as == "processes":
+        shape = dataclasses.replace(shape, crashes=((KILL_CLIENT, KILL_POINTS),))
+    elif crashes:
         probe = builder(workdir / "parallel-probe", dim)
         try:
             shape = dataclasses.replace(shape, crashes=placed_faults(probe))
         finally:
             probe.destroy()
-        if clients_as != "threads" or not shape.crashes:
-            raise ValueError(f"crashes need clients run as threads and a backend with placed nemeses; {spec} offers {shape.crashes}")
+        if not shape.crashes:
+            raise ValueError(f"{spec} offers no nemesis placed at crash points to crash its clients run as threads")
     stores = itertools.count()
     failures: list[tuple[ParallelProgram, ContractViolation, BackendFactory]] = []
     overlapping: list[int] = []
