@@ -11,6 +11,7 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from umi_dst import parallel_seeds, registry, seeds
+from umi_dst.export import ExportError, export_file
 from umi_dst.linearizability import NotLinearizable
 from umi_dst.operations import Count, CrashPoint, Delete, Exists, Get, Step, Store, StoreBatch
 from umi_dst.parallel import ClientPool, ParallelProgram, ProgramShape, check_program, parallel_programs, run_parallel
@@ -147,3 +148,12 @@ def test_generated_kills_of_client_processes_pass_on_lance(tmp_path, ci_settings
     result = run_parallel("lance", dim=DIM, workdir=tmp_path, settings=settings(ci_settings, max_examples=15), clients_as="processes", crashes=True)
     assert result.passed, result.failure
     assert result.crashes > 0
+
+
+def test_a_crash_in_a_concurrent_history_is_refused_by_export_not_left_out(tmp_path):
+    seed = parallel_seeds.ParallelSeed(
+        backend="postgres", dim=DIM, clients_as="threads", prefix=list(PROGRAM.prefix),
+        clients=[list(steps) for steps in PROGRAM.clients], failure={}, versions={},
+    )
+    with pytest.raises(ExportError, match="client 0: a crash_server in a concurrent history is not written as a script yet"):
+        export_file(seeds.write(seed, tmp_path))
