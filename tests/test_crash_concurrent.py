@@ -8,13 +8,13 @@ import json
 
 import pytest
 from hypothesis import Phase, given, settings
-from hypothesis import strategies as st
 
 from umi_dst import parallel_seeds, registry, seeds
 from umi_dst.export import ExportError, export_file
 from umi_dst.linearizability import NotLinearizable
 from umi_dst.operations import Count, CrashPoint, Delete, Exists, Get, Step, Store, StoreBatch
-from umi_dst.parallel import ClientPool, ParallelProgram, ProgramShape, check_program, parallel_programs, run_parallel
+from umi_dst.clients import ClientPool
+from umi_dst.parallel import ParallelProgram, ProgramShape, check_program, parallel_programs, run_parallel
 from umi_dst.recipes import Random
 from umi_dst.seeds import MalformedSeed
 
