@@ -107,6 +107,27 @@ def test_crash_and_restart_keep_committed_rows_and_lose_uncommitted_ones(embedde
         pending.commit()
 
 
+def test_stores_are_made_and_dropped_across_a_crash(embedded, tmp_path):
+    """The kept admin connection dies with the server; the next store gets a new one."""
+    before = exact_factory(tmp_path, 4)
+    embedded.crash()
+    embedded.restart()
+    after = exact_factory(tmp_path, 4)
+    before.destroy()
+    backend = after.open()
+    backend.store("a", [1.0, 0.0, 0.0, 0.0])
+    assert backend.count() == 1
+    backend.close()
+    after.destroy()
+
+
+def test_embedded_server_skips_fsync_only(embedded):
+    """Durable across a process crash (the test above) without waiting for the disk."""
+    with embedded.connect() as connection:
+        settings = dict(connection.execute("SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit')"))
+    assert settings == {"fsync": "off", "synchronous_commit": "on"}
+
+
 def test_external_url_is_honoured(embedded, monkeypatch, tmp_path):
     database = f"external_{uuid.uuid4().hex[:8]}"
     with embedded.connect(autocommit=True) as admin:

@@ -12,11 +12,12 @@ from importlib.metadata import version
 from pathlib import Path
 
 import psycopg
-from pgvector.psycopg import register_vector
+from pgvector.psycopg.vector import register_vector_info
 from psycopg import sql
+from psycopg.types import TypeInfo
 
 from backends.postgres.crash_points import nemeses_for
-from backends.postgres.server import Server, ensure_vector_extension, new_schema_name, server, server_versions
+from backends.postgres.server import Server, admin_connection, new_schema_name, server, server_versions
 from backends.postgres.store import (
     INLINE_STORAGE,
     DEFAULT_EF_SEARCH,
@@ -26,6 +27,21 @@ from backends.postgres.store import (
 )
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Nemesis
 from umi_dst.validation import validate_dim
+
+
+TEMP_BUFFERS = "256MB"
+
+_vector_types: dict[str, TypeInfo] = {}
+
+
+def vector_type(server: Server, connection: psycopg.Connection) -> TypeInfo:
+    """pgvector's ``vector`` type as ``server`` defines it, fetched once per server.
+
+    pgvector's ``register_vector`` asks the server for four types on every connection; the
+    backend needs only ``vector``, whose oid stays the same for the life of the extension."""
+    if server.url not in _vector_types:
+        _vector_types[server.url] = TypeInfo.fetch(connection, "vector")
+    return _vector_types[server.url]
 
 
 @dataclass
@@ -49,8 +65,7 @@ class PostgresFactory:
     def __post_init__(self) -> None:
         validate_dim(self.dim)
         self.server.claim_schemas()
-        with self.server.connect(autocommit=True) as connection:
-            ensure_vector_extension(connection)
+        with admin_connection(self.server) as connection:
             with connection.transaction():
                 connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
                 for statement in self._create_statements():
@@ -85,13 +100,13 @@ class PostgresFactory:
         return PostgresVectorBackend(self._connect(), self.table, self.dim, self.ef_search, self.index_min_rows)
 
     def _connect(self) -> psycopg.Connection:
-        connection = self.server.connect(autocommit=True)
-        register_vector(connection)
-        connection.execute("SET temp_buffers = '256MB'")  # bulk upserts stage in memory
+        # temp_buffers: bulk upserts stage in memory; set in the startup packet, no round trip.
+        connection = self.server.connect(autocommit=True, options=f"-c temp_buffers={TEMP_BUFFERS}")
+        register_vector_info(connection, vector_type(self.server, connection))
         return connection
 
     def destroy(self) -> None:
-        with self.server.connect(autocommit=True) as connection:
+        with admin_connection(self.server) as connection:
             connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
 
     def versions(self) -> dict[str, str]:
