@@ -80,17 +80,17 @@ def test_upsert_replaces_without_duplicating(lance):
     backend.store("a", first)
     backend.store("a", second)
     assert backend.count() == 1
-    assert backend.table.count_rows() == 1
+    assert backend.run(backend.table.count_rows()) == 1
     assert backend.get("a").tobytes() == second.tobytes()
 
 
 def test_batch_with_repeated_ids_keeps_the_last_in_one_commit(lance):
     backend = lance.open()
     backend.store("seed", random_matrix(3, 1, DIM)[0])
-    version = backend.table.version
+    version = backend.run(backend.table.version())
     rows = random_matrix(4, 4, DIM)
     backend.store_batch([("a", rows[0]), ("b", rows[1]), ("a", rows[2]), ("seed", rows[3])])
-    assert backend.table.version == version + 1
+    assert backend.run(backend.table.version()) == version + 1
     assert backend.count() == 3
     assert backend.get("a").tobytes() == rows[2].tobytes()
     assert backend.get("seed").tobytes() == rows[3].tobytes()
@@ -109,11 +109,11 @@ def test_invalid_batch_changes_nothing_and_creates_nothing(tmp_path):
 def test_a_delete_that_matches_nothing_commits_nothing(lance):
     backend = lance.open()
     backend.store("a", random_matrix(21, 1, DIM)[0])
-    version = backend.table.version
+    version = backend.run(backend.table.version())
     assert backend.delete("b") is False and backend.delete("A") is False
-    assert backend.table.version == version
+    assert backend.run(backend.table.version()) == version
     assert backend.delete("a") is True
-    assert backend.table.version == version + 1
+    assert backend.run(backend.table.version()) == version + 1
 
 
 @pytest.mark.parametrize("index", [None, IndexPlan()], ids=["exact", "approximate"])
@@ -142,12 +142,12 @@ def test_compaction_never_changes_a_result(tmp_path, index):
                 assert compacted.search(query, 10) == plain.search(query, 10)
     for id in table_content(plain):
         assert compacted.get(id).tobytes() == plain.get(id).tobytes()
-    fragments = [backend.table.stats()["fragment_stats"]["num_fragments"] for backend in (compacted, plain)]
+    fragments = [backend.run(backend.table.stats())["fragment_stats"]["num_fragments"] for backend in (compacted, plain)]
     assert fragments[0] * 2 <= fragments[1], fragments
 
 
 def table_content(backend: LanceVectorBackend) -> dict[str, bytes]:
-    rows = backend.table.to_arrow()
+    rows = backend.run(backend.table.to_arrow())
     return dict(zip(rows["id"].to_pylist(), (row.tobytes() for row in vectors_of(rows["embedding"], DIM))))
 
 
@@ -169,7 +169,7 @@ def test_store_whose_table_does_not_exist_reads_as_empty(tmp_path):
 
 def test_fresh_and_emptied_tables_read_as_empty(lance):
     backend = lance.open()
-    assert backend.table.count_rows() == 0 and backend.search(random_matrix(8, 1, DIM)[0], 3) == []
+    assert backend.run(backend.table.count_rows()) == 0 and backend.search(random_matrix(8, 1, DIM)[0], 3) == []
     backend.store("a", random_matrix(7, 1, DIM)[0])
     assert backend.delete("a") is True
     assert backend.count() == 0
@@ -203,7 +203,8 @@ def test_concurrent_first_writes_to_a_fresh_store_all_stay(lance):
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(lance.open().table.to_arrow()["id"].to_pylist()) == ["w0", "w1", "w2", "w3"]
+    reader = lance.open()
+    assert sorted(reader.run(reader.table.to_arrow())["id"].to_pylist()) == ["w0", "w1", "w2", "w3"]
 
 
 def test_scores_are_cosine_similarity_in_order(lance):
@@ -224,7 +225,7 @@ def test_scores_are_cosine_similarity_in_order(lance):
 def test_exact_search_bypasses_an_index_even_when_one_exists(lance):
     backend = lance.open()
     backend.store_batch([(f"r{i}", row) for i, row in enumerate(random_matrix(12, 300, DIM))])
-    backend.table.create_index("embedding", config=HnswSq(distance_type="cosine"))
+    backend.run(backend.table.create_index("embedding", config=HnswSq(distance_type="cosine")))
     plan = backend.search_plan(random_matrix(13, 1, DIM)[0], 10)
     assert "KNNVectorDistance" in plan and "ANN" not in plan
 
@@ -236,7 +237,7 @@ def test_approximate_mode_indexes_and_still_finds_everything(tmp_path):
     first = [(f"r{i}", row) for i, row in enumerate(random_matrix(14, plan.min_rows, DIM))]
     backend.store_batch(first)
     oracle.store_batch(first)
-    assert [index.index_type for index in backend.table.list_indices()] == ["IvfHnswSq"]
+    assert [index.index_type for index in backend.run(backend.table.list_indices())] == ["IvfHnswSq"]
     assert "ANNSubIndex" in backend.search_plan(random_matrix(15, 1, DIM)[0], 5)
     late = [(f"late{i}", row) for i, row in enumerate(random_matrix(16, 5, DIM))]
     for id, row in late:

@@ -19,7 +19,7 @@ def content(backend: LanceVectorBackend) -> dict[str, bytes]:
     table = backend.table
     if table is None:
         return {}
-    rows = table.to_arrow()
+    rows = backend.run(table.to_arrow())
     matrix = np.array(rows["embedding"].combine_chunks().flatten().to_numpy(), dtype=np.float32).reshape(-1, DIM)
     ids = rows["id"].to_pylist()
     assert len(set(ids)) == len(ids), "duplicate ids in the table"

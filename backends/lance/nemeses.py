@@ -235,7 +235,7 @@ def _burst(conn: Connection, backend: LanceVectorBackend, call: WriteCall) -> tu
     table = backend.table
     untouched = None
     if table is not None:
-        snapshot = table.to_arrow()
+        snapshot = backend.run(table.to_arrow())
         busy = pc.is_in(snapshot[ID_COLUMN], value_set=pa.array(_touched_ids(call), pa.string()))
         untouched = snapshot.filter(pc.invert(busy))
     conn.send(("started", None))
@@ -251,9 +251,9 @@ def _burst(conn: Connection, backend: LanceVectorBackend, call: WriteCall) -> tu
                 continue
             elif step % 3 == 1 and untouched is not None and untouched.num_rows:
                 chunk = untouched.slice((step * _REWRITE_CHUNK) % untouched.num_rows, _REWRITE_CHUNK)
-                table.merge_insert(ID_COLUMN).when_matched_update_all().execute(chunk)
+                backend.run(table.merge_insert(ID_COLUMN).when_matched_update_all().execute(chunk))
             else:
-                table.optimize()
+                backend.run(table.optimize())
             commits += 1
         except Exception as error:
             if not is_commit_conflict(error):

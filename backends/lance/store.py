@@ -9,15 +9,21 @@ the table after every few of its commits (``CompactionPolicy``). Commits that lo
 bounded, jittered backoff. Connections read with zero consistency interval, so a second
 connection sees every acknowledged write.
 
+A connection drives lancedb's async API on an event loop of its own, in the calling thread.
+lancedb's synchronous wrapper hands every call to a background thread and asks that thread
+for the table's schema two or three times per query; under load each hand-off costs
+milliseconds, and a ``get`` took about twice as long as the query itself.
+
 Two modes: exact (every search is a flat scan, any index bypassed) and approximate (an
 HNSW index built once the table holds enough rows, declared by an ``IndexPlan``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -26,8 +32,11 @@ from typing import TypeVar
 import lancedb
 import numpy as np
 import pyarrow as pa
+from lancedb.db import AsyncConnection
 from lancedb.expr import Expr, col, lit
 from lancedb.index import HnswSq
+from lancedb.query import AsyncVectorQuery
+from lancedb.table import AsyncTable
 
 from umi_dst.contract import Embedding, SearchResult
 from umi_dst.validation import (
@@ -201,12 +210,20 @@ class LanceVectorBackend:
     Lance's internal merge retries), so tests can show that races really happened.
     """
 
+    scan_from = 2
+    """Reading back two ids or more, the harness scans: a Lance read costs about the same query
+    plan whether it filters one id or returns the whole table (a crash state's read-back of
+    16 ids went from 16 queries to 1)."""
+
     def __init__(self, store: LanceStore) -> None:
         validate_dim(store.dim)
         self.config = store
         self.dim = store.dim
-        self._db = lancedb.connect(store.path, read_consistency_interval=store.read_consistency)
-        self._table: lancedb.table.Table | None = None
+        self._loop = asyncio.new_event_loop()
+        self._db: AsyncConnection = self.run(
+            lancedb.connect_async(store.path, read_consistency_interval=store.read_consistency)
+        )
+        self._table: AsyncTable | None = None
         self._retry = store.retry.runner()
         self._merge_retries = 0
         self._indexed = False
@@ -216,12 +233,17 @@ class LanceVectorBackend:
         mode = "approximate" if self.config.index else "exact"
         return f"{type(self).__name__}({self.config.path!r}, dim={self.dim}, {mode})"
 
+    def run(self, call: Awaitable[T]) -> T:
+        """One of lancedb's async calls, run to completion on this connection's loop."""
+        return self._loop.run_until_complete(call)
+
     @property
-    def table(self) -> lancedb.table.Table | None:
-        """The Lance table, or None while the store has never been written."""
+    def table(self) -> AsyncTable | None:
+        """The Lance table (lancedb's async API: ``run`` its calls), or None while the store
+        has never been written."""
         if self._table is None:
             try:
-                self._table = self._db.open_table(self.config.table_name)
+                self._table = self.run(self._db.open_table(self.config.table_name))
             except ValueError:
                 return None
         return self._table
@@ -230,7 +252,7 @@ class LanceVectorBackend:
     def commit_retries(self) -> int:
         return self._retry.retries + self._merge_retries
 
-    def ensure_table(self) -> lancedb.table.Table:
+    def ensure_table(self) -> AsyncTable:
         """Open the table, creating it empty if it does not exist yet.
 
         Not safe against a concurrent creator: two racing ``create_table`` calls both
@@ -238,8 +260,8 @@ class LanceVectorBackend:
         the factory creates the table once, before any connection writes."""
         table = self.table
         if table is None:
-            self._table = table = self._db.create_table(
-                self.config.table_name, schema=self.config.schema(), exist_ok=True
+            self._table = table = self.run(
+                self._db.create_table(self.config.table_name, schema=self.config.schema(), exist_ok=True)
             )
         return table
 
@@ -259,7 +281,7 @@ class LanceVectorBackend:
         table = self.table
         if table is None or not self._matches(table, where):
             return False  # linearised at the read: nothing to delete, nothing to commit
-        result = self._retry.run(lambda: table.delete(where), "delete")
+        result = self._retry.run(lambda: self.run(table.delete(where)), "delete")
         self._committed(table)
         return result.num_deleted_rows > 0
 
@@ -269,11 +291,8 @@ class LanceVectorBackend:
         table = self.ensure_table()
 
         def merge():
-            return (
-                table.merge_insert(ID_COLUMN)
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute(rows)
+            return self.run(
+                table.merge_insert(ID_COLUMN).when_matched_update_all().when_not_matched_insert_all().execute(rows)
             )
 
         result = self._retry.run(merge, "upsert")
@@ -281,7 +300,7 @@ class LanceVectorBackend:
         self._index_when_ready(table)
         self._committed(table)
 
-    def _committed(self, table: lancedb.table.Table) -> None:
+    def _committed(self, table: AsyncTable) -> None:
         """Count a commit of this connection; compact when the policy says so."""
         policy = self.config.compaction
         if policy is None:
@@ -290,39 +309,39 @@ class LanceVectorBackend:
         if self._commits_since_compaction >= policy.every:
             self._commits_since_compaction = 0
             try:
-                self._retry.run(table.optimize, "compaction")
+                self._retry.run(lambda: self.run(table.optimize()), "compaction")
             except CommitConflict:
                 pass  # lost every race to other writers: compact at the next turn
 
-    def _index_when_ready(self, table: lancedb.table.Table) -> None:
+    def _index_when_ready(self, table: AsyncTable) -> None:
         plan = self.config.index
         if plan is None or self._indexed:
             return
-        if any(index.columns == [VECTOR_COLUMN] for index in table.list_indices()):
+        if any(index.columns == [VECTOR_COLUMN] for index in self.run(table.list_indices())):
             self._indexed = True
-        elif table.count_rows() >= plan.min_rows:
-            self._retry.run(lambda: table.create_index(VECTOR_COLUMN, config=plan.config()), "create index")
+        elif self.run(table.count_rows()) >= plan.min_rows:
+            self._retry.run(lambda: self.run(table.create_index(VECTOR_COLUMN, config=plan.config())), "create index")
             self._indexed = True
 
     def optimize(self) -> None:
         """Compact fragments and fold new rows into the index (a logically neutral commit)."""
         table = self.table
         if table is not None:
-            self._retry.run(table.optimize, "optimize")
+            self._retry.run(lambda: self.run(table.optimize()), "optimize")
 
     # -- reads --------------------------------------------------------------------------
     def _id_filter(self, id: str) -> Expr | str:
         """A predicate matching exactly ``id``; the id travels as a literal value."""
         return col(ID_COLUMN) == lit(id)
 
-    def _matches(self, table: lancedb.table.Table, where: Expr | str) -> bool:
-        return table.search().where(where).select([ID_COLUMN]).limit(1).to_arrow().num_rows > 0
+    def _matches(self, table: AsyncTable, where: Expr | str) -> bool:
+        return self.run(table.query().where(where).select([ID_COLUMN]).limit(1).to_arrow()).num_rows > 0
 
     def _rows_with_id(self, id: str, columns: list[str]) -> pa.Table | None:
         table = self.table
         if table is None:
             return None
-        return table.search().where(self._id_filter(id)).select(columns).limit(2).to_arrow()
+        return self.run(table.query().where(self._id_filter(id)).select(columns).limit(2).to_arrow())
 
     def get(self, id: str) -> Embedding | None:
         rows = self._rows_with_id(validate_id(id), [VECTOR_COLUMN])
@@ -337,14 +356,14 @@ class LanceVectorBackend:
 
     def count(self) -> int:
         table = self.table
-        return 0 if table is None else table.count_rows()
+        return 0 if table is None else self.run(table.count_rows())
 
     def scan(self) -> tuple[list[str], np.ndarray]:
         """Every record in one Arrow read (the optional ``FullScan`` capability)."""
         table = self.table
         if table is None:
             return [], np.empty((0, self.dim), dtype=np.float32)
-        rows = table.to_arrow()
+        rows = self.run(table.to_arrow())
         return rows[ID_COLUMN].to_pylist(), vectors_of(rows[VECTOR_COLUMN], self.dim)
 
     def search(self, query: Embedding, limit: int) -> list[SearchResult]:
@@ -353,7 +372,7 @@ class LanceVectorBackend:
         table = self.table
         if table is None:
             return []
-        rows = self._vector_query(table, vector, limit).select([ID_COLUMN, "_distance"]).limit(limit).to_arrow()
+        rows = self.run(self._vector_query(table, vector, limit).select([ID_COLUMN, "_distance"]).limit(limit).to_arrow())
         distances = rows["_distance"].to_numpy().astype(np.float64)
         return [SearchResult(id, score) for id, score in zip(rows[ID_COLUMN].to_pylist(), self._scores(distances))]
 
@@ -361,10 +380,10 @@ class LanceVectorBackend:
         """Lance's physical plan for ``search(query, limit)``: shows flat scan or ANN index."""
         table = self.ensure_table()
         vector = validate_embedding(query, self.dim, "query")
-        return self._vector_query(table, vector, validate_limit(limit)).explain_plan()
+        return self.run(self._vector_query(table, vector, validate_limit(limit)).explain_plan())
 
-    def _vector_query(self, table: lancedb.table.Table, vector: Embedding, limit: int):
-        query = table.search(vector, vector_column_name=VECTOR_COLUMN).distance_type("cosine")
+    def _vector_query(self, table: AsyncTable, vector: Embedding, limit: int) -> AsyncVectorQuery:
+        query = table.query().nearest_to(vector).column(VECTOR_COLUMN).distance_type("cosine")
         plan = self.config.index
         if plan is None:
             return query.bypass_vector_index()
@@ -380,3 +399,4 @@ class LanceVectorBackend:
     def close(self) -> None:
         self._table = None
         self._db = None
+        self._loop.close()

@@ -48,17 +48,17 @@ class UpstreamLanceBackend(LanceVectorBackend):
         rows = to_arrow(self.config, items)
         table = self.table
         if table is None:
-            self._table = self._db.create_table(self.config.table_name, data=rows)
+            self._table = self.run(self._db.create_table(self.config.table_name, data=rows))
             return
         [(id, _)] = items
         where = self._id_filter(id)
 
         def delete_then_add() -> None:
             try:
-                table.delete(where)
+                self.run(table.delete(where))
             except Exception:
                 pass  # the original ignored a failed delete
-            table.add(rows)
+            self.run(table.add(rows))
 
         self._retry.run(delete_then_add, "store")
 
@@ -66,7 +66,7 @@ class UpstreamLanceBackend(LanceVectorBackend):
         return f"id = '{id}'"
 
     def _vector_query(self, table, vector: Embedding, limit: int):
-        return table.search(vector, vector_column_name=VECTOR_COLUMN)
+        return table.query().nearest_to(vector).column(VECTOR_COLUMN)
 
     def _scores(self, distances: np.ndarray) -> list[float]:
         return (1.0 / (1.0 + distances)).tolist()

@@ -28,11 +28,11 @@ def facts(factory: BackendFactory, backend: VectorBackend) -> dict:
     """Engine state worth reporting now: Lance fragments and versions, Postgres relation sizes."""
     if is_lance(backend) and backend.table is not None:
         table = backend.table
-        stats = table.stats()
+        stats = backend.run(table.stats())
         return {
             "fragments": stats["fragment_stats"]["num_fragments"],
             "small_fragments": stats["fragment_stats"]["num_small_fragments"],
-            "versions": len(table.list_versions()),
+            "versions": len(backend.run(table.list_versions())),
             "indices": stats["num_indices"],
             "data_mib": stats["total_bytes"] / 2**20,
         }
