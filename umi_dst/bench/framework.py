@@ -200,6 +200,10 @@ class _TimedNemesis:
     def disturb(self, backend, call) -> None:
         self._clock.measure("nemesis", lambda: self._inner.disturb(backend, call))
 
+    def strike(self, backend, call, at) -> None:
+        """A fault placed at a crash point: a server crash and its restart count as nemesis."""
+        self._clock.measure("nemesis", lambda: self._inner.strike(backend, call, at))
+
     def heal(self) -> None:
         self._clock.measure("nemesis", self._inner.heal)
 
