@@ -188,8 +188,11 @@ class PostgresVectorBackend:
             rows = self._nearest(vector, limit)
         else:
             with self.connection.transaction():
-                self._configure(("hnsw.ef_search", str(self.ef_search)), ("hnsw.iterative_scan", "relaxed_order"))
-                self._configure(("enable_seqscan", "off"))  # the index even where a scan looks cheaper
+                self._configure(
+                    ("hnsw.ef_search", str(self.ef_search)),
+                    ("hnsw.iterative_scan", "relaxed_order"),
+                    ("enable_seqscan", "off"),  # the index even where a scan looks cheaper
+                )
                 rows = self._nearest(vector, limit)
                 if len(rows) < limit and len(rows) < self.count():
                     self._configure(("enable_seqscan", "on"), ("enable_indexscan", "off"))
