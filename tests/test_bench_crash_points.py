@@ -1,9 +1,16 @@
-"""The crash-points report's measurements, on the small JSON-file store (fast, no server)."""
+"""The crash-points report's measurements, on small stores (the JSON-file store, a planted Sim bug: fast, no server)."""
 
 from __future__ import annotations
 
-from umi_dst.bench.crash_points import WRITE_KINDS, crash_state_rows, soak
+import pytest
+
+from umi_dst import history_codec, parallel_seeds, registry, seeds
+from umi_dst.bench.crash_points import WRITE_KINDS, crash_state_rows, parallel_stability, soak
+from umi_dst.checks import ContractViolation
 from umi_dst.crash_states import CRASH
+from umi_dst.operations import Delete, Get, Step, Store
+from umi_dst.parallel import ParallelProgram, check_program
+from umi_dst.recipes import Random
 
 
 def test_every_write_kind_gets_its_crash_states_checked_and_a_verdict():
@@ -18,3 +25,20 @@ def test_the_soak_counts_acknowledged_writes_lost():
     assert soak("umi_dst.selftest.json_files:correct", CRASH, cycles=2).lost == 0
     lossy = soak("umi_dst.selftest.json_files:acknowledges_before_durable", CRASH, cycles=2)
     assert lossy.lost > 0 and lossy.violations > 0
+
+
+def test_a_parallel_seed_is_replayed_live_and_its_recorded_run_judged_again(tmp_path):
+    """A store whose delete of a missing id reports True: every live run fails, and so does
+    every judgement of the run the seed recorded."""
+    spec = "umi_dst.selftest.mutants:delete_always_true"
+    program = ParallelProgram((Step(Store("a", Random(1))),), ((Step(Delete("missing")),), (Step(Get("a")),)))
+    factory = registry.build(spec, tmp_path, 4)
+    with pytest.raises(ContractViolation) as caught:
+        check_program(factory, program)
+    seed = parallel_seeds.ParallelSeed(
+        backend=spec, dim=4, clients_as="threads", prefix=list(program.prefix), clients=[list(c) for c in program.clients],
+        failure=seeds.failure_record(caught.value, None), versions={},
+        history=history_codec.recorded(caught.value.history, factory.score_atol, exact=True),
+    )
+    stability = parallel_stability(seeds.write(seed, tmp_path / "seeds"), runs=3)
+    assert (stability["failed"], stability["recorded_failed"]) == (3, 3)

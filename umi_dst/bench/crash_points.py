@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import tempfile
@@ -232,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--campaign-examples", type=int, default=30, help="test cases of the fresh campaign per planted bug (0: none)")
     parser.add_argument("--report-dir", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     rows = [row for spec in ("lance", "lance-approx", "umi_dst.selftest.json_files:correct") for row in crash_state_rows(spec)]
     rows += [row for spec in ("umi_dst.selftest.json_files:rewrites_in_place", "umi_dst.selftest.json_files:acknowledges_before_durable",
                               "backends.lance.upstream:batch_loop") for row in crash_state_rows(spec)]
@@ -255,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     data = {
         "host": platform.node(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load": [load_before, os.getloadavg()[0]],
+        "minutes": (time.perf_counter() - started) / 60,
         "crash_states": [asdict(r) for r in rows],
         "soak": [asdict(s) for s in soaks],
         "concurrent": [asdict(c) for c in concurrent],
@@ -272,7 +276,9 @@ def _markdown(data: dict) -> str:
     lines = [
         "# Crash points",
         "",
-        f"{data['date']} on {data['host']}, dim {DIM}; made by `python -m umi_dst.bench.crash_points`.",
+        f"{data['date']} on {data['host']}, dim {DIM}; made by `python -m umi_dst.bench.crash_points` in "
+        f"{data.get('minutes', 0):.0f} min, load average {data.get('load', [0, 0])[0]:.1f} at the start and "
+        f"{data.get('load', [0, 0])[1]:.1f} at the end (a shared machine: times are rough).",
         "",
         "## Crash states and fault points per write kind",
         "",
