@@ -90,8 +90,8 @@ class AnsweredCall(WriteCall):
 def perform(client: int, planned: Planned, backend: VectorBackend, nemesis: Nemesis | None = None) -> Call:
     """Run one planned call on ``backend`` and record it; never raises for the call's own errors.
 
-    A write with a nemesis fault runs under ``nemesis`` (struck at ``planned.at``), which is
-    healed before the call counts as completed; had the write returned, its answer is kept.
+    A write with a nemesis fault runs under ``nemesis``, struck at ``planned.at`` and healed
+    before the call counts as completed; had the write returned, its answer is kept.
     """
     value: object = None
     error: str | None = None
@@ -110,14 +110,11 @@ def perform(client: int, planned: Planned, backend: VectorBackend, nemesis: Neme
 
 
 def _under(nemesis: Nemesis | None, planned: Planned, backend: VectorBackend) -> object:
-    if nemesis is None:
-        raise ValueError(f"the backend declares no nemesis {planned.fault!r}")
+    if nemesis is None or planned.at is None:
+        raise ValueError(f"{planned.fault!r} is not a nemesis of the backend placed at a crash point")
     call = AnsweredCall(planned.method, planned.args)
     try:
-        if planned.at is not None:
-            nemesis.strike(backend, call, planned.at)
-        else:
-            nemesis.disturb(backend, call)
+        nemesis.strike(backend, call, planned.at)
     finally:
         nemesis.heal()
     if not call.answers:
