@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 
-from umi_dst.bench import command, compare
+from umi_dst.bench import command, compare, lance_load
 from umi_dst.bench.data import clustered
 from umi_dst.bench.truth import GroundTruth
 from umi_dst.contract import SearchResult
@@ -159,3 +159,14 @@ def test_recall_counts_a_repeated_id_once() -> None:
     truth = GroundTruth.of(dataset, k=10)
     best = truth.oracle.search(dataset.queries[0], 1)[0]
     assert truth.recall(0, dataset.queries[0], [best] * 10) == 0.1
+
+
+def test_lance_load_runs_alternate_and_report_every_ratio(tmp_path) -> None:
+    """Both loads really ran (the backend's count is checked inside), in alternating order."""
+    rows = lance_load.run("lance", 50, 8, 2)
+    assert [set(row) for row in rows] == [{"backend", "raw", "ratio"}] * 2
+    assert [list(row)[:2] for row in rows] == [["backend", "raw"], ["raw", "backend"]]
+    assert all(row["ratio"] == row["raw"] / row["backend"] > 0 for row in rows)
+    markdown = lance_load.write_report("lance", 50, 8, rows, {"cpu_model": "cpu", "logical_cpus": 2, "load_average": [1, 2, 3]}, tmp_path)
+    assert "| 2 |" in markdown.read_text() and "of 2 runs" in markdown.read_text()
+    assert json.loads((tmp_path / "lance-load.json").read_text())["rows"] == rows

@@ -67,6 +67,14 @@ def numpy_scan(dataset: Dataset, truth: GroundTruth) -> dict:
     return _searches("search", search, dataset, truth)
 
 
+def lance_arrow_table(dataset: Dataset):
+    """The data set as the Arrow table a plain ``lancedb`` user would create a table from."""
+    import pyarrow as pa
+
+    vectors = pa.FixedSizeListArray.from_arrays(pa.array(dataset.vectors.reshape(-1), pa.float32()), dataset.dim)
+    return pa.table({"id": pa.array(dataset.ids, pa.string()), "vector": vectors})
+
+
 def lance_raw(dataset: Dataset, truth: GroundTruth, workdir: Path, index: dict | None = None) -> dict:
     """A LanceDB table created from one Arrow table, exact cosine search, then the ANN index.
 
@@ -74,10 +82,8 @@ def lance_raw(dataset: Dataset, truth: GroundTruth, workdir: Path, index: dict |
     (see ``engines.lance_raw_index``), so the approximate figures match the backend's setup.
     """
     import lancedb
-    import pyarrow as pa
 
-    vectors = pa.FixedSizeListArray.from_arrays(pa.array(dataset.vectors.reshape(-1), pa.float32()), dataset.dim)
-    table_data = pa.table({"id": pa.array(dataset.ids, pa.string()), "vector": vectors})
+    table_data = lance_arrow_table(dataset)
     db = lancedb.connect(workdir / "lance-raw")
     load_s, table = seconds(lambda: db.create_table("raw", table_data))
 
