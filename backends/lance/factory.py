@@ -35,7 +35,9 @@ class LanceFactory:
 
     def __post_init__(self) -> None:
         if self.create_table:
-            self.backend_class(self.store).ensure_table()
+            creator = self.backend_class(self.store)
+            creator.ensure_table()
+            creator.close()
 
     @property
     def dim(self) -> int:
