@@ -136,3 +136,18 @@ def test_a_store_without_data_dir_offers_no_crash(tmp_path):
     with pytest.raises(ContractViolation, match="declares no data_dir"):
         harness.run(WRITES[1])
     assert CRASH in Harness(json_files.correct(Path(tmp_path), DIM)).available_faults()
+
+
+def test_a_file_replaced_twice_in_one_write_keeps_only_its_last_version_the_documented_gap(tmp_path):
+    """inotify names a file, not its bytes: once the write replaces it again, the first version's
+    bytes are gone, so that version is left out and no state holds it (README, crash model)."""
+
+    def replace(content: bytes) -> None:
+        (tmp_path / "file.tmp").write_bytes(content)
+        (tmp_path / "file.tmp").rename(tmp_path / "file")
+
+    (tmp_path / "file").write_bytes(b"old")
+    _, before, ops, _ = file_ops.record(tmp_path, lambda: (replace(b"first"), replace(b"second")))
+    assert [type(op).__name__ for op in ops] == ["Rename", "Put", "Rename"], "the first version's write is left out"
+    seen = {state.files.get("file") for state in crash_states.crash_states(before, ops)}
+    assert seen == {b"old", b"second"}, "no state holds the first version"
