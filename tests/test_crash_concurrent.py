@@ -54,6 +54,17 @@ def test_an_acknowledged_write_survives_a_server_crash_in_a_concurrent_history(t
     assert all(call.error is None or call.cut_off for call in history.calls[1:]), "only the crash's victims may raise"
 
 
+def test_a_write_struck_before_its_commit_is_judged_as_never_applied(tmp_path):
+    before_commit = ParallelProgram(PROGRAM.prefix, ((Step(Store("a", Random(2)), "crash_server", CrashPoint("before_commit", 0)), Step(Get("a"))), PROGRAM.clients[1]))
+    factory = registry.build("postgres", tmp_path, DIM)
+    try:
+        history = check_program(factory, before_commit)
+    finally:
+        factory.destroy()
+    assert history.calls[0].never_applied and "where it cannot have taken effect" in history.describe(0)
+    assert history.calls[1].value.tobytes() != history.calls[0].args[1].tobytes()
+
+
 def test_writes_acknowledged_before_durable_are_caught_lost_across_a_crash_and_only_then(tmp_path):
     """An UNLOGGED table: every client sees every write at once, and a crash empties it."""
     factory = registry.build(LOSES_ACKNOWLEDGED, tmp_path, DIM)

@@ -3,6 +3,8 @@ how it explains a rejection."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -200,3 +202,12 @@ def test_a_call_cut_off_by_a_crash_is_indeterminate_but_an_acknowledged_write_mu
     with pytest.raises(NotLinearizable) as caught:
         check(lost, atol=ATOL, exact=True)
     assert sorted(caught.value.core) == [0, 2], "the acknowledged store and the read-back that misses it"
+
+
+def test_a_write_struck_before_its_commit_never_took_effect():
+    # Raised at a point whose one outcome is the old state: a reader may not see its value.
+    struck = Call(0, planned(Store("a", X)), 0, 10, error="OperationalError: server closed the connection", never_applied=True)
+    seen = call(1, Get("a"), 20, 21, vector(X))
+    assert not linearizable(history(struck, seen))
+    assert linearizable(history(dataclasses.replace(struck, never_applied=False), seen)), "merely indeterminate, it may have"
+    assert linearizable(history(struck, call(1, Get("a"), 20, 21, None)))

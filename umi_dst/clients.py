@@ -109,6 +109,8 @@ def _client_calls(
             call = perform(index, planned, connections[index], nemesis)
         if call.error is not None and planned.fault is None and outage.epoch != epoch:
             call = dataclasses.replace(call, cut_off=True)
+        elif call.error is not None and nemesis is not None and nemesis.expected(planned.at) == "old":
+            call = dataclasses.replace(call, never_applied=True)
         if nemesis is not None:
             connections[index] = _reopened(factory, connections[index])
             epoch = outage.epoch

@@ -7,8 +7,9 @@ completed strictly before the other was invoked; all other pairs are concurrent.
 
 A write that raised (under an injected fault, a nemesis, or cut off by a crash of the store) is
 *indeterminate*: it may have taken effect at any moment after its invocation, or not at all
-(as Knossos and Porcupine treat a call with no response). A read that raised tells nothing
-about the store and constrains nothing.
+(as Knossos and Porcupine treat a call with no response), unless it raised where its fault
+leaves the old state (a crash before its commit): then it never took effect. A read that
+raised tells nothing about the store and constrains nothing.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class Call:
     cut_off: bool = False
     """It raised because a fault on another client's call took the store down (a crashed
     server) while it ran: an error the contract allows, so indeterminate, not a failure."""
+    never_applied: bool = False
+    """A write that raised under a fault placed where the old state is the one outcome (a crash
+    before its commit): it must not have taken effect."""
 
     @property
     def method(self) -> str:
@@ -69,7 +73,13 @@ class Call:
     @property
     def indeterminate(self) -> bool:
         """A write that raised: it may or may not have taken effect."""
-        return self.error is not None and self.is_write
+        return self.error is not None and self.is_write and not self.never_applied
+
+    @property
+    def left_out(self) -> bool:
+        """Not part of any linearization: a read that raised (it tells nothing), or a write that
+        never took effect."""
+        return self.error is not None and (not self.is_write or self.never_applied)
 
     def precedes(self, other: Call) -> bool:
         return self.completed < other.invoked
@@ -148,6 +158,7 @@ class History:
         span = f"{(call.invoked - origin) / 1e6:7.3f}-{(call.completed - origin) / 1e6:7.3f} ms"
         if call.error is not None:
             outcome = f"raised {call.error}" + (" (cut off by the crash)" if call.cut_off else "")
+            outcome += " (where it cannot have taken effect)" if call.never_applied else ""
         elif isinstance(call.value, np.ndarray):
             outcome = f"-> {self._writers.get(call.value.tobytes(), shown(call.value))}"
         else:

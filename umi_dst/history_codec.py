@@ -1,7 +1,8 @@
 """A recorded concurrent history as JSON data, so a parallel seed carries the run it failed on.
 
 Each call is stored as what happened to it (client, invocation and completion in nanoseconds
-from the first invocation, the value or error, whether a crash cut it off); what it was asked
+from the first invocation, the value or error, whether a crash cut it off, whether it raised
+where it cannot have taken effect); what it was asked
 to do is not stored, since the seed's program rebuilds every planned call in the same order.
 Values are kept exactly: a vector as float32 values, search results as ``[id, score]`` pairs;
 a value of any other type is kept as its ``repr`` and never matches a model's answer, as it
@@ -43,17 +44,17 @@ class Recorded:
 
     atol: float
     exact: bool
-    calls: tuple[tuple[int, int, int, object, str | None, bool], ...]
-    """(client, invoked, completed, value, error, cut_off)"""
+    calls: tuple[tuple[int, int, int, object, str | None, bool, bool], ...]
+    """(client, invoked, completed, value, error, cut_off, never_applied)"""
 
     def history(self, dim: int, initial: dict, plans: Sequence[Sequence[Planned]]) -> History:
         """The history again, each call joined to its client's next planned call."""
         taken = [0] * len(plans)
         calls = []
-        for i, (client, invoked, completed, value, error, cut_off) in enumerate(self.calls):
+        for i, (client, invoked, completed, value, error, cut_off, never_applied) in enumerate(self.calls):
             if client >= len(plans) or taken[client] >= len(plans[client]):
                 raise DecodeError(f"history.calls[{i}].client", f"client {client} made no call #{taken[client] if client < len(plans) else 0}")
-            calls.append(Call(client, plans[client][taken[client]], invoked, completed, value, error, cut_off))
+            calls.append(Call(client, plans[client][taken[client]], invoked, completed, value, error, cut_off, never_applied))
             taken[client] += 1
         return History(dim, initial, calls)
 
@@ -64,15 +65,19 @@ def recorded(history: History, atol: float, exact: bool) -> Recorded:
     return Recorded(
         atol,
         exact,
-        tuple((c.client, c.invoked - origin, c.completed - origin, c.value, c.error, c.cut_off) for c in history.calls),
+        tuple(
+            (c.client, c.invoked - origin, c.completed - origin, c.value, c.error, c.cut_off, c.never_applied)
+            for c in history.calls
+        ),
     )
 
 
 def encode(recorded: Recorded) -> dict[str, Any]:
     calls = []
-    for client, invoked, completed, value, error, cut_off in recorded.calls:
+    for client, invoked, completed, value, error, cut_off, never_applied in recorded.calls:
         outcome = {"error": error[:MAX_ERROR]} if error is not None else {"value": _value(value)}
-        calls.append({"client": client, "invoked": invoked, "completed": completed, **outcome, **({"cut_off": True} if cut_off else {})})
+        flags = {name: True for name, on in (("cut_off", cut_off), ("never_applied", never_applied)) if on}
+        calls.append({"client": client, "invoked": invoked, "completed": completed, **outcome, **flags})
     return {"atol": recorded.atol, "exact": recorded.exact, "calls": calls}
 
 
@@ -110,15 +115,20 @@ def _call(data: object, dim: int, clients: int, path: str) -> tuple:
     client = _integer(data.get("client"), f"{path}.client", 0, clients)  # the last is the read-back
     invoked = _integer(data.get("invoked"), f"{path}.invoked", 0, MAX_NANOSECONDS)
     completed = _integer(data.get("completed"), f"{path}.completed", invoked, MAX_NANOSECONDS)
-    cut_off = data.get("cut_off", False)
-    if not isinstance(cut_off, bool):
-        raise DecodeError(f"{path}.cut_off", f"expected true or false, got {cut_off!r}")
+    cut_off, never_applied = (_flag(data, name, path) for name in ("cut_off", "never_applied"))
     if "error" in data:
         error = data["error"]
         if not isinstance(error, str) or len(error) > MAX_ERROR:
             raise DecodeError(f"{path}.error", f"expected a string of at most {MAX_ERROR} characters")
-        return client, invoked, completed, None, error, cut_off
-    return client, invoked, completed, _decoded_value(data.get("value"), dim, f"{path}.value"), None, cut_off
+        return client, invoked, completed, None, error, cut_off, never_applied
+    return client, invoked, completed, _decoded_value(data.get("value"), dim, f"{path}.value"), None, cut_off, never_applied
+
+
+def _flag(data: dict, name: str, path: str) -> bool:
+    value = data.get(name, False)
+    if not isinstance(value, bool):
+        raise DecodeError(f"{path}.{name}", f"expected true or false, got {value!r}")
+    return value
 
 
 def _decoded_value(value: object, dim: int, path: str) -> object:

@@ -116,7 +116,7 @@ def explain(history: History, *, atol: float, exact: bool) -> tuple[list[int], l
     latest calls first, and the smallest core wins.
     """
     calls = history.calls
-    silent = {i for i, call in enumerate(calls) if call.error is not None and not call.is_write}
+    silent = {i for i, call in enumerate(calls) if call.left_out}
     indeterminate = {i for i, call in enumerate(calls) if call.indeterminate}
 
     def fails(drop: set[int], relax: set[int]) -> bool:
@@ -241,7 +241,7 @@ class _Search:
         self.max_states = max_states
         self.atol = atol
         self.exact = exact
-        silent = {i for i, call in enumerate(history.calls) if call.error is not None and not call.is_write}
+        silent = {i for i, call in enumerate(history.calls) if call.left_out}
         self.calls = [(i, call) for i, call in enumerate(history.calls) if i not in dropped | silent]
         self.calls.sort(key=lambda pair: pair[1].invoked)
         self.optional = {i for i, call in self.calls if call.indeterminate or i in optional}
