@@ -273,12 +273,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _markdown(data: dict) -> str:
+    run = f"{data['date']} on {data['host']}, dim {DIM}; made by `python -m umi_dst.bench.crash_points`"
+    if "load" in data:
+        run += f" in {data['minutes']:.0f} min, load average {data['load'][0]:.1f} at the start and {data['load'][1]:.1f} at the end"
     lines = [
         "# Crash points",
         "",
-        f"{data['date']} on {data['host']}, dim {DIM}; made by `python -m umi_dst.bench.crash_points` in "
-        f"{data.get('minutes', 0):.0f} min, load average {data.get('load', [0, 0])[0]:.1f} at the start and "
-        f"{data.get('load', [0, 0])[1]:.1f} at the end (a shared machine: times are rough).",
+        run + " (a shared 2-core machine: times are rough).",
         "",
         "## Crash states and fault points per write kind",
         "",
@@ -297,7 +298,11 @@ def _markdown(data: dict) -> str:
         lines += ["", "## Crashes in concurrent histories (PostgreSQL)", "",
                   "Generated programs (a prefix, then 2-4 clients as threads); about half strike one client write with",
                   "`crash_server` at a drawn crash point while the others run. Calls cut off by the crash are",
-                  "indeterminate; every acknowledged write must be read back after it.", "",
+                  "indeterminate, as is the struck write if it raised (unless it raised before its commit: then it",
+                  "never took effect); every acknowledged write must be read back after it. The planted bug keeps its",
+                  "table `UNLOGGED`: nothing shows it until a crash. Lance, whose crash is a writer's process dying, is",
+                  "crashed in concurrent histories by `kill_client` on client processes (`tests/test_crash_concurrent.py`,",
+                  "slow), not measured here.", "",
                   "| backend | programs | crashed | calls cut off | verdict | seconds |", "|---|---:|---:|---:|---|---:|"]  # fmt: skip
         lines += [f"| {c['backend']} | {c['programs']} | {c['crashes']} | {c['cut_off']} | {_short(c['verdict'])} | {c['seconds']:.0f} |" for c in data["concurrent"]]
     lines += ["", "## Replays of the committed crash-point seeds", "", "| seed | backend | expect | runs | failed |", "|---|---|---|---:|---:|"]
