@@ -162,12 +162,13 @@ class Concurrent:
 
 PLANTED_LOSS = "umi_dst.selftest.postgres_crash_mutants:unlogged_table"
 CAMPAIGN_BUGS = (
-    "umi_dst.selftest.json_files:rewrites_in_place",
-    "umi_dst.selftest.json_files:acknowledges_before_durable",
     "backends.lance.upstream:batch_loop",
     "umi_dst.selftest.postgres_crash_mutants:commits_each_row",
+    "umi_dst.selftest.postgres_crash_mutants:unlogged_table",
 )
-"""Planted crash bugs a fresh campaign hunts, for the stability of the crash-point seeds it writes."""
+"""Planted crash bugs a fresh campaign hunts, for the stability of the crash-point seeds it writes.
+(Not the JSON-file store: it rereads its whole file on every call, so a campaign's long write
+runs and final checks take many minutes there.)"""
 
 
 def concurrent_crashes(spec: str, examples: int, seeds_dir: Path | None = None) -> tuple[Concurrent, Path | None]:
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             if path is not None:
                 fresh.append(parallel_stability(path, args.replays))
     if args.campaign_examples:
-        specs = CAMPAIGN_BUGS if args.postgres_cycles else CAMPAIGN_BUGS[:-1]
+        specs = CAMPAIGN_BUGS if args.postgres_cycles else CAMPAIGN_BUGS[:1]
         fresh += fresh_campaign_stability(specs, args.campaign_examples, args.replays)
     stability = replay_stability(Path("seeds"), args.replays)
     data = {
