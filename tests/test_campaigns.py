@@ -66,13 +66,14 @@ def test_known_bugs_are_counted_not_saved_again(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("mutant", sorted(SHAPE_MUTANTS))
 def test_default_campaign_catches_bugs_that_need_a_shape(mutant, tmp_path):
-    """Dimension-dependent bugs and a bug after 255 writes on one connection (SHAPE_MUTANTS)."""
-    result = run_campaign(
-        f"umi_dst.selftest.shape_mutants:{mutant}", dim=None, examples=DEFAULT_EXAMPLES, steps=DEFAULT_STEPS,
-        seed=0, seeds_dir=tmp_path / "seeds", workdir=tmp_path, config=DEFAULT_CONFIG,
-    )  # fmt: skip
-    assert not result.passed, f"{mutant} ({SHAPE_MUTANTS[mutant]}) escaped the default campaign"
-    assert result.reproduced and not replay_file(result.seed_path, backend="sim", workdir=tmp_path).reproduced
+    """Dimension-dependent bugs and a bug after 255 writes on one connection (SHAPE_MUTANTS),
+    found by the main job's campaign (its budget, steps and shapes; one fixed seed)."""
+    plan = campaign([f"umi_dst.selftest.shape_mutants:{mutant}"], tmp_path, examples=DEFAULT_EXAMPLES)
+    bugs = dispatch.run(plan, InProcessRunner()).bugs()
+    assert bugs, f"{mutant} ({SHAPE_MUTANTS[mutant]}) escaped the default campaign"
+    for bug in bugs:
+        assert bug.status == "new", bug
+        assert not replay_file(bug.seed, backend="sim", workdir=tmp_path).reproduced, "the correct Sim passes the seed"
 
 
 @pytest.mark.slow
@@ -136,3 +137,4 @@ def test_fault_outcomes_tell_old_new_and_unchanged_apart(tmp_path):
     before, after = faults["error_before"], faults["error_after"]
     assert before["new"] == 0 and before["old"] > 0 and before["unchanged"] > 0, before
     assert after["old"] == 0 and after["new"] > 0, after
+

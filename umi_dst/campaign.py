@@ -36,8 +36,9 @@ from umi_dst.shards import Shard
 
 
 DEFAULT_EXAMPLES, DEFAULT_STEPS = 50, 30
-DEFAULT_CONFIG = MachineConfig(max_bulk=2000, long_cases=True)
-"""The default campaign (``umi-dst run``): dimensions drawn per case, one case in four long."""
+DEFAULT_CONFIG = MachineConfig(max_bulk=2000, long_cases=True, rule_per_fault=True)
+"""The default campaign (``umi-dst run``): dimensions drawn per case, one case in six long,
+each fault a rule of its own."""
 
 
 @dataclass
@@ -64,6 +65,8 @@ class ShardResult:
     versions: dict[str, str] = field(default_factory=dict)
     error: str = ""
     """A failure no seed could be made of (the backend cannot start, ...); the shard stopped there."""
+    ended: float = 0.0
+    """Seconds from the campaign's start to the driver receiving this result (how the work spread)."""
 
     def to_json(self) -> dict:
         return {
@@ -75,6 +78,7 @@ class ShardResult:
             "coverage": self.coverage.to_json(),
             "versions": self.versions,
             "error": self.error,
+            "ended": round(self.ended, 1),
         }
 
     @classmethod
@@ -88,6 +92,7 @@ class ShardResult:
             coverage=Coverage.from_json(data["coverage"]),
             versions=data["versions"],
             error=data["error"],
+            ended=data.get("ended", 0.0),
         )
 
 

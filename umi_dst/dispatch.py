@@ -78,10 +78,11 @@ class CampaignPlan:
 def run(plan: CampaignPlan, runner: Runner, progress: Callable[[int, int], None] | None = None) -> CampaignReport:
     """Run the campaign; ``progress(cases_done, shards_done)`` is called as work completes.
 
-    Shards search; each new signature is then shrunk once, by the first shard in plan order
-    that hit it, as soon as every shard before that one has finished (so the choice never
-    depends on which worker was faster). Shrinks go before further searches, so they overlap
-    the search instead of trailing it.
+    Shards search; each new signature is then shrunk once, by the backend's first shard in
+    plan order that hit it, as soon as the backend's shards before that one have finished (so
+    the choice never depends on which worker was faster). Shrinks go before further searches,
+    and the searches of a budget go slowest backend first (``_ShardQueue``), so the last
+    minutes do not leave workers idle behind one long job.
     """
     started = time.monotonic()
     deadline = None if plan.duration is None else started + plan.duration
@@ -90,10 +91,10 @@ def run(plan: CampaignPlan, runner: Runner, progress: Callable[[int, int], None]
     known = {spec: _known_signatures(paths) for spec, paths in existing.items()}
     replaying = [runner.submit(replay_existing, path) for paths in existing.values() for path in paths]
     on_example = runner.on_example()
-    planned = plan.shards()
+    queue = _ShardQueue(plan.shards(), reorder=plan.examples is not None)
     owners = _FirstHits(known)
     pending: dict = {}
-    """Future -> the plan position of its shard, and the signature it shrinks (None: a search)."""
+    """Future -> its shard, and the signature it shrinks (``None``: a search)."""
     cases = done = 0
     common = {"steps": plan.steps, "dim": plan.dim, "config": plan.config}
 
@@ -108,37 +109,41 @@ def run(plan: CampaignPlan, runner: Runner, progress: Callable[[int, int], None]
 
     def submit_next() -> bool:
         if owners.to_shrink:
-            position, signature = owners.to_shrink.pop(0)
-            result = owners.searched[position]
+            result, signature = owners.to_shrink.pop(0)
             counted = known[result.shard.backend] | set(result.hits)
-            pending[runner.submit(shrink, result.shard, signature, counted=counted, **common)] = (position, signature)
+            pending[runner.submit(shrink, result.shard, signature, counted=counted, **common)] = (result.shard, signature)
             return True
         if deadline is not None and time.monotonic() >= deadline:
             return False
-        shard = next(planned, None)
+        shard = queue.next()
         if shard is None:
             return False
-        pending[runner.submit(run_shard, shard, deadline=deadline, on_example=on_example, **common)] = (owners.submitted, None)
-        owners.submitted += 1
+        owners.submitted(shard)
+        pending[runner.submit(run_shard, shard, deadline=deadline, on_example=on_example, **common)] = (shard, None)
         return True
 
-    while len(pending) < runner.slots + 1 and submit_next():
-        pass
+    def fill() -> None:
+        while len(pending) < runner.slots + 1 and submit_next():
+            pass
+
+    fill()
     while pending:
         runner.wait(list(pending))
         for future in [f for f in pending if f.done()]:
-            position, signature = pending.pop(future)
+            shard, signature = pending.pop(future)
             if signature is None:
                 result: ShardResult = future.result()
+                result.ended = time.monotonic() - started
                 report.shards.append(result)
-                owners.finished(position, result)
+                owners.finished(result)
+                queue.finished(result)
                 done += 1
                 if on_example is None:
                     cases += result.cases
             else:
-                owners.searched[position].findings.append(future.result())
-        while len(pending) < runner.slots + 1 and submit_next():
-            pass
+                finding = future.result()
+                owners.searched[shard].findings.append(finding)
+        fill()
         report_progress()
     report.replays = [future.result() for future in replaying]
     report.wall_seconds = time.monotonic() - started
@@ -146,30 +151,78 @@ def run(plan: CampaignPlan, runner: Runner, progress: Callable[[int, int], None]
     return report
 
 
+class _ShardQueue:
+    """The shards still to search. A budget's shards go slowest backend first: first a backend
+    not started yet (in plan order, so each is measured early), then one whose first shard has
+    not finished yet (it is slower than those that have), then by the seconds its finished
+    shards took per case. The cheap shards are left for the end, where they fill the workers
+    instead of one long shard running alone. (The order changes only when a job runs, never
+    what it finds.) A time budget's endless shards go in plan order, round-robin."""
+
+    def __init__(self, planned: Iterator[shards.Shard], *, reorder: bool) -> None:
+        self._planned = planned
+        self._waiting: dict[str, list[shards.Shard]] | None = None
+        if reorder:
+            self._waiting = {}
+            for shard in planned:
+                self._waiting.setdefault(shard.backend, []).append(shard)
+        self._started: set[str] = set()
+        self._cost: dict[str, list[float]] = {}
+        """Backend -> [seconds, cases] of its finished shards."""
+
+    def next(self) -> shards.Shard | None:
+        if self._waiting is None:
+            return next(self._planned, None)
+        backends = [backend for backend, left in self._waiting.items() if left]
+        if not backends:
+            return None
+        slowest = min(backends, key=self._urgency)
+        self._started.add(slowest)
+        return self._waiting[slowest].pop(0)
+
+    def _urgency(self, backend: str) -> tuple[int, float]:
+        if backend not in self._started:
+            return (0, 0.0)
+        if backend not in self._cost:
+            return (1, 0.0)
+        seconds, cases = self._cost[backend]
+        return (2, -seconds / max(cases, 1))
+
+    def finished(self, result: ShardResult) -> None:
+        cost = self._cost.setdefault(result.shard.backend, [0.0, 0])
+        cost[0] += result.seconds
+        cost[1] += result.cases
+
+
 class _FirstHits:
-    """Which shard shrinks each new signature: the first in plan order whose search hit it."""
+    """Which shard shrinks each new signature: the backend's first in plan order whose search hit it."""
 
     def __init__(self, known: dict[str, frozenset[str]]) -> None:
         self.known = known
-        self.submitted = 0
-        """Shards submitted so far: plan positions ``0 .. submitted - 1``."""
-        self.searched: dict[int, ShardResult] = {}
-        self.to_shrink: list[tuple[int, str]] = []
-        """``(position, signature)`` decided and not yet submitted, in plan order."""
-        self._decided_up_to = 0
+        self.searched: dict[shards.Shard, ShardResult] = {}
+        self.to_shrink: list[tuple[ShardResult, str]] = []
+        """Decided and not yet submitted, in the order decided."""
+        self._submitted: dict[str, list[shards.Shard]] = {}
+        """Each backend's shards in the order submitted, which is plan order."""
+        self._decided: dict[str, int] = {}
         self._owned: set[tuple[str, str]] = set()
 
-    def finished(self, position: int, result: ShardResult) -> None:
-        """Record a search; every shard before the next unfinished one is now decided."""
-        self.searched[position] = result
-        while self._decided_up_to in self.searched:
-            result = self.searched[self._decided_up_to]
-            for signature in sorted(result.hits):
-                key = (result.shard.backend, signature)
-                if signature not in self.known[result.shard.backend] and key not in self._owned:
-                    self._owned.add(key)
-                    self.to_shrink.append((self._decided_up_to, signature))
-            self._decided_up_to += 1
+    def submitted(self, shard: shards.Shard) -> None:
+        self._submitted.setdefault(shard.backend, []).append(shard)
+
+    def finished(self, result: ShardResult) -> None:
+        """Record a search; the backend's shards up to its next unfinished one are now decided."""
+        backend = result.shard.backend
+        self.searched[result.shard] = result
+        order, decided = self._submitted[backend], self._decided.get(backend, 0)
+        while decided < len(order) and order[decided] in self.searched:
+            first = self.searched[order[decided]]
+            for signature in sorted(first.hits):
+                if signature not in self.known[backend] and (backend, signature) not in self._owned:
+                    self._owned.add((backend, signature))
+                    self.to_shrink.append((first, signature))
+            decided += 1
+        self._decided[backend] = decided
 
 
 def write_seeds(report: CampaignReport, seeds_dir: Path) -> list[Path]:

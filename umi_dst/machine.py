@@ -4,7 +4,7 @@ Rules are thin: each builds one ``Step`` of plain data and hands it to the ``Har
 runs it on the backend and the oracle and checks the outcome. The machine records every step,
 so the shrunk failure Hypothesis replays last becomes a seed file (see ``campaign``).
 Fault kinds, the dimension and whether the case runs long are chosen per test case at
-initialisation (swarm testing). In a campaign (``keep_going``) a failure whose signature is
+initialisation (swarm testing); campaigns give each fault a faulty-write rule of its own instead. In a campaign (``keep_going``) a failure whose signature is
 already known only ends its test case and is counted; the first new one is raised (unless the
 campaign is only searching, which counts it too), and only failures with that signature count
 while Hypothesis shrinks it.
@@ -48,10 +48,20 @@ from umi_dst.recipes import Random
 from umi_dst.strategies import IdChoice, NearDuplicate, Pick, concrete_id, resolve
 
 STRUCTURAL = ("reopen", "abandon")
+"""Connection events that swarm testing switches on and off per test case, like faults."""
 LONG_CASE_WRITES = (100, 500)
 """A long test case opens with a run of this many single writes (bounds included) through its
 first connection: commit counters, buffers and leaks that need hundreds of writes show."""
-"""Connection events that swarm testing switches on and off per test case, like faults."""
+FAULT_RULES = 6
+"""Faulty-write rules with ``rule_per_fault``: fault ``i`` of a backend is written by rule
+``i % FAULT_RULES``, so each fault has a rule of its own, which Hypothesis's swarm testing
+switches on and off per test case, and a backend with more faults gets more faulty writes, not
+fewer of each."""
+FAULT_STRIKES = (3, 4)
+"""With ``rule_per_fault`` a faulty-write rule's write runs under its fault 3 times in 4, else
+with none: 23 to 54 firings of each fault per 50 test cases in the main job's campaigns of three
+seeds (20 is the coverage floor; with every write faulty, up to 96, and crashing a server or a
+writer is the dearest step there is)."""
 MAX_DRAWN_CRASH_K = 63
 """Largest count drawn for a crash point; a count past the end of a write means after it."""
 
@@ -66,6 +76,10 @@ class MachineConfig:
     """Let one test case in six run long (``LONG_CASE_WRITES``), at a small dimension."""
     keep_going: bool = False
     """Campaign mode: count failures of known signatures instead of stopping at them."""
+    rule_per_fault: bool = False
+    """Give each fault a faulty-write rule of its own that strikes ``FAULT_STRIKES`` of the
+    times (campaigns: every fault fires often, however many the backend has); otherwise one
+    rule writes under one of the faults the test case's mask enabled (the cheaper ci mix)."""
 
     def bulk_cap(self, dim: int) -> int:
         """The largest bulk part at a drawn ``dim``: as many floats as ``max_bulk`` rows at dim 32,
@@ -160,6 +174,8 @@ def contract_machine(
             self.harness: Harness | None = None
             self.steps: list[Step] = []
             self.enabled: tuple[str, ...] = ()
+            self.fault_slots: list[tuple[str, ...]] = [()] * FAULT_RULES
+            """The faults each faulty-write rule writes under."""
             self.long = False
             self.stopped = False
             """Set by a failure: later rules do nothing and the final checks are skipped."""
@@ -180,6 +196,11 @@ def contract_machine(
             self.harness = Harness(self.factory)
             kinds = STRUCTURAL + self.harness.available_faults()
             self.enabled = tuple(kind for bit, kind in enumerate(kinds) if mask >> bit & 1)
+            faults = kinds[len(STRUCTURAL) :]
+            if config.rule_per_fault:  # each fault's rule is switched by Hypothesis, not the mask
+                self.fault_slots = [faults[slot::FAULT_RULES] for slot in range(FAULT_RULES)]
+            else:
+                self.fault_slots = [tuple(f for f in faults if f in self.enabled)] + [()] * (FAULT_RULES - 1)
             self.coverage.dims[case_dim] += 1
             self.coverage.declared_faults.update(kinds)
             for step in run.steps() if run else ():
@@ -300,17 +321,9 @@ def contract_machine(
         def abandon(self) -> None:
             self.run(Step(Abandon()))
 
-        @precondition(lambda self: any(kind not in STRUCTURAL for kind in self.enabled))
-        @rule(
-            write=strategies.stores(recipe_dim) | strategies.batches(recipe_dim, config.max_bulk) | ids_or_picks,
-            choice=st.integers(0, 255),
-            point=st.integers(0, 15),
-            k=st.integers(0, MAX_DRAWN_CRASH_K),
-        )
-        def faulty_write(self, write, choice: int, point: int, k: int) -> None:
-            """A write under one enabled fault; a fault that strikes inside the write gets a
+        def write_under_fault(self, fault: str | None, write, point: int, k: int) -> None:
+            """A write under ``fault`` (if any); a fault that strikes inside the write gets a
             crash point (a named point and a count), so the seed replays the same crash."""
-            faults = [kind for kind in self.enabled if kind not in STRUCTURAL]
             stored = self.harness.oracle.ids()
             if isinstance(write, StoreBatch):
                 op = self._resolved_batch(write)
@@ -318,8 +331,7 @@ def contract_machine(
                 op = Store(write.id, resolve(write.embedding, stored))
             else:
                 op = Delete(concrete_id(write, stored))
-            fault = faults[choice % len(faults)]
-            points = self.harness.crash_points(fault)
+            points = self.harness.crash_points(fault) if fault else ()
             at = CrashPoint(points[point % len(points)], k) if points else None
             self.run(Step(op, fault, at))
 
@@ -364,9 +376,40 @@ def contract_machine(
             target(float(self.coverage.largest_store), label="largest store")
             target(float(sum(sum(o.values()) for o in self.coverage.faults.values())), label="faults fired")
 
+    if config.rule_per_fault:
+        for slot in range(FAULT_RULES):
+            rule_name = f"faulty_write_{slot}"
+            setattr(ContractMachine, rule_name, _faulty_write_rule(rule_name, slot, recipe_dim, config.max_bulk, FAULT_STRIKES))
+    else:
+        ContractMachine.faulty_write = _faulty_write_rule("faulty_write", 0, recipe_dim, config.max_bulk, None)
     ContractMachine.record = record
     ContractMachine.__name__ = ContractMachine.__qualname__ = f"ContractMachine_{getattr(builder, '__name__', 'backend')}"
     return ContractMachine
+
+
+def _faulty_write_rule(
+    name: str, slot: int, recipe_dim: int, max_bulk: int, strikes: tuple[int, int] | None
+) -> Callable:
+    """The rule ``name`` writing under one of the faults in ``slot``; with ``strikes`` (k, n)
+    only k times in n, else with no fault."""
+    arguments = {
+        "write": strategies.stores(recipe_dim) | strategies.batches(recipe_dim, max_bulk) | strategies.existing_or_any_ids,
+        "choice": st.integers(0, 255),
+        "point": st.integers(0, 15),
+        "k": st.integers(0, MAX_DRAWN_CRASH_K),
+    }
+    if strikes is not None:
+        arguments["strike"] = st.integers(1, strikes[1])
+
+    @precondition(lambda self: bool(self.fault_slots[slot]))
+    @rule(**arguments)
+    def faulty_write(self, write, choice: int, point: int, k: int, strike: int = 1) -> None:
+        faults = self.fault_slots[slot]
+        fault = faults[choice % len(faults)] if strikes is None or strike <= strikes[0] else None
+        self.write_under_fault(fault, write, point, k)
+
+    faulty_write.__name__ = faulty_write.__qualname__ = name
+    return faulty_write
 
 
 def run_contract_machine(

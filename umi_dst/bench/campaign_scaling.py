@@ -1,0 +1,190 @@
+"""The main job (``umi-dst run``) on 1 and 2 worker processes, same budget and seed, side by side.
+
+Each configuration runs the real command in a fresh process (imports, worker processes, the
+embedded PostgreSQL servers and all) on a copy of ``seeds/``, so the existing seeds are replayed
+as in the main job; its report is read back for the wall time, each shard's seconds and when
+the driver received it. The same seed runs the same test cases with any number of workers, so
+the configurations do the same work. From the shard seconds of the one-worker run (no worker
+competes with another there), the driver's own queue (``dispatch``) is replayed on more workers
+than this machine has: the predicted wall time past its cores, and what bounds it (the longest
+shard, or the work divided by the workers). Run ``python -m umi_dst.bench.campaign_scaling``;
+it writes ``reports/campaign-scaling-<time>-<host>.md`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import itertools
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from umi_dst.bench.host import machine_facts
+from umi_dst.campaign import DEFAULT_EXAMPLES, DEFAULT_STEPS, ShardResult
+from umi_dst.dispatch import _ShardQueue
+from umi_dst.shards import Shard
+
+PROJECT = Path(__file__).resolve().parents[2]
+PREDICTED_WORKERS = (1, 2, 4, 8, 16, 32)
+
+
+def run_main_job(workers: int, *, examples: int, steps: int, seed: int, backends: Sequence[str], seeds: Path, scratch: Path) -> dict:
+    """``umi-dst run --workers N`` in a fresh process on a copy of ``seeds``; its timings."""
+    seeds_copy, report_dir = scratch / f"seeds-{workers}", scratch / f"report-{workers}"
+    shutil.rmtree(seeds_copy, ignore_errors=True)
+    shutil.copytree(seeds, seeds_copy)
+    command = [sys.executable, "-m", "umi_dst.cli", "run", "--workers", str(workers), "--examples", str(examples),
+               "--steps", str(steps), "--seed", str(seed), "--seeds-dir", str(seeds_copy), "--report-dir", str(report_dir)]  # fmt: skip
+    command += [arg for spec in backends for arg in ("--backend", spec)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT), os.environ.get("PYTHONPATH", "")])}
+    load_before = os.getloadavg()
+    started = time.monotonic()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - started
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"umi-dst run --workers {workers} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+    report = json.loads(next(report_dir.glob("*.json")).read_text(encoding="utf-8"))
+    shards = sorted(report["shards"], key=lambda s: s["ended"])
+    return {
+        "workers": workers,
+        "exit_status": done.returncode,
+        "wall_seconds": round(wall, 1),
+        "campaign_seconds": report["wall_seconds"],
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "cases": {backend: c["cases"] for backend, c in report["coverage"].items()},
+        "bugs": len(report["bugs"]),
+        "shard_seconds": round(sum(s["seconds"] for s in shards), 1),
+        "shards": [{k: s[k] if k != "shard" else s["shard"] for k in ("shard", "cases", "seconds", "ended")} for s in shards],
+        "last_alone_seconds": round(shards[-1]["ended"] - shards[-2]["ended"], 1) if len(shards) > 1 else 0.0,
+    }
+
+
+def predicted_wall(shards: Sequence[dict], workers: int) -> float:
+    """The driver's queue replayed with measured shard seconds on ``workers`` idle workers."""
+    queue = _ShardQueue(iter(Shard(**s["shard"]) for s in shards), reorder=True)
+    measured = {(s["shard"]["backend"], s["shard"]["index"]): s for s in shards}
+    free_at = [0.0] * workers
+    running: list[tuple[float, int, Shard]] = []
+    order = itertools.count()
+    while True:
+        start = free_at[0]
+        while running and running[0][0] <= start:  # results in by the time a worker is free
+            queue.finished(_result(heapq.heappop(running)[2], measured))
+        shard = queue.next()
+        if shard is None:
+            return max(free_at)
+        end = start + measured[shard.backend, shard.index]["seconds"]
+        heapq.heapreplace(free_at, end)
+        heapq.heappush(running, (end, next(order), shard))
+
+
+def _result(shard: Shard, measured: dict) -> ShardResult:
+    taken = measured[shard.backend, shard.index]
+    return ShardResult(shard, cases=taken["cases"], seconds=taken["seconds"])
+
+
+def scaling(runs: Sequence[dict]) -> dict:
+    """Speed-ups over the one-worker runs (medians when repeated), and predictions from their shard seconds."""
+    walls = {r["workers"]: statistics.median(x["wall_seconds"] for x in runs if x["workers"] == r["workers"]) for r in runs}
+    one = next(r for r in runs if r["workers"] == 1)
+    predicted = {n: predicted_wall(one["shards"], n) for n in PREDICTED_WORKERS}
+    return {
+        "speedup": {str(n): round(walls[1] / wall, 2) for n, wall in walls.items()},
+        "longest_shard_seconds": max(s["seconds"] for s in one["shards"]),
+        "predicted": {
+            str(n): {"campaign_seconds": round(wall, 1), "speedup": round(predicted[1] / wall, 2)} for n, wall in predicted.items()
+        },
+    }
+
+
+def markdown(result: dict) -> str:
+    s, facts = result["settings"], result["machine"]
+    lines = [
+        f"# Campaign scaling: the main job on 1 and more workers, {result['finished']}",
+        "",
+        f"`python -m umi_dst.bench.campaign_scaling`: `umi-dst run` with {s['examples']} cases of {s['steps']} steps per "
+        f"backend ({', '.join(s['backends']) or 'every available built-in'}), seed {s['seed']}, each configuration a fresh "
+        f"process, run one after the other in this order. Host {facts['hostname']}: {facts['logical_cpus']} logical CPUs "
+        f"({facts['cpu_model']}), {facts['memory_gib']} GiB. The machine is shared: the load averages (1, 5, 15 min) "
+        "before and after each run are in the table.",
+        "",
+        "| workers | wall s | campaign s | speed-up | shard-seconds | last shard alone s | load before | load after | cases |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["runs"]:
+        load = lambda xs: " / ".join(f"{x:.1f}" for x in xs)  # noqa: E731
+        lines.append(
+            f"| {r['workers']} | {r['wall_seconds']} | {r['campaign_seconds']} | {result['scaling']['speedup'][str(r['workers'])]}x "
+            f"| {r['shard_seconds']} | {r['last_alone_seconds']} | {load(r['load_before'])} | {load(r['load_after'])} "
+            f"| {sum(r['cases'].values())} |"
+        )
+    lines += [
+        "",
+        "*wall s*: the whole command, imports and report included; *campaign s*: the driver's own clock; *shard-seconds*: "
+        "the seconds all shards took, summed (work, and any waiting for a CPU); *last shard alone*: from the second-to-last "
+        "shard's result to the last one's, the time one worker ran while the other had nothing left.",
+        "",
+        "## Past this machine's cores (predicted)",
+        "",
+        "The one-worker run's shard seconds replayed through the driver's queue on N idle workers "
+        f"(no start-up, no contention). The longest shard took {result['scaling']['longest_shard_seconds']} s: no number "
+        "of workers finishes the campaign sooner.",
+        "",
+        "| workers | campaign s | speed-up |",
+        "|---|---|---|",
+    ]
+    for n, p in result["scaling"]["predicted"].items():
+        lines.append(f"| {n} | {p['campaign_seconds']} | {p['speedup']}x |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m umi_dst.bench.campaign_scaling", description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", default="1,2", help="worker counts to run, in this order (default 1,2; must include 1)")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds; every other round runs the counts in reverse order")
+    parser.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES)
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    parser.add_argument("--seed", type=int, default=2664187373)
+    parser.add_argument("--backend", action="append", default=[], metavar="SPEC", help="default: the main job's backends")
+    parser.add_argument("--seeds-dir", type=Path, default=PROJECT / "seeds", help="copied for each run (default: the project's seeds/)")
+    parser.add_argument("--report-dir", type=Path, default=Path("reports"))
+    args = parser.parse_args(argv)
+    counts = [int(n) for n in args.workers.split(",")]
+    if 1 not in counts or min(counts) < 1 or args.repeats < 1:
+        parser.error("--workers must list positive counts including 1, and --repeats must be at least 1")
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="umi-campaign-scaling-") as scratch:
+        for round in range(args.repeats):
+            for workers in counts if round % 2 == 0 else counts[::-1]:
+                print(f"umi-dst run --workers {workers} ...", file=sys.stderr, flush=True)
+                runs.append(run_main_job(workers, examples=args.examples, steps=args.steps, seed=args.seed,
+                                         backends=args.backend, seeds=args.seeds_dir, scratch=Path(scratch)))  # fmt: skip
+                print(f"  {runs[-1]['wall_seconds']} s", file=sys.stderr, flush=True)
+    now = datetime.now(timezone.utc)
+    result = {
+        "finished": f"{now:%Y-%m-%d %H:%M} UTC",
+        "machine": machine_facts(),
+        "settings": {"examples": args.examples, "steps": args.steps, "seed": args.seed, "backends": args.backend},
+        "runs": runs,
+        "scaling": scaling(runs),
+    }
+    args.report_dir.mkdir(parents=True, exist_ok=True)
+    stem = args.report_dir / f"campaign-scaling-{now:%Y%m%d-%H%M}-{result['machine']['hostname']}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    stem.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
+    print(f"report: {stem.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
