@@ -29,7 +29,7 @@ THREE_BUGS = ("score_is_distance", "limit_off_by_one", "delete_always_true")
 @pytest.mark.slow
 def test_three_planted_bugs_give_distinct_seeds_each_replaying_to_its_own_failure(tmp_path):
     plan = dataclasses.replace(
-        campaign(["umi_dst.selftest.three_bugs:factory"], tmp_path, examples=20), dim=8, config=MachineConfig()
+        campaign(["umi_dst.selftest.three_bugs:factory"], tmp_path, examples=40), dim=8, config=MachineConfig()
     )
     bugs = dispatch.run(plan, InProcessRunner()).bugs()
     assert len({bug.signature for bug in bugs}) == len(bugs) and all(bug.status == "new" and bug.hits for bug in bugs)

@@ -65,7 +65,10 @@ class Coverage:
             if fired == 0:
                 lines.append(f"{name} never fired")
             elif fired < MIN_FIRINGS:
-                lines.append(f"{name} fired only {fired} times (fewer than {MIN_FIRINGS})")
+                lines.append(
+                    f"{name} fired only {fired} times (fewer than {MIN_FIRINGS}): swarm testing switches it on "
+                    "or off per test case, so few cases can leave it rare; a larger --examples fires it more"
+                )
         return lines
 
     def to_json(self) -> dict:

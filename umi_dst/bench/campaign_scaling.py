@@ -18,6 +18,7 @@ import heapq
 import itertools
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,10 +47,11 @@ def run_main_job(workers: int, *, examples: int, steps: int, seed: int, backends
                "--steps", str(steps), "--seed", str(seed), "--seeds-dir", str(seeds_copy), "--report-dir", str(report_dir)]  # fmt: skip
     command += [arg for spec in backends for arg in ("--backend", spec)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT), os.environ.get("PYTHONPATH", "")])}
-    load_before = os.getloadavg()
+    load_before, cpu_before = os.getloadavg(), _children_cpu_seconds()
     started = time.monotonic()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     wall = time.monotonic() - started
+    cpu = _children_cpu_seconds() - cpu_before
     if done.returncode not in (0, 1):
         raise RuntimeError(f"umi-dst run --workers {workers} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     report = json.loads(next(report_dir.glob("*.json")).read_text(encoding="utf-8"))
@@ -61,12 +63,19 @@ def run_main_job(workers: int, *, examples: int, steps: int, seed: int, backends
         "campaign_seconds": report["wall_seconds"],
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
+        "cpu_seconds": round(cpu, 1),
         "cases": {backend: c["cases"] for backend, c in report["coverage"].items()},
         "bugs": len(report["bugs"]),
         "shard_seconds": round(sum(s["seconds"] for s in shards), 1),
         "shards": [{k: s[k] if k != "shard" else s["shard"] for k in ("shard", "cases", "seconds", "ended")} for s in shards],
         "last_alone_seconds": round(shards[-1]["ended"] - shards[-2]["ended"], 1) if len(shards) > 1 else 0.0,
     }
+
+
+def _children_cpu_seconds() -> float:
+    """User and system CPU of the finished processes this one waited for, and theirs."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def predicted_wall(shards: Sequence[dict], workers: int) -> float:
@@ -118,21 +127,25 @@ def markdown(result: dict) -> str:
         f"({facts['cpu_model']}), {facts['memory_gib']} GiB. The machine is shared: the load averages (1, 5, 15 min) "
         "before and after each run are in the table.",
         "",
-        "| workers | wall s | campaign s | speed-up | shard-seconds | last shard alone s | load before | load after | cases |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| workers | wall s | campaign s | speed-up | CPU s (cores busy) | shard-seconds | last shard alone s | load before | load after | cases |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["runs"]:
         load = lambda xs: " / ".join(f"{x:.1f}" for x in xs)  # noqa: E731
         lines.append(
             f"| {r['workers']} | {r['wall_seconds']} | {r['campaign_seconds']} | {result['scaling']['speedup'][str(r['workers'])]}x "
-            f"| {r['shard_seconds']} | {r['last_alone_seconds']} | {load(r['load_before'])} | {load(r['load_after'])} "
+            f"| {r['cpu_seconds']} ({r['cpu_seconds'] / r['wall_seconds']:.2f}) | {r['shard_seconds']} | {r['last_alone_seconds']} "
+            f"| {load(r['load_before'])} | {load(r['load_after'])} "
             f"| {sum(r['cases'].values())} |"
         )
     lines += [
         "",
-        "*wall s*: the whole command, imports and report included; *campaign s*: the driver's own clock; *shard-seconds*: "
-        "the seconds all shards took, summed (work, and any waiting for a CPU); *last shard alone*: from the second-to-last "
-        "shard's result to the last one's, the time one worker ran while the other had nothing left.",
+        "*wall s*: the whole command, imports and report included; *campaign s*: the driver's own clock; *CPU s*: user "
+        "and system CPU of the command and every process it waited for (workers, helpers; not the PostgreSQL servers, "
+        "which are not its children), and that over the wall time: how many cores it kept busy; *shard-seconds*: the "
+        "seconds the searching shards took, summed (work, and any waiting for a CPU; not the replays of existing seeds "
+        "or the shrinking of new findings); *last shard alone*: from the second-to-last shard's result to the last "
+        "one's, the time one worker ran while the others had nothing left.",
         "",
         "## Past this machine's cores (predicted)",
         "",
