@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from backends.sim import SimVectorBackend
 from umi_dst.checks import ContractViolation, search_results
 from umi_dst.contract import SearchResult as R
+from umi_dst.recipes import NearTie, random_vector
 
 IDS = ["a", "b", "c", "d"]
 SCORES = np.array([0.9, 0.9 - 5e-5, 0.5, -0.2])
 ATOL = 1e-4
+NEAR_TIE_GAPS = tuple(round(ATOL * times, 12) for times in (0.5, 0.9, 1.1, 1.5, 1.9))
 
 
 def check(results, limit=2, exact=True):
@@ -68,3 +71,40 @@ def test_true_scores_may_not_be_inverted_by_more_than_the_tolerance():
 
 def test_limit_beyond_count_wants_every_record():
     check([R("a", 0.9), R("b", 0.89995), R("c", 0.5), R("d", -0.2)], limit=10_000)
+
+
+@pytest.mark.parametrize("dim", [2, 8, 1536])
+@pytest.mark.parametrize("gap", NEAR_TIE_GAPS)
+def test_near_tie_query_ranks_two_records_the_chosen_gap_apart(dim, gap):
+    oracle = SimVectorBackend(dim)
+    oracle.store("a", random_vector(1, dim))
+    oracle.store("b", random_vector(2, dim))
+    query = NearTie("a", "b", gap).make(dim, oracle.get)
+    ids, scores = oracle.scores(query)
+    true = dict(zip(ids, scores.tolist()))
+    assert abs(true["a"] - true["b"] - gap) < 1e-6
+
+
+def test_near_tie_query_of_records_pointing_the_same_way_is_the_record():
+    oracle = SimVectorBackend(4)
+    oracle.store("a", np.array([1, 2, 3, 4], dtype=np.float32))
+    oracle.store("twice", np.array([2, 4, 6, 8], dtype=np.float32))
+    assert NearTie("a", "twice", 1e-4).make(4, oracle.get).tobytes() == oracle.get("a").tobytes()
+
+
+@pytest.mark.parametrize("gap", NEAR_TIE_GAPS)
+def test_order_check_at_near_ties_allows_inversions_up_to_the_tolerance(gap):
+    """Two records a near-tie query ranks ``gap`` apart, reported inverted with scores that
+    each stay within the tolerance: accepted up to the tolerance, refused past it."""
+    oracle = SimVectorBackend(8)
+    oracle.store("a", random_vector(1, 8))
+    oracle.store("b", random_vector(2, 8))
+    ids, scores = oracle.scores(NearTie("a", "b", gap).make(8, oracle.get))
+    true = dict(zip(ids, scores.tolist()))
+    middle = (true["a"] + true["b"]) / 2
+    inverted = [R("b", middle), R("a", middle)]
+    if gap <= ATOL:
+        assert search_results(inverted, ids, scores, 2, ATOL, True) == 1.0
+    else:
+        with pytest.raises(ContractViolation, match="ranks 'a' .* below 'b'"):
+            search_results(inverted, ids, scores, 2, ATOL, True)

@@ -115,8 +115,42 @@ class Explicit:
         return np.resize(np.asarray(self.values, dtype=np.float32), dim)
 
 
-Recipe = Union[Random, Scaled, Negated, Perturbed, OneHot, Explicit]
-RECIPE_KINDS: dict[str, type] = {cls.kind: cls for cls in (Random, Scaled, Negated, Perturbed, OneHot, Explicit)}
+@dataclass(frozen=True, slots=True)
+class NearTie:
+    """A direction between the stored vectors of ``of`` and ``other`` whose cosine with ``of``
+    beats its cosine with ``other`` by ``gap`` (exact up to float32 rounding, about 1e-7).
+
+    As a query it ranks the two records a chosen distance apart, so the order and top-k
+    rules are tried at gaps just under and just over the score tolerance. Where no such
+    direction exists (the two point the same way, or exactly opposite ways) it is ``of``'s
+    stored vector.
+    """
+
+    of: str
+    other: str
+    gap: float
+    kind: ClassVar[str] = "near_tie"
+
+    def make(self, dim: int, lookup: Lookup) -> Embedding:
+        base = _base(self.of, dim, lookup)
+        u, v = _unit(base), _unit(_base(self.other, dim, lookup))
+        cosine = float(u @ v)
+        half_chord = np.sqrt(max(0.0, (1.0 - cosine) / 2.0))  # |u - v| / 2
+        if 1.0 + cosine < 1e-6 or not 0.0 <= self.gap < 2.0 * half_chord:
+            return base
+        # q = cos(t) w + sin(t) p with w, p the unit bisector and half-difference: q.u - q.v = 2 sin(t) |u - v| / 2
+        bisector, difference = _unit(u + v), _unit(u - v)
+        sine = self.gap / (2.0 * half_chord)
+        return (np.sqrt(1.0 - sine**2) * bisector + sine * difference).astype(np.float32)
+
+
+Recipe = Union[Random, Scaled, Negated, Perturbed, OneHot, Explicit, NearTie]
+RECIPE_KINDS: dict[str, type] = {cls.kind: cls for cls in (Random, Scaled, Negated, Perturbed, OneHot, Explicit, NearTie)}
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    wide = vector.astype(np.float64)
+    return wide / np.linalg.norm(wide)
 
 
 def _base(of: str, dim: int, lookup: Lookup) -> Embedding:

@@ -21,7 +21,7 @@ from umi_dst.codec import DecodeError
 from umi_dst.contract import MAX_ABS_VALUE, MAX_DIM, MAX_LIMIT, MIN_DIM, MIN_NORM, InvalidInput
 from umi_dst.faults import INJECTED_FAULTS
 from umi_dst.operations import Count, Delete, Exists, Get, Invalid, Search, Step, Store, StoreBatch
-from umi_dst.recipes import Explicit, Negated, OneHot, Perturbed, Random, Recipe, Scaled
+from umi_dst.recipes import Explicit, NearTie, Negated, OneHot, Perturbed, Random, Recipe, Scaled
 from umi_dst.validation import validate_id
 
 MAX_FILE_BYTES = 4 * 2**20
@@ -127,8 +127,12 @@ def _batch(op: StoreBatch, dim: int, path: str) -> None:
 def _recipe(recipe: Recipe, dim: int, path: str) -> None:
     if isinstance(recipe, (Random, Perturbed)):
         _seed(recipe.seed, f"{path}.seed")
-    if isinstance(recipe, (Scaled, Negated, Perturbed)):
+    if isinstance(recipe, (Scaled, Negated, Perturbed, NearTie)):
         _id(recipe.of, f"{path}.of")
+    if isinstance(recipe, NearTie):
+        _id(recipe.other, f"{path}.other")
+        if not 0 <= recipe.gap <= 2:
+            raise DecodeError(f"{path}.gap", f"must be from 0 to 2 (a difference of cosines), got {recipe.gap!r}")
     if isinstance(recipe, Scaled) and not -MAX_EXPONENT <= recipe.exponent <= MAX_EXPONENT:
         raise DecodeError(f"{path}.exponent", f"must be from {-MAX_EXPONENT} to {MAX_EXPONENT}, got {recipe.exponent}")
     if isinstance(recipe, Perturbed) and not 0 <= recipe.epsilon <= 1:
