@@ -54,7 +54,8 @@ def run_main_job(workers: int, *, examples: int, steps: int, seed: int, backends
     cpu = _children_cpu_seconds() - cpu_before
     if done.returncode not in (0, 1):
         raise RuntimeError(f"umi-dst run --workers {workers} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
-    report = json.loads(next(report_dir.glob("*.json")).read_text(encoding="utf-8"))
+    report_json = next(report_dir.glob("*.json"))
+    report = json.loads(report_json.read_text(encoding="utf-8"))
     shards = sorted(report["shards"], key=lambda s: s["ended"])
     return {
         "workers": workers,
@@ -69,6 +70,7 @@ def run_main_job(workers: int, *, examples: int, steps: int, seed: int, backends
         "shard_seconds": round(sum(s["seconds"] for s in shards), 1),
         "shards": [{k: s[k] if k != "shard" else s["shard"] for k in ("shard", "cases", "seconds", "ended")} for s in shards],
         "last_alone_seconds": round(shards[-1]["ended"] - shards[-2]["ended"], 1) if len(shards) > 1 else 0.0,
+        "report": str(report_json.with_suffix("")),
     }
 
 
@@ -123,7 +125,8 @@ def markdown(result: dict) -> str:
         "",
         f"`python -m umi_dst.bench.campaign_scaling`: `umi-dst run` with {s['examples']} cases of {s['steps']} steps per "
         f"backend ({', '.join(s['backends']) or 'every available built-in'}), seed {s['seed']}, each configuration a fresh "
-        f"process, run one after the other in this order. Host {facts['hostname']}: {facts['logical_cpus']} logical CPUs "
+        f"process, run one after the other in this order (the {max(r['workers'] for r in result['runs'])}-worker run's "
+        f"campaign report is beside this one: `{next(r['report'] for r in result['runs'] if r['report'])}.md`). Host {facts['hostname']}: {facts['logical_cpus']} logical CPUs "
         f"({facts['cpu_model']}), {facts['memory_gib']} GiB. The machine is shared: the load averages (1, 5, 15 min) "
         "before and after each run are in the table.",
         "",
@@ -183,6 +186,12 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(run_main_job(workers, examples=args.examples, steps=args.steps, seed=args.seed,
                                          backends=args.backend, seeds=args.seeds_dir, scratch=Path(scratch)))  # fmt: skip
                 print(f"  {runs[-1]['wall_seconds']} s", file=sys.stderr, flush=True)
+        args.report_dir.mkdir(parents=True, exist_ok=True)
+        main_job = max(runs, key=lambda r: r["workers"])  # the main job's own report, coverage and all
+        for suffix in (".md", ".json"):
+            shutil.copy(main_job["report"] + suffix, args.report_dir)
+        for run in runs:
+            run["report"] = Path(run["report"]).name if run is main_job else None
     now = datetime.now(timezone.utc)
     result = {
         "finished": f"{now:%Y-%m-%d %H:%M} UTC",
@@ -191,7 +200,6 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "scaling": scaling(runs),
     }
-    args.report_dir.mkdir(parents=True, exist_ok=True)
     stem = args.report_dir / f"campaign-scaling-{now:%Y%m%d-%H%M}-{result['machine']['hostname']}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     stem.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
