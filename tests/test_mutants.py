@@ -7,12 +7,24 @@ from pathlib import Path
 import pytest
 
 from umi_dst.selftest.mutants import MUTANTS, NEMESES, REFUSED
-from umi_dst.campaign import run_campaign
+from umi_dst.campaign import run_campaign, run_shard
 from umi_dst.machine import run_contract_machine
 from umi_dst.replay import replay_file, reproduces_recorded_failure
 from umi_dst.seeds import load
+from umi_dst.shards import Shard
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+
+GAPS = {
+    "large_batch_loses_last_item": ("neither all-old nor all-new",),
+    "stale_upsert_in_large_store": ("on a fresh connection: not a bit-exact round trip",),
+    "quantised_scores_invert_near_ties": ("below", "not a valid top-"),
+}
+"""Planted bugs in shapes a green run once let through (issue 13): a batch of more than 64 ids
+losing its last item under a fault, a stale record in a store of more than 256, true scores
+inverted by one to two tolerances; and the checks that must catch each. Their shrinking
+replays stores of hundreds of records (20-40 s of CPU), so the default suite searches the ci
+budget for them and the full catch, shrink and replay of each is slow."""
 
 
 def ci_campaign(spec, tmp_path, ci_settings):
@@ -27,7 +39,7 @@ def ci_campaign(spec, tmp_path, ci_settings):
     )
 
 
-@pytest.mark.parametrize("mutant", sorted(MUTANTS))
+@pytest.mark.parametrize("mutant", [pytest.param(name, marks=pytest.mark.slow) if name in GAPS else name for name in sorted(MUTANTS)])
 def test_machine_catches_planted_bug_and_seed_replays(mutant, tmp_path, ci_settings):
     spec = f"umi_dst.selftest.mutants:{mutant}"
     result = ci_campaign(spec, tmp_path, ci_settings)
@@ -41,6 +53,17 @@ def test_machine_catches_planted_bug_and_seed_replays(mutant, tmp_path, ci_setti
     assert replayed.at_step == seed.failure["step"], "replay fails at the same step as the original run"
     correct = f"umi_dst.selftest.mutants:control_{mutant}" if mutant in NEMESES else "sim"
     assert not replay_file(result.seed_path, backend=correct, workdir=tmp_path).reproduced, "the correct Sim passes the seed"
+
+
+@pytest.mark.parametrize("mutant", sorted(GAPS))
+def test_ci_machine_reaches_and_catches_gap(mutant, tmp_path, ci_settings):
+    """The ci budget's cases (seed 0, no shrinking) reach the gap's shape and its check fires,
+    and nothing else does."""
+    shard = Shard(f"umi_dst.selftest.mutants:{mutant}", 0, 1, 0, ci_settings.max_examples)
+    searched = run_shard(shard, steps=ci_settings.stateful_step_count, dim=8, workdir=tmp_path)
+    assert searched.hits, f"{mutant} was not caught in {searched.cases} ci cases"
+    for signature in searched.hits:
+        assert any(check in signature for check in GAPS[mutant]), signature
 
 
 def test_correct_sim_passes_the_machine(tmp_path, ci_settings):

@@ -12,13 +12,13 @@ from umi_dst import seeds
 from umi_dst.codec import decode_step, encode_step
 from umi_dst.operations import Abandon, Count, Delete, Exists, Get, Invalid, Reopen, Step
 from umi_dst import invalid
-from umi_dst.strategies import batches, ids, resolve, searches, stores
+from umi_dst.strategies import batches, concrete_id, ids, resolve, searches, stores
 
 DIM = 6
 
 concrete_steps = st.one_of(
     stores(DIM).map(lambda op: Step(type(op)(op.id, resolve(op.embedding, ["x"])))),
-    batches(DIM, 50).map(lambda op: Step(type(op)(tuple((i, resolve(r, ["x"])) for i, r in op.items), op.bulk))),
+    batches(DIM, 50).map(lambda op: Step(type(op)(tuple((concrete_id(i, ["x"]), resolve(r, ["x"])) for i, r in op.items), op.bulk))),
     searches(DIM).map(lambda op: Step(type(op)(resolve(op.query, ["y"]), op.limit))),
     st.builds(lambda id: Step(Delete(id), "error_after"), ids),
     st.builds(lambda id: Step(Get(id)), ids),

@@ -330,7 +330,7 @@ def contract_machine(
             elif isinstance(write, Store):
                 op = Store(write.id, resolve(write.embedding, stored))
             else:
-                op = Delete(concrete_id(write, stored))
+                op = Delete(concrete_id(write.id, stored))
             points = self.harness.crash_points(fault) if fault else ()
             at = CrashPoint(points[point % len(points)], k) if points else None
             self.run(Step(op, fault, at))
@@ -341,7 +341,7 @@ def contract_machine(
             cap = config.max_bulk if dim is not None else config.bulk_cap(self.factory.dim)
             if bulk is not None and bulk.count > cap:
                 bulk = dataclasses.replace(bulk, count=cap, distinct=min(bulk.distinct, cap))
-            return StoreBatch(tuple((id, resolve(recipe, stored)) for id, recipe in op.items), bulk)
+            return StoreBatch(tuple((concrete_id(id, stored), resolve(recipe, stored)) for id, recipe in op.items), bulk)
 
         def teardown(self) -> None:
             if self.harness is None:
@@ -393,7 +393,7 @@ def _faulty_write_rule(
     """The rule ``name`` writing under one of the faults in ``slot``; with ``strikes`` (k, n)
     only k times in n, else with no fault."""
     arguments = {
-        "write": strategies.stores(recipe_dim) | strategies.batches(recipe_dim, max_bulk) | strategies.existing_or_any_ids,
+        "write": strategies.writes(recipe_dim, max_bulk),
         "choice": st.integers(0, 255),
         "point": st.integers(0, 15),
         "k": st.integers(0, MAX_DRAWN_CRASH_K),

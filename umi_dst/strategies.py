@@ -15,9 +15,9 @@ from typing import Union
 
 from hypothesis import strategies as st
 
-from umi_dst.contract import MAX_ID_LENGTH, MAX_LIMIT
-from umi_dst.operations import Bulk, Search, Store, StoreBatch
-from umi_dst.recipes import Explicit, Negated, OneHot, Perturbed, Random, Recipe, Scaled
+from umi_dst.contract import DEFAULT_SCORE_ATOL, MAX_ID_LENGTH, MAX_LIMIT
+from umi_dst.operations import Bulk, Delete, Search, Store, StoreBatch
+from umi_dst.recipes import Explicit, NearTie, Negated, OneHot, Perturbed, Random, Recipe, Scaled
 
 TRICKY_IDS: tuple[str, ...] = (
     "a", "b", "A", " a", "a ", "abc", "a_c", "a%", "%", "_", "50%_off", "a%c",
@@ -83,9 +83,13 @@ def concrete_id(id: IdChoice, stored: list[str]) -> str:
 
 
 def resolve(recipe: Recipe, stored: list[str]) -> Recipe:
-    """Replace a ``Pick`` in a recipe with the concrete id it stands for."""
-    of = getattr(recipe, "of", None)
-    return dataclasses.replace(recipe, of=concrete_id(of, stored)) if isinstance(of, Pick) else recipe
+    """Replace each ``Pick`` in a recipe (``of``, ``other``) with the concrete id it stands for."""
+    picked = {
+        name: concrete_id(chosen, stored)
+        for name in ("of", "other")
+        if isinstance(chosen := getattr(recipe, name, None), Pick)
+    }
+    return dataclasses.replace(recipe, **picked) if picked else recipe
 
 
 random_text_ids = st.text(
@@ -120,9 +124,13 @@ def recipes(dim: int) -> st.SearchStrategy:
 
 
 def bulks(max_count: int) -> st.SearchStrategy:
-    return st.tuples(seeds, st.integers(1, max_count), st.integers(1, 4)).map(
+    """Bulk parts of up to ``max_count`` items with repeated ids, or full ones: ``max_count``
+    distinct ids, so a few steps grow a store past the sizes where stores change their ways
+    (pages, index builds, sampled checks) and large writes meet faults."""
+    repeating = st.tuples(seeds, st.integers(1, max_count), st.integers(1, 4)).map(
         lambda drawn: Bulk(drawn[0], drawn[1], max(1, drawn[1] * drawn[2] // 4))
     )
+    return repeating | st.builds(Bulk, seeds, st.just(max_count), st.just(max_count))
 
 
 def stores(dim: int) -> st.SearchStrategy:
@@ -130,18 +138,33 @@ def stores(dim: int) -> st.SearchStrategy:
 
 
 def batches(dim: int, max_bulk: int) -> st.SearchStrategy:
-    """Batches with repeated ids: a few explicit items (from a small id pool) and maybe bulk."""
-    items = st.lists(st.tuples(st.sampled_from(TRICKY_IDS[:8]) | ids, recipes(dim)), max_size=8)
+    """Batches with repeated ids and updates: a few explicit items (from a small id pool, or a
+    stored id as a ``Pick``) and maybe a bulk part (none, repeating or full: one in three each)."""
+    items = st.lists(st.tuples(st.sampled_from(TRICKY_IDS[:8]) | ids | picks, recipes(dim)), max_size=8)
     bulk = st.none() | bulks(max_bulk) if max_bulk else st.none()
     return st.builds(StoreBatch, items.map(tuple), bulk)
+
+
+def writes(dim: int, max_bulk: int) -> st.SearchStrategy:
+    """A write to run under a fault: a store, a batch or a delete, one in three each, so faults
+    meet batches, large ones included, as often as single writes. A delete is of a stored id
+    or a near-duplicate of one (an ``IdChoice``): a fault on a delete of nothing shows little."""
+    return st.one_of(stores(dim), batches(dim, max_bulk), st.builds(Delete, picks | near_duplicates))
 
 
 def limits() -> st.SearchStrategy:
     return st.integers(1, 5) | st.integers(1, 60) | st.just(MAX_LIMIT)
 
 
+NEAR_TIE_GAPS = tuple(round(DEFAULT_SCORE_ATOL * times, 12) for times in (0.5, 0.9, 1.1, 1.5, 1.9))
+"""Score gaps of near-tie queries: just under and just over the contract's tolerance, up to
+twice it, where a backend's reported scores can look sorted while true ones are inverted."""
+near_ties = st.builds(NearTie, picks, picks, st.sampled_from(NEAR_TIE_GAPS))
+
+
 def searches(dim: int) -> st.SearchStrategy:
-    return st.builds(Search, recipes(dim), limits())
+    """Half of the queries any recipe, half a near tie between two stored records."""
+    return st.builds(Search, recipes(dim), limits()) | st.builds(Search, near_ties, limits())
 
 
 SMALL_DIMS = (2, 3, 5, 8, 13)

@@ -8,6 +8,7 @@ backend class; each name is also a module attribute holding its builder, so
 from __future__ import annotations
 
 import re
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from backends.sim import SimFactory, SimVectorBackend
-from umi_dst.contract import MAX_LIMIT, Embedding, Nemesis, SearchResult, WriteCall
-from umi_dst.validation import validate_batch, validate_id
+from umi_dst.contract import DEFAULT_SCORE_ATOL, MAX_LIMIT, Embedding, Nemesis, SearchResult, WriteCall
+from umi_dst.validation import last_wins, validate_batch, validate_id, validate_limit
 
 
 class UpsertAppendsDuplicate(SimVectorBackend):
@@ -284,6 +285,50 @@ class SearchReturnsFarthest(SimVectorBackend):
         return ranked[len(ranked) - min(limit, len(ranked)) :]
 
 
+class LargeBatchLosesLastItem(SimVectorBackend):
+    """A crash during a batch of more than 64 distinct ids loses its last one (a torn final
+    page): the rest lands and the write reports failure. When the lost item was an update,
+    ``count()`` does not move; only reading back every id the batch touched shows it."""
+
+    crashing = False
+
+    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
+        checked = last_wins(validate_batch(items, self.dim))
+        if self.crashing and len(checked) > 64:
+            super().store_batch(checked[:-1])
+            raise ConnectionError("server crashed while the batch was committing")
+        super().store_batch(checked)
+
+
+class StaleUpsertInLargeStore(SimVectorBackend):
+    """Once the store holds more than 256 records, a batch keeps the old vector of an id it
+    updates (a bulk path that inserts with ON CONFLICT DO NOTHING): ``count()`` never moves,
+    and only comparing every record, not a sample, finds the stale one."""
+
+    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
+        checked = validate_batch(items, self.dim)
+        if len(self._ids) > 256:
+            checked = [(id, vector) for id, vector in checked if id not in self._slot]
+        super().store_batch(checked)
+
+
+class QuantisedScoresInvertNearTies(SimVectorBackend):
+    """A quantised index: each record's score is off by 0.95 of the tolerance, up or down
+    (fixed per record), and results are ranked by these scores. Every reported score is
+    within the tolerance and in order, yet two records less than two tolerances apart can
+    come back inverted."""
+
+    def search(self, query: Embedding, limit: int) -> list[SearchResult]:
+        biased = [SearchResult(r.id, r.score + _quantisation_error(r.id)) for r in super().search(query, MAX_LIMIT)]
+        biased.sort(key=lambda r: (-r.score, r.id))
+        return biased[: validate_limit(limit)]
+
+
+def _quantisation_error(id: str) -> float:
+    sign = 1.0 if hashlib.blake2b(id.encode(), digest_size=1).digest()[0] & 1 else -1.0
+    return sign * 0.95 * DEFAULT_SCORE_ATOL
+
+
 class DeleteReportsRetry(SimVectorBackend):
     """When the acknowledgement of a delete is lost, the client retries it and reports the
     retry's answer (False: the first attempt had already deleted the record)."""
@@ -318,6 +363,9 @@ MUTANTS: dict[str, type[SimVectorBackend]] = {
     "close_raises": CloseRaises,
     "delete_reports_retry": DeleteReportsRetry,
     "search_returns_farthest": SearchReturnsFarthest,
+    "large_batch_loses_last_item": LargeBatchLosesLastItem,
+    "stale_upsert_in_large_store": StaleUpsertInLargeStore,
+    "quantised_scores_invert_near_ties": QuantisedScoresInvertNearTies,
 }
 
 
@@ -340,6 +388,7 @@ class _SetsFlagDuringWrite:
 
 
 NEMESES: dict[str, Callable[[], dict[str, Nemesis]]] = {
+    "large_batch_loses_last_item": lambda: {"crash_during_write": _SetsFlagDuringWrite("crash_during_write", "crashing")},
     "delete_reports_retry": lambda: {"lost_ack": _SetsFlagDuringWrite("lost_ack", "ack_lost")},
 }
 """Mutants whose bug shows only under a fault: the nemesis their factory declares."""
