@@ -9,11 +9,11 @@ from backends.sim import SimVectorBackend
 from umi_dst.checks import ContractViolation, search_results
 from umi_dst.contract import SearchResult as R
 from umi_dst.recipes import NearTie, random_vector
+from umi_dst.strategies import NEAR_TIE_GAPS
 
 IDS = ["a", "b", "c", "d"]
 SCORES = np.array([0.9, 0.9 - 5e-5, 0.5, -0.2])
 ATOL = 1e-4
-NEAR_TIE_GAPS = tuple(round(ATOL * times, 12) for times in (0.5, 0.9, 1.1, 1.5, 1.9))
 
 
 def check(results, limit=2, exact=True):

@@ -7,8 +7,8 @@ backend class; each name is also a module attribute holding its builder, so
 
 from __future__ import annotations
 
-import re
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
