@@ -151,3 +151,21 @@ def test_a_file_replaced_twice_in_one_write_keeps_only_its_last_version_the_docu
     assert [type(op).__name__ for op in ops] == ["Rename", "Put", "Rename"], "the first version's write is left out"
     seen = {state.files.get("file") for state in crash_states.crash_states(before, ops)}
     assert seen == {b"old", b"second"}, "no state holds the first version"
+
+
+def test_file_work_an_engine_finishes_after_the_call_returns_is_recorded_with_it(tmp_path, monkeypatch):
+    """An engine's thread may drop a temporary file just after the write returned (Lance's
+    ``_deletions/.tmp…``): the state read at the end and the events must still agree."""
+    reads = []
+    unpatched = file_ops.snapshot
+
+    def snapshot_racing_a_late_removal(root):
+        reads.append(root)
+        if len(reads) == 2:  # the first read after the write: the thread removes its temporary now
+            (tmp_path / ".tmpLATE").unlink()
+        return unpatched(root)
+
+    monkeypatch.setattr(file_ops, "snapshot", snapshot_racing_a_late_removal)
+    _, _, ops, after = file_ops.record(tmp_path, lambda: (tmp_path / ".tmpLATE").write_bytes(b"scratch"))
+    assert ops == [file_ops.Remove(".tmpLATE")], "the removal is the write's; the scratch bytes are unknowable"
+    assert ".tmpLATE" not in after and len(reads) == 3, "the state was read again after the late event"

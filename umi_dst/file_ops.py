@@ -90,31 +90,48 @@ def supported() -> bool:
 
 
 def snapshot(root: Path) -> Snapshot:
-    """Every directory and file under ``root`` with its bytes."""
+    """Every directory and file under ``root`` with its bytes (a file removed while it is read is
+    left out: its removal is an event, and ``record`` reads again after any event)."""
     found: Snapshot = {}
     for dirpath, dirnames, filenames in os.walk(root):
         base = Path(dirpath).relative_to(root)
         for name in dirnames:
             found[(base / name).as_posix()] = None
         for name in filenames:
-            found[(base / name).as_posix()] = (Path(dirpath) / name).read_bytes()
+            try:
+                found[(base / name).as_posix()] = (Path(dirpath) / name).read_bytes()
+            except FileNotFoundError:
+                continue
     return found
 
 
 def record(root: Path, action: Callable[[], T]) -> tuple[T, Snapshot, list[FileOp], Snapshot]:
-    """Run ``action`` and return its result, the state before, the operations, the state after."""
+    """Run ``action`` and return its result, the state before, the operations, the state after.
+
+    Each state is read again until no event arrives while it is read: an engine's threads can
+    finish file work after a call returns (a temporary file dropped later), and the state and
+    the events must agree."""
     root = Path(root)
-    before = snapshot(root)
     watcher = _Inotify()
     try:
-        for path in [root, *(root / p for p, content in sorted(before.items()) if content is None)]:
+        for path in [Path(dirpath) for dirpath, _, _ in os.walk(root)]:
             watcher.watch(path, root)
+        before, _ = _settled(root, watcher)
         result = action()
-        events = watcher.drain()
+        after, events = _settled(root, watcher)
     finally:
         watcher.close()
-    after = snapshot(root)
     return result, before, _operations(events, before, after), after
+
+
+def _settled(root: Path, watcher: _Inotify) -> tuple[Snapshot, list[tuple[int, int, str]]]:
+    """The directory's state once no event arrived while reading it, and the events until then."""
+    events = watcher.drain()
+    state = snapshot(root)
+    while late := watcher.drain():
+        events += late
+        state = snapshot(root)
+    return state, events
 
 
 def apply(state: Snapshot, op: FileOp, torn_length: int | None = None) -> Snapshot:
@@ -214,7 +231,7 @@ def _operations(events: list[tuple[int, int, str]], before: Snapshot, after: Sna
         elif mask & _IN_MOVED_TO:
             source = moving.pop(cookie, None)
             if source is None:
-                raise RecordingError(f"{path} was moved in from outside the store")
+                raise RecordingError(f"{path!r} was moved in from outside the store")
             steps.append(("rename", source, path))
         elif mask & _IN_DELETE:
             steps.append(("remove", path, None))
@@ -281,7 +298,7 @@ def _resolve(ops: list[tuple[str, object]], before: Snapshot, after: Snapshot) -
     for path, token in holder.items():
         content = after.get(path)
         if content is None:
-            raise RecordingError(f"{path} is not a file after the write")
+            raise RecordingError(f"{path!r} is not a file after the write")
         contents[token] = content
     for written_token, link in pairs.items():
         if link in contents:
