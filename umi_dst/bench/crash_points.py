@@ -91,12 +91,13 @@ def crash_state_rows(spec: str) -> list[Row]:
     return rows
 
 
-def fault_point_rows(spec: str) -> list[Row]:
-    """Every write kind at every point of every placed fault (PostgreSQL), each on a fresh store."""
+def fault_point_rows(spec: str, faults: tuple[str, ...] | None = None) -> list[Row]:
+    """Every write kind at every point of every placed fault (PostgreSQL; only ``faults`` if
+    given), each on a fresh store."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="umi-crash-") as scratch:
         probe = registry.build(spec, Path(scratch), DIM)
-        plan = {fault: Harness(probe).crash_points(fault) for fault in sorted(probe.nemeses)}
+        plan = {fault: Harness(probe).crash_points(fault) for fault in sorted(probe.nemeses) if faults is None or fault in faults}
         probe.destroy()
         for fault, points in plan.items():
             for kind, op in WRITE_KINDS.items():
@@ -160,6 +161,7 @@ class Concurrent:
     seconds: float
 
 
+POSTGRES_BUGS = tuple(f"umi_dst.selftest.postgres_crash_mutants:{name}" for name in ("unlogged_table", "commits_on_next_call", "commits_each_row"))
 PLANTED_LOSS = "umi_dst.selftest.postgres_crash_mutants:unlogged_table"
 CAMPAIGN_BUGS = (
     "backends.lance.upstream:batch_loop",
@@ -241,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     soaks = [soak("lance", CRASH, args.lance_cycles)]
     if args.postgres_cycles:
         rows += fault_point_rows("postgres")
+        rows += [row for spec in POSTGRES_BUGS for row in fault_point_rows(spec, ("crash_server",))]
         soaks.append(soak("postgres", "crash_server", args.postgres_cycles))
     concurrent: list[Concurrent] = []
     fresh: list[dict] = []
@@ -286,7 +289,8 @@ def _markdown(data: dict) -> str:
         "",
         "File-based stores: distinct crash states of the write built and checked (fresh connection: opens,",
         "all-old or all-new, all-new once every file operation is done). PostgreSQL: points struck, each",
-        "with its one expected state. The last three stores carry planted crash bugs.",
+        "with its one expected state (`after_statements`: either, never a mix). Planted crash bugs: the",
+        "JSON-file store's two variants besides `correct`, `batch_loop` and the `postgres_crash_mutants`.",
         "",
         "| backend | write | fault | checked | verdict |",
         "|---|---|---|---:|---|",
@@ -297,8 +301,9 @@ def _markdown(data: dict) -> str:
     lines += [f"| {s['backend']} | {s['fault']} | {s['cycles']} | {s['acknowledged']} | {s['lost']} | {s['violations']} | {s['seconds']:.0f} |" for s in data["soak"]]
     if data.get("concurrent"):
         lines += ["", "## Crashes in concurrent histories (PostgreSQL)", "",
-                  "Generated programs (a prefix, then 2-4 clients as threads); about half strike one client write with",
-                  "`crash_server` at a drawn crash point while the others run. Calls cut off by the crash are",
+                  "Generated programs (a prefix, then 2-4 clients as threads); some (column `crashed`) strike one client",
+                  "write with a placed fault (`crash_server`, `terminate_connection`, `statement_timeout`) at a drawn",
+                  "point while the others run. Calls cut off by a server crash are",
                   "indeterminate, as is the struck write if it raised (unless it raised before its commit: then it",
                   "never took effect); every acknowledged write must be read back after it. The planted bug keeps its",
                   "table `UNLOGGED`: nothing shows it until a crash. Lance, whose crash is a writer's process dying, is",
