@@ -323,7 +323,9 @@ def _markdown(data: dict) -> str:
 
 
 def _short(verdict: str) -> str:
-    return verdict if len(verdict) <= 140 else verdict[:137] + "..."
+    """The verdict's first line, at most 140 characters (a table cell)."""
+    line = verdict.splitlines()[0] if verdict else verdict
+    return line if len(line) <= 140 else line[:137] + "..."
 
 
 if __name__ == "__main__":
