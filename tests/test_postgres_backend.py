@@ -11,7 +11,7 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from backends.postgres.factory import approximate_factory, exact_factory
-from backends.postgres.store import COPY_MIN_ROWS, DEFAULT_EF_SEARCH
+from backends.postgres.store import COPY_MIN_ROWS
 from backends.sim import SimVectorBackend
 from umi_dst.contract import InvalidInput
 from umi_dst.recipes import random_matrix
@@ -204,13 +204,14 @@ def test_approximate_search_returns_min_of_limit_and_count_beyond_ef_search_in_o
     high dimension, where random vectors are all about equally far): they must be re-sorted."""
     dim = 1536
     factory = approximate_factory(tmp_path, dim)
+    factory.ef_search = ef_search = 40  # pgvector's default, so the 300 rows reach far past it
     backend = factory.open()
     try:
         rows = random_matrix(16, 450, dim)
         backend.store_batch([(f"id-{index}", vector) for index, vector in enumerate(rows)])
         for index in range(0, 450, 3):
             backend.delete(f"id-{index}")
-        for query, limit in ((1, DEFAULT_EF_SEARCH + 1), (2, 5 * DEFAULT_EF_SEARCH), (4, 5 * DEFAULT_EF_SEARCH), (5, 10_000)):
+        for query, limit in ((1, ef_search + 1), (2, 5 * ef_search), (4, 5 * ef_search), (5, 10_000)):
             results = backend.search(rows[query], limit)
             scores = [result.score for result in results]
             assert len(results) == min(limit, 300)

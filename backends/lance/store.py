@@ -131,8 +131,10 @@ class IndexPlan:
     num_partitions: int = 1
     m: int = 20
     ef_construction: int = 300
-    ef: int = 64
-    refine_factor: int = 4
+    ef: int = 512
+    refine_factor: int = 20
+    """Search breadth and re-ranking: at 10,000 random records of dim 1536 the recall battery
+    measured 0.73 at ef 64 / refine 4, 0.90 at 256 / 10, 0.96 at 512 / 20 (reports/recall-sweep.md)."""
     recall_floor: float = 0.9
 
     def config(self) -> HnswSq:
