@@ -128,6 +128,8 @@ MALFORMED_SEEDS = {
     "explicit-empty": (_set("steps[0].embedding", {"kind": "explicit", "values": []}), "steps[0].embedding.values"),
     "one-hot-zero": (_set("steps[0].embedding", {"kind": "one_hot", "axis": 0, "value": 0.0}), "steps[0].embedding.value"),
     "one-hot-axis-2**70": (_set("steps[0].embedding", {"kind": "one_hot", "axis": 2**70}), "steps[0].embedding.axis"),
+    "step-kind-a-list": (_set("steps[0].kind", []), "steps[0].kind"),
+    "recipe-kind-an-object": (_set("steps[0].embedding.kind", {}), "steps[0].embedding.kind"),
     "id-empty": (_set("steps[0].id", ""), "steps[0].id"),
     "id-257-chars": (_set("steps[0].id", "x" * 257), "steps[0].id"),
     "id-with-nul": (_set("steps[3].id", "a\x00b"), "steps[3].id"),

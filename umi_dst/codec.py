@@ -100,7 +100,7 @@ def _decode_tagged(data: object, kinds: dict[str, type], path: str) -> Any:
     if not isinstance(data, dict):
         raise DecodeError(path, f"expected an object, got {type(data).__name__}")
     kind = data.get("kind")
-    if kind not in kinds:
+    if not isinstance(kind, str) or kind not in kinds:
         raise DecodeError(f"{path}.kind", f"expected one of {sorted(kinds)}, got {kind!r}")
     return _decode_fields(kinds[kind], {k: v for k, v in data.items() if k != "kind"}, path)
 
