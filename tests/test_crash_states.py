@@ -169,3 +169,23 @@ def test_file_work_an_engine_finishes_after_the_call_returns_is_recorded_with_it
     _, _, ops, after = file_ops.record(tmp_path, lambda: (tmp_path / ".tmpLATE").write_bytes(b"scratch"))
     assert ops == [file_ops.Remove(".tmpLATE")], "the removal is the write's; the scratch bytes are unknowable"
     assert ".tmpLATE" not in after and len(reads) == 3, "the state was read again after the late event"
+
+
+def test_files_written_side_by_side_each_count_where_they_are_closed(tmp_path):
+    """An engine's threads write several files at once (Lance's data and deletion files); each
+    is placed at its own close, whatever was created or renamed between."""
+    (tmp_path / "c").write_bytes(b"renamed")
+
+    def write_two_files() -> None:
+        with open(tmp_path / "a", "wb") as first, open(tmp_path / "b", "wb") as second:
+            (tmp_path / "c").rename(tmp_path / "d")
+            first.write(b"first")
+            first.close()
+            second.write(b"second")
+
+    _, _, ops, _ = file_ops.record(tmp_path, write_two_files)
+    assert ops == [
+        file_ops.Rename("c", "d"),
+        file_ops.Put("a", b"first", torn=True),
+        file_ops.Put("b", b"second", torn=True),
+    ]

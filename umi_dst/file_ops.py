@@ -243,24 +243,20 @@ def _operations(events: list[tuple[int, int, str]], before: Snapshot, after: Sna
 def _with_contents(steps: list[tuple[str, str, str | None]], before: Snapshot, after: Snapshot) -> list[FileOp]:
     """Turn create/modify/close steps into ``Put``s and give every ``Put`` its bytes."""
     ops: list[tuple[str, object]] = []  # ("put", [path, token, torn]) | ("rename"/"remove"/"mkdir", ...)
-    writing: dict[str, int] = {}  # path -> index in ops of its open Put
+    writing: dict[str, tuple[str, list]] = {}  # path -> its open Put (files may be written side by side)
     tokens = 0
     for kind, path, target in steps:
-        if kind == "create":
-            ops.append(("put", [path, tokens, False]))
+        if kind == "create" or (kind == "modify" and path not in writing):  # modify: rewritten in place
+            writing[path] = ("put", [path, tokens, kind == "modify"])
+            ops.append(writing[path])
             tokens += 1
-            writing[path] = len(ops) - 1
-        elif kind == "modify":
-            if path not in writing:  # an existing file rewritten in place
-                ops.append(("put", [path, tokens, True]))
-                tokens += 1
-                writing[path] = len(ops) - 1
-            ops[writing[path]][1][2] = True
+        if kind == "modify":
+            writing[path][1][2] = True
         elif kind == "close":
-            index = writing.pop(path, None)
-            if index is not None and ops[index][1][2]:
-                ops.append(ops.pop(index))  # a written file counts where it is closed
-        else:
+            entry = writing.pop(path, None)
+            if entry is not None and entry[1][2]:  # a written file counts where it is closed
+                ops.append(ops.pop(next(i for i, op in enumerate(ops) if op is entry)))
+        elif kind != "create":
             writing.pop(path, None)
             ops.append((kind, (path, target)))
     return _resolve(ops, before, after)
