@@ -8,7 +8,7 @@ import pytest
 
 from umi_dst.bench import campaign_scaling
 from umi_dst.campaign import ShardResult
-from umi_dst.dispatch import _ShardQueue
+from umi_dst.dispatch import ShardQueue
 from umi_dst.shards import Shard
 
 
@@ -17,7 +17,7 @@ def shard(backend: str, index: int) -> Shard:
 
 
 def test_queue_measures_each_backend_then_sends_the_slowest_first():
-    queue = _ShardQueue(iter([shard(b, i) for b in ("cheap", "dear") for i in range(3)]), reorder=True)
+    queue = ShardQueue(iter([shard(b, i) for b in ("cheap", "dear") for i in range(3)]), reorder=True)
     assert [queue.next(), queue.next()] == [shard("cheap", 0), shard("dear", 0)], "each backend measured early, in plan order"
     queue.finished(ShardResult(shard("cheap", 0), cases=10, seconds=1.0))
     queue.finished(ShardResult(shard("dear", 0), cases=10, seconds=30.0))
@@ -26,7 +26,7 @@ def test_queue_measures_each_backend_then_sends_the_slowest_first():
 
 def test_time_budget_queue_keeps_plan_order():
     planned = [shard(b, i) for i in range(2) for b in ("cheap", "dear")]
-    queue = _ShardQueue(iter(planned), reorder=False)
+    queue = ShardQueue(iter(planned), reorder=False)
     queue.finished(ShardResult(shard("dear", 0), cases=1, seconds=99.0))
     assert [queue.next() for _ in range(5)] == [*planned, None]
 

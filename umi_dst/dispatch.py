@@ -81,7 +81,7 @@ def run(plan: CampaignPlan, runner: Runner, progress: Callable[[int, int], None]
     Shards search; each new signature is then shrunk once, by the backend's first shard in
     plan order that hit it, as soon as the backend's shards before that one have finished (so
     the choice never depends on which worker was faster). Shrinks go before further searches,
-    and the searches of a budget go slowest backend first (``_ShardQueue``), so the last
+    and the searches of a budget go slowest backend first (``ShardQueue``), so the last
     minutes do not leave workers idle behind one long job.
     """
     started = time.monotonic()
@@ -91,7 +91,7 @@ def run(plan: CampaignPlan, runner: Runner, progress: Callable[[int, int], None]
     known = {spec: _known_signatures(paths) for spec, paths in existing.items()}
     replaying = [runner.submit(replay_existing, path) for paths in existing.values() for path in paths]
     on_example = runner.on_example()
-    queue = _ShardQueue(plan.shards(), reorder=plan.examples is not None)
+    queue = ShardQueue(plan.shards(), reorder=plan.examples is not None)
     owners = _FirstHits(known)
     pending: dict = {}
     """Future -> its shard, and the signature it shrinks (``None``: a search)."""
@@ -151,7 +151,7 @@ def run(plan: CampaignPlan, runner: Runner, progress: Callable[[int, int], None]
     return report
 
 
-class _ShardQueue:
+class ShardQueue:
     """The shards still to search. A budget's shards go slowest backend first: first a backend
     not started yet (in plan order, so each is measured early), then one whose first shard has
     not finished yet (it is slower than those that have), then by the seconds its finished

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from umi_dst.bench.host import machine_facts
 from umi_dst.campaign import DEFAULT_EXAMPLES, DEFAULT_STEPS, ShardResult
-from umi_dst.dispatch import _ShardQueue
+from umi_dst.dispatch import ShardQueue
 from umi_dst.shards import Shard
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -82,7 +82,7 @@ def _children_cpu_seconds() -> float:
 
 def predicted_wall(shards: Sequence[dict], workers: int) -> float:
     """The driver's queue replayed with measured shard seconds on ``workers`` idle workers."""
-    queue = _ShardQueue(iter(Shard(**s["shard"]) for s in shards), reorder=True)
+    queue = ShardQueue(iter(Shard(**s["shard"]) for s in shards), reorder=True)
     measured = {(s["shard"]["backend"], s["shard"]["index"]): s for s in shards}
     free_at = [0.0] * workers
     running: list[tuple[float, int, Shard]] = []
