@@ -1,6 +1,8 @@
-"""A campaign killed with SIGKILL at random moments leaves nothing once the next run has started.
+"""A campaign killed with SIGKILL at random moments leaves nothing once the next run has started;
+one terminated with SIGTERM leaves nothing at all.
 
-Slow (about ten minutes per backend on a loaded machine): ``pytest -m slow tests/test_killed_campaigns.py``.
+The SIGKILL tests are slow (about ten minutes per backend on a loaded machine):
+``pytest -m slow tests/test_killed_campaigns.py``.
 Every campaign runs with its own ``TMPDIR``, so what it leaves is told apart from what other
 runs on the machine own. The kill times come from a seeded generator: the same moments on
 every run of the test.
@@ -10,8 +12,11 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +26,7 @@ import pytest
 pytest.importorskip("psycopg")
 
 from backends.postgres.server import URL_ENV, EmbeddedServer, server  # noqa: E402
+from backends.postgres.template import TEMPLATE_PREFIX  # noqa: E402  (a cache the next run reuses, not a leftover)
 
 REPO = Path(__file__).resolve().parents[1]
 KILLS = 10
@@ -51,7 +57,7 @@ def left_in(tmp: Path) -> dict[str, object]:
                     processes.add(process.pid)
         except (psutil.Error, TypeError):
             pass
-    entries = sorted(p.name for p in tmp.iterdir() if p.name.startswith("umi"))
+    entries = sorted(p.name for p in tmp.iterdir() if p.name.startswith("umi") and not p.name.startswith(TEMPLATE_PREFIX))
     return {"entries": entries, "processes": processes, "segments": segments}
 
 
@@ -122,3 +128,35 @@ def test_a_killed_campaign_leaves_nothing_after_the_next_run(backend, tmp_path, 
         assert seen["segments"], "some kill left a server with shared memory to sweep"
     if embedded is not None:
         assert seen["schemas"], "some kill left a schema to sweep"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_terminated_campaign_stops_its_workers_and_leaves_nothing(workers, tmp_path):
+    """SIGTERM (a CI timeout) reaches only the driver: it passes the signal on to its workers,
+    each stops its own embedded server, and the run exits 143 with nothing left to sweep."""
+    tmp = Path(tempfile.mkdtemp(prefix="t-"))  # short: a server's socket path must fit in 107 bytes
+    try:
+        env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(REPO)}
+        env.pop(URL_ENV, None)
+        run = subprocess.Popen(campaign("postgres", tmp, tmp_path, env, 10_000, 0) + ["--workers", str(workers)], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        deadline = time.monotonic() + 300
+        def servers_started() -> bool:  # the first one has made the template; each has a directory
+            return any(tmp.glob(f"{TEMPLATE_PREFIX}*")) and len(list(tmp.glob("umi-dst-pg-*"))) == workers
+
+        while not servers_started() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert servers_started(), "each worker should have started a server"
+        time.sleep(1.0)  # into the shards, or still starting a server: either must be cleaned up
+        children = {child.pid for child in psutil.Process(run.pid).children(recursive=True)}
+        run.send_signal(signal.SIGTERM)
+        _, stderr = run.communicate(timeout=120)
+        assert run.returncode == 143, stderr
+        assert "terminated" in stderr
+        state = left_in(tmp)
+        assert not state["entries"], f"left in TMPDIR: {state['entries']}"
+        assert not state["processes"], f"processes still running: {state['processes']}"
+        assert not {pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE}
+        assert not live_segments(state["segments"])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -17,6 +17,7 @@ from umi_dst.redact import mask_secrets
 from umi_dst.seed_bounds import MAX_BULK
 from umi_dst.replay import ALLOW_SEED_BACKEND_FLAG
 from umi_dst.seeds import MalformedSeed
+from umi_dst.workers import Terminated, stop_on_sigterm
 
 EXIT_OK, EXIT_FAILURE_FOUND, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
 EXIT_CODES = f"""exit status (every command):
@@ -26,6 +27,8 @@ EXIT_CODES = f"""exit status (every command):
      or out-of-bounds seed file, an output directory that cannot be written)
   {EXIT_ENVIRONMENT}  the environment cannot run the backend (it cannot start, connect or
      authenticate, or lacks a dependency or an extension such as pgvector)
+  130, 143  interrupted (Ctrl-C) or terminated (SIGTERM): the run stopped and cleaned up after
+     itself (scratch directories, embedded servers, worker processes)
 Only status {EXIT_FAILURE_FOUND} is ever reported as a backend failure.
 reference, in the repository: docs/contract.md, docs/seed-format.md, docs/backends.md, docs/campaign-report.md"""
 
@@ -41,6 +44,7 @@ class EnvironmentProblem(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    stop_on_sigterm()
     try:
         return args.handler(args)
     except (UsageError, registry.UnknownBackend, MalformedSeed) as exc:
@@ -49,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(exc, EXIT_ENVIRONMENT)
     except EnvironmentProblem as exc:
         return _error(exc, EXIT_ENVIRONMENT)
+    except Terminated:
+        print("umi-dst: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("umi-dst: interrupted", file=sys.stderr)
         return 130
@@ -194,6 +201,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         with _progress_bar(plan) as progress:
             report = dispatch.run(plan, runner, progress)
+    except Terminated:
+        runner.interrupt()
+        raise
     finally:
         runner.close()
     return _summarise(report, args.report_dir)

@@ -5,18 +5,49 @@ for PostgreSQL, its own embedded server (started on first use, stopped when the 
 A runner hands out ``concurrent.futures``-style futures; jobs report finished test cases through
 the ``on_example`` callback the runner gives them, which the driver polls for its progress bar.
 ``cluster.DaskRunner`` offers the same interface on a Dask scheduler.
+
+SIGTERM (a CI job's timeout, ``kill``) unwinds a campaign as Ctrl-C does instead of killing it
+where it stands: the driver and each worker raise ``Terminated``, scratch directories are
+removed and each process's embedded server is stopped at exit. The driver passes the signal on
+to its workers, which, unlike with Ctrl-C in a terminal, do not receive it themselves.
 """
 
 from __future__ import annotations
 
-import functools
 import multiprocessing
-import queue
+import signal
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from typing import Any, Protocol
 
 POLL_SECONDS = 0.5
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: unwind and clean up as for an interrupt."""
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM raise ``Terminated`` in this process's main thread, once (a second one while
+    cleaning up is ignored, so it cannot cut the clean-up short; SIGKILL still stops it)."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    global _terminating
+    _terminating = True
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated("terminated by SIGTERM")
+
+
+_terminating = False
+"""Set by SIGTERM: a worker then refuses the jobs queued for it, and so reaches its exit."""
+
+
+def _unless_terminating(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    if _terminating:
+        raise Terminated("the worker is stopping")
+    return fn(*args, **kwargs)
 
 
 class Runner(Protocol):
@@ -33,6 +64,9 @@ class Runner(Protocol):
 
     def cases_reported(self) -> int:
         """Test cases reported since the last call."""
+
+    def interrupt(self) -> None:
+        """The driver was terminated: stop the jobs under way (they clean up after themselves)."""
 
     def close(self) -> None: ...
 
@@ -72,38 +106,67 @@ class InProcessRunner:
         reported, self._reported = self._reported, 0
         return reported
 
+    def interrupt(self) -> None:
+        return None  # the job under way is in this process: it is unwinding already
+
     def close(self) -> None:
         return None
 
 
 class ProcessRunner:
-    """``workers`` spawned processes on this machine, each running one job at a time."""
+    """``workers`` spawned processes on this machine, each running one job at a time.
+
+    Workers report finished test cases on a queue they inherit when they start (no manager
+    process in between), so the driver's only children are its workers."""
 
     def __init__(self, workers: int) -> None:
         context = multiprocessing.get_context("spawn")
         self.slots = workers
-        self._manager = context.Manager()
-        self._reports = self._manager.Queue()
-        self._pool = futures.ProcessPoolExecutor(workers, mp_context=context)
+        self._reports = context.SimpleQueue()
+        self._pool = futures.ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_start_worker, initargs=(self._reports,)
+        )
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> futures.Future:
-        return self._pool.submit(fn, *args, **kwargs)
+        return self._pool.submit(_unless_terminating, fn, *args, **kwargs)
 
     def wait(self, pending: Sequence[Any]) -> None:
         futures.wait(pending, timeout=POLL_SECONDS, return_when=futures.FIRST_COMPLETED)
 
     def on_example(self) -> Callable[[], None]:
-        return functools.partial(self._reports.put_nowait, 1)
+        return _report_case
 
     def cases_reported(self) -> int:
         count = 0
-        while True:
-            try:
-                self._reports.get_nowait()
-            except queue.Empty:
-                return count
+        while not self._reports.empty():
+            self._reports.get()
             count += 1
+        return count
+
+    def interrupt(self) -> None:
+        """SIGTERM to the workers: each unwinds its shard and stops its server as it exits."""
+        for child in multiprocessing.active_children():
+            child.terminate()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._manager.shutdown()
+        for child in multiprocessing.active_children():  # a broken pool returns before they exit
+            child.join(_EXIT_SECONDS)
+        self._reports.close()
+
+
+_EXIT_SECONDS = 60.0
+"""How long a worker may take to clean up (stop its server) once told to stop."""
+
+_reports: Any = None
+"""In a worker: the queue its finished test cases go to."""
+
+
+def _start_worker(reports: Any) -> None:
+    global _reports
+    _reports = reports
+    stop_on_sigterm()
+
+
+def _report_case() -> None:
+    _reports.put(1)

