@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
@@ -63,7 +64,9 @@ def contract_machine(spec: str, workdir: Path, examples: int, steps: int) -> dic
     A step is one rule call, as in the bare machine; ``operations`` counts the operations
     those rules ran on the backend and the oracle (a rule may run several).
     """
-    clock = _Clock(registry.resolve(spec))
+    builder = registry.resolve(spec)
+    _warm_up(builder, workdir)
+    clock = _Clock(builder)
     counted = _counting(machine.contract_machine(clock.build, dim=DIM, workdir=workdir))
     elapsed, _ = seconds(lambda: run_state_machine_as_test(counted, settings=machine_settings(examples, steps)))
     return {
@@ -218,3 +221,15 @@ class _TimedBackend:
         if name not in BACKEND_METHODS:
             return target
         return lambda *args, **kwargs: self._clock.measure("backend", lambda: target(*args, **kwargs))
+
+
+def _warm_up(builder, workdir: Path) -> None:
+    """Pay the once-per-process costs (importing the engine, starting an embedded server)
+    before the clock starts: a campaign's worker pays them once, not per step."""
+    factory = builder(workdir / "warm-up", DIM)
+    backend = factory.open()
+    try:
+        backend.store("warm-up", np.ones(DIM, dtype=np.float32))
+    finally:
+        backend.close()
+        factory.destroy()

@@ -363,7 +363,9 @@ def _framework_section(report: dict) -> str:
             "(one rule may run several). `slowdown` is bare steps/s over the machine's. The run's wall time splits (as shares) into calls "
             "into the backend, store setup (building, opening and destroying a fresh store per test case), the nemeses' "
             "own work (starting and killing helper processes or servers), and the rest, the framework: Hypothesis, the "
-            "oracle and the checks.")
+            "oracle and the checks. Each backend first gets one untimed store, so the once-per-process costs "
+            "(importing the engine, starting the embedded server) stay out of its steps, as in a campaign, where a "
+            "worker pays them once.")
     headers = ["machine", "steps", "operations", "seconds", "steps /s", "slowdown", "backend", "store setup", "nemesis",
                "framework"]
     return "\n\n".join(["## Framework overhead", note, table(headers, rows)])
