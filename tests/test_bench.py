@@ -161,12 +161,13 @@ def test_recall_counts_a_repeated_id_once() -> None:
     assert truth.recall(0, dataset.queries[0], [best] * 10) == 0.1
 
 
-def test_lance_load_runs_alternate_and_report_every_ratio(tmp_path) -> None:
-    """Both loads really ran (the backend's count is checked inside), in alternating order."""
-    rows = lance_load.run("lance", 50, 8, 2)
-    assert [set(row) for row in rows] == [{"backend", "raw", "ratio"}] * 2
-    assert [list(row)[:2] for row in rows] == [["backend", "raw"], ["raw", "backend"]]
+def test_lance_load_runs_rotate_and_report_every_ratio(tmp_path) -> None:
+    """All three loads really ran (the backend's count is checked inside), in rotating order."""
+    rows = lance_load.run("lance", 50, 8, 3)
+    assert [set(row) for row in rows] == [{"backend", "raw", "merge", "ratio", "merge_ratio"}] * 3
+    assert [list(row)[:3] for row in rows] == [["backend", "raw", "merge"], ["raw", "merge", "backend"], ["merge", "backend", "raw"]]
     assert all(row["ratio"] == row["raw"] / row["backend"] > 0 for row in rows)
+    assert all(row["merge_ratio"] == row["raw"] / row["merge"] > 0 for row in rows)
     markdown = lance_load.write_report("lance", 50, 8, rows, {"cpu_model": "cpu", "logical_cpus": 2, "load_average": [1, 2, 3]}, tmp_path)
-    assert "| 2 |" in markdown.read_text() and "of 2 runs" in markdown.read_text()
+    assert "| 3 |" in markdown.read_text() and "of 3 runs" in markdown.read_text()
     assert json.loads((tmp_path / "lance-load.json").read_text())["rows"] == rows
