@@ -65,3 +65,24 @@ def test_local_cluster_finds_a_planted_bug_and_the_driver_writes_its_seed(tmp_pa
     here = dispatch.run(dataclasses.replace(plan, seeds_dir=tmp_path / "here"), InProcessRunner())
     assert [b.signature for b in here.bugs()] == [bug.signature]
     assert {b: c.to_json() for b, c in here.coverage().items()} == {b: c.to_json() for b, c in on_cluster.coverage().items()}
+
+
+def test_cases_finished_on_a_cluster_reach_the_driver_one_by_one(tmp_path):
+    """A job on a Dask worker reports each test case as it finishes, as a local worker does, so
+    the progress bar moves per case, not per shard."""
+    from distributed import LocalCluster
+
+    from umi_dst.campaign import run_shard
+    from umi_dst.cluster import DaskRunner
+    from umi_dst.shards import Shard
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        runner = DaskRunner(cluster.scheduler_address)
+        try:
+            shard = Shard("sim", 0, 1, 7, 6)
+            result = runner.submit(run_shard, shard, steps=5, dim=8, workdir=tmp_path, on_example=runner.on_example()).result()
+            assert result.cases >= shard.examples
+            assert runner.cases_reported() == result.cases
+            assert runner.cases_reported() == 0, "each case is counted once"
+        finally:
+            runner.close()
