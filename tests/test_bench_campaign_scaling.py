@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -48,6 +49,14 @@ def test_predicted_wall_is_the_work_on_one_worker_and_the_longest_shard_on_many(
     assert walls[-1] == pytest.approx(20.0)
 
 
+def test_machine_busy_time_counts_this_process_at_least():
+    """The whole machine's busy time is what bounds more workers; it includes our own CPU."""
+    busy, cpu = campaign_scaling._machine_busy_seconds(), time.process_time()
+    while time.process_time() - cpu < 0.3:
+        pass
+    assert campaign_scaling._machine_busy_seconds() - busy >= 0.25
+
+
 @pytest.mark.slow
 def test_bench_runs_the_command_on_one_and_two_workers_and_writes_the_report(tmp_path):
     seeds = tmp_path / "seeds"
@@ -59,4 +68,5 @@ def test_bench_runs_the_command_on_one_and_two_workers_and_writes_the_report(tmp
     assert (one["workers"], two["workers"]) == (1, 2)
     assert one["cases"] == two["cases"] and one["cases"]["sim"] >= 20, "the same campaign on any number of workers"
     assert result["scaling"]["predicted"]["1"]["speedup"] == 1.0
+    assert 0 < one["machine_busy_cores"] <= result["machine"]["logical_cpus"]
     assert "| 2 | " in next(tmp_path.glob("campaign-scaling-*.md")).read_text()

@@ -47,11 +47,12 @@ def run_main_job(workers: int, *, examples: int, steps: int, seed: int, backends
                "--steps", str(steps), "--seed", str(seed), "--seeds-dir", str(seeds_copy), "--report-dir", str(report_dir)]  # fmt: skip
     command += [arg for spec in backends for arg in ("--backend", spec)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT), os.environ.get("PYTHONPATH", "")])}
-    load_before, cpu_before = os.getloadavg(), _children_cpu_seconds()
+    load_before, cpu_before, machine_before = os.getloadavg(), _children_cpu_seconds(), _machine_busy_seconds()
     started = time.monotonic()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     wall = time.monotonic() - started
     cpu = _children_cpu_seconds() - cpu_before
+    machine_busy = _machine_busy_seconds() - machine_before
     if done.returncode not in (0, 1):
         raise RuntimeError(f"umi-dst run --workers {workers} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     report_json = next(report_dir.glob("*.json"))
@@ -65,6 +66,7 @@ def run_main_job(workers: int, *, examples: int, steps: int, seed: int, backends
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
         "cpu_seconds": round(cpu, 1),
+        "machine_busy_cores": round(machine_busy / wall, 2),
         "cases": {backend: c["cases"] for backend, c in report["coverage"].items()},
         "bugs": len(report["bugs"]),
         "shard_seconds": round(sum(s["seconds"] for s in shards), 1),
@@ -78,6 +80,22 @@ def _children_cpu_seconds() -> float:
     """User and system CPU of the finished processes this one waited for, and theirs."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent not idle since boot (Linux ``/proc/stat``): this
+    counts the PostgreSQL servers and every engine thread, which are not the command's children."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _backend_seconds(run: dict) -> dict[str, float]:
+    seconds: dict[str, float] = {}
+    for shard in run["shards"]:
+        backend = shard["shard"]["backend"]
+        seconds[backend] = seconds.get(backend, 0.0) + shard["seconds"]
+    return seconds
 
 
 def predicted_wall(shards: Sequence[dict], workers: int) -> float:
@@ -109,8 +127,11 @@ def scaling(runs: Sequence[dict]) -> dict:
     walls = {r["workers"]: statistics.median(x["wall_seconds"] for x in runs if x["workers"] == r["workers"]) for r in runs}
     one = next(r for r in runs if r["workers"] == 1)
     predicted = {n: predicted_wall(one["shards"], n) for n in PREDICTED_WORKERS}
+    cores = os.cpu_count() or 1
     return {
         "speedup": {str(n): round(walls[1] / wall, 2) for n, wall in walls.items()},
+        "one_worker_busy_cores": one["machine_busy_cores"],
+        "bound_on_this_machine": round(cores / one["machine_busy_cores"], 2),
         "longest_shard_seconds": max(s["seconds"] for s in one["shards"]),
         "predicted": {
             str(n): {"campaign_seconds": round(wall, 1), "speedup": round(predicted[1] / wall, 2)} for n, wall in predicted.items()
@@ -130,14 +151,15 @@ def markdown(result: dict) -> str:
         f"({facts['cpu_model']}), {facts['memory_gib']} GiB. The machine is shared: the load averages (1, 5, 15 min) "
         "before and after each run are in the table.",
         "",
-        "| workers | wall s | campaign s | speed-up | CPU s (cores busy) | shard-seconds | last shard alone s | load before | load after | cases |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| workers | wall s | campaign s | speed-up | CPU s (cores busy) | machine cores busy | shard-seconds | last shard alone s | load before | load after | cases |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["runs"]:
         load = lambda xs: " / ".join(f"{x:.1f}" for x in xs)  # noqa: E731
         lines.append(
             f"| {r['workers']} | {r['wall_seconds']} | {r['campaign_seconds']} | {result['scaling']['speedup'][str(r['workers'])]}x "
-            f"| {r['cpu_seconds']} ({r['cpu_seconds'] / r['wall_seconds']:.2f}) | {r['shard_seconds']} | {r['last_alone_seconds']} "
+            f"| {r['cpu_seconds']} ({r['cpu_seconds'] / r['wall_seconds']:.2f}) | {r.get('machine_busy_cores', '-')} "
+            f"| {r['shard_seconds']} | {r['last_alone_seconds']} "
             f"| {load(r['load_before'])} | {load(r['load_after'])} "
             f"| {sum(r['cases'].values())} |"
         )
@@ -148,8 +170,12 @@ def markdown(result: dict) -> str:
         "which are not its children), and that over the wall time: how many cores it kept busy; *shard-seconds*: the "
         "seconds the searching shards took, summed (work, and any waiting for a CPU; not the replays of existing seeds "
         "or the shrinking of new findings); *last shard alone*: from the second-to-last shard's result to the last "
-        "one's, the time one worker ran while the others had nothing left.",
+        "one's, the time one worker ran while the others had nothing left; *machine cores busy*: the whole machine's "
+        "non-idle CPU time over the wall time (the PostgreSQL servers and every engine thread included, and whatever "
+        "else ran: on a quiet machine, the run).",
         "",
+        *_bound(result),
+        *_per_backend(result),
         "## Past this machine's cores (predicted)",
         "",
         "The one-worker run's shard seconds replayed through the driver's queue on N idle workers "
@@ -162,6 +188,31 @@ def markdown(result: dict) -> str:
     for n, p in result["scaling"]["predicted"].items():
         lines.append(f"| {n} | {p['campaign_seconds']} | {p['speedup']}x |")
     return "\n".join(lines) + "\n"
+
+
+def _bound(result: dict) -> list[str]:
+    """What the one-worker run's own parallelism leaves for more workers on this machine."""
+    scaled = result["scaling"]
+    if "one_worker_busy_cores" not in scaled:
+        return []
+    return [
+        f"One worker alone kept {scaled['one_worker_busy_cores']} of this machine's {result['machine']['logical_cpus']} "
+        f"cores busy: its engines already run on more than one core (PostgreSQL in its own server processes, LanceDB "
+        f"on its thread pools), so more workers on this machine cannot pass about {scaled['bound_on_this_machine']}x, "
+        "however well the shards are spread.",
+        "",
+    ]
+
+
+def _per_backend(result: dict) -> list[str]:
+    """Shard-seconds per backend and worker count: which engines slow down when workers share the cores."""
+    per_run = [(r["workers"], _backend_seconds(r)) for r in result["runs"]]
+    backends = list(per_run[0][1])
+    lines = ["| backend | " + " | ".join(f"{w} worker(s) shard-s" for w, _ in per_run) + " |",
+             "|---|" + "---|" * len(per_run)]  # fmt: skip
+    for backend in backends:
+        lines.append(f"| {backend} | " + " | ".join(f"{seconds.get(backend, 0.0):.1f}" for _, seconds in per_run) + " |")
+    return ["Shard-seconds per backend: the same shards' summed seconds in each run.", "", *lines, ""]
 
 
 def main(argv: list[str] | None = None) -> int:
