@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 
-from umi_dst.bench import command, compare, lance_load
+from umi_dst.bench import command, compare, lance_compaction, lance_load
 from umi_dst.bench.data import clustered
 from umi_dst.bench.truth import GroundTruth
 from umi_dst.contract import SearchResult
@@ -171,3 +171,16 @@ def test_lance_load_runs_rotate_and_report_every_ratio(tmp_path) -> None:
     markdown = lance_load.write_report("lance", 50, 8, rows, {"cpu_model": "cpu", "logical_cpus": 2, "load_average": [1, 2, 3]}, tmp_path)
     assert "| 3 |" in markdown.read_text() and "of 3 runs" in markdown.read_text()
     assert json.loads((tmp_path / "lance-load.json").read_text())["rows"] == rows
+
+
+def test_lance_compaction_policies_run_side_by_side_on_equal_records(tmp_path) -> None:
+    """Every policy's store got the same steps (``run`` fails if their records differ) and a
+    figure per part; the report has a row per policy."""
+    workload = lance_compaction.Workload(writes=10, ids=3, dim=4, bulk=5)
+    results = lance_compaction.run(workload, [2, 0])
+    assert list(results) == ["every 2", "never"]
+    assert all(figures["write_ms"] > 0 and figures["read_ms"] > 0 and figures["total_s"] > 0 for figures in results.values())
+    facts = {"cpu_model": "cpu", "logical_cpus": 2, "load_average": [1, 2, 3]}
+    markdown = lance_compaction.write_report([(workload, results)], [2, 0], facts, tmp_path).read_text()
+    assert "| every 2 |" in markdown and "| never |" in markdown
+    assert json.loads((tmp_path / "lance-compaction.json").read_text())["results"][0]["policies"] == results
