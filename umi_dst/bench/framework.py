@@ -85,20 +85,29 @@ def shrink(spec: str, workdir: Path, examples: int, steps: int) -> dict:
     """Seconds to find a failure on ``spec`` and to shrink it, and the shrunk failure's length.
 
     Meant for the case-study backends, whose bugs are known: every shrink step is a replay on
-    a fresh store, so this is where a user waits for a finding. No failure within
-    ``examples`` test cases is reported as ``found: False``.
+    a fresh store, so this is where a user waits for a finding. The failure is shrunk as a
+    campaign shrinks a finding (``campaign.shrink``; the pytest plugin's profiles also report
+    one bug): the first failure's signature is the target, failures of other signatures only
+    end their test case, and Hypothesis stops generating at the first failure. No failure
+    within ``examples`` test cases is reported as ``found: False``.
     """
-    built = machine.contract_machine(registry.resolve(spec), dim=DIM, workdir=workdir)
+    built = machine.contract_machine(
+        registry.resolve(spec), dim=DIM, workdir=workdir, config=machine.MachineConfig(keep_going=True)
+    )
     record = built.record
     found_at: list[float] = []
     start = time.perf_counter()
 
     def on_example() -> None:
-        if record.failure is not None and not found_at:
+        if record.target is not None and not found_at:
             found_at.append(time.perf_counter() - start)
 
     record.on_example = on_example
-    shrinking = settings(machine_settings(examples, steps), phases=[Phase.explicit, Phase.generate, Phase.shrink])
+    shrinking = settings(
+        machine_settings(examples, steps),
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+        report_multiple_bugs=False,
+    )
     try:
         run_state_machine_as_test(built, settings=shrinking)
     except Exception:  # noqa: BLE001 - the failure is the point; its shape is read from the record
@@ -109,10 +118,12 @@ def shrink(spec: str, workdir: Path, examples: int, steps: int) -> dict:
     return {
         "found": True,
         "examples": record.examples,
+        "replays": record.examples - record.generated,
         "find_seconds": found_at[0],
         "shrink_seconds": elapsed - found_at[0],
         "seconds": elapsed,
         "shrunk_steps": len(record.failure.steps),
+        "signature": record.target,
         "error": f"{type(record.failure.error).__name__}: {str(record.failure.error)[:120]}",
     }
 
