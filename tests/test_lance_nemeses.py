@@ -7,7 +7,7 @@ import pytest
 
 from backends.lance.factory import exact_factory
 from backends.lance.store import LanceVectorBackend
-from backends.lance.nemeses import KillWriter, WriterKilled
+from backends.lance.nemeses import KillWriter, WriterKilled, competitor_pid
 from backends.sim import SimVectorBackend
 from umi_dst.contract import WriteCall
 from umi_dst.recipes import random_matrix
@@ -101,3 +101,20 @@ def test_competing_writer_races_commits_without_changing_content(lance):
         assert content(lance.open()) == oracle_content(oracle), f"step {step}"
     assert nemesis.competitor_commits > 0
     assert nemesis.conflicts > 0, f"the writers never collided: {nemesis!r}"
+
+
+def test_competing_writer_helper_serves_one_store_after_another(tmp_path):
+    # The helper outlives a test case: the next store is handed to the same process.
+    helpers = []
+    for n in range(2):
+        factory = exact_factory(tmp_path / f"store{n}", DIM)
+        try:
+            nemesis = factory.nemeses["competing_writer"]
+            row = random_matrix(60 + n, 1, DIM)[0]
+            nemesis.disturb(factory.open(), WriteCall("store", (f"only{n}", row)))
+            helpers.append(competitor_pid())
+            assert content(factory.open()) == {f"only{n}": row.tobytes()}
+            assert nemesis.competitor_commits > 0
+        finally:
+            factory.destroy()
+    assert helpers[0] is not None and helpers[0] == helpers[1]

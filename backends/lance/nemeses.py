@@ -4,7 +4,8 @@ Both run helper processes that open their own connection to the store. Helpers a
 from a forkserver that has imported lancedb but never used it (see ``forkserver``; a
 process that has used Lance is not fork-safe), so a helper starts in a fraction of a second
 instead of paying lancedb's import of several seconds. A helper is started once and reused,
-so a nemesis step costs one write, not one process start.
+so a nemesis step costs one write, not one process start; the competitor's helper is kept for
+the life of the process and handed each store in turn, so a test case does not pay for one.
 
 - ``KillWriter`` performs the write in a helper and SIGKILLs it while the write is in
   flight: as soon as new data or deletion files appear in the table directory, or at a
@@ -13,17 +14,18 @@ so a nemesis step costs one write, not one process start.
   all absent.
 - ``competing_writer`` keeps a second process committing to the same table while the
   machine's write runs, so commits really race. The competitor never changes what the
-  machine reads next. It cycles through: the machine's own write (same ids, same values:
-  two writers racing on the same rows, as with at-least-once delivery, which is where
-  conflicts are real), a rewrite of rows the write does not touch with the exact values they
-  hold (``merge_insert`` updating matched rows only, from a snapshot taken at the start of
-  the burst, while those rows are stable), and a compaction (``optimize``). It never
+  machine reads next. Its cycle: the machine's own write (same ids, same values: two writers
+  on the same rows, as with at-least-once delivery, which is where conflicts are real), a
+  rewrite of rows the write does not touch with the exact values they hold (``merge_insert``
+  updating matched rows only, from a snapshot taken at the start of the burst, while those
+  rows are stable), and a compaction (``optimize``). It never
   rewrites a touched row from its snapshot: a conflicting rewrite that Lance retries would
   replay a stale value over the machine's acknowledged one.
 """
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -56,6 +58,7 @@ class _Helper:
     """A helper process that talks over a pipe; ``target(conn, *args)`` runs inside it."""
 
     def __init__(self, target: Callable, *args: object) -> None:
+        self.owner_pid = os.getpid()
         self._conn, child_conn = _FORKSERVER.Pipe()
         self.process = _FORKSERVER.Process(target=target, args=(child_conn, *args), daemon=True)
         self.process.start()
@@ -213,16 +216,103 @@ def _touched_ids(call: WriteCall) -> list[str]:
     return [call.args[0]] if call.args and isinstance(call.args[0], str) else []
 
 
-def _competitor_main(conn: Connection, store: LanceStore, backend_class: type[LanceVectorBackend]) -> None:
-    backend = backend_class(store)
+_OWNERS = itertools.count()
+_shared: _Helper | None = None
+"""This process's competitor helper, handed each store in turn (see ``_competitor``)."""
+
+
+def _competitor() -> _Helper:
+    """The competitor helper of this process, started on first use and kept across test cases:
+    a test case then pays for a message, not a process. Daemonic, so it ends with this process
+    (and on its own when the pipe breaks, if this process is killed)."""
+    global _shared
+    if _shared is None or _shared.owner_pid != os.getpid() or not _shared.process.is_alive():
+        _shared = _Helper(_competitor_main)
+    return _shared
+
+
+def competitor_pid() -> int | None:
+    """The pid of this process's competitor helper, while one runs."""
+    helper = _shared
+    alive = helper is not None and helper.owner_pid == os.getpid() and helper.process.is_alive()
+    return helper.process.pid if alive else None
+
+
+def _discard(helper: _Helper) -> None:
+    """Kill a helper whose exchange broke; the next request starts a fresh one."""
+    global _shared
+    if _shared is helper:
+        _shared = None
+    if helper.owner_pid == os.getpid():
+        helper.kill()
+
+
+def _exchange(helper: _Helper, message: object, reply: str) -> object:
+    """Send ``message`` and wait for ``reply``. Any failure (an error reported, a timeout, a
+    broken pipe) may leave the helper out of step, so it is discarded."""
+    try:
+        helper.wait_ready()
+        helper.send(message)
+        return helper.expect(reply, _WRITE_TIMEOUT)
+    except Exception:
+        _discard(helper)
+        raise
+
+
+def _competitor_main(conn: Connection) -> None:
+    """Serve one store at a time: a connection is opened for a store's first request and
+    closed when another store's arrives or the store is released."""
+    served: tuple[int, LanceVectorBackend] | None = None
     conn.send(("ready", None))
-    while (call := conn.recv()) is not None:
+    while True:
         try:
-            outcome = ("stopped", _burst(conn, backend, call))
+            message = conn.recv()
+        except EOFError:  # the parent is gone
+            return
+        if message is None:
+            return
+        kind, owner, *request = message
+        if served is not None and served[0] != owner:
+            served[1].close()
+            served = None
+        if kind == "release":
+            continue
+        store, backend_class, call = request
+        if served is None:
+            served = (owner, backend_class(store))
+        try:
+            outcome = ("stopped", _burst(conn, served[1], call))
         except Exception as error:
             outcome = ("error", repr(error))
         conn.recv()  # the "stop" that ends every burst
         conn.send(outcome)
+
+
+def _untouched_rows(backend: LanceVectorBackend, call: WriteCall) -> pa.Table | None:
+    """The rows ``call`` does not touch, as they are now (None while there is no table)."""
+    table = backend.table
+    if table is None:
+        return None
+    snapshot = backend.run(table.to_arrow())
+    busy = pc.is_in(snapshot[ID_COLUMN], value_set=pa.array(_touched_ids(call), pa.string()))
+    return snapshot.filter(pc.invert(busy))
+
+
+def _competing_commit(backend: LanceVectorBackend, call: WriteCall, step: int, untouched: pa.Table | None) -> bool:
+    """Commit step ``step`` of the cycle: the machine's own write (same ids, same values), a
+    rewrite of untouched rows with the values they hold, or a compaction. False: nothing to do
+    yet (no table)."""
+    table = backend.table
+    if step % 3 == 0:
+        call.apply(backend)
+    elif table is None:
+        return False
+    elif step % 3 == 1 and untouched is not None and untouched.num_rows:
+        chunk = untouched.slice((step * _REWRITE_CHUNK) % untouched.num_rows, _REWRITE_CHUNK)
+        backend.run(table.merge_insert(ID_COLUMN).when_matched_update_all().execute(chunk))
+    else:
+        backend.run(table.optimize())
+    return True
 
 
 def _burst(conn: Connection, backend: LanceVectorBackend, call: WriteCall) -> tuple[int, int]:
@@ -230,31 +320,19 @@ def _burst(conn: Connection, backend: LanceVectorBackend, call: WriteCall) -> tu
 
     The cycle is: the machine's own write (same ids, same values: two writers racing on the
     same rows, as with at-least-once delivery), a rewrite of untouched rows with the values
-    they hold, and a compaction.
+    they hold (read before the write starts), and a compaction.
     """
-    table = backend.table
-    untouched = None
-    if table is not None:
-        snapshot = backend.run(table.to_arrow())
-        busy = pc.is_in(snapshot[ID_COLUMN], value_set=pa.array(_touched_ids(call), pa.string()))
-        untouched = snapshot.filter(pc.invert(busy))
+    untouched = _untouched_rows(backend, call)
     conn.send(("started", None))
     retries_before = backend.commit_retries
     commits = conflicts = step = 0
     while not conn.poll():
         try:
-            if step % 3 == 0:
-                call.apply(backend)
-                table = backend.table
-            elif table is None:
+            if _competing_commit(backend, call, step, untouched):
+                commits += 1
+            else:
                 time.sleep(0.001)
                 continue
-            elif step % 3 == 1 and untouched is not None and untouched.num_rows:
-                chunk = untouched.slice((step * _REWRITE_CHUNK) % untouched.num_rows, _REWRITE_CHUNK)
-                backend.run(table.merge_insert(ID_COLUMN).when_matched_update_all().execute(chunk))
-            else:
-                backend.run(table.optimize())
-            commits += 1
         except Exception as error:
             if not is_commit_conflict(error):
                 raise
@@ -274,7 +352,8 @@ class CompetingWriter:
     def __init__(self, store: LanceStore, backend_class: type[LanceVectorBackend]) -> None:
         self.store = store
         self.backend_class = backend_class
-        self._helper: _Helper | None = None
+        self._owner = next(_OWNERS)
+        self._used = False
         self.competitor_commits = 0
         self.competitor_conflicts = 0
         self.writer_retries = 0
@@ -291,29 +370,34 @@ class CompetingWriter:
         return self.competitor_conflicts + self.writer_retries
 
     def disturb(self, backend: VectorBackend, call: WriteCall) -> None:
-        if self._helper is None:
-            self._helper = _Helper(_competitor_main, self.store, self.backend_class)
-        helper = self._helper
-        helper.wait_ready()
+        """Race the write: the competitor commits until the write has returned."""
+        helper = _competitor()
         retries_before = backend.commit_retries
-        helper.send(call)
-        helper.expect("started", _WRITE_TIMEOUT)
+        _exchange(helper, self._request("burst", call), "started")
         try:
             call.apply(backend)
         finally:
-            helper.send("stop")
-            commits, conflicts = helper.expect("stopped", _WRITE_TIMEOUT)
+            commits, conflicts = _exchange(helper, "stop", "stopped")
             self.competitor_commits += commits
             self.competitor_conflicts += conflicts
             self.writer_retries += backend.commit_retries - retries_before
+
+    def _request(self, kind: str, call: WriteCall) -> tuple:
+        self._used = True
+        return (kind, self._owner, self.store, self.backend_class, call)
 
     def heal(self) -> None:
         """Nothing to undo: each burst ends before ``disturb`` returns."""
 
     def stop(self) -> None:
-        if self._helper is not None:
-            self._helper.stop()
-            self._helper = None
+        """Have the helper close its connection to this store (the helper itself stays)."""
+        helper = _shared
+        if self._used and helper is not None and helper.owner_pid == os.getpid():
+            try:
+                helper.send(("release", self._owner))
+            except OSError:
+                _discard(helper)
+        self._used = False
 
 
 def lance_nemeses(store: LanceStore, backend_class: type[LanceVectorBackend]) -> dict[str, object]:
