@@ -90,7 +90,7 @@ def run(workload: Workload, periods: list[int], seed: int = 0) -> dict[str, dict
     first = contents[names[0]]
     for name, (ids, vectors) in contents.items():
         if sorted(ids) != sorted(first[0]) or not np.array_equal(vectors[np.argsort(ids)], first[1][np.argsort(first[0])]):
-            raise AssertionError(f"the store compacted {name} ends with other records than the one compacted {names[0]}")
+            raise AssertionError(f"the store compacting {name} ends with other records than the one compacting {names[0]}")
     return {
         name: {
             "write_ms": 1e3 * statistics.mean(writes[name]),
