@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from backends.lance import upstream
 from backends.lance.factory import exact_factory
 from backends.lance.store import LanceVectorBackend
-from backends.lance.nemeses import KillWriter, WriterKilled, competitor_pid
+from backends.lance.nemeses import AFTER_COMMITS, KillWriter, WriterKilled, competitor_pid
 from backends.sim import SimVectorBackend
 from umi_dst.contract import WriteCall
+from umi_dst.operations import CrashPoint
+from umi_dst.parallel import placed_faults
 from umi_dst.recipes import random_matrix
 
 DIM = 16
@@ -118,3 +121,40 @@ def test_competing_writer_helper_serves_one_store_after_another(tmp_path):
         finally:
             factory.destroy()
     assert helpers[0] is not None and helpers[0] == helpers[1]
+
+
+@pytest.mark.parametrize("k, copies", [(0, 1), (1, 2), (1, 2), (1, 2), (2, 1)])
+def test_competing_writer_after_commits_is_the_same_interleaving_every_time(tmp_path, k, copies):
+    # The original's upsert is a delete then an add: the competitor's turn between the two
+    # (k=1) adds the row a second time, on every run; before the delete or after the add, not.
+    factory = upstream.factory(tmp_path, DIM)
+    try:
+        row = random_matrix(70, 1, DIM)[0]
+        factory.open().store("a", row)
+        nemesis = factory.nemeses["competing_writer"]
+        nemesis.strike(factory.open(), WriteCall("store", ("a", row)), CrashPoint(AFTER_COMMITS, k))
+        assert factory.open().count() == copies
+        assert nemesis.turns == 1 and nemesis.competitor_commits >= 2
+    finally:
+        factory.destroy()
+
+
+def test_competing_writer_after_commits_changes_no_content_on_lance(lance):
+    nemesis = lance.nemeses["competing_writer"]
+    oracle = SimVectorBackend(DIM)
+    start = [(f"r{i}", row) for i, row in enumerate(random_matrix(80, 100, DIM))]
+    lance.open().store_batch(start)
+    oracle.store_batch(start)
+    calls = [
+        WriteCall("store_batch", ([(f"r{i}", row) for i, row in enumerate(random_matrix(81, 10, DIM))],)),
+        WriteCall("store", ("new", random_matrix(82, 1, DIM)[0])),
+        WriteCall("delete", ("r5",)),
+    ]
+    for k in (0, 1, 5):
+        for call in calls:
+            nemesis.strike(lance.open(), call, CrashPoint(AFTER_COMMITS, k))
+            call.apply(oracle)
+            assert content(lance.open()) == oracle_content(oracle), f"{call.method} at k={k}"
+    assert nemesis.turns == 9
+    # It runs the write twice, so it cannot strike a client in a concurrent history.
+    assert placed_faults(lance) == ()

@@ -147,8 +147,14 @@ def _crashes(shape: ProgramShape) -> st.SearchStrategy[_DrawnCrash | None]:
 
 
 def placed_faults(factory: BackendFactory) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """The factory's nemeses that strike at crash points, with their points, for ``ProgramShape.crashes``."""
-    return tuple((name, tuple(nemesis.points)) for name, nemesis in sorted(factory.nemeses.items()) if getattr(nemesis, "points", ()))
+    """The factory's nemeses that strike at crash points, with their points, for ``ProgramShape.crashes``.
+    Not one that runs the write a second time (``duplicates_write``): a delete it repeats
+    answers False, which a history cannot tell from a wrong answer."""
+    return tuple(
+        (name, tuple(nemesis.points))
+        for name, nemesis in sorted(factory.nemeses.items())
+        if getattr(nemesis, "points", ()) and not getattr(nemesis, "duplicates_write", False)
+    )
 
 
 def _resolved_program(

@@ -12,15 +12,21 @@ the life of the process and handed each store in turn, so a test case does not p
   seeded moment within the time writes have been taking. Lance commits by atomically
   publishing a manifest, so the table must open afterwards with the write all there or
   all absent.
-- ``competing_writer`` keeps a second process committing to the same table while the
-  machine's write runs, so commits really race. The competitor never changes what the
-  machine reads next. Its cycle: the machine's own write (same ids, same values: two writers
-  on the same rows, as with at-least-once delivery, which is where conflicts are real), a
-  rewrite of rows the write does not touch with the exact values they hold (``merge_insert``
-  updating matched rows only, from a snapshot taken at the start of the burst, while those
-  rows are stable), and a compaction (``optimize``). It never
+- ``competing_writer`` has a second process commit to the same table during the machine's
+  write. The competitor never changes what the machine reads next. Its cycle: the machine's
+  own write (same ids, same values: two writers on the same rows, as with at-least-once
+  delivery, which is where conflicts are real), a rewrite of rows the write does not touch
+  with the exact values they hold (``merge_insert`` updating matched rows only, from a
+  snapshot taken while those rows are stable), and a compaction (``optimize``). It never
   rewrites a touched row from its snapshot: a conflicting rewrite that Lance retries would
-  replay a stale value over the machine's acknowledged one.
+  replay a stale value over the machine's acknowledged one. The machine places it at
+  ``after_commits``: the competitor takes one turn of its cycle after k of the write's
+  commits, while the write waits, so the interleaving and the verdict are the same on every
+  replay and a failure it causes shrinks (a race that comes back one replay in several stalls
+  Hypothesis's shrinker and ends in a flaky verdict). A step with no point (a seed written
+  by hand, or before the point existed) races: the competitor cycles for as long as the
+  write runs, which reaches two commits built on the same version, and whose verdict may
+  take more than one replay. Real concurrency is also the parallel mode's (``parallel``).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import pyarrow.compute as pc
 
 from backends.lance.store import ID_COLUMN, LanceStore, LanceVectorBackend, is_commit_conflict
 from umi_dst.contract import InjectedFault, VectorBackend, WriteCall
+from umi_dst.operations import CrashPoint
 
 _FORKSERVER = multiprocessing.get_context("forkserver")
 _FORKSERVER.set_forkserver_preload(["backends.lance.forkserver"])
@@ -216,6 +223,10 @@ def _touched_ids(call: WriteCall) -> list[str]:
     return [call.args[0]] if call.args and isinstance(call.args[0], str) else []
 
 
+AFTER_COMMITS = "after_commits"
+"""The competitor's point in a write: its whole turn (the same write, a rewrite of untouched
+rows, a compaction) lands after ``k`` of the write's commits, while the write waits."""
+
 _OWNERS = itertools.count()
 _shared: _Helper | None = None
 """This process's competitor helper, handed each store in turn (see ``_competitor``)."""
@@ -280,8 +291,15 @@ def _competitor_main(conn: Connection) -> None:
         store, backend_class, call = request
         if served is None:
             served = (owner, backend_class(store))
+        backend = served[1]
+        if kind == "turn":
+            try:
+                conn.send(("took_turn", _turn(backend, call)))
+            except Exception as error:
+                conn.send(("error", repr(error)))
+            continue
         try:
-            outcome = ("stopped", _burst(conn, served[1], call))
+            outcome = ("stopped", _burst(conn, backend, call))
         except Exception as error:
             outcome = ("error", repr(error))
         conn.recv()  # the "stop" that ends every burst
@@ -315,6 +333,23 @@ def _competing_commit(backend: LanceVectorBackend, call: WriteCall, step: int, u
     return True
 
 
+def _turn(backend: LanceVectorBackend, call: WriteCall) -> tuple[int, int]:
+    """One round of the cycle, each commit in turn, while the machine's write waits; return
+    (commits, conflicts). The rows are read after the write's earlier commits, so they are the
+    ones the write will not touch again."""
+    untouched = _untouched_rows(backend, call)
+    retries_before = backend.commit_retries
+    commits = conflicts = 0
+    for step in range(3):
+        try:
+            commits += _competing_commit(backend, call, step, untouched)
+        except Exception as error:
+            if not is_commit_conflict(error):
+                raise
+            conflicts += 1
+    return commits, conflicts + backend.commit_retries - retries_before
+
+
 def _burst(conn: Connection, backend: LanceVectorBackend, call: WriteCall) -> tuple[int, int]:
     """Commit content-neutral writes until the parent says stop; return (commits, conflicts).
 
@@ -342,10 +377,52 @@ def _burst(conn: Connection, backend: LanceVectorBackend, call: WriteCall) -> tu
     return commits, conflicts + backend.commit_retries - retries_before
 
 
+def _version_count(store: LanceStore) -> int:
+    """Versions the table has committed (each commit publishes one manifest)."""
+    try:
+        return len(os.listdir(store.table_dir() / "_versions"))
+    except FileNotFoundError:
+        return 0
+
+
+def _interleaved(backend_class: type[LanceVectorBackend]) -> type[LanceVectorBackend]:
+    """``backend_class`` whose connection hands the competitor its turn after ``k`` of its own
+    commits, before its next call to Lance (or when its write ends, if it commits fewer)."""
+
+    class Interleaved(backend_class):
+        def __init__(self, store: LanceStore, take_turn: Callable[[], None], k: int) -> None:
+            self._take_turn, self._k, self._commits, self._armed = take_turn, k, 0, False
+            super().__init__(store)
+            self._armed = True
+            self.turn_taken = False
+
+        def run(self, call):
+            if not self._armed:
+                return super().run(call)
+            if not self.turn_taken and self._commits >= self._k:
+                self.finish_turn()
+            before = _version_count(self.config)
+            try:
+                return super().run(call)
+            finally:
+                self._commits += _version_count(self.config) - before
+
+        def finish_turn(self) -> None:
+            """Let the competitor take its turn now, unless it has already."""
+            if not self.turn_taken:
+                self.turn_taken = True
+                self._take_turn()
+
+    Interleaved.__name__ = Interleaved.__qualname__ = f"Interleaved{backend_class.__name__}"
+    return Interleaved
+
+
 class CompetingWriter:
-    """Another process commits to the same table, content-neutrally, while a write runs."""
+    """Another process commits to the same table, content-neutrally, during a write: one turn
+    after k of its commits (``after_commits``), or racing it (a step with no point)."""
 
     name = "competing_writer"
+    points = (AFTER_COMMITS,)
     duplicates_write = True
     """The competitor runs the machine's own write too: a delete may find the record gone."""
 
@@ -357,17 +434,45 @@ class CompetingWriter:
         self.competitor_commits = 0
         self.competitor_conflicts = 0
         self.writer_retries = 0
+        self.turns = 0
 
     def __repr__(self) -> str:
         return (
             f"CompetingWriter(commits={self.competitor_commits}, conflicts={self.competitor_conflicts}, "
-            f"writer_retries={self.writer_retries})"
+            f"writer_retries={self.writer_retries}, turns={self.turns})"
         )
 
     @property
     def conflicts(self) -> int:
         """Commit races seen on either side: proof that the writers really collided."""
         return self.competitor_conflicts + self.writer_retries
+
+    def expected(self, at: CrashPoint) -> None:
+        """No one state: the competitor writes the write's own values, so a write that failed
+        may leave the old state or the new (and one that returned, the new)."""
+        return None
+
+    def strike(self, backend: VectorBackend, call: WriteCall, at: CrashPoint) -> None:
+        """The write, on a connection of its own, with the competitor's turn after ``at.k`` of
+        its commits (``backend`` is not used: the harness reopens after a nemesis)."""
+        if at.point != AFTER_COMMITS:
+            raise ValueError(f"competing_writer has no point {at.point!r}; it has {self.points}")
+        writer = _interleaved(self.backend_class)(self.store, lambda: self._take_turn(call), at.k)
+        try:
+            call.apply(writer)
+        finally:
+            try:
+                writer.finish_turn()
+            finally:
+                self.writer_retries += writer.commit_retries
+                writer.close()
+
+    def _take_turn(self, call: WriteCall) -> None:
+        helper = _competitor()
+        commits, conflicts = _exchange(helper, self._request("turn", call), "took_turn")
+        self.turns += 1
+        self.competitor_commits += commits
+        self.competitor_conflicts += conflicts
 
     def disturb(self, backend: VectorBackend, call: WriteCall) -> None:
         """Race the write: the competitor commits until the write has returned."""
@@ -387,7 +492,7 @@ class CompetingWriter:
         return (kind, self._owner, self.store, self.backend_class, call)
 
     def heal(self) -> None:
-        """Nothing to undo: each burst ends before ``disturb`` returns."""
+        """Nothing to undo: the competitor is done before ``strike`` or ``disturb`` returns."""
 
     def stop(self) -> None:
         """Have the helper close its connection to this store (the helper itself stays)."""
