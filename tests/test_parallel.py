@@ -55,7 +55,7 @@ def _factory(mutant: str, tmp_path):
 def test_failure_is_saved_as_a_parallel_seed(tmp_path, ci_settings):
     spec = MUTANT.format("read_modify_write_store")
     found = settings(ci_settings, phases=[Phase.generate])
-    result = run_parallel(spec, dim=8, workdir=tmp_path, settings=found, seeds_dir=tmp_path / "seeds")
+    result = run_parallel(spec, dim=8, workdir=tmp_path, settings=found, seeds_dir=tmp_path / "seeds", attempts=5)
     assert not result.passed and result.seed_path is not None
     seed = parallel_seeds.load(result.seed_path)
     assert seed.backend == spec and seed.clients_as == "threads" and len(seed.clients) >= 2
@@ -154,3 +154,20 @@ def test_concurrent_first_writes_to_a_fresh_store_are_all_kept(backend, tmp_path
     seed = parallel_seeds.load(LOST_FIRST_WRITES)
     replayed = replay_parallel(seed, backend, runs=5, workdir=tmp_path)
     assert not replayed.reproduced, replayed.summary()
+
+
+def test_programs_are_drawn_without_the_literals_of_loaded_modules(tmp_path, ci_settings):
+    """Hypothesis mixes literals of every loaded local module into its draws, so which modules
+    a process had imported changed the programs one seed drew (a lazy import once hid a planted
+    race from the ci budget this way). The parallel mode, like a campaign, draws without them."""
+    from hypothesis.internal.conjecture import providers
+
+    pools: list[int] = []
+
+    def building(workdir, dim):
+        pools.append(len(providers._get_local_constants()))
+        return registry.build(LOCKED_SIM, workdir, dim)
+
+    assert len(providers._get_local_constants()) > 0, "this process has loaded modules with literals"
+    run_parallel(building, dim=8, workdir=tmp_path, settings=settings(ci_settings, phases=[Phase.generate], max_examples=3))
+    assert pools and set(pools) == {0}

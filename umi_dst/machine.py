@@ -29,6 +29,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from umi_dst import invalid, registry, signatures, strategies
 from umi_dst.contract import FactoryBuilder
 from umi_dst.coverage import Coverage
+from umi_dst.determinism import seed_only_generation
 from umi_dst.harness import Harness
 from umi_dst.operations import (
     Abandon,
@@ -423,4 +424,5 @@ def run_contract_machine(
     """Run the full contract machine against a backend; raise on the first violation."""
     builder = registry.resolve(backend) if isinstance(backend, str) else backend
     machine = contract_machine(builder, dim=dim, workdir=workdir, config=config)
-    run_state_machine_as_test(machine, settings=settings)
+    with seed_only_generation():  # the same cases whatever this process imported before
+        run_state_machine_as_test(machine, settings=settings)

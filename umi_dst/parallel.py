@@ -46,6 +46,7 @@ from umi_dst import history_codec, linearizability, parallel_seeds, registry, se
 from umi_dst.checks import ContractViolation
 from umi_dst.clients import KILL_CLIENT, KILL_POINTS, ClientPool, run_threads
 from umi_dst.contract import BackendFactory, FactoryBuilder
+from umi_dst.determinism import seed_only_generation
 from umi_dst.faults import INJECTED_FAULTS
 from umi_dst.harness import Harness, describe
 from umi_dst.history import History, Planned, perform
@@ -399,7 +400,8 @@ def run_parallel(
 
         test = settings(example) if settings is not None else example
         try:
-            test()
+            with seed_only_generation():  # the same programs whatever this process imported before
+                test()
         except Exception:  # a finding, or Hypothesis reporting that it did not always recur
             if not failures:
                 raise
