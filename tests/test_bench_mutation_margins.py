@@ -22,10 +22,11 @@ def test_budgets_are_the_ci_tests_and_the_main_jobs(ci_settings):
 
 
 def test_every_planted_bug_is_searched_beside_its_correct_store():
-    found = {p.spec: p for p in mutation_margins.planted()}
+    found = {p.spec: p for p in mutation_margins.planted(json_files=True)}
     assert all(f"umi_dst.selftest.mutants:{name}" in found for name in MUTANTS)
     assert found["sim"].correct and found["umi_dst.selftest.json_files:correct"].correct
     assert not any(p.family == "postgres_crash_mutants" for p in found.values()), "PostgreSQL only when asked"
+    assert not any(p.family == "json_files" for p in mutation_margins.planted()), "JSON-file stores only when asked"
 
 
 def test_report_counts_a_strong_mutant_and_the_correct_sim(tmp_path, capsys):

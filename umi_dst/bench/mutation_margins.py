@@ -91,20 +91,22 @@ class Planted:
 
 
 SEQUENTIAL_BLIND = "a race between connections: the sequential machine cannot meet it (the parallel mode catches it); ci only"
-JSON_COST = "ci only: it rewrites its whole file per write and reads it whole per get, so the main job's 2000-row bulks take minutes a case"
+JSON_COST = "ci only, with --json-files: it rewrites its whole file per write and reads it whole per get, so a shard takes minutes"
 
 
-def planted(postgres: bool = False) -> list[Planted]:
+def planted(postgres: bool = False, json_files: bool = False) -> list[Planted]:
     """Every planted-bug backend of ``umi_dst.selftest`` and the correct stores they derive from;
-    the PostgreSQL crash mutants (each case a server's restarts) only with ``postgres``."""
+    the PostgreSQL crash mutants (each case a server's restarts) only with ``postgres``, the
+    JSON-file stores (a shard of the ci budget takes minutes) only with ``json_files``."""
     found = [Planted("sim", "mutants", correct=True)]
     found += [Planted(f"umi_dst.selftest.mutants:{name}", "mutants") for name in sorted(MUTANTS)]
     found += [Planted(f"umi_dst.selftest.mutants:control_{name}", "mutants", correct=True) for name in sorted(NEMESES)]
     found += [Planted(f"umi_dst.selftest.shape_mutants:{name}", "shape_mutants", note=f"needs {shape}: main only", budgets=("main",))
               for name, shape in sorted(SHAPE_MUTANTS.items())]  # fmt: skip
     found.append(Planted("umi_dst.selftest.three_bugs:factory", "three_bugs"))
-    found += [Planted(f"umi_dst.selftest.json_files:{name}", "json_files", correct=name == "correct", note=JSON_COST, budgets=("ci",))
-              for name in ("correct", "acknowledges_before_durable", "rewrites_in_place")]  # fmt: skip
+    if json_files:
+        found += [Planted(f"umi_dst.selftest.json_files:{name}", "json_files", correct=name == "correct", note=JSON_COST, budgets=("ci",))
+                  for name in ("correct", "acknowledges_before_durable", "rewrites_in_place")]  # fmt: skip
     found.append(Planted("umi_dst.selftest.concurrency_mutants:locked_sim", "concurrency_mutants", correct=True, budgets=("ci",)))
     found += [Planted(f"umi_dst.selftest.concurrency_mutants:{name}", "concurrency_mutants", note=SEQUENTIAL_BLIND, budgets=("ci",))
               for name in sorted(CONCURRENCY_MUTANTS)]  # fmt: skip
@@ -288,13 +290,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, help="cases per budget run instead of the budget's own (a quick look)")
     parser.add_argument("--backend", action="append", default=[], metavar="SPEC", help="only these planted backends (repeatable)")
     parser.add_argument("--postgres", action="store_true", help="the PostgreSQL crash mutants too (minutes more)")
+    parser.add_argument("--json-files", action="store_true", help="the JSON-file crash stores too (minutes a shard)")
     parser.add_argument("--workers", type=int, default=2, help="processes searching at once (default 2)")
     parser.add_argument("--before", type=Path, help="an earlier run's JSON, whose margins go beside this run's")
     parser.add_argument("--report-dir", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.workers < 1 or (args.examples is not None and args.examples < 1):
         parser.error("--seeds, --workers and --examples must be at least 1")
-    known = planted(postgres=args.postgres or any("postgres" in spec for spec in args.backend))
+    known = planted(postgres=args.postgres or any("postgres" in spec for spec in args.backend),
+                    json_files=args.json_files or any("json_files" in spec for spec in args.backend))  # fmt: skip
     unknown = [spec for spec in args.backend if spec not in {p.spec for p in known}]
     if unknown:
         parser.error(f"not a planted backend of this bench: {', '.join(unknown)} (see planted() in {__name__})")
