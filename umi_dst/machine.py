@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from hypothesis import event, target
+from hypothesis import event, reject, target
 from hypothesis import settings as Settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
@@ -44,6 +44,7 @@ from umi_dst.operations import (
     Step,
     Store,
     StoreBatch,
+    rows_written,
 )
 from umi_dst.recipes import Random
 from umi_dst.strategies import IdChoice, NearDuplicate, Pick, concrete_id, resolve
@@ -63,6 +64,15 @@ FAULT_STRIKES = (3, 4)
 with none: 23 to 54 firings of each fault per 50 test cases in the main job's campaigns of three
 seeds (20 is the coverage floor; with every write faulty, up to 96, and crashing a server or a
 writer is the dearest step there is)."""
+SCALES = 8
+"""A test case draws its scale in ``range(SCALES)``: at 0 (one case in eight) its bulk parts
+and its long run are cut to ``SMALL_SCALE_ROWS``; otherwise they keep their drawn sizes."""
+SMALL_SCALE_ROWS = 8
+"""Rows of a bulk part, and writes of a long run, in a small-scale test case. The scale is
+one of a case's first choices, and Hypothesis's shrinker tries the lowest value of each early
+choice before anything else: a failure that does not need large writes is cut to small ones
+in one of its first replays, and every later replay is cheap (a case-study shrink on Lance
+replayed its 300-row batches, ten seconds each, forty times over)."""
 MAX_DRAWN_CRASH_K = 63
 """Largest count drawn for a crash point; a count past the end of a write means after it."""
 
@@ -124,7 +134,17 @@ class MachineRecord:
     coverage: Coverage = field(default_factory=Coverage)
     deadline: float | None = None
     """``time.monotonic()`` after which new test cases do nothing and are not counted (time budgets)."""
+    shrink_budget: int | None = None
+    """The cost (``step_cost``) of the target's first failure (``keep_going``): a shrink
+    candidate that would cost more is rejected before the step that overruns it."""
     _stores: itertools.count = field(default_factory=itertools.count)
+
+
+def step_cost(step: Step) -> int:
+    """What a step costs a backend, in the unit a shrink budget counts: one call plus every
+    record it writes. A real backend's time grows with records written (commits, index
+    updates, crash states to check), so a replay's cost follows it."""
+    return 1 + rows_written(step.op)
 
 
 @dataclass(frozen=True)
@@ -178,18 +198,28 @@ def contract_machine(
             self.fault_slots: list[tuple[str, ...]] = [()] * FAULT_RULES
             """The faults each faulty-write rule writes under."""
             self.long = False
+            self.small_scale = False
             self.stopped = False
             """Set by a failure: later rules do nothing and the final checks are skipped."""
             self.generated = record.target is None
             if record.deadline is not None and time.monotonic() > record.deadline:
                 self.stopped, self.generated = True, False
             self.coverage = Coverage(cases=1)
+            self.cost = 0
+            """The steps' ``step_cost`` so far."""
 
-        @initialize(mask=st.integers(0, 2**16 - 1), shape=case_shapes(dim, config.long_cases))
-        def open_store(self, mask: int, shape: tuple[int, WriteRun | None]) -> None:
-            """A fresh store of this case's dimension; swarm testing picks its faults and events."""
+        @initialize(
+            scale=st.integers(0, SCALES - 1),
+            mask=st.integers(0, 2**16 - 1),
+            shape=case_shapes(dim, config.long_cases),
+        )
+        def open_store(self, scale: int, mask: int, shape: tuple[int, WriteRun | None]) -> None:
+            """A fresh store of this case's dimension and scale; swarm testing picks its faults and events."""
             case_dim, run = shape
             self.long = run is not None
+            self.small_scale = scale == 0
+            if run is not None and self.small_scale:
+                run = dataclasses.replace(run, count=SMALL_SCALE_ROWS)
             self.store_dir.mkdir(parents=True, exist_ok=True)
             self.factory = builder(self.store_dir, case_dim)
             if not record.versions:
@@ -210,6 +240,7 @@ def contract_machine(
         def run(self, step: Step) -> None:
             if self.stopped:
                 return
+            self._charge(step)
             self.steps.append(step)
             try:
                 self.harness.run(step)
@@ -217,6 +248,17 @@ def contract_machine(
                 self._failed(error, len(self.steps) - 1)
                 return
             self._cover(step)
+
+        def _charge(self, step: Step) -> None:
+            """Reject a shrink candidate before the step that makes it cost more than the
+            failure being shrunk. Hypothesis orders candidates by their choices, not their
+            cost: a few choices draw a 300-row bulk, and the shrinker's random completions of a
+            case drew them often (one shrink on the Lance case study spent 256 of its 266 s on
+            19 such candidates). A shrunk failure never costs more than the one found."""
+            self.cost += step_cost(step)
+            if record.shrink_budget is not None and self.cost > record.shrink_budget:
+                self.stopped, self.generated = True, False
+                reject()
 
         def _failed(self, error: BaseException, at_step: int | None) -> None:
             """Record a failure; raise it unless its signature is one to count and move past."""
@@ -233,7 +275,15 @@ def contract_machine(
                 record.target = signature
             if signature == record.target:
                 record.failure = failure
+                self._budget_shrinking()
                 raise error
+
+        def _budget_shrinking(self) -> None:
+            """The target's first failure is the one Hypothesis shrinks (failures of other
+            signatures do not fail a case): its cost bounds every candidate's. Without
+            ``keep_going`` a run may shrink several failures, so it has no budget."""
+            if record.shrink_budget is None:
+                record.shrink_budget = self.cost
 
         def _cover(self, step: Step) -> None:
             cover = self.coverage
@@ -243,8 +293,7 @@ def contract_machine(
                 cover.fault(step.fault, self.harness.fault_outcome)
             cover.largest_store = max(cover.largest_store, self.harness.oracle.count())
             if isinstance(step.op, StoreBatch):
-                size = len(step.op.items) + (step.op.bulk.count if step.op.bulk else 0)
-                cover.largest_batch = max(cover.largest_batch, size)
+                cover.largest_batch = max(cover.largest_batch, rows_written(step.op))
             elif isinstance(step.op, Search):
                 self._cover_cutoff(step.op)
 
@@ -340,6 +389,8 @@ def contract_machine(
             stored = self.harness.oracle.ids()
             bulk = op.bulk
             cap = config.max_bulk if dim is not None else config.bulk_cap(self.factory.dim)
+            if self.small_scale:
+                cap = min(cap, SMALL_SCALE_ROWS)
             if bulk is not None and bulk.count > cap:
                 bulk = dataclasses.replace(bulk, count=cap, distinct=min(bulk.distinct, cap))
             return StoreBatch(tuple((concrete_id(id, stored), resolve(recipe, stored)) for id, recipe in op.items), bulk)

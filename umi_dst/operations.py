@@ -109,6 +109,14 @@ READ_ONLY = (Get, Exists, Count, Search, Invalid)
 """Operations that never change a correct store's content."""
 
 
+def rows_written(op: Operation) -> int:
+    """Records ``op`` hands the backend to write: one for a store or a delete, every item of a
+    batch (explicit and bulk), none for a read."""
+    if isinstance(op, StoreBatch):
+        return len(op.items) + (op.bulk.count if op.bulk else 0)
+    return 1 if isinstance(op, (Store, Delete)) else 0
+
+
 MAX_CRASH_K = 1_000_000
 """Bound on a crash point's count, so a seed cannot ask for an absurd one."""
 
