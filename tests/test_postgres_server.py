@@ -42,15 +42,21 @@ if sys.argv[1] == "fail":
     raise RuntimeError("a failing run")
 if sys.argv[1] == "kill":
     os.kill(os.getpid(), signal.SIGKILL)
+if sys.argv[1] == "unlocked":  # restarted, then as a postmaster still starting (a restart cut by SIGTERM)
+    s.crash()
+    s.restart()
+    print(json.dumps({"data_dir": str(s.data_dir), "pid": s.pid, "url": s.url}), flush=True)
+    os.rename(s.data_dir / "postmaster.pid", s.data_dir / "postmaster.moved")
 """
 
 
-def run_child(mode: str) -> dict:
-    """Start a server in a fresh Python process that ends as ``mode`` says; report its server."""
+def run_child(mode: str, report: int = 0) -> dict:
+    """Start a server in a fresh Python process that ends as ``mode`` says; report its server
+    (as the child's line ``report`` describes it)."""
     env = {key: value for key, value in os.environ.items() if key != URL_ENV}
     done = subprocess.run([sys.executable, "-c", _CHILD, mode], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.stdout, f"child started no server: {done.stderr}"
-    return json.loads(done.stdout.splitlines()[0])
+    return json.loads(done.stdout.splitlines()[report])
 
 
 def assert_gone(child: dict) -> None:
@@ -85,6 +91,12 @@ def test_server_of_a_killed_process_is_swept_by_the_next_one(embedded):
     assert Path(killed["data_dir"]).exists(), "a SIGKILLed process cannot clean up; the sweep must"
     assert_gone(run_child("exit"))
     assert_gone(killed)
+
+
+def test_a_server_without_its_lock_file_yet_is_stopped_too(embedded):
+    """A restart interrupted before the postmaster wrote its lock file: the process's exit
+    used to delete the directory under a running server, which then ran on, orphaned."""
+    assert_gone(run_child("unlocked", report=-1))
 
 
 def test_server_is_started_once_per_process(embedded):

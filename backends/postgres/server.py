@@ -185,6 +185,8 @@ class EmbeddedServer:
             return
         if self._postmaster_file().exists():
             self.crash()
+        for postmaster in _postmasters_of(self.data_dir):  # one still starting has no lock file yet
+            _stop_postmaster(postmaster)
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
@@ -386,18 +388,29 @@ def sweep_stale_data_dirs() -> list[Path]:
             lines = (data_dir / "postmaster.pid").read_text().splitlines()
         except OSError:
             lines = []
-        _stop_orphaned_postmaster(data_dir, lines)
+        for postmaster in _postmasters_of(data_dir):
+            _stop_postmaster(postmaster)
         _remove_shared_memory(lines)
         shutil.rmtree(data_dir, ignore_errors=True)
         swept.append(data_dir)
     return swept
 
 
-def _stop_orphaned_postmaster(data_dir: Path, lines: list[str]) -> None:
-    with contextlib.suppress(ValueError, IndexError, psutil.Error):
-        postmaster = psutil.Process(int(lines[0]))
-        if str(data_dir) not in postmaster.cmdline():  # some later process that got its pid
-            return
+def _postmasters_of(data_dir: Path) -> list[psutil.Process]:
+    """Running postmasters started on ``data_dir``, found by their command line: the lock
+    file names a postmaster only once it has started, and it is gone with a deleted directory
+    (a restart interrupted by SIGTERM left a server running in a deleted directory)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if any(cmdline[i] == "-D" and cmdline[i + 1] == str(data_dir) for i in range(len(cmdline) - 1)):
+            found.append(process)
+    return found
+
+
+def _stop_postmaster(postmaster: psutil.Process) -> None:
+    """Immediate shutdown (SIGQUIT: it removes its shared memory itself), then SIGKILL if it hangs."""
+    with contextlib.suppress(psutil.Error):
         postmaster.send_signal(signal.SIGQUIT)
         try:
             postmaster.wait(_SERVER_WAIT_SECONDS)
