@@ -160,3 +160,28 @@ def test_a_terminated_campaign_stops_its_workers_and_leaves_nothing(workers, tmp
         assert not live_segments(state["segments"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the lost exception, on purpose
+def test_a_termination_lost_in_a_garbage_collector_callback_stops_the_next_step(tmp_path, monkeypatch):
+    """SIGTERM's exception, raised inside a ``__del__``, is only printed by Python; the flag it
+    left stops the machine at its next step instead of the end of its shard."""
+    from hypothesis import settings
+
+    from umi_dst import workers
+    from umi_dst.machine import run_contract_machine
+
+    monkeypatch.setattr(workers, "_terminating", False)
+    handler = signal.getsignal(signal.SIGTERM)
+
+    class DiesOnSigterm:
+        def __del__(self) -> None:
+            workers._raise_terminated(signal.SIGTERM, None)
+
+    try:
+        DiesOnSigterm()  # collected at once: the exception is printed and lost
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+    assert workers._terminating
+    with pytest.raises(workers.Terminated):
+        run_contract_machine("sim", dim=4, workdir=tmp_path, settings=settings(max_examples=5, database=None))

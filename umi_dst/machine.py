@@ -48,6 +48,7 @@ from umi_dst.operations import (
 )
 from umi_dst.recipes import Random
 from umi_dst.strategies import IdChoice, NearDuplicate, Pick, concrete_id, resolve
+from umi_dst.workers import raise_if_terminated
 
 STRUCTURAL = ("reopen", "abandon")
 """Connection events that swarm testing switches on and off per test case, like faults."""
@@ -240,6 +241,7 @@ def contract_machine(
         def run(self, step: Step) -> None:
             if self.stopped:
                 return
+            raise_if_terminated()
             self._charge(step)
             self.steps.append(step)
             try:

@@ -44,9 +44,17 @@ _terminating = False
 """Set by SIGTERM: a worker then refuses the jobs queued for it, and so reaches its exit."""
 
 
-def _unless_terminating(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def raise_if_terminated() -> None:
+    """Raise ``Terminated`` if SIGTERM has arrived. Its exception is lost when it is raised
+    inside a garbage-collector callback or a ``__del__`` (Python only prints it), and the
+    process would run on to the end of its shard (once 49 s): the machine calls this before
+    every step."""
     if _terminating:
-        raise Terminated("the worker is stopping")
+        raise Terminated("terminated by SIGTERM")
+
+
+def _unless_terminating(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    raise_if_terminated()
     return fn(*args, **kwargs)
 
 
