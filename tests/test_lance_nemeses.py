@@ -84,12 +84,18 @@ def test_kill_writer_lets_a_finished_write_stand(lance):
     assert lance.open().get("small").tobytes() == row.tobytes()
 
 
-def test_competing_writer_races_commits_without_changing_content(lance):
-    nemesis = lance.nemeses["competing_writer"]
+def stored_in_both(lance, *, seed: int, rows: int) -> SimVectorBackend:
+    """``rows`` random records ``r0, r1, ...`` stored in the Lance store; an oracle holding them too."""
     oracle = SimVectorBackend(DIM)
-    start = [(f"r{i}", row) for i, row in enumerate(random_matrix(50, 300, DIM))]
+    start = [(f"r{i}", row) for i, row in enumerate(random_matrix(seed, rows, DIM))]
     lance.open().store_batch(start)
     oracle.store_batch(start)
+    return oracle
+
+
+def test_competing_writer_races_commits_without_changing_content(lance):
+    nemesis = lance.nemeses["competing_writer"]
+    oracle = stored_in_both(lance, seed=50, rows=300)
     rng = np.random.default_rng(51)
     for step in range(12):
         ids = [f"r{i}" for i in rng.choice(300, 20, replace=False)]
@@ -141,10 +147,7 @@ def test_competing_writer_after_commits_is_the_same_interleaving_every_time(tmp_
 
 def test_competing_writer_after_commits_changes_no_content_on_lance(lance):
     nemesis = lance.nemeses["competing_writer"]
-    oracle = SimVectorBackend(DIM)
-    start = [(f"r{i}", row) for i, row in enumerate(random_matrix(80, 100, DIM))]
-    lance.open().store_batch(start)
-    oracle.store_batch(start)
+    oracle = stored_in_both(lance, seed=80, rows=100)
     calls = [
         WriteCall("store_batch", ([(f"r{i}", row) for i, row in enumerate(random_matrix(81, 10, DIM))],)),
         WriteCall("store", ("new", random_matrix(82, 1, DIM)[0])),
