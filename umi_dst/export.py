@@ -35,6 +35,7 @@ from umi_dst.harness import Harness, _evenly_spaced, describe
 from umi_dst.operations import (
     Abandon,
     Count,
+    CrashPoint,
     Delete,
     Exists,
     Get,
@@ -149,10 +150,17 @@ class ExportCall:
 
 @dataclass
 class Rendered:
-    """Lines for the module (helper functions) and for the body where the call happens."""
+    """Lines for the module (helper functions) and for the body where the call happens.
+
+    ``expected``: source of an expression for the one state ("old" or "new") the fault leaves
+    where it struck, or None where it has none (the nemesis's ``expected``); ``timed``: when the fault strikes depends on timing, so
+    the script runs in a loop and reports how often the failure showed.
+    """
 
     helpers: list[str]
     body: list[str]
+    expected: str | None = None
+    timed: bool = True
 
 
 class BackendCalls(Protocol):
@@ -176,7 +184,10 @@ class BackendCalls(Protocol):
 
     def call(self, call: ExportCall, result: str | None) -> list[str]: ...
 
-    def fault(self, name: str, call: ExportCall, step: int) -> Rendered: ...
+    def fault(self, name: str, call: ExportCall, step: int, at: CrashPoint | None) -> Rendered:
+        """The write under the fault ``name``, struck at the seed's crash point ``at`` (None:
+        the fault's timed form, as a step without a point runs it)."""
+        ...
 
 
 @dataclass
@@ -268,9 +279,6 @@ class _Script:
     def _step(self, index: int, step: Step, last: bool) -> list[str]:
         op, fault = step.op, step.fault
         what = f"# step {index}: {describe(step)}"
-        at = getattr(step, "at", None)
-        if at is not None:
-            what += f" (the seed's crash point: {at.point} {at.k}, which umi-dst replays exactly; here a real kill)"
         if isinstance(op, Invalid):
             self.left_out.append(f"step {index} ({op.call} with {op.defect}): rejected by validation, never sent")
             return []
@@ -287,7 +295,7 @@ class _Script:
         write = self.harness.write_call(op)
         call = ExportCall(write.method, write.args, self.data, self.oracle)
         if fault is not None and fault != ERROR_AFTER:
-            return [what] + self._under_fault(fault, call, index, last)
+            return [what] + self._under_fault(fault, step.at, call, index, last)
         if last:
             return [what] + self._checked_write(call)
         lines = self.calls.call(call, None)
@@ -354,14 +362,15 @@ class _Script:
             f"assert got == {expected}, {_message(f'count is %r{where}, expected {expected}', 'got')}"
         ]
 
-    def _under_fault(self, fault: str, call: ExportCall, index: int, last: bool) -> list[str]:
+    def _under_fault(self, fault: str, at: CrashPoint | None, call: ExportCall, index: int, last: bool) -> list[str]:
         """A write under a real fault; as the harness does, then continue on a fresh connection.
 
         The renderer leaves ``acknowledged`` True if the write returned normally. If it did not,
-        the write may or may not have happened: read every id back and accept all-old or all-new.
+        the write may or may not have happened: read every id back and accept all-old or all-new,
+        or only the one state the fault leaves at its point.
         """
-        self.timing = True
-        rendered = self.calls.fault(fault, call, index)
+        rendered = self.calls.fault(fault, call, index, at)
+        self.timing = self.timing or rendered.timed
         self.helpers += rendered.helpers
         lines = rendered.body + self.calls.connect()
         before = {id: self.oracle.get(id) for id, _ in _changed(call)}
@@ -391,6 +400,19 @@ class _Script:
             f"    assert len(as_new) == len(old), {_message(text + ' returned, but only %d of %d ids read back as written', 'len(as_new), len(old)')}",
             *_indent(self._count_check(f"after {text}")),
             f"assert len(as_old) == len(old) or len(as_new) == len(old), {_message(text + ' was interrupted and left %d ids old, %d new, %d neither: it must be all or nothing', 'len(as_old), len(as_new), len(old) - len(as_old) - len(as_new)')}",
+            *self._state_check(rendered.expected, f"{text} under {fault}" + (f" at {at.point}" if at else "")),
+        ]
+
+    def _state_check(self, expected: str | None, what: str) -> list[str]:
+        """The one state a fault placed at its point must leave (the harness's check);
+        ``expected`` is the source of an expression for it (None, "old" or "new" at run time)."""
+        if expected is None:
+            return []
+        message = f"{ascii(what + ': at this point it must leave the ')} + expected + ' state, and left the other'"
+        return [
+            f"expected = {expected}",
+            "if expected is not None:",
+            f"    assert len(as_old if expected == 'old' else as_new) == len(old), {message}",
         ]
 
     def _final_state(self) -> list[str]:

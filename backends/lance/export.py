@@ -16,10 +16,11 @@ from backends.lance.store import (
     IndexPlan,
     RetryPolicy,
 )
-from backends.lance.nemeses import CompetingWriter, KillWriter
+from backends.lance.nemeses import REWRITE_CHUNK, AFTER_COMMITS, CompetingWriter, KillWriter
 from backends.lance.upstream import UPSTREAM_RETRY
 from umi_dst.crash_states import CRASH
 from umi_dst.export import Code, ExportCall, ExportError, Rendered
+from umi_dst.operations import CrashPoint
 from umi_dst.validation import last_wins
 
 # The harness's ``crash`` fault is written as a real kill of a writer process, swept over the
@@ -72,6 +73,7 @@ class LanceCalls:
         self._indexed = False
         self._retry = False
         self._faults = False
+        self._turns = False
 
     # -- the script around the calls -----------------------------------------------------------
     def imports(self) -> list[str]:
@@ -84,7 +86,7 @@ class LanceCalls:
         lines = ["import time"] if self._retry or self._faults else []
         if self._faults:
             lines += ["import contextlib", "import multiprocessing", "import os", "import signal"]
-        return lines
+        return lines + (["import pyarrow.compute as pc"] if self._turns else [])
 
     def helpers(self) -> list[str]:
         lines = [
@@ -101,6 +103,8 @@ class LanceCalls:
         ]
         if self._retry:
             lines += self._retry_lines()
+        if self._turns:
+            lines += _AFTER_COMMITS_HELPERS
         if self._dynamic:
             lines += [
                 "",
@@ -256,18 +260,22 @@ class LanceCalls:
         return f"1.0 - {distance}"
 
     # -- the real faults (backends/lance/nemeses.py) ---------------------------------------------
-    def fault(self, name: str, call: ExportCall, step: int) -> Rendered:
+    def fault(self, name: str, call: ExportCall, step: int, at: CrashPoint | None) -> Rendered:
         self._faults = True
         if name in (KillWriter.name, CRASH):
-            return self._kill_writer(call, step)
+            return self._kill_writer(call, step, at)
+        if name == CompetingWriter.name and at is not None:
+            return self._competitor_turn(call, step, at)
         if name == CompetingWriter.name:
             return self._competing_writer(call, step)
         raise ExportError(f"the Lance renderer cannot write the fault {name!r}")
 
-    def _kill_writer(self, call: ExportCall, step: int) -> Rendered:
+    def _kill_writer(self, call: ExportCall, step: int, at: CrashPoint | None) -> Rendered:
         """The write runs in a process of its own, SIGKILLed once it has written ``1 + run % 3``
         data or deletion files: a sweep over the points where a commit can be cut."""
         ensure = self._ensure_table()
+        if at is not None:
+            ensure = ["# umi-dst replays this crash point exactly (it rebuilds the files as the crash left them);", "# here a real kill sweeps the first files the write adds", *ensure]
         helpers = [
             "",
             "",
@@ -330,6 +338,125 @@ class LanceCalls:
             "competitor.join()",
         ]
         return Rendered(helpers, body)
+
+    def _competitor_turn(self, call: ExportCall, step: int, at: CrashPoint) -> Rendered:
+        """The placed competing writer (``after_commits``): one turn of its cycle, in a process
+        of its own, after ``at.k`` of the write's commits, before its next call to Lance (or when
+        it ends, if it commits fewer). The same interleaving every run, so the script runs once."""
+        if at.point != AFTER_COMMITS:
+            raise ExportError(f"competing_writer has no crash point {at.point!r}; it has {CompetingWriter.points}")
+        self._turns = True
+        shared = ExportCall(call.method, call.args, call.data, call.before, shared=True)
+        touched = [item[0] for item in call.args[0]] if call.method == "store_batch" else [call.args[0]]
+        helpers = [
+            "",
+            "",
+            f"def turn_step_{step}(store):",
+            f'    """Step {step}\'s competing writer, one turn of its cycle while the write waits: the same',
+            "    write (same ids, same values), a rewrite of rows the write does not touch with the values",
+            '    they hold, and a compaction. A commit may lose a race to the write; the turn goes on."""',
+            *_indent(self.connect(shared=True)),
+            "    snapshot = None if table is None else table.to_arrow()",
+            "    try:",
+            *_indent(self.call(shared, None), 2),
+            "    except Exception as error:",
+            "        print('the competing writer lost its write:', repr(error))",
+            "    untouched = None",
+            "    if snapshot is not None:",
+            f"        busy = pc.is_in(snapshot[{_ID}], value_set=pa.array([{', '.join(_literal(id) for id in touched)}], pa.string()))",
+            "        untouched = snapshot.filter(pc.invert(busy))",
+            "    for commit in (1, 2):",
+            "        if table is None:",
+            "            break",
+            "        try:",
+            "            if commit == 1 and untouched is not None and untouched.num_rows:",
+            f"                chunk = untouched.slice({REWRITE_CHUNK} % untouched.num_rows, {REWRITE_CHUNK})",
+            f"                table.merge_insert({_ID}).when_matched_update_all().execute(chunk)",
+            "            else:",
+            "                table.optimize()",
+            "        except Exception as error:",
+            "            print('the competing writer lost a commit:', repr(error))",
+        ]
+        self._dynamic = True
+        body = [
+            "# the write's own connection, its table opened by its first call, as the backend's is",
+            f"turns = AfterCommits(store, {at.k}, lambda: competitor_turn(turn_step_{step}, store))",
+            *self._connection(),
+            "db = turns.wrap(db)",
+            "table = open_table(db)",
+            "try:",
+            *_indent(self.call(shared, None)),
+            "    acknowledged = True",
+            "except Exception as error:",
+            '    print("the write raised around the competing writer\'s turn:", repr(error))',
+            "    acknowledged = False",
+            "turns.finish()",
+        ]
+        return Rendered(helpers, body, timed=False)
+
+
+_AFTER_COMMITS_HELPERS = [
+    "",
+    "",
+    "def versions(store):",
+    '    """Versions the table has committed: each commit publishes one manifest."""',
+    f"    path = os.path.join(store, {TABLE_NAME + '.lance'!r}, '_versions')",
+    "    return len(os.listdir(path)) if os.path.isdir(path) else 0",
+    "",
+    "",
+    "def competitor_turn(turn, store):",
+    '    """Run the competing writer\'s turn in a process of its own, and wait for it."""',
+    '    process = multiprocessing.get_context("spawn").Process(target=turn, args=(store,))',
+    "    process.start()",
+    "    process.join()",
+    "    if process.exitcode != 0:",
+    "        raise RuntimeError(f\"the competing writer's turn failed (exit code {process.exitcode})\")",
+    "",
+    "",
+    "class AfterCommits:",
+    '    """Hands the competing writer its turn once the write has made ``k`` commits, before the',
+    '    write\'s next call to Lance (``finish``: when the write ends, if it made fewer)."""',
+    "",
+    "    def __init__(self, store, k, turn):",
+    "        self.store, self.k, self.turn = store, k, turn",
+    "        self.start, self.competitor_commits, self.taken = versions(store), 0, False",
+    "",
+    "    def wrap(self, target):",
+    '        """``target`` (the connection, a table), its calls watched; None stays None."""',
+    "        return None if target is None else Watched(target, self)",
+    "",
+    "    def before_call(self):",
+    "        if versions(self.store) - self.start - self.competitor_commits >= self.k:",
+    "            self.finish()",
+    "",
+    "    def finish(self):",
+    "        if not self.taken:",
+    "            self.taken = True",
+    "            before = versions(self.store)",
+    "            self.turn()",
+    "            self.competitor_commits += versions(self.store) - before",
+    "",
+    "",
+    "class Watched:",
+    '    """A Lance object whose method calls first let ``AfterCommits`` hand out the turn; the',
+    '    tables they return are watched too."""',
+    "",
+    "    def __init__(self, target, turns):",
+    "        self._target, self._turns = target, turns",
+    "",
+    "    def __getattr__(self, name):",
+    "        attribute = getattr(self._target, name)",
+    "        if not callable(attribute):",
+    "            return attribute",
+    "",
+    "        def call(*args, **kwargs):",
+    "            self._turns.before_call()",
+    "            result = attribute(*args, **kwargs)",
+    '            return self._turns.wrap(result) if hasattr(result, "merge_insert") else result',
+    "",
+    "        return call",
+]
+"""The script's side of ``nemeses._interleaved``: the write's commits counted by manifest."""
 
 
 class UpstreamLanceCalls(LanceCalls):

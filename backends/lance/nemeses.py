@@ -54,7 +54,7 @@ _READY_TIMEOUT = 120.0
 _WRITE_TIMEOUT = 120.0
 _POLL_INTERVAL = 0.0002
 _MAX_TYPICAL_WRITE = 10.0
-_REWRITE_CHUNK = 64
+REWRITE_CHUNK = 64
 
 
 class WriterKilled(InjectedFault):
@@ -326,7 +326,7 @@ def _competing_commit(backend: LanceVectorBackend, call: WriteCall, step: int, u
     elif table is None:
         return False
     elif step % 3 == 1 and untouched is not None and untouched.num_rows:
-        chunk = untouched.slice((step * _REWRITE_CHUNK) % untouched.num_rows, _REWRITE_CHUNK)
+        chunk = untouched.slice((step * REWRITE_CHUNK) % untouched.num_rows, REWRITE_CHUNK)
         backend.run(table.merge_insert(ID_COLUMN).when_matched_update_all().execute(chunk))
     else:
         backend.run(table.optimize())
