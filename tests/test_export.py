@@ -21,7 +21,7 @@ import pytest
 from umi_dst import seeds
 from umi_dst.cli import main
 from umi_dst.export import Data, export_file
-from umi_dst.operations import Count, Get, Invalid, Search, Step, Store, StoreBatch
+from umi_dst.operations import Count, CrashPoint, Get, Invalid, Search, Step, Store, StoreBatch
 from umi_dst.recipes import Random
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -267,3 +267,130 @@ def test_postgres_faults_come_along_behind_a_held_lock(tmp_path, standalone):
         code, output = results[script]
         assert code == 0 and "PASS" in output, output
     assert "canceling statement due to statement timeout" in results[scripts[1][1]][1]
+
+
+# -- faults placed at crash points: the script strikes where the seed does -------------------------
+PLACED_STORE = """\
+from backends.sim import SimFactory
+
+
+class LeavesTheNewState:
+    \"\"\"A planted point: the write goes through, then the fault says it must have left the old state.\"\"\"
+
+    name = "planted"
+    points = ("before_commit",)
+
+    def expected(self, at):
+        return "old"
+
+    def strike(self, backend, call, at):
+        call.apply(backend)
+        raise ConnectionError("struck before the commit")
+
+    def disturb(self, backend, call):
+        raise AssertionError("a placed step must be struck at its point, not disturbed")
+
+    def heal(self):
+        pass
+
+
+def build(workdir, dim):
+    return SimFactory(dim=dim, name="planted-point", nemeses={"planted": LeavesTheNewState()})
+"""
+
+
+def _placed_seed(directory: Path, backend: str, fault: str, at: CrashPoint, batch_rows: int = 3) -> Path:
+    """A store, then a batch (rewriting it) under ``fault`` at ``at``, the failing step."""
+    batch = tuple((f"b{i}", Random(i + 1)) for i in range(batch_rows)) + (("a", Random(99)),)
+    seed = seeds.SeedFile(
+        backend=backend,
+        dim=4,
+        steps=[Step(Store("a", Random(0))), Step(StoreBatch(batch), fault, at)],
+        failure={"step": 1, "message": "a placed fault"},
+        versions=seeds.software_versions(),
+    )
+    return seeds.write(seed, directory / f"{at.point}-{at.k}-{batch_rows}")
+
+
+def _verdicts_agree(tmp_path, start, cases: list[tuple[Path, str]]) -> dict[Path, tuple[int, str]]:
+    """Export each (seed, backend), run the scripts side by side, and require each to fail
+    (exit 1, an AssertionError) exactly when ``umi-dst replay`` fails, in its one run."""
+    scripts = []
+    for number, (seed, backend) in enumerate(cases):
+        script = tmp_path / f"placed-{number}.py"
+        script.write_text(export_file(seed, backend).script)
+        assert "for run in range(runs)" not in script.read_text(), "a placed fault strikes the same way every run"
+        scripts.append(script)
+    running = [start(script) for script in scripts]
+    results = {script: (process.wait(timeout=600), process.stdout.read()) for script, process in zip(scripts, running)}
+    for (seed, backend), script in zip(cases, scripts):
+        replayed = main(["replay", str(seed), "--backend", backend])
+        code, output = results[script]
+        assert replayed in (0, 1) and code == replayed and ("AssertionError" in output) == (replayed == 1), (
+            f"{seed.name} on {backend}: umi-dst replay exits {replayed}, the script {code}:\n{output}"
+        )
+    return results
+
+
+def test_a_placed_fault_s_one_state_is_checked_by_the_script(tmp_path, monkeypatch):
+    """The own-class renderer strikes the factory's nemesis at the seed's point, and the script
+    checks the one state the nemesis expects there, as the harness does."""
+    (tmp_path / "placed_store.py").write_text(PLACED_STORE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    seed = _placed_seed(tmp_path, "placed_store:build", "planted", CrashPoint("before_commit", 0))
+    assert main(["replay", str(seed), "--backend", "placed_store:build"]) == 1
+    script = tmp_path / "repro.py"
+    script.write_text(export_file(seed, "placed_store:build").script)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])}
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "at before_commit: at this point it must leave the old state" in result.stderr, result.stderr
+
+
+def test_a_placed_competing_writer_takes_its_turn_where_the_seed_places_it(tmp_path, standalone):
+    """The case study's competing writer placed after the first of the write's two commits (its
+    delete, before its add): both add the id, on every run; the fixed store passes."""
+    case = seeds.load(ROOT / "seeds" / "lance-upstream" / "concurrent-upsert-duplicates-id.json")
+    case.steps[-1] = Step(case.steps[-1].op, case.steps[-1].fault, CrashPoint("after_commits", 1))
+    seed = seeds.write(case, tmp_path / "seed")
+    results = _verdicts_agree(tmp_path, standalone, [(seed, "lance-upstream"), (seed, "lance")])
+    failed = [output for code, output in results.values() if code == 1]
+    assert len(failed) == 1 and SAME_FAILURE["concurrent-upsert-duplicates-id"] in failed[0]
+
+
+def test_terminate_connection_strikes_at_the_seed_s_point_on_postgres(tmp_path, standalone):
+    """Between the first and second statement of a batch: the store whose batch commits row by
+    row is left half written, in the script as in the replay; the real store is all or nothing."""
+    at = CrashPoint("after_statements", 1)
+    mutant = "umi_dst.selftest.postgres_crash_mutants:commits_each_row"
+    cases = [(_placed_seed(tmp_path / "real", "postgres", "terminate_connection", at), "postgres")]
+    cases.append((_placed_seed(tmp_path / "mutant", mutant, "terminate_connection", at), mutant))
+    results = _verdicts_agree(tmp_path, _with_umi_dst(standalone, tmp_path), cases)
+    assert "it must be all or nothing" in results[tmp_path / "placed-1.py"][1]
+
+
+@pytest.mark.slow
+def test_terminate_connection_lands_at_every_point_as_the_replay_does(tmp_path, standalone):
+    """Each point (and a COPY cut mid-stream), on the real store and on the row-by-row one."""
+    points = [
+        CrashPoint("before_statement"), CrashPoint("before_commit"), CrashPoint("after_commit"),
+        CrashPoint("after_statements", 0), CrashPoint("after_statements", 2), CrashPoint("after_statements", 9),
+    ]  # fmt: skip
+    mutant = "umi_dst.selftest.postgres_crash_mutants:commits_each_row"
+    cases = []
+    for backend in ("postgres", mutant):
+        directory = tmp_path / backend.rpartition(":")[2]
+        cases += [(_placed_seed(directory, backend, "terminate_connection", at), backend) for at in points]
+        cases.append((_placed_seed(directory, backend, "terminate_connection", CrashPoint("mid_copy", 7), 120), backend))
+    _verdicts_agree(tmp_path, _with_umi_dst(standalone, tmp_path), cases)
+
+
+def _with_umi_dst(standalone, tmp_path):
+    """Scripts of the real store stand alone; an own-class script imports its store's module."""
+
+    def start(script: Path) -> subprocess.Popen:
+        if "umi_dst" not in script.read_text():
+            return standalone(script)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        return subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    return start

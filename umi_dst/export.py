@@ -307,7 +307,7 @@ class _Script:
     def _checked_write(self, call: ExportCall) -> list[str]:
         text = _call_text(call)
         result = "got" if call.method == "delete" else None
-        lines = ["try:", *_indent(self.calls.call(call, result)), "except Exception as error:"]
+        lines = ["try:", *indent(self.calls.call(call, result)), "except Exception as error:"]
         lines.append(f"    raise AssertionError({_message(text + ' raised %r; it is a valid call and must succeed', 'error')}) from error")
         expected = getattr(self.oracle, call.method)(*call.args)
         if result:
@@ -393,27 +393,27 @@ class _Script:
             f"new = {{{new}}}",
             "seen = {}",
             "for id in old:",
-            *_indent(self.calls.call(get, "seen[id]")),
+            *indent(self.calls.call(get, "seen[id]")),
             "as_old = [id for id in old if same(seen[id], old[id])]",
             "as_new = [id for id in old if same(seen[id], new[id])]",
             "if acknowledged:",
             f"    assert len(as_new) == len(old), {_message(text + ' returned, but only %d of %d ids read back as written', 'len(as_new), len(old)')}",
-            *_indent(self._count_check(f"after {text}")),
+            *indent(self._count_check(f"after {text}")),
             f"assert len(as_old) == len(old) or len(as_new) == len(old), {_message(text + ' was interrupted and left %d ids old, %d new, %d neither: it must be all or nothing', 'len(as_old), len(as_new), len(old) - len(as_old) - len(as_new)')}",
             *self._state_check(rendered.expected, f"{text} under {fault}" + (f" at {at.point}" if at else "")),
         ]
 
     def _state_check(self, expected: str | None, what: str) -> list[str]:
         """The one state a fault placed at its point must leave (the harness's check);
-        ``expected`` is the source of an expression for it (None, "old" or "new" at run time)."""
+        ``expected`` is the source of an expression for it: 'old', 'new', or one whose value
+        (None, 'old' or 'new') the script learns as it runs."""
         if expected is None:
             return []
         message = f"{ascii(what + ': at this point it must leave the ')} + expected + ' state, and left the other'"
-        return [
-            f"expected = {expected}",
-            "if expected is not None:",
-            f"    assert len(as_old if expected == 'old' else as_new) == len(old), {message}",
-        ]
+        check = f"assert len(as_old if expected == 'old' else as_new) == len(old), {message}"
+        if expected in (repr("old"), repr("new")):
+            return [f"expected = {expected}", check]
+        return [f"expected = {expected}", "if expected is not None:", f"    {check}"]
 
     def _final_state(self) -> list[str]:
         self._need(_SAME)
@@ -422,7 +422,7 @@ class _Script:
         get = ExportCall("get", (Code("id"),), self.data, self.oracle)
         return self._count_check("on a fresh connection") + [
             f"for id, want in [{pairs}]:",
-            *_indent(self.calls.call(get, "got")),
+            *indent(self.calls.call(get, "got")),
             f"    assert same(got, want), {_message('a fresh connection reads %r as %r, but it holds %r', 'id, got, want')}",
         ]
 
@@ -463,10 +463,10 @@ class _Script:
             "",
             "",
             f"def client_{number}(store, start, done):",
-            *_indent(connect),
+            *indent(connect),
             "    start.wait()",
             "    try:",
-            *_indent(calls, 2),
+            *indent(calls, 2),
             "    except Exception as error:",
             f"        done.put(({number}, repr(error)))",
             "    else:",
@@ -530,7 +530,7 @@ class _Script:
             "for id, writer, final, allowed in [  # id, its only writer (None: several), that writer's last value, every possible value",
             *rows,
             "]:",
-            *_indent(self.calls.call(get, "got")),
+            *indent(self.calls.call(get, "got")),
             "    present += got is not None",
             "    if writer is not None and errors[writer] is None:",
             f"        assert same(got, final), {_message('client %d wrote %r last and was acknowledged, but a fresh connection reads %r, not %r', 'writer, id, got, final')}",
@@ -554,8 +554,8 @@ class _Script:
         header = self._header(failure)
         lines = [f'"""{header}\n"""', "", *_import_block(imports), "", f"DIM = {self.dim}"]
         lines += calls.helpers() + self.helpers
-        lines += ["", "", "def reproduce(workdir, run=0):", *_indent(body), "", "", *self.data.source(), "", ""]
-        lines += ['if __name__ == "__main__":', f"    print({calls.versions()})", *_indent(calls.before_runs())]
+        lines += ["", "", "def reproduce(workdir, run=0):", *indent(body), "", "", *self.data.source(), "", ""]
+        lines += ['if __name__ == "__main__":', f"    print({calls.versions()})", *indent(calls.before_runs())]
         if self.timing:
             lines += [
                 f"    runs = int(sys.argv[1]) if len(sys.argv) > 1 else {DEFAULT_RUNS}",
@@ -681,7 +681,8 @@ def _short_list(pairs: list[tuple[str, float]]) -> str:
     return "[" + ", ".join(f"({ascii(id)}, {score!r})" for id, score in pairs) + "]"
 
 
-def _indent(lines: Iterable[str], levels: int = 1) -> list[str]:
+def indent(lines: Iterable[str], levels: int = 1) -> list[str]:
+    """Source lines, indented ``levels`` deeper (blank lines stay blank)."""
     pad = "    " * levels
     return [pad + line if line else line for line in lines]
 

@@ -19,7 +19,7 @@ from backends.lance.store import (
 from backends.lance.nemeses import REWRITE_CHUNK, AFTER_COMMITS, CompetingWriter, KillWriter
 from backends.lance.upstream import UPSTREAM_RETRY
 from umi_dst.crash_states import CRASH
-from umi_dst.export import Code, ExportCall, ExportError, Rendered
+from umi_dst.export import Code, ExportCall, ExportError, Rendered, indent
 from umi_dst.operations import CrashPoint
 from umi_dst.validation import last_wins
 
@@ -208,11 +208,11 @@ class LanceCalls:
             f"{result or 'found'} = {self._matches(call)}  # nothing found: nothing to delete, no commit",
             f"if {result or 'found'}:",
             f"    {result + ' = ' if result else ''}{delete}{'.num_deleted_rows > 0' if result else ''}",
-            *(_indent(self._committed(call)) if found else []),
+            *(indent(self._committed(call)) if found else []),
         ]
         if call.shared and not self.table_up_front:
             self._dynamic = True
-            return ["table = table if table is not None else open_table(db)", "if table is not None:", *_indent(lines)]
+            return ["table = table if table is not None else open_table(db)", "if table is not None:", *indent(lines)]
         return lines
 
     def _matches(self, call: ExportCall) -> str:
@@ -281,8 +281,8 @@ class LanceCalls:
             "",
             f"def write_step_{step}(store):",
             f'    """Step {step}\'s write, on a connection of its own, in a process that gets killed."""',
-            *_indent(self.connect()),
-            *_indent(self.call(call, None)),
+            *indent(self.connect()),
+            *indent(self.call(call, None)),
             "",
             "",
             "def files(store):",
@@ -316,11 +316,11 @@ class LanceCalls:
             "",
             f"def compete_step_{step}(store, started, stop):",
             f'    """Step {step}\'s write, repeated by a second writer until told to stop."""',
-            *_indent(self.connect(shared=True)),
+            *indent(self.connect(shared=True)),
             "    started.set()",
             "    while not stop.is_set():",
             "        with contextlib.suppress(Exception):  # a lost commit race is not the point here",
-            *_indent(self.call(shared, None), 3),
+            *indent(self.call(shared, None), 3),
         ]
         body = [
             'spawn = multiprocessing.get_context("spawn")',
@@ -329,7 +329,7 @@ class LanceCalls:
             "competitor.start()",
             "started.wait()",
             "try:",
-            *_indent(self.call(shared, None)),
+            *indent(self.call(shared, None)),
             "    acknowledged = True",
             "except Exception as error:",
             "    print('the write raised under the competing writer:', repr(error))",
@@ -355,10 +355,10 @@ class LanceCalls:
             f'    """Step {step}\'s competing writer, one turn of its cycle while the write waits: the same',
             "    write (same ids, same values), a rewrite of rows the write does not touch with the values",
             '    they hold, and a compaction. A commit may lose a race to the write; the turn goes on."""',
-            *_indent(self.connect(shared=True)),
+            *indent(self.connect(shared=True)),
             "    snapshot = None if table is None else table.to_arrow()",
             "    try:",
-            *_indent(self.call(shared, None), 2),
+            *indent(self.call(shared, None), 2),
             "    except Exception as error:",
             "        print('the competing writer lost its write:', repr(error))",
             "    untouched = None",
@@ -385,7 +385,7 @@ class LanceCalls:
             "db = turns.wrap(db)",
             "table = open_table(db)",
             "try:",
-            *_indent(self.call(shared, None)),
+            *indent(self.call(shared, None)),
             "    acknowledged = True",
             "except Exception as error:",
             '    print("the write raised around the competing writer\'s turn:", repr(error))',
@@ -490,7 +490,7 @@ class UpstreamLanceCalls(LanceCalls):
             ids = ", ".join(ascii(id) for id, _ in items)
             loop = ExportCall("store", (Code("id"), Code("vector")), call.data, call.before, call.shared)
             lines += [f"for id, vector in zip([{ids}], {call.data.matrix([v for _, v in items])}):  # one upsert per item"]
-            lines += _indent(self._upsert(loop, [Code("id")], [Code("vector")]))
+            lines += indent(self._upsert(loop, [Code("id")], [Code("vector")]))
         return lines
 
     def _upsert(self, call: ExportCall, ids: list, vectors: list) -> list[str]:
@@ -512,7 +512,7 @@ class UpstreamLanceCalls(LanceCalls):
                 f"    {create}",
                 "else:",
                 "    def replace():",
-                *_indent(replace, 2),
+                *indent(replace, 2),
                 "    retry(replace)",
             ]
         if not self._created:
@@ -557,7 +557,7 @@ class BatchLoopLanceCalls(LanceCalls):
         return [
             *ensure,
             f"for id, vector in zip([{ids}], {call.data.matrix([v for _, v in items])}):  # one commit per item",
-            *_indent(self._upsert(loop, [Code("id")], [Code("vector")])),
+            *indent(self._upsert(loop, [Code("id")], [Code("vector")])),
             *self._committed(call, len(items)),
         ]
 
@@ -575,11 +575,6 @@ def _vectors(values: list, call: ExportCall) -> str:
     if any(isinstance(v, Code) for v in values):
         return f"[{', '.join(str(v) for v in values)}]"
     return call.data.matrix(values)
-
-
-def _indent(lines: list[str], levels: int = 1) -> list[str]:
-    pad = "    " * levels
-    return [pad + line if line else line for line in lines]
 
 
 def exact_calls(dim: int) -> LanceCalls:

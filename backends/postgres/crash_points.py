@@ -56,7 +56,7 @@ EXPECTED = {
 """The exact state a fresh connection must read after the fault at each point (``None``: either,
 as the backend's own transactions decide; never a mix)."""
 T = TypeVar("T")
-_TERMINATE_WAIT_MS = 10_000
+TERMINATE_WAIT_MS = 10_000
 PGCOPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 
 
@@ -240,7 +240,7 @@ class TerminateConnectionAt(TerminateConnection):
 
         def terminate() -> None:
             with self.factory.server.connect(autocommit=True) as other:
-                other.execute("SELECT pg_terminate_backend(%s, %s)", (pid, _TERMINATE_WAIT_MS))
+                other.execute("SELECT pg_terminate_backend(%s, %s)", (pid, TERMINATE_WAIT_MS))
 
         run_at(backend, call, at, terminate)
 

@@ -19,9 +19,18 @@ from backends.postgres.store import (
     DEFAULT_INDEX_MIN_ROWS,
     PostgresVectorBackend,
 )
+from backends.postgres.crash_points import (
+    TERMINATE_WAIT_MS,
+    AFTER_COMMIT,
+    AFTER_STATEMENTS,
+    BEFORE_STATEMENT,
+    EXPECTED,
+    MID_COPY,
+)
 from backends.postgres.nemeses import STATEMENT_TIMEOUT_MS, StatementTimeout, TerminateConnection
 from backends.postgres.upstream import UpstreamFactory
-from umi_dst.export import ExportCall, ExportError, Rendered
+from umi_dst.export import ExportCall, ExportError, Rendered, indent
+from umi_dst.operations import CrashPoint
 from umi_dst.validation import last_wins
 
 SCHEMA = "umi_repro"
@@ -40,6 +49,9 @@ class PostgresCalls:
         self.table_name = table_name
         self.table = sql.Identifier(SCHEMA, table_name)
         self._faults = False
+        self._placed = False
+        self._copy_strike: int | None = None
+        """Rows a batch's ``COPY`` sends before the session is terminated (``mid_copy``), once."""
         self._indexed = ef_search is None  # exact mode builds no index
 
     def _sql(self, composed: sql.Composable) -> str:
@@ -56,6 +68,7 @@ class PostgresCalls:
     # -- the script around the calls -------------------------------------------------------------
     def imports(self) -> list[str]:
         faults = ["import threading", "import time"] if self._faults else []
+        faults += ["from contextlib import contextmanager"] if self._placed else []
         return ["import os", "import psycopg", "from pgvector.psycopg import register_vector", *faults]
 
     def helpers(self) -> list[str]:
@@ -77,6 +90,7 @@ class PostgresCalls:
             *self._session(),
             "    return conn",
             *self._statements(),
+            *(_PLACED_HELPERS if self._placed else []),
         ]
 
     def _session(self) -> list[str]:
@@ -155,8 +169,7 @@ class PostgresCalls:
         lines += [
             f'    with cursor.copy("COPY {target} (id, embedding) FROM STDIN (FORMAT BINARY)") as copy:',
             '        copy.set_types(["text", "vector"])',
-            f"        for row in {items}:",
-            "            copy.write_row(row)",
+            *self._copy_rows(items, len(rows)),
         ]
         if target != name:
             lines.append(
@@ -164,6 +177,21 @@ class PostgresCalls:
                 'ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding")'
             )
         return lines + built
+
+    def _copy_rows(self, items: str, count: int) -> list[str]:
+        """The rows into the ``COPY``; under ``mid_copy``, the session terminated after k of them
+        (handed to the copy: the client may still hold them, the server's COPY has begun)."""
+        k, self._copy_strike = self._copy_strike, None
+        if k is None:
+            return [f"        for row in {items}:", "            copy.write_row(row)"]
+        if k >= count:
+            return [f"        for row in {items}:", "            copy.write_row(row)", "        terminate(store, pid)  # mid-COPY, every row sent"]
+        return [
+            f"        for number, row in enumerate({items}):",
+            f"            if number == {k}:",
+            f"                terminate(store, pid)  # mid-COPY, after {k} rows",
+            "            copy.write_row(row)",
+        ]
 
     def _delete(self, call: ExportCall, result: str | None) -> list[str]:
         delete = f'conn.execute("DELETE FROM {self._name()} WHERE id = %s", ({call.arg(0)},))'
@@ -204,12 +232,16 @@ class PostgresCalls:
             f"{result} = [(id, 1 - distance) for id, distance in rows]",
         ]
 
-    # -- the real faults (backends/postgres/nemeses.py) -----------------------------------------
-    def fault(self, name: str, call: ExportCall, step: int) -> Rendered:
-        """The write waits behind a SHARE lock held by a second session; the fault strikes then."""
+    # -- the real faults (backends/postgres/nemeses.py, crash_points.py) --------------------------
+    def fault(self, name: str, call: ExportCall, step: int, at: CrashPoint | None) -> Rendered:
+        """``terminate_connection`` at the seed's point, as ``crash_points.run_at`` places it;
+        otherwise (``statement_timeout``, or a step without a point) the write waits behind a
+        SHARE lock held by a second session and the fault strikes then."""
         if name not in (TerminateConnection.name, StatementTimeout.name):
             raise ExportError(f"the PostgreSQL renderer cannot write the fault {name!r}; export a seed without it")
         self._faults = True
+        if name == TerminateConnection.name and at is not None:
+            return self._terminate_at(call, at)
         lock = [
             "blocker = psycopg.connect(store)  # holds a SHARE lock, so the write queues behind it",
             f'blocker.execute("LOCK TABLE {self._name()} IN SHARE MODE")',
@@ -225,7 +257,7 @@ class PostgresCalls:
                 "    acknowledged = False",
                 'conn.execute("RESET statement_timeout")',
                 "blocker.close()",
-            ])  # fmt: skip
+            ], None if at is None else _expected(at))  # fmt: skip
         helpers = [
             "",
             "",
@@ -248,6 +280,110 @@ class PostgresCalls:
             "blocker.close()",
             "acknowledged = not failed",
         ])  # fmt: skip
+
+    def _terminate_at(self, call: ExportCall, at: CrashPoint) -> Rendered:
+        """The write with ``pg_terminate_backend`` placed at ``at``: the same moment every run."""
+        self._placed = True
+        strike = "terminate(store, pid)"
+        self._copy_strike = at.k if at.point == MID_COPY else None
+        write = self.call(call, None)
+        struck_in_copy, self._copy_strike = at.point == MID_COPY and self._copy_strike is None, None
+        before, on_return = [], []
+        if at.point == BEFORE_STATEMENT:
+            before = [strike]
+        elif at.point == AFTER_COMMIT:
+            on_return = [strike]
+        elif at.point == AFTER_STATEMENTS:
+            before = [strike] if at.k == 0 else []
+            before.append(f"conn = CountingConnection(conn, {at.k}, lambda: {strike})")
+            on_return = [f"if conn.returned < {at.k}:  # a write with fewer statements is struck when it returns", f"    {strike}"]
+        else:  # before_commit, mid_copy: one transaction around the write, struck before its commit
+            ending = [] if struck_in_copy else [strike]
+            write = ["with conn.transaction():", *indent(write + ending)]
+        body = [
+            f"# the session is terminated at {at.point} (k={at.k}) from another session, which waits until it is gone",
+            "pid = conn.info.backend_pid",
+            *before,
+            "try:",
+            *indent(write),
+            "except Exception as error:",
+            "    print('the write raised under terminate_connection:', repr(error))",
+            "    acknowledged = False",
+            "else:",
+            "    acknowledged = True",
+            *indent(on_return),
+        ]
+        if at.point == AFTER_STATEMENTS:
+            body.append("conn = conn.connection")
+        return Rendered([], body, _expected(at), timed=False)
+
+
+def _expected(at: CrashPoint) -> str | None:
+    """The one state the fault leaves at ``at``, as source (None where it has none)."""
+    state = EXPECTED[at.point]
+    return None if state is None else repr(state)
+
+
+_PLACED_HELPERS = [
+    "",
+    "",
+    "def terminate(url, pid):",
+    '    """pg_terminate_backend from another session, which waits until the session is gone."""',
+    "    with psycopg.connect(url, autocommit=True) as other:",
+    f'        other.execute("SELECT pg_terminate_backend(%s, %s)", (pid, {TERMINATE_WAIT_MS}))',
+    "",
+    "",
+    "class CountingConnection:",
+    '    """The connection, calling ``strike`` once ``k`` of its statements (executes and COPYs,',
+    '    through it or its cursors) have returned."""',
+    "",
+    "    def __init__(self, connection, k, strike):",
+    "        self.connection, self.k, self.strike, self.returned = connection, k, strike, 0",
+    "",
+    "    def __getattr__(self, name):",
+    "        return getattr(self.connection, name)",
+    "",
+    "    def execute(self, *args, **kwargs):",
+    "        return self.counted(self.connection.execute(*args, **kwargs))",
+    "",
+    "    def cursor(self, *args, **kwargs):",
+    "        return CountingCursor(self.connection.cursor(*args, **kwargs), self)",
+    "",
+    "    def counted(self, result):",
+    "        self.returned += 1",
+    "        if self.returned == self.k:",
+    "            self.strike()",
+    "        return result",
+    "",
+    "",
+    "class CountingCursor:",
+    "    def __init__(self, cursor, owner):",
+    "        self.cursor, self.owner = cursor, owner",
+    "",
+    "    def __getattr__(self, name):",
+    "        return getattr(self.cursor, name)",
+    "",
+    "    def __enter__(self):",
+    "        self.cursor.__enter__()",
+    "        return self",
+    "",
+    "    def __exit__(self, *exc_info):",
+    "        self.cursor.__exit__(*exc_info)",
+    "",
+    "    def execute(self, *args, **kwargs):",
+    "        self.cursor.execute(*args, **kwargs)",
+    "        return self.owner.counted(self)",
+    "",
+    "    def executemany(self, *args, **kwargs):",
+    "        self.owner.counted(self.cursor.executemany(*args, **kwargs))",
+    "",
+    "    @contextmanager",
+    "    def copy(self, *args, **kwargs):",
+    "        with self.cursor.copy(*args, **kwargs) as copy:",
+    "            yield copy",
+    "        self.owner.counted(None)",
+]
+"""The script's side of ``crash_points``: the strike, and the count of a write's statements."""
 
 
 class UpstreamPostgresCalls(PostgresCalls):
