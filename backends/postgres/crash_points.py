@@ -24,6 +24,7 @@ crash point runs the timed original of each nemesis (``nemeses``).
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ import psycopg
 from psycopg import sql
 from psycopg.copy import LibpqWriter
 
-from backends.postgres.nemeses import CrashServer, StatementTimeout, StoreOnServer, TerminateConnection
+from backends.postgres.nemeses import CrashServer, NemesisFailed, StatementTimeout, StoreOnServer, TerminateConnection
 from backends.postgres.store import PostgresVectorBackend
 from umi_dst.contract import Nemesis, WriteCall
 from umi_dst.operations import CrashPoint
@@ -56,7 +57,11 @@ EXPECTED = {
 """The exact state a fresh connection must read after the fault at each point (``None``: either,
 as the backend's own transactions decide; never a mix)."""
 T = TypeVar("T")
-TERMINATE_WAIT_MS = 10_000
+GONE_SQL = "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)"
+"""Whether a session is still there. Its entry goes after its transaction is rolled back, so
+once it is gone, so is anything the write left uncommitted."""
+_GONE_POLL_SECONDS = 0.001
+_GONE_WAIT_SECONDS = 10.0
 PGCOPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 
 
@@ -240,7 +245,8 @@ class TerminateConnectionAt(TerminateConnection):
 
         def terminate() -> None:
             with self.factory.server.connect(autocommit=True) as other:
-                other.execute("SELECT pg_terminate_backend(%s, %s)", (pid, TERMINATE_WAIT_MS))
+                other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                _wait_until_gone(other, pid)
 
         run_at(backend, call, at, terminate)
 
@@ -258,6 +264,16 @@ class StatementTimeoutAt(StatementTimeout):
         if at.point != IN_STATEMENT:
             raise ValueError(f"unknown crash point {at.point!r} for {self.name}; expected {IN_STATEMENT!r}")
         self.disturb(backend, call)
+
+
+def _wait_until_gone(other: psycopg.Connection, pid: int) -> None:
+    """Poll every millisecond until the session ``pid`` has exited (``pg_terminate_backend``'s
+    own wait polls in steps of 100 ms, which made a strike last a tenth of a second)."""
+    deadline = time.monotonic() + _GONE_WAIT_SECONDS
+    while other.execute(GONE_SQL, (pid,)).fetchone()[0]:
+        if time.monotonic() > deadline:
+            raise NemesisFailed(f"session {pid} still there {_GONE_WAIT_SECONDS}s after pg_terminate_backend")
+        time.sleep(_GONE_POLL_SECONDS)
 
 
 def nemeses_for(factory: StoreOnServer) -> Mapping[str, Nemesis]:

@@ -20,7 +20,7 @@ from backends.postgres.store import (
     PostgresVectorBackend,
 )
 from backends.postgres.crash_points import (
-    TERMINATE_WAIT_MS,
+    GONE_SQL,
     AFTER_COMMIT,
     AFTER_STATEMENTS,
     BEFORE_STATEMENT,
@@ -330,7 +330,9 @@ _PLACED_HELPERS = [
     "def terminate(url, pid):",
     '    """pg_terminate_backend from another session, which waits until the session is gone."""',
     "    with psycopg.connect(url, autocommit=True) as other:",
-    f'        other.execute("SELECT pg_terminate_backend(%s, %s)", (pid, {TERMINATE_WAIT_MS}))',
+    '        other.execute("SELECT pg_terminate_backend(%s)", (pid,))',
+    f"        while other.execute({GONE_SQL!r}, (pid,)).fetchone()[0]:",
+    "            time.sleep(0.001)",
     "",
     "",
     "class CountingConnection:",
