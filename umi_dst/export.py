@@ -153,8 +153,9 @@ class Rendered:
     """Lines for the module (helper functions) and for the body where the call happens.
 
     ``expected``: source of an expression for the one state ("old" or "new") the fault leaves
-    where it struck, or None where it has none (the nemesis's ``expected``); ``timed``: when the fault strikes depends on timing, so
-    the script runs in a loop and reports how often the failure showed.
+    where it struck, or None where it has none (the nemesis's ``expected``). ``timed``: when the
+    fault strikes depends on timing, so the script runs in a loop and reports how often the
+    failure showed.
     """
 
     helpers: list[str]

@@ -16,7 +16,7 @@ from backends.lance.store import (
     IndexPlan,
     RetryPolicy,
 )
-from backends.lance.nemeses import REWRITE_CHUNK, AFTER_COMMITS, CompetingWriter, KillWriter
+from backends.lance.nemeses import AFTER_COMMITS, REWRITE_CHUNK, CompetingWriter, KillWriter, touched_ids
 from backends.lance.upstream import UPSTREAM_RETRY
 from umi_dst.crash_states import CRASH
 from umi_dst.export import Code, ExportCall, ExportError, Rendered, indent
@@ -347,7 +347,7 @@ class LanceCalls:
             raise ExportError(f"competing_writer has no crash point {at.point!r}; it has {CompetingWriter.points}")
         self._turns = True
         shared = ExportCall(call.method, call.args, call.data, call.before, shared=True)
-        touched = [item[0] for item in call.args[0]] if call.method == "store_batch" else [call.args[0]]
+        touched = touched_ids(call)
         helpers = [
             "",
             "",

@@ -217,7 +217,8 @@ class KillWriter:
             self._helper = None
 
 
-def _touched_ids(call: WriteCall) -> list[str]:
+def touched_ids(call: WriteCall) -> list[str]:
+    """The ids a write names: rows the competitor's rewrite leaves alone."""
     if call.method == "store_batch":
         return [item[0] for item in call.args[0] if isinstance(item, (tuple, list)) and isinstance(item[0], str)]
     return [call.args[0]] if call.args and isinstance(call.args[0], str) else []
@@ -312,7 +313,7 @@ def _untouched_rows(backend: LanceVectorBackend, call: WriteCall) -> pa.Table | 
     if table is None:
         return None
     snapshot = backend.run(table.to_arrow())
-    busy = pc.is_in(snapshot[ID_COLUMN], value_set=pa.array(_touched_ids(call), pa.string()))
+    busy = pc.is_in(snapshot[ID_COLUMN], value_set=pa.array(touched_ids(call), pa.string()))
     return snapshot.filter(pc.invert(busy))
 
 
