@@ -79,6 +79,7 @@ def contract_machine(spec: str, workdir: Path, examples: int, steps: int) -> dic
         "seconds": elapsed,
         "steps_per_s": counted.steps / elapsed,
         "backend_calls": clock.calls,
+        "nemesis_strikes": clock.strikes,
         **{f"{part}_seconds": clock.totals[part] for part in PARTS},
         **{f"{part}_share": clock.totals[part] / elapsed for part in PARTS},
     }
@@ -164,6 +165,8 @@ class _Clock:
     def __init__(self, builder) -> None:
         self._builder = builder
         self.calls = 0
+        self.strikes = 0
+        """Writes run under a nemesis: the figure depends on how many the drawn cases hold."""
         self.totals = dict.fromkeys(PARTS, 0.0)
         self._stack: list[str] = []
         self._since = 0.0
@@ -215,10 +218,12 @@ class _TimedNemesis:
         return getattr(self._inner, name)
 
     def disturb(self, backend, call) -> None:
+        self._clock.strikes += 1
         self._clock.measure("nemesis", lambda: self._inner.disturb(backend, call))
 
     def strike(self, backend, call, at) -> None:
         """A fault placed at a crash point: a server crash and its restart count as nemesis."""
+        self._clock.strikes += 1
         self._clock.measure("nemesis", lambda: self._inner.strike(backend, call, at))
 
     def heal(self) -> None:

@@ -350,24 +350,25 @@ def _framework_section(report: dict) -> str:
         return ""
     bare = framework["bare"]
     parts = ("backend", "setup", "nemesis")
-    rows = [["bare Hypothesis machine", bare["steps"], None, bare["seconds"], bare["steps_per_s"], 1.0, None, None, None, 1.0]]
+    rows = [["bare Hypothesis machine", bare["steps"], None, None, bare["seconds"], bare["steps_per_s"], 1.0, None, None, None, 1.0]]
     for spec, f in framework["backends"].items():
         if "error" in f:
-            rows.append([f"contract machine, {spec}"] + [None] * 9)
+            rows.append([f"contract machine, {spec}"] + [None] * 10)
             continue
         shares = [f[f"{part}_share"] for part in parts]
-        rows.append([f"contract machine, {spec}", f["steps"], f.get("operations"), f["seconds"], f["steps_per_s"],
-                     bare["steps_per_s"] / f["steps_per_s"], *shares, 1 - sum(shares)])
+        rows.append([f"contract machine, {spec}", f["steps"], f.get("operations"), f.get("nemesis_strikes"), f["seconds"],
+                     f["steps_per_s"], bare["steps_per_s"] / f["steps_per_s"], *shares, 1 - sum(shares)])
     note = ("Contract-machine steps per second (dim 16, generation only, derandomised) next to a machine whose rules "
             "do nothing. A step is one rule call; `operations` counts what those rules ran on the backend and the oracle "
-            "(one rule may run several). `slowdown` is bare steps/s over the machine's. The run's wall time splits (as shares) into calls "
+            "(one rule may run several); `nemesis strikes`, how many writes ran under a nemesis (a server crash, "
+            "a killed or competing writer...), the costliest steps, whose number depends on the drawn cases. `slowdown` is bare steps/s over the machine's. The run's wall time splits (as shares) into calls "
             "into the backend, store setup (building, opening and destroying a fresh store per test case), the nemeses' "
             "own work (starting and killing helper processes or servers), and the rest, the framework: Hypothesis, the "
             "oracle and the checks. Each backend first gets one untimed store, so the once-per-process costs "
             "(importing the engine, starting the embedded server) stay out of its steps, as in a campaign, where a "
             "worker pays them once.")
-    headers = ["machine", "steps", "operations", "seconds", "steps /s", "slowdown", "backend", "store setup", "nemesis",
-               "framework"]
+    headers = ["machine", "steps", "operations", "nemesis strikes", "seconds", "steps /s", "slowdown", "backend",
+               "store setup", "nemesis", "framework"]
     return "\n\n".join(["## Framework overhead", note, table(headers, rows)])
 
 
