@@ -90,8 +90,11 @@ class MachineConfig:
     """Campaign mode: count failures of known signatures instead of stopping at them."""
     rule_per_fault: bool = False
     """Give each fault a faulty-write rule of its own that strikes ``FAULT_STRIKES`` of the
-    times (campaigns: every fault fires often, however many the backend has); otherwise one
-    rule writes under one of the faults the test case's mask enabled (the cheaper ci mix)."""
+    times, and let Hypothesis's swarm testing alone switch those rules and reopen (campaigns:
+    every fault and reopen fire often, however many faults the backend has); otherwise one rule
+    writes under one of the faults the test case's mask enabled, and the mask switches reopen
+    too (the cheaper ci mix). The mask always switches abandon: Hypothesis tries the rules in
+    name order and favours the first, so an abandon always enabled took ten times its share."""
 
     def bulk_cap(self, dim: int) -> int:
         """The largest bulk part at a drawn ``dim``: as many floats as ``max_bulk`` rows at dim 32,
@@ -229,7 +232,8 @@ def contract_machine(
             kinds = STRUCTURAL + self.harness.available_faults()
             self.enabled = tuple(kind for bit, kind in enumerate(kinds) if mask >> bit & 1)
             faults = kinds[len(STRUCTURAL) :]
-            if config.rule_per_fault:  # each fault's rule is switched by Hypothesis, not the mask
+            if config.rule_per_fault:  # the faults' rules and reopen: Hypothesis's swarm testing alone
+                self.enabled = (*self.enabled, "reopen")  # (the mask on top left it in one case in four)
                 self.fault_slots = [faults[slot::FAULT_RULES] for slot in range(FAULT_RULES)]
             else:
                 self.fault_slots = [tuple(f for f in faults if f in self.enabled)] + [()] * (FAULT_RULES - 1)
