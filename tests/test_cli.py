@@ -16,7 +16,7 @@ def run_cli(*args: str) -> int:
 
 def test_run_finds_a_planted_bug_writes_seed_and_report(tmp_path, capsys):
     code = run_cli(
-        "run", "--backend", "umi_dst.selftest.mutants:score_is_distance", "--examples", "10", "--steps", "10", "--dim", "8",
+        "run", "--backend", "umi_dst.selftest.mutants:score_is_distance", "--examples", "30", "--steps", "10", "--dim", "8",
         "--seed", "3", "--workers", "1", "--seeds-dir", str(tmp_path / "seeds"), "--report-dir", str(tmp_path / "reports"),
     )  # fmt: skip
     out = capsys.readouterr().out
