@@ -51,7 +51,7 @@ def test_local_cluster_finds_a_planted_bug_and_the_driver_writes_its_seed(tmp_pa
     from umi_dst.cluster import DaskRunner
 
     plan = dispatch.CampaignPlan(
-        backends=("umi_dst.selftest.mutants:score_is_distance",), examples=20, steps=10, seed=3, dim=8,
+        backends=("umi_dst.selftest.mutants:score_is_distance",), examples=30, steps=10, seed=3, dim=8,
         config=DEFAULT_CONFIG, seeds_dir=tmp_path / "seeds",
     )  # fmt: skip
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
