@@ -406,15 +406,16 @@ class _Script:
 
     def _state_check(self, expected: str | None, what: str) -> list[str]:
         """The one state a fault placed at its point must leave (the harness's check);
-        ``expected`` is the source of an expression for it: 'old', 'new', or one whose value
-        (None, 'old' or 'new') the script learns as it runs."""
+        ``expected`` is the source of an expression whose value is None, 'old' or 'new' (the
+        script may learn it only as it runs)."""
         if expected is None:
             return []
         message = f"{ascii(what + ': at this point it must leave the ')} + expected + ' state, and left the other'"
-        check = f"assert len(as_old if expected == 'old' else as_new) == len(old), {message}"
-        if expected in (repr("old"), repr("new")):
-            return [f"expected = {expected}", check]
-        return [f"expected = {expected}", "if expected is not None:", f"    {check}"]
+        return [
+            f"expected = {expected}",
+            "if expected is not None:",
+            f"    assert len(as_old if expected == 'old' else as_new) == len(old), {message}",
+        ]
 
     def _final_state(self) -> list[str]:
         self._need(_SAME)

@@ -257,7 +257,7 @@ class PostgresCalls:
                 "    acknowledged = False",
                 'conn.execute("RESET statement_timeout")',
                 "blocker.close()",
-            ], None if at is None else _expected(at))  # fmt: skip
+            ], _expected(at))  # fmt: skip
         helpers = [
             "",
             "",
@@ -287,7 +287,8 @@ class PostgresCalls:
         strike = "terminate(store, pid)"
         self._copy_strike = at.k if at.point == MID_COPY else None
         write = self.call(call, None)
-        struck_in_copy, self._copy_strike = at.point == MID_COPY and self._copy_strike is None, None
+        struck_in_copy = at.point == MID_COPY and self._copy_strike is None  # a COPY took the strike
+        self._copy_strike = None
         before, on_return = [], []
         if at.point == BEFORE_STATEMENT:
             before = [strike]
@@ -318,9 +319,9 @@ class PostgresCalls:
         return Rendered([], body, _expected(at), timed=False)
 
 
-def _expected(at: CrashPoint) -> str | None:
+def _expected(at: CrashPoint | None) -> str | None:
     """The one state the fault leaves at ``at``, as source (None where it has none)."""
-    state = EXPECTED[at.point]
+    state = None if at is None else EXPECTED[at.point]
     return None if state is None else repr(state)
 
 
