@@ -57,6 +57,10 @@ URL_ENV = "UMI_DST_POSTGRES_URL"
 _STATUS_LINE = 7  # postmaster.pid's eighth line: "starting", "ready", "stopping"
 _SERVER_WAIT_SECONDS = 60.0
 _POLL_SECONDS = 0.002
+_STOP_SECONDS = 10.0
+"""How long the exit keeps stopping and deleting: a restart cut short by SIGTERM may exec its
+postmaster just after the search for running ones, and server processes still writing into the
+directory keep it from being deleted (CI once found the directory left, holding ``base``)."""
 _EXTENSION_LOCK = 0x756D69  # advisory lock key: one CREATE EXTENSION at a time per database
 _SHMEM_LINE = 6  # postmaster.pid's seventh line: "<shared memory key> <shared memory id>"
 PROCESS_CRASH_SETTINGS = {"fsync": "off"}
@@ -204,11 +208,19 @@ class EmbeddedServer:
         if os.getpid() != self.owner_pid:
             return
         if self._postmaster_file().exists():
-            self.crash()
-        for postmaster in _postmasters_of(self.data_dir):  # one still starting has no lock file yet
-            _stop_postmaster(postmaster)
-        self._reap()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+            # A lock file can outlive its server or be half written (a crash or a restart under
+            # way): no error here may skip the deletion below, which stops any server left.
+            with contextlib.suppress(psutil.Error, OSError, ValueError, PostgresUnavailable):
+                self.crash()
+        deadline = time.monotonic() + _STOP_SECONDS
+        while True:
+            for postmaster in _postmasters_of(self.data_dir):  # one still starting has no lock file yet
+                _stop_postmaster(postmaster)
+            self._reap()
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            if not self.data_dir.exists() and not _postmasters_of(self.data_dir) or time.monotonic() > deadline:
+                return
+            time.sleep(_POLL_SECONDS)
 
 
 Server = EmbeddedServer | ExternalServer
