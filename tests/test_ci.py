@@ -1,19 +1,24 @@
 """The CI workflow and the scripts it runs: every step is a script in .ci/, every job uploads
-the directory its failures write seeds to, and the scripts' commands work here."""
+the directory its failures write seeds to, the scripts' commands work here, and what users and
+CI install is the tested dependency set of constraints.txt."""
 
 from __future__ import annotations
 
 import os
+from importlib import metadata
 import subprocess
 from pathlib import Path
 
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from umi_dst import seeds
 from umi_dst.contract_shard import SEED_PROPERTY
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+CONSTRAINTS = ROOT / "constraints.txt"
 
 
 def workflow() -> dict:
@@ -29,7 +34,7 @@ def script_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def test_every_job_runs_a_ci_script_and_uploads_the_seed_output():
     flow = workflow()
     seed_output = flow["env"]["UMI_SEED_OUTPUT"]
-    assert set(flow["jobs"]) == {"test", "nightly"}
+    assert set(flow["jobs"]) == {"test", "nightly", "latest"}
     assert "schedule" in flow[True], "the nightly job needs a schedule"  # YAML reads the key `on` as True
     for name, job in flow["jobs"].items():
         runs = [step["run"] for step in job["steps"] if "run" in step]
@@ -62,3 +67,47 @@ def test_the_nightly_job_finds_a_planted_bug_within_its_budget_and_leaves_its_se
     (written,) = (tmp_path / "ci-seeds").rglob("*.json")
     assert seeds.load(written).backend == "umi_dst.selftest.mutants:delete_always_true"
     assert f'name="{SEED_PROPERTY}" value="{written}"' in junit.read_text(encoding="utf-8")
+
+
+def pinned() -> dict[str, str]:
+    """Package name -> the version constraints.txt pins it to."""
+    pins = {}
+    for line in CONSTRAINTS.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, separator, version = line.partition("==")
+            assert separator and version, f"constraints.txt: {line!r} is not an exact pin"
+            pins[canonicalize_name(name)] = version
+    return pins
+
+
+def required(name: str, extras: set[str], seen: dict[str, str]) -> None:
+    """Every distribution ``name[extras]`` needs here, transitively, with its installed version."""
+    distribution = metadata.distribution(name)
+    seen[canonicalize_name(name)] = distribution.version
+    for text in distribution.requires or []:
+        requirement = Requirement(text)
+        wanted = requirement.marker is None or any(requirement.marker.evaluate({"extra": extra}) for extra in extras or {""})
+        if wanted and canonicalize_name(requirement.name) not in seen:
+            required(requirement.name, set(requirement.extras), seen)
+
+
+def test_the_install_commands_install_the_tested_set():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert 'pip install -e ".[test]" -c constraints.txt' in readme, "the README installs the tested set"
+    for script in ("run", "nightly"):
+        assert '-e ".[test]" -c constraints.txt' in (ROOT / ".ci" / script).read_text(encoding="utf-8"), script
+    assert "constraints.txt" not in (ROOT / ".ci" / "newest-env.sh").read_text(encoding="utf-8"), "latest is unpinned"
+
+
+def test_the_tested_set_pins_everything_the_test_extra_installs():
+    """A dependency added to pyproject.toml without running .ci/pin would install unpinned."""
+    pins = pinned()
+    needed: dict[str, str] = {}
+    required("umi-dst", {"test", "lance", "postgres", "bench", "cluster"}, needed)
+    del needed["umi-dst"]
+    assert sorted(set(needed) - set(pins)) == [], "installed by .[test] but not pinned in constraints.txt"
+    for name in needed:
+        for text in metadata.distribution("umi-dst").requires or []:
+            requirement = Requirement(text)
+            if canonicalize_name(requirement.name) == name:
+                assert requirement.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} breaks {text}"
