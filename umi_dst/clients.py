@@ -65,24 +65,29 @@ class _Outage:
 
 
 def run_threads(factory: BackendFactory, plans: list[list[Planned]]) -> list[Call]:
+    """Each client's calls on its own thread, all started at once; a factory that declares
+    ``turns`` (a simulated store, ``umi_dst.turns``) has them take turns in a fixed order."""
     connections = [factory.open() for _ in plans]
     start = threading.Barrier(len(plans))
     outage = _Outage()
     recorded: list[list[Call]] = [[] for _ in plans]
     crashed: list[BaseException] = []
+    turns = getattr(factory, "turns", None)
 
     def client(index: int) -> None:
         start.wait()
         try:
-            recorded[index] = _client_calls(index, factory, plans[index], connections, outage)
+            with turns.client(index) if turns is not None else contextlib.nullcontext():
+                recorded[index] = _client_calls(index, factory, plans[index], connections, outage)
         except BaseException as exc:  # re-raised in the caller's thread
             crashed.append(exc)
 
     threads = [threading.Thread(target=client, args=(i,), name=f"umi-client-{i}") for i in range(len(plans))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with turns.run(len(plans)) if turns is not None else contextlib.nullcontext():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     for connection in connections:
         with contextlib.suppress(Exception):
             connection.close()

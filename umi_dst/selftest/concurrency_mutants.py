@@ -2,9 +2,13 @@
 connections, to prove the parallel mode finds races. And the correct Sim behind a lock.
 
 All connections of one factory share one ``SimVectorBackend`` and one lock, as connections to
-one server share its tables. Every call first waits a simulated network round trip (outside
-the lock), so threads really interleave; each buggy write also holds its critical window open
-for ``RACE_WINDOW`` seconds, where a real store would be waiting on disk or the network.
+one server share its tables. Every call first makes a simulated network round trip (outside
+the lock), and each buggy write holds its critical window open, where a real store would be
+waiting on disk or the network. The factory declares ``turns`` (``umi_dst.turns``): in the
+parallel mode its clients run one at a time and hand the turn on at each round trip, and a
+window stays open until another client makes the call that meets the race (or every other
+client has finished), so a program's verdict never depends on how the machine scheduled the
+threads. Free threads (an exported script's) sleep ``ROUND_TRIP`` and ``RACE_WINDOW`` instead.
 
 Specs: ``umi_dst.selftest.concurrency_mutants:locked_sim`` (correct) and
 ``umi_dst.selftest.concurrency_mutants:<name>`` for each name in ``CONCURRENCY_MUTANTS``.
@@ -13,8 +17,7 @@ Specs: ``umi_dst.selftest.concurrency_mutants:locked_sim`` (correct) and
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,26 +25,42 @@ import numpy as np
 
 from backends.sim import SimVectorBackend
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Embedding, Nemesis, SearchResult
+from umi_dst.turns import Turns
 from umi_dst.validation import last_wins, validate_batch, validate_embedding, validate_id
 
 ROUND_TRIP = 0.0002
 RACE_WINDOW = 0.01
-"""Longer than a scheduler's time slice: at 2 ms a loaded machine ran the clients' writes one
-after the other often enough that a search of 300 runs could miss the race."""
+"""What a free thread sleeps in a write's window: longer than a scheduler's time slice."""
+REWRITE = "rewrite"
+"""How a read-modify-write's load of the whole store shows in ``SharedStore.calls``."""
 
 
 class SharedStore:
-    """The one store every connection of a factory reaches, and the lock that guards it."""
+    """The one store every connection of a factory reaches, the lock that guards it, and the
+    turns its clients take."""
 
     def __init__(self, dim: int) -> None:
         self.sim = SimVectorBackend(dim)
         self.lock = threading.Lock()
+        self.turns = Turns()
+        self.calls: list[tuple[str, tuple]] = []
+        """Every call made on the store, in order: what a race window waits for."""
 
     def __call__(self, method: str, *args):
         """One atomic call on the store, after a round trip."""
-        time.sleep(ROUND_TRIP)
+        self.round_trip()
         with self.lock:
+            self.calls.append((method, args))
             return getattr(self.sim, method)(*args)
+
+    def round_trip(self) -> None:
+        self.turns.pause(ROUND_TRIP)
+
+    def race_window(self, meets: Callable[[str, tuple], bool]) -> None:
+        """A buggy write's window between its two steps, open until another client makes a
+        call that ``meets`` the race."""
+        opened = len(self.calls)
+        self.turns.pause_until(RACE_WINDOW, lambda: any(meets(*call) for call in self.calls[opened:]))
 
 
 class LockedConnection:
@@ -91,7 +110,8 @@ class DeleteThenInsertUpsert(LockedConnection):
             return
         for id, _ in items:
             self.shared("delete", id)
-        time.sleep(RACE_WINDOW)
+        replaced = {id for id, _ in items}
+        self.shared.race_window(lambda method, args: method in ("count", "search") or (method in ("get", "exists") and args[0] in replaced))
         self.shared("store_batch", items)
 
 
@@ -111,15 +131,16 @@ class ReadModifyWriteStore(LockedConnection):
         return self._rewrite([], [validate_id(id)])
 
     def _rewrite(self, puts: list[tuple[str, Embedding]], deletes: list[str]) -> bool:
-        time.sleep(ROUND_TRIP)
+        self.shared.round_trip()
         with self.shared.lock:
+            self.shared.calls.append((REWRITE, ()))
             sim = self.shared.sim
             snapshot = {id: sim.get(id) for id in sim.ids()}
         existed = any(id in snapshot for id in deletes)
         for id in deletes:
             snapshot.pop(id, None)
         snapshot.update(puts)
-        time.sleep(RACE_WINDOW)
+        self.shared.race_window(lambda method, args: method == REWRITE)
         saved = SimVectorBackend(self.dim)
         saved.store_batch(list(snapshot.items()))
         with self.shared.lock:
@@ -137,7 +158,7 @@ class CountCachedAcrossCommits(LockedConnection):
         self._count = shared("count")
 
     def count(self) -> int:
-        time.sleep(ROUND_TRIP)
+        self.shared.round_trip()
         return self._count
 
     def store(self, id: str, embedding: Embedding) -> None:
@@ -173,6 +194,10 @@ class SharedSimFactory:
 
     def __post_init__(self) -> None:
         self.shared = SharedStore(self.dim)
+
+    @property
+    def turns(self) -> Turns:
+        return self.shared.turns
 
     def open(self) -> LockedConnection:
         return self.connection_class(self.shared)
