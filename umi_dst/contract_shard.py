@@ -11,7 +11,6 @@ the steps as ``umi-dst replay`` prints them, before Hypothesis's own report. Eve
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
-from umi_dst import registry, seeds
+from umi_dst import registry, seeds, strict_json
 from umi_dst.codec import encode_step
 from umi_dst.determinism import seed_only_generation
 from umi_dst.failure_seeds import SavedSeed, save_failure
@@ -134,7 +133,7 @@ def _fingerprinted(machine: type[RuleBasedStateMachine], fingerprint) -> type[Ru
 
     class Fingerprinted(machine):
         def teardown(self) -> None:
-            fingerprint.update(json.dumps([encode_step(step) for step in self.steps], sort_keys=True).encode())
+            fingerprint.update(strict_json.canonical([encode_step(step) for step in self.steps]).encode())
             super().teardown()
 
     Fingerprinted.__name__ = Fingerprinted.__qualname__ = machine.__name__

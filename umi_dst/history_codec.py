@@ -5,8 +5,9 @@ from the first invocation, the value or error, whether a crash cut it off, wheth
 where it cannot have taken effect); what it was asked
 to do is not stored, since the seed's program rebuilds every planned call in the same order.
 Values are kept exactly: a vector as float32 values, search results as ``[id, score]`` pairs;
-a value of any other type is kept as its ``repr`` and never matches a model's answer, as it
-did not in the run. Loading checks every field's bounds (the file is untrusted input).
+a value of any other type or shape (one past the bounds loading checks) is kept as its ``repr``
+and never matches a model's answer, as it did not in the run. Loading checks every field's
+bounds (the file is untrusted input); writing keeps to them, so a seed always loads again.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from umi_dst import strict_json
 from umi_dst.codec import DecodeError
-from umi_dst.contract import MAX_LIMIT, SearchResult
+from umi_dst.contract import MAX_ID_LENGTH, MAX_LIMIT, SearchResult
 from umi_dst.history import Call, History, Planned
 
 MAX_CALLS = 20_000
@@ -72,10 +74,11 @@ def recorded(history: History, atol: float, exact: bool) -> Recorded:
     )
 
 
-def encode(recorded: Recorded) -> dict[str, Any]:
+def encode(recorded: Recorded, dim: int) -> dict[str, Any]:
+    """JSON data that ``decode(..., dim, clients)`` reads back: a value it would refuse is kept as its repr."""
     calls = []
     for client, invoked, completed, value, error, cut_off, never_applied in recorded.calls:
-        outcome = {"error": error[:MAX_ERROR]} if error is not None else {"value": _value(value)}
+        outcome = {"error": error[:MAX_ERROR]} if error is not None else {"value": _value(value, dim)}
         flags = {name: True for name, on in (("cut_off", cut_off), ("never_applied", never_applied)) if on}
         calls.append({"client": client, "invoked": invoked, "completed": completed, **outcome, **flags})
     return {"atol": recorded.atol, "exact": recorded.exact, "calls": calls}
@@ -94,19 +97,23 @@ def decode(data: object, dim: int, clients: int) -> Recorded:
     return Recorded(float(atol), exact, tuple(_call(call, dim, clients, f"history.calls[{i}]") for i, call in enumerate(raw)))
 
 
-def _value(value: object) -> object:
-    """JSON for a returned value: exact where the type is one a model answer has, else its repr."""
-    if value is None or type(value) in (bool, int):
+def _value(value: object, dim: int) -> object:
+    """JSON for a returned value: exact where it has the shape of a model answer (an integer below
+    2**64, a vector of ``dim`` finite float32 values, at most ``MAX_LIMIT`` results with valid-length
+    ids and finite scores), else its repr: a broken backend's answer never makes the seed unreadable."""
+    if value is None or type(value) is bool or (type(value) is int and abs(value) < 2**64):
         return value
-    if isinstance(value, np.ndarray) and value.dtype == np.float32 and value.ndim == 1 and np.isfinite(value).all():
+    if isinstance(value, np.ndarray) and value.dtype == np.float32 and value.shape == (dim,) and np.isfinite(value).all():
         return {"vector": value.tolist()}
-    if isinstance(value, list) and all(
-        type(r) is SearchResult and type(r.id) is str and type(r.score) is float and math.isfinite(r.score) for r in value
+    if isinstance(value, list) and len(value) <= MAX_LIMIT and all(
+        type(r) is SearchResult and type(r.id) is str and len(r.id) <= MAX_ID_LENGTH
+        and type(r.score) is float and math.isfinite(r.score)
+        for r in value
     ):
         return {"results": [[r.id, r.score] for r in value]}
     if isinstance(value, Unreadable):
         return {"repr": value.shown}
-    return {"repr": repr(value)[:MAX_ERROR]}
+    return {"repr": strict_json.shown(value, MAX_ERROR)}
 
 
 def _call(data: object, dim: int, clients: int, path: str) -> tuple:
@@ -156,4 +163,4 @@ def _number(value: object) -> bool:
 
 
 def _result(pair: object) -> bool:
-    return isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and len(pair[0]) <= 256 and _number(pair[1])
+    return isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and len(pair[0]) <= MAX_ID_LENGTH and _number(pair[1])

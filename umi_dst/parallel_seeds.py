@@ -13,12 +13,11 @@ race need not come back on every run).
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from umi_dst import history_codec, seed_bounds, seeds
+from umi_dst import history_codec, seed_bounds, seeds, strict_json
 from umi_dst.codec import DecodeError, decode_step, encode_step
 from umi_dst.operations import Step
 
@@ -47,7 +46,7 @@ class ParallelSeed:
 
     def digest(self) -> str:
         steps = [[encode_step(s) for s in self.prefix], [[encode_step(s) for s in c] for c in self.clients]]
-        canonical = json.dumps([self.backend, self.dim, self.clients_as, steps], sort_keys=True)
+        canonical = strict_json.canonical([self.backend, self.dim, self.clients_as, steps])
         return "parallel-" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     def to_json(self) -> dict[str, Any]:
@@ -62,7 +61,7 @@ class ParallelSeed:
             "failure": self.failure,
             "prefix": [encode_step(step) for step in self.prefix],
             "clients": [[encode_step(step) for step in steps] for steps in self.clients],
-            **({"history": history_codec.encode(self.history)} if self.history is not None else {}),
+            **({"history": history_codec.encode(self.history, self.dim)} if self.history is not None else {}),
             "versions": self.versions,
         }
 

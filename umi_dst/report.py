@@ -8,7 +8,6 @@ everything else from them, so reports of CI jobs that each ran a slice of one ca
 from __future__ import annotations
 
 import dataclasses
-import json
 import platform
 import socket
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from umi_dst import strict_json
 from umi_dst.campaign import SeedReplay, ShardResult
 from umi_dst.coverage import FAULT_OUTCOMES, Coverage
 
@@ -128,15 +128,15 @@ class CampaignReport:
         now = datetime.now(timezone.utc)
         stem = f"campaign-{now:%Y%m%d-%H%M%S}-{socket.gethostname()}"
         json_path, md_path = report_dir / f"{stem}.json", report_dir / f"{stem}.md"
-        json_path.write_text(json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        md_path.write_text(markdown(self, now), encoding="utf-8")
+        strict_json.write(json_path, self.to_json())
+        md_path.write_text(markdown(self, now), encoding="utf-8", errors="backslashreplace")  # a message may hold lone surrogates
         return md_path, json_path
 
 
 def load(path: Path) -> CampaignReport:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = strict_json.read(path)
+    except (OSError, ValueError) as exc:
         raise MalformedReport(f"{path}: not a readable JSON report ({exc})") from None
     return CampaignReport.from_json(data, str(path))
 

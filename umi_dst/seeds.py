@@ -11,7 +11,6 @@ a malformed file gets one error, ``MalformedSeed``, naming the file and the fiel
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
 import re
@@ -26,7 +25,7 @@ import hypothesis
 import numpy as np
 
 import umi_dst
-from umi_dst import seed_bounds
+from umi_dst import seed_bounds, strict_json
 from umi_dst.codec import DecodeError, decode_step, encode_step
 from umi_dst.operations import Step
 
@@ -56,7 +55,7 @@ class SeedFile:
         return self.expect or {self.backend: "pass"}
 
     def digest(self) -> str:
-        canonical = json.dumps([self.backend, self.dim, [encode_step(s) for s in self.steps]], sort_keys=True)
+        canonical = strict_json.canonical([self.backend, self.dim, [encode_step(s) for s in self.steps]])
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     def to_json(self) -> dict[str, Any]:
@@ -115,7 +114,7 @@ def write(seed: SeedFile, directory: Path) -> Path:
     ``<tmp>/umi-dst-unsaved-seeds/`` with a ``SeedWrittenElsewhere`` warning; if that fails too,
     ``SeedNotSaved`` carries the file's text.
     """
-    text = json.dumps(seed.to_json(), indent=1, ensure_ascii=False) + "\n"
+    text = strict_json.dumps(seed.to_json()) + "\n"
     name = f"{seed.digest()}.json"
     try:
         return _write_atomically(Path(directory) / _safe_name(seed.backend), name, text)
@@ -184,11 +183,11 @@ def _nonblocking(path: str, flags: int) -> int:
 
 
 def parse_json(text: str) -> object:
-    """Strict JSON (no NaN or Infinity) nested at most ``MAX_DEPTH`` deep, checked before parsing."""
+    """Strict JSON as ``strict_json`` reads it, nested at most ``MAX_DEPTH`` deep, checked before parsing."""
     depth = _nesting_depth(text)
     if depth > seed_bounds.MAX_DEPTH:
         raise ValueError(f"nested {depth} deep, more than {seed_bounds.MAX_DEPTH}")
-    return json.loads(text, parse_constant=_reject_constant)
+    return strict_json.loads(text)
 
 
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"?', re.DOTALL)
@@ -201,10 +200,6 @@ def _nesting_depth(text: str) -> int:
     closes = (brackets == ord("]")) | (brackets == ord("}"))
     steps = opens.astype(np.int64) - closes.astype(np.int64)
     return int(np.cumsum(steps).max(initial=0))
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
 
 
 def declares_format(path: Path, format: str) -> bool:
@@ -268,9 +263,23 @@ def _safe_name(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", spec).strip("-") or "backend"
 
 
+MAX_SHOWN = 100_000
+"""Characters of JSON (or of ``repr``) a failure's expected or actual value may take in a seed."""
+
+MAX_SHOWN_DEPTH = 8
+"""Nesting a failure's expected or actual value may have: well within the reader's ``MAX_DEPTH``."""
+
+
 def _jsonable(value: object) -> Any:
+    """``value`` itself where the seed's reader takes it back whole, else its ``repr``, cut to ``MAX_SHOWN``.
+
+    The value is what a backend answered, so it may be anything; it is informational (a replay
+    decides anew), and no answer, however big, deep or strange, may make the seed unreadable.
+    """
     try:
-        json.dumps(value)
+        text = strict_json.dumps(value, indent=None)
+    except (TypeError, ValueError, RecursionError):  # no JSON form, or one nested past Python's stack
+        text = None
+    if text is not None and len(text) <= MAX_SHOWN and _nesting_depth(text) <= MAX_SHOWN_DEPTH:
         return value
-    except (TypeError, ValueError):
-        return repr(value)
+    return strict_json.shown(value, MAX_SHOWN)
