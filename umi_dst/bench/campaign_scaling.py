@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import heapq
 import itertools
-import json
 import os
 import resource
 import shutil
@@ -29,6 +28,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from umi_dst import strict_json
 from umi_dst.bench.host import machine_facts
 from umi_dst.campaign import DEFAULT_EXAMPLES, DEFAULT_STEPS, ShardResult
 from umi_dst.dispatch import ShardQueue
@@ -56,7 +56,7 @@ def run_main_job(workers: int, *, examples: int, steps: int, seed: int, backends
     if done.returncode not in (0, 1):
         raise RuntimeError(f"umi-dst run --workers {workers} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     report_json = next(report_dir.glob("*.json"))
-    report = json.loads(report_json.read_text(encoding="utf-8"))
+    report = strict_json.read(report_json)
     shards = sorted(report["shards"], key=lambda s: s["ended"])
     return {
         "workers": workers,
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         "scaling": scaling(runs),
     }
     stem = args.report_dir / f"campaign-scaling-{now:%Y%m%d-%H%M}-{result['machine']['hostname']}"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    strict_json.write(stem.with_suffix(".json"), result)
     stem.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
     print(f"report: {stem.with_suffix('.md')}")
     return 0

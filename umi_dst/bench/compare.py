@@ -6,9 +6,9 @@ runs on different machines, versions or commits line up as long as they share ca
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from umi_dst import strict_json
 from umi_dst.bench.report import fmt, table
 
 SKIPPED_SECTIONS = ("schema", "config", "machine", "versions", "errors", "charts", "unavailable", "created_utc", "reading")
@@ -21,8 +21,8 @@ class UnreadableReport(ValueError):
 
 def load(path: Path) -> dict:
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        data = strict_json.read(path)
+    except (OSError, ValueError) as exc:
         raise UnreadableReport(f"cannot read bench report {path}: {exc}") from None
     if not isinstance(data, dict) or "cases" not in data or "schema" not in data:
         raise UnreadableReport(f"{path} is not a bench report (no 'schema' or 'cases')")

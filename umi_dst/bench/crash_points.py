@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -29,7 +28,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
-from umi_dst import parallel_seeds, registry, seeds
+from umi_dst import parallel_seeds, registry, seeds, strict_json
 from umi_dst.checks import ContractViolation
 from umi_dst.cli import main as cli
 from umi_dst.parallel import judge_recorded, replay_parallel, run_parallel
@@ -270,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         "fresh_replays": fresh,
     }
     args.report_dir.mkdir(parents=True, exist_ok=True)
-    (args.report_dir / "crash-points.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    strict_json.write(args.report_dir / "crash-points.json", data)
     (args.report_dir / "crash-points.md").write_text(_markdown(data), encoding="utf-8")
     print(f"report: {args.report_dir / 'crash-points.md'}")
     return 0

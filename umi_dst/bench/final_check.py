@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from umi_dst import checks, recall_battery, registry
+from umi_dst import checks, recall_battery, registry, strict_json
 from umi_dst.bench.host import machine_facts
 from umi_dst.harness import Harness
 from umi_dst.recipes import random_matrix
@@ -87,7 +87,7 @@ def _ms(row: dict, key: str) -> str:
 
 def write_report(rows: list[dict], facts: dict, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "final-check-cost.json").write_text(json.dumps({"host": facts, "rows": rows}, indent=1) + "\n")
+    strict_json.write(directory / "final-check-cost.json", {"host": facts, "rows": rows})
     lines = [
         "# Cost of the complete final check and read-back per test case",
         "",

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from backends.lance.store import CompactionPolicy, IndexPlan, LanceStore, LanceVectorBackend
+from umi_dst import strict_json
 from umi_dst.bench.host import machine_facts
 from umi_dst.bench.timing import seconds
 
@@ -104,8 +105,9 @@ def run(workload: Workload, periods: list[int], seed: int = 0) -> dict[str, dict
 
 def write_report(results: list[tuple[Workload, dict[str, dict]]], periods: list[int], facts: dict, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "lance-compaction.json").write_text(
-        json.dumps({"host": facts, "periods": periods, "results": [{"workload": asdict(w), "policies": r} for w, r in results]}, indent=1) + "\n"
+    strict_json.write(
+        directory / "lance-compaction.json",
+        {"host": facts, "periods": periods, "results": [{"workload": asdict(w), "policies": r} for w, r in results]},
     )
     lines = [
         "# Lance compaction policies side by side",

@@ -21,7 +21,7 @@ import multiprocessing
 import tempfile
 from pathlib import Path
 
-from umi_dst import registry
+from umi_dst import registry, strict_json
 from umi_dst.bench.baselines import lance_arrow_table
 from umi_dst.bench.data import Dataset, clustered
 from umi_dst.bench.host import machine_facts
@@ -112,9 +112,7 @@ def write_report(spec: str, n: int, dim: int, rows: list[dict], facts: dict, dir
     directory.mkdir(parents=True, exist_ok=True)
     met = sum(row["ratio"] >= GOAL for row in rows)
     floor_met = sum(row["merge_ratio"] >= GOAL for row in rows)
-    (directory / "lance-load.json").write_text(
-        json.dumps({"host": facts, "spec": spec, "n": n, "dim": dim, "goal": GOAL, "rows": rows}, indent=1) + "\n"
-    )
+    strict_json.write(directory / "lance-load.json", {"host": facts, "spec": spec, "n": n, "dim": dim, "goal": GOAL, "rows": rows})
     lines = [
         f"# Lance bulk load: `{spec}` store_batch against raw create_table",
         "",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import platform
 import statistics
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from umi_dst import linearizability, registry
+from umi_dst import linearizability, registry, strict_json
 from umi_dst.history import History
 from umi_dst.operations import Count, Delete, Exists, Get, Search, Step, Store, StoreBatch
 from umi_dst.parallel import ParallelProgram, run_program
@@ -133,9 +132,9 @@ def _summary_rows(results: list[Measurement]) -> list[str]:
 def write_report(results: list[Measurement], directory: Path, histories: int) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     host = {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine()}
-    (directory / "linearizability-bench.json").write_text(
-        json.dumps({"host": host, "histories_per_cell": histories, "measurements": [asdict(m) for m in results]}, indent=1)
-        + "\n"
+    strict_json.write(
+        directory / "linearizability-bench.json",
+        {"host": host, "histories_per_cell": histories, "measurements": [asdict(m) for m in results]},
     )
     lines = [
         "# Linearizability checker: time to decide",

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import multiprocessing
 import statistics
@@ -36,6 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from umi_dst import shards as sharding
+from umi_dst import strict_json
 from umi_dst.bench.host import machine_facts, versions
 from umi_dst.bench.report import table
 from umi_dst.campaign import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS, run_shard
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [spec for spec in args.backend if spec not in {p.spec for p in known}]
     if unknown:
         parser.error(f"not a planted backend of this bench: {', '.join(unknown)} (see planted() in {__name__})")
-    before = json.loads(args.before.read_text(encoding="utf-8")) if args.before else None
+    before = strict_json.read(args.before) if args.before else None
     backends = [p for p in known if not args.backend or p.spec in args.backend]
     budgets = [BUDGETS[name] for name in args.budget or BUDGETS]
     if args.examples is not None:
@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                             "rows": [{k: r[k] for k in ("spec", "budget", "hit_rate", "margin", "fewest")} for r in before["rows"]]}  # fmt: skip
     args.report_dir.mkdir(parents=True, exist_ok=True)
     stem = args.report_dir / "mutation-margins"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    strict_json.write(stem.with_suffix(".json"), result)
     stem.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
     print(f"report: {stem.with_suffix('.md')}")
     return 0

@@ -26,7 +26,7 @@ from backends.lance.factory import build_factory
 from backends.lance.store import IndexPlan
 from backends.postgres.factory import approximate_factory
 from backends.sim import SimVectorBackend
-from umi_dst import recall_battery
+from umi_dst import recall_battery, strict_json
 from umi_dst.bench.host import machine_facts
 from umi_dst.contract import VectorBackend
 from umi_dst.recipes import random_matrix
@@ -130,7 +130,7 @@ ENGINES = {"lance-approx": lance_rows, "postgres-approx": postgres_rows}
 
 def write_report(rows: list[dict], facts: dict, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "recall-sweep.json").write_text(json.dumps({"host": facts, "rows": rows}, indent=1) + "\n")
+    strict_json.write(directory / "recall-sweep.json", {"host": facts, "rows": rows})
     lines = [
         "# Recall of the approximate backends by size and index setting",
         "",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import re
 from pathlib import Path
 
+from umi_dst import strict_json
 from umi_dst.bench import charts, yardsticks
 
 POINT_OPS = ("store", "update", "get", "exists", "exists_missing", "delete", "delete_missing", "count")
@@ -26,7 +26,7 @@ def write(report: dict, directory: Path) -> tuple[Path, Path]:
     stem = stem_for(report)
     report["charts"] = charts.draw_all(report, directory, stem)
     json_path = directory / f"{stem}.json"
-    json_path.write_text(json.dumps(report, indent=1, sort_keys=False, default=str) + "\n")
+    strict_json.write(json_path, report, default=str)
     markdown_path = directory / f"{stem}.md"
     markdown_path.write_text(markdown(report, json_path.name))
     return json_path, markdown_path
