@@ -1,8 +1,11 @@
-"""Seed files: exact JSON round trip, atomic writes, and clear errors for malformed files."""
+"""Seed files: exact JSON round trip, atomic writes, clear errors for malformed files, and a
+failure with a NaN score written so that it replays."""
 
 from __future__ import annotations
 
 import json
+import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -77,3 +80,32 @@ def test_unreadable_json_is_a_malformed_seed(tmp_path):
     path.write_text("{not json")
     with pytest.raises(seeds.MalformedSeed, match="broken.json"):
         seeds.load(path)
+
+
+NAN_SCORE = "umi_dst.selftest.mutants:upsert_leaves_norm_uncomputed"
+"""A planted bug whose search reports NaN scores (a record stored over an existing one)."""
+
+
+def test_a_seed_written_from_a_nan_score_failure_replays_to_the_failure(tmp_path, capsys):
+    """The campaign's own seed and report read back: the NaN is written as strict JSON, and the
+    replay reproduces the failure (exit 1), where the reader once refused the file (exit 2)."""
+    from umi_dst import report
+    from umi_dst.cli import main
+
+    code = main([
+        "run", "--backend", NAN_SCORE, "--examples", "30", "--steps", "10", "--dim", "8", "--seed", "0", "--workers", "1",
+        "--seeds-dir", str(tmp_path / "seeds"), "--report-dir", str(tmp_path / "reports"),
+    ])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1 and "seed written:" in out
+    seed_path = Path(out.split("seed written: ")[1].split()[0])
+    text = seed_path.read_text(encoding="utf-8")
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} written as a bare JSON constant"))
+    assert '"$float": "NaN"' in text
+    loaded = seeds.load(seed_path)
+    assert "is nan" in loaded.failure["message"] and math.isnan(loaded.failure["actual"])
+    assert [bug.status for bug in report.load(next((tmp_path / "reports").glob("campaign-*.json"))).bugs()] == ["new"]
+
+    assert main(["replay", str(seed_path), "--allow-seed-backend"]) == 1
+    assert "FAIL on" in capsys.readouterr().out
+    assert main(["replay", str(seed_path), "--backend", "sim", "--quiet"]) == 0

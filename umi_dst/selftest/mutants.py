@@ -8,6 +8,7 @@ backend class; each name is also a module attribute holding its builder, so
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,27 @@ class ScoreRescaled(SimVectorBackend):
 
     def search(self, query: Embedding, limit: int) -> list[SearchResult]:
         return [SearchResult(r.id, (r.score + 1.0) / 2.0) for r in super().search(query, limit)]
+
+
+class UpsertLeavesNormUncomputed(SimVectorBackend):
+    """Divides each score by a cached norm, and an overwrite marks the record's entry "to be
+    computed" (NaN) that nothing computes: a record stored over an existing one scores NaN.
+    Ranking uses the right scores."""
+
+    def __init__(self, dim: int, fault_plan=None) -> None:
+        super().__init__(dim, fault_plan)
+        self._uncomputed: set[str] = set()
+
+    def _put_many(self, ids: list[str], vectors: np.ndarray) -> None:
+        self._uncomputed.update(id for id in ids if id in self._slot)
+        super()._put_many(ids, vectors)
+
+    def _remove(self, id: str) -> bool:
+        self._uncomputed.discard(id)
+        return super()._remove(id)
+
+    def search(self, query: Embedding, limit: int) -> list[SearchResult]:
+        return [SearchResult(r.id, math.nan if r.id in self._uncomputed else r.score) for r in super().search(query, limit)]
 
 
 class LimitOffByOne(SimVectorBackend):
@@ -344,6 +366,7 @@ MUTANTS: dict[str, type[SimVectorBackend]] = {
     "upsert_appends_duplicate": UpsertAppendsDuplicate,
     "score_is_distance": ScoreIsDistance,
     "score_rescaled": ScoreRescaled,
+    "upsert_leaves_norm_uncomputed": UpsertLeavesNormUncomputed,
     "limit_off_by_one": LimitOffByOne,
     "skips_last_record_in_scan": SkipsLastRecordInScan,
     "delete_leaves_record_in_search": DeleteLeavesRecordInSearch,
