@@ -68,3 +68,19 @@ def test_outside_a_scheduled_run_a_pause_is_a_sleep_and_runs_do_not_nest():
     with turns.run(1), pytest.raises(RuntimeError, match="already going on"):
         with turns.run(1):
             pass
+
+
+def test_two_windows_waiting_for_each_other_do_not_hold_each_other_up():
+    """Each window waits for a call only a client outside a window could make: the second to
+    open sees that nobody is left to make it and closes at once, then the first."""
+    turns = Turns()
+
+    def waiter(name: str):
+        def body(log: list[str]) -> None:
+            log.append(f"{name} open")
+            turns.pause_until(0, lambda: "never" in log)
+            log.append(f"{name} closed")
+
+        return body
+
+    assert run_clients(turns, [waiter("a"), waiter("b")]) == ["a open", "b open", "b closed", "a closed"]

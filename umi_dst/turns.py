@@ -30,6 +30,8 @@ class Turns:
         self._running: list[int] = []
         """Clients of the current run that have not finished, in turn order."""
         self._holder: int | None = None
+        self._in_window: set[int] = set()
+        """Clients waiting in ``pause_until`` for another client's call."""
         self._local = threading.local()
 
     @contextlib.contextmanager
@@ -79,17 +81,22 @@ class Turns:
 
     def pause_until(self, seconds: float, arrived: Callable[[], bool]) -> None:
         """Hand the turn on, round after round, until another client's call has made ``arrived``
-        true or every other client has finished: a window held open until its partner comes.
-        Outside a scheduled run, sleep ``seconds`` instead."""
+        true, or until no other client can make one (each has finished or holds a window open
+        itself): a window held open until its partner comes. Outside a scheduled run, sleep
+        ``seconds`` instead."""
         index = getattr(self._local, "index", None)
         if index is None:
             time.sleep(seconds)
             return
         with self._changed:
-            while not arrived() and self._after(index) != index:
-                self._holder = self._after(index)
-                self._changed.notify_all()
-                self._wait_for(index)
+            self._in_window.add(index)
+            try:
+                while not arrived() and any(client not in self._in_window for client in self._running):
+                    self._holder = self._after(index)
+                    self._changed.notify_all()
+                    self._wait_for(index)
+            finally:
+                self._in_window.discard(index)
 
     def _after(self, index: int) -> int | None:
         """The running client whose turn follows ``index``'s (``index`` itself when alone)."""
