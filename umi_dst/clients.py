@@ -5,7 +5,8 @@ server, ``cuts_off_other_connections``) marks the calls other clients had in fli
 off, and every client whose connection predates it reconnects once the store is back.
 Processes (``ClientPool``) report each call as they make it, so a client killed by
 ``kill_client`` (SIGKILL right after an acknowledged write, or k ms into one) leaves its calls
-recorded, the one it died in as raised; it runs nothing more.
+recorded, the one it died in as raised; it runs nothing more. A client process holds a lifeline
+(``lifeline``): it exits when the process that started it is gone.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 
+from umi_dst import lifeline
 from umi_dst.contract import BackendFactory, VectorBackend
 from umi_dst.faults import INJECTED_FAULTS
 from umi_dst.history import Call, Planned, perform
@@ -228,6 +230,7 @@ def _portable(factory: BackendFactory) -> bytes:
 
 def _client_main(conn: Connection) -> None:
     """A spawned client: for each program, open a connection, wait for 'go', run, report."""
+    lifeline.hold()
     while (job := conn.recv()) is not None:
         portable, index, plans = job
         try:

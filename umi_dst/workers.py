@@ -9,16 +9,22 @@ the ``on_example`` callback the runner gives them, which the driver polls for it
 SIGTERM (a CI job's timeout, ``kill``) unwinds a campaign as Ctrl-C does instead of killing it
 where it stands: the driver and each worker raise ``Terminated``, scratch directories are
 removed and each process's embedded server is stopped at exit. The driver passes the signal on
-to its workers, which, unlike with Ctrl-C in a terminal, do not receive it themselves.
+to its workers, which, unlike with Ctrl-C in a terminal, do not receive it themselves. Each
+worker holds a lifeline (``lifeline``): when its driver is gone, SIGKILL included, it is sent
+SIGTERM until it has exited, and so cleans up and exits as if the driver had passed it on.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.util
 import signal
 from collections.abc import Callable, Sequence
 from concurrent import futures
+from types import FrameType
 from typing import Any, Protocol
+
+from umi_dst import lifeline
 
 POLL_SECONDS = 0.5
 
@@ -28,20 +34,48 @@ class Terminated(KeyboardInterrupt):
 
 
 def stop_on_sigterm() -> None:
-    """Make SIGTERM raise ``Terminated`` in this process's main thread, once (a second one while
-    cleaning up is ignored, so it cannot cut the clean-up short; SIGKILL still stops it)."""
+    """Make SIGTERM raise ``Terminated`` in this process's main thread, so that it cleans up and
+    exits, without cutting a clean-up short (SIGKILL still stops it). In a worker, a SIGTERM
+    that lands in a job stops the job, and those that follow while it unwinds are ignored; one
+    that lands outside a job (the worker waits for its next one, which a driver that is gone
+    never sends) ends the worker. From then on, and from the start of a worker's exit, SIGTERM
+    is ignored. Elsewhere (the driver) it raises once."""
     signal.signal(signal.SIGTERM, _raise_terminated)
 
 
-def _raise_terminated(signum: int, frame: object) -> None:
-    global _terminating
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    global _terminating, _exiting, _job_stopped
     _terminating = True
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if _exiting:
+        return
+    if _in_job(frame):
+        if _job_stopped:
+            return
+        _job_stopped = True
+    else:
+        _exiting = True
     raise Terminated("terminated by SIGTERM")
+
+
+def _in_job(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code is _unless_terminating.__code__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _exit_begins() -> None:
+    global _exiting
+    _exiting = True
 
 
 _terminating = False
 """Set by SIGTERM: a worker then refuses the jobs queued for it, and so reaches its exit."""
+_job_stopped = False
+"""In a worker: SIGTERM has stopped the job under way, which is now unwinding."""
+_exiting = False
+"""The worker is exiting, or SIGTERM has stopped the process outside a job: SIGTERM is ignored."""
 
 
 def raise_if_terminated() -> None:
@@ -54,6 +88,9 @@ def raise_if_terminated() -> None:
 
 
 def _unless_terminating(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A worker's job: ``fn``, unless SIGTERM has arrived (see ``stop_on_sigterm``)."""
+    global _job_stopped
+    _job_stopped = False
     raise_if_terminated()
     return fn(*args, **kwargs)
 
@@ -174,6 +211,13 @@ def _start_worker(reports: Any) -> None:
     global _reports
     _reports = reports
     stop_on_sigterm()
+    # The first of the worker's exit steps (multiprocessing runs them once its loop has ended).
+    multiprocessing.util.Finalize(None, _exit_begins, exitpriority=_FIRST_AT_EXIT)
+    lifeline.hold()
+
+
+_FIRST_AT_EXIT = 1_000
+"""Above the exit priorities of multiprocessing's own finalizers."""
 
 
 def _report_case() -> None:

@@ -6,6 +6,8 @@ process that has used Lance is not fork-safe), so a helper starts in a fraction 
 instead of paying lancedb's import of several seconds. A helper is started once and reused,
 so a nemesis step costs one write, not one process start; the competitor's helper is kept for
 the life of the process and handed each store in turn, so a test case does not pay for one.
+Each helper holds a lifeline (``umi_dst.lifeline``): it exits when the process that started it
+is gone, killed or not.
 
 - ``KillWriter`` performs the write in a helper and SIGKILLs it while the write is in
   flight: as soon as new data or deletion files appear in the table directory, or at a
@@ -45,6 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from backends.lance.store import ID_COLUMN, LanceStore, LanceVectorBackend, is_commit_conflict
+from umi_dst import lifeline
 from umi_dst.contract import InjectedFault, VectorBackend, WriteCall
 from umi_dst.operations import CrashPoint
 
@@ -112,6 +115,7 @@ class _Helper:
 
 
 def _writer_main(conn: Connection, store: LanceStore, backend_class: type[LanceVectorBackend]) -> None:
+    lifeline.hold()
     backend = backend_class(store)
     backend.count()  # open the table now, so the timed write is a write, not a warm-up
     conn.send(("ready", None))
@@ -236,7 +240,7 @@ _shared: _Helper | None = None
 def _competitor() -> _Helper:
     """The competitor helper of this process, started on first use and kept across test cases:
     a test case then pays for a message, not a process. Daemonic, so it ends with this process
-    (and on its own when the pipe breaks, if this process is killed)."""
+    (and by its lifeline if this process is killed)."""
     global _shared
     if _shared is None or _shared.owner_pid != os.getpid() or not _shared.process.is_alive():
         _shared = _Helper(_competitor_main)
@@ -274,6 +278,7 @@ def _exchange(helper: _Helper, message: object, reply: str) -> object:
 def _competitor_main(conn: Connection) -> None:
     """Serve one store at a time: a connection is opened for a store's first request and
     closed when another store's arrives or the store is released."""
+    lifeline.hold()
     served: tuple[int, LanceVectorBackend] | None = None
     conn.send(("ready", None))
     while True:
