@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -64,12 +65,87 @@ def test_crash_states_are_every_prefix_with_torn_writes_and_a_point_names_one():
         (AFTER_OPS, 0, None), (TORN, 0, 0), (TORN, 0, 2), (AFTER_OPS, 1, None), (AFTER_OPS, 2, None), (AFTER_OPS, 3, None)
     ]
     assert states[2].files == {"d": None, "d/old": b"0", "d/new.tmp": b"ab"}
+    assert states[2].label(3) == "crash in file operation 1 of 3, its file holding 2 bytes (a new file, 2 of its 4 bytes)"
     assert states[-1].files == {"d": None, "d/new": b"abcd"}
     assert crash_states.chosen(states, CrashPoint(TORN, 0)) is states[2]
     assert crash_states.chosen(states, CrashPoint(TORN, 1)) is states[3], "a rename cannot tear"
     assert crash_states.chosen(states, CrashPoint(AFTER_OPS, 99)) is states[-1]
     with pytest.raises(ValueError, match="not a file crash point"):
         crash_states.chosen(states, CrashPoint("mid_copy", 1))
+
+
+def torn(old: bytes | None, new: bytes) -> list[bytes]:
+    return [content for content, _ in crash_states.torn_variants(old, new)]
+
+
+def test_a_new_file_is_torn_empty_and_half_written():
+    assert crash_states.torn_variants(None, b"abcd") == [(b"", "a new file, 0 of its 4 bytes"), (b"ab", "a new file, 2 of its 4 bytes")]
+    assert torn(None, b"a") == [b""] and torn(None, b"") == []
+
+
+def test_an_append_keeps_every_old_byte_and_a_prefix_of_the_new_ones():
+    assert crash_states.torn_variants(b"0123456789", b"0123456789abcd") == [(b"0123456789ab", "its 10 old bytes and 2 of 4 new")]
+    assert torn(b"old", b"old!") == [], "one appended byte lands whole or not at all"
+    assert torn(b"", b"abcd") == [b"ab"], "an existing empty file is appended to, not created"
+
+
+def test_a_truncation_is_atomic():
+    assert torn(b"0123456789", b"0123") == [] and torn(b"0123", b"") == []
+
+
+def test_an_in_place_write_is_torn_only_in_the_bytes_it_changed():
+    assert crash_states.torn_variants(b"abcdefgh", b"abWXYZgh") == [(b"abWXYfgh", "its 2 unchanged bytes, 3 of 6 rewritten, then its old bytes 5 to 8")]
+    assert torn(b"abcd", b"abXYZWVU") == [b"abXYZ"], "past the old end, no old bytes are left"
+    assert torn(b"abcd", b"abXd") == [], "one changed byte lands whole or not at all"
+
+
+def test_a_rewrite_that_shrinks_a_file_is_torn_in_place_or_left_uncut():
+    assert crash_states.torn_variants(b"{a,b,c}", b"{a,c}") == [
+        (b"{a,c}c}", "its 5 new bytes, then its old bytes 5 to 7, not yet cut off"),
+        (b"{a,c,c}", "its 3 unchanged bytes, 1 of 2 rewritten, then its old bytes 4 to 7"),
+    ]
+    assert torn(b"{a,b}", b"{a}") == [b"{a}b}"], "a one-byte change leaves only the state before the cut"
+
+
+def test_recorded_appends_and_truncations_tear_as_the_model_says(tmp_path):
+    """A real append is one torn ``Put`` whose torn state keeps the old bytes; a real ftruncate
+    is a ``Put`` with no torn state."""
+    log = tmp_path / "log"
+    log.write_bytes(b"old\n")
+
+    def append() -> None:
+        with open(log, "ab") as out:
+            out.write(b"new!\n")
+
+    _, before, ops, _ = file_ops.record(tmp_path, append)
+    assert ops == [file_ops.Put("log", b"old\nnew!\n", torn=True)]
+    assert crash_states.chosen(crash_states.crash_states(before, ops), CrashPoint(TORN, 0)).files == {"log": b"old\nne"}
+    _, before, ops, _ = file_ops.record(tmp_path, lambda: os.truncate(log, 2))
+    assert ops == [file_ops.Put("log", b"ol", torn=True)]
+    assert [s.point for s in crash_states.crash_states(before, ops)] == [AFTER_OPS, AFTER_OPS]
+
+
+def test_renames_links_removals_and_new_directories_never_tear():
+    before = {"d": None, "d/a": b"old", "d/b": b"gone"}
+    ops = [
+        file_ops.MakeDir("e"),
+        file_ops.Put("d/link", b"old", torn=False),
+        file_ops.Rename("d/link", "d/a"),
+        file_ops.Remove("d/b"),
+    ]
+    states = crash_states.crash_states(before, ops)
+    assert [s.point for s in states] == [AFTER_OPS] * 5
+    assert crash_states.chosen(states, CrashPoint(TORN, 3)) is states[3]
+
+
+def test_a_torn_write_is_torn_from_what_its_path_holds_at_that_point():
+    """A file renamed into place earlier in the write is the old content its next write tears."""
+    before = {"log": b"line 1\n"}
+    ops = [file_ops.Put("log.tmp", b"line 1\nline 2\n", torn=False), file_ops.Rename("log.tmp", "log"), file_ops.Put("log", b"line 1\nline 2\nline 3\n", torn=True)]
+    states = crash_states.crash_states(before, ops)
+    chosen = crash_states.chosen(states, CrashPoint(TORN, 2))
+    assert chosen.files == {"log": b"line 1\nline 2\nlin"} and chosen.torn_bytes == 17
+    assert chosen.label(3) == "crash in file operation 3 of 3, its file holding 17 bytes (its 14 old bytes and 3 of 7 new)"
 
 
 def test_materialize_turns_a_directory_into_any_crash_state(tmp_path):
@@ -89,7 +165,7 @@ def test_a_correct_file_store_passes_every_crash_state_of_every_write(tmp_path, 
 @pytest.mark.parametrize(
     ("builder", "violation"),
     [
-        (json_files.rewrites_in_place, "file operation 1 of 1, its file holding 0 bytes: a fresh connection fails"),
+        (json_files.rewrites_in_place, r"file operation 1 of 1, its file holding 0 bytes \(a new file, 0 of its \d+ bytes\): a fresh connection fails"),
         (json_files.acknowledges_before_durable, "lost the write"),
         (batch_loop, "neither all-old nor all-new"),
     ],
@@ -98,6 +174,23 @@ def test_a_correct_file_store_passes_every_crash_state_of_every_write(tmp_path, 
 def test_crash_states_catch_planted_crash_bugs(tmp_path, builder, violation):
     with pytest.raises(ContractViolation, match=violation):
         run_steps(builder(tmp_path, DIM), WRITES)
+
+
+@pytest.mark.parametrize(
+    ("before", "crash", "violation"),
+    [
+        (1, "store_batch", r"its \d+ unchanged bytes, \d+ of \d+ rewritten\): a fresh connection fails"),
+        (3, "delete", r"its \d+ new bytes, then its old bytes \d+ to \d+, not yet cut off\): a fresh connection fails"),
+    ],
+    ids=["rewritten-longer", "rewritten-shorter"],
+)
+def test_a_store_rewriting_an_existing_file_is_caught_by_the_in_place_torn_state(tmp_path, before, crash, violation):
+    """Truncating and rewriting a file is read as writing it in place; the spliced state is
+    neither old nor new, so the planted bug is caught on a file that exists too."""
+    steps = [Step(step.op) for step in WRITES[:before]] + [WRITES[before]]
+    assert steps[-1].op.kind == crash
+    with pytest.raises(ContractViolation, match=violation):
+        run_steps(json_files.rewrites_in_place(tmp_path, DIM), steps)
 
 
 def test_the_crash_point_decides_where_the_run_continues(tmp_path):

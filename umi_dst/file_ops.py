@@ -5,7 +5,8 @@ its queued events are read once the write has returned, so recording changes no 
 engine sees. Events are reduced to name-level operations that a crash can fall between:
 
 - ``Put``: a name now holds new bytes, written by ``write`` calls (a crash in the middle can
-  leave a prefix of them: ``torn``) or made by a hard link (atomic);
+  leave them part-written: ``torn``, see ``crash_states.torn_variants``) or made by a hard link
+  (atomic);
 - ``Rename``: a name moves, atomically, replacing any file at the target;
 - ``Remove``: a name goes;
 - ``MakeDir``: a directory appears.
@@ -58,7 +59,7 @@ class Put:
     path: str
     content: bytes
     torn: bool
-    """Written by ``write`` calls, so a crash part-way leaves a prefix (not a hard link)."""
+    """Written by ``write`` calls, so a crash part-way can tear it (not a hard link)."""
 
 
 @dataclass(frozen=True)
@@ -134,13 +135,13 @@ def _settled(root: Path, watcher: _Inotify) -> tuple[Snapshot, list[tuple[int, i
     return state, events
 
 
-def apply(state: Snapshot, op: FileOp, torn_length: int | None = None) -> Snapshot:
-    """The state after ``op``; ``torn_length`` keeps only that many bytes of a ``Put``."""
+def apply(state: Snapshot, op: FileOp) -> Snapshot:
+    """The state after ``op``."""
     state = dict(state)
     if isinstance(op, Put):
         if _parent(op.path) and _parent(op.path) not in state:
             return state  # its directory is gone in this state
-        state[op.path] = op.content if torn_length is None else op.content[:torn_length]
+        state[op.path] = op.content
     elif isinstance(op, Rename):
         for path in [p for p in state if p == op.path or p.startswith(op.path + "/")]:
             state[op.target + path[len(op.path) :]] = state.pop(path)
