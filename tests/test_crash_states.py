@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from umi_dst.selftest import json_files
+from umi_dst.selftest import json_files, log_files
 from backends.lance.factory import exact_factory
 from backends.lance.upstream import batch_loop
 from umi_dst import crash_states, file_ops
@@ -156,7 +156,7 @@ def test_materialize_turns_a_directory_into_any_crash_state(tmp_path):
         current = target
 
 
-@pytest.mark.parametrize("builder", [exact_factory, json_files.correct], ids=["lance", "json-files"])
+@pytest.mark.parametrize("builder", [exact_factory, json_files.correct, log_files.correct], ids=["lance", "json-files", "log-files"])
 def test_a_correct_file_store_passes_every_crash_state_of_every_write(tmp_path, builder):
     harness = run_steps(builder(tmp_path, DIM), WRITES)
     assert harness.crash_states_checked >= 4 * 3, "every crash write checks several states"
@@ -168,8 +168,9 @@ def test_a_correct_file_store_passes_every_crash_state_of_every_write(tmp_path, 
         (json_files.rewrites_in_place, r"file operation 1 of 1, its file holding 0 bytes \(a new file, 0 of its \d+ bytes\): a fresh connection fails"),
         (json_files.acknowledges_before_durable, "lost the write"),
         (batch_loop, "neither all-old nor all-new"),
+        (log_files.batch_per_item, r"its \d+ old bytes and \d+ of \d+ new\) left a state that is neither all-old nor all-new"),
     ],
-    ids=["rewrites-in-place", "acknowledges-before-durable", "lance-batch-loop"],
+    ids=["rewrites-in-place", "acknowledges-before-durable", "lance-batch-loop", "log-batch-per-item"],
 )
 def test_crash_states_catch_planted_crash_bugs(tmp_path, builder, violation):
     with pytest.raises(ContractViolation, match=violation):
