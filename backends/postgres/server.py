@@ -493,7 +493,10 @@ def _stop_postmaster(postmaster: psutil.Process) -> None:
 
 
 def _remove_shared_memory(lines: list[str]) -> None:
-    """Remove a dead server's System V segment, unless some process is still attached."""
+    """Remove a dead server's System V segment once no process is attached to it. The backends
+    of a killed postmaster stay attached until they notice it is gone, so they are waited for
+    (up to ``_STOP_SECONDS``); a segment still attached then belongs to a live server that was
+    given the same id, and stays."""
     try:
         shmid = int(lines[_SHMEM_LINE].split()[1])
     except (IndexError, ValueError):
@@ -501,11 +504,14 @@ def _remove_shared_memory(lines: list[str]) -> None:
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     buffer = ctypes.create_string_buffer(256)  # struct shmid_ds
     IPC_RMID, IPC_STAT = 0, 2
-    if libc.shmctl(shmid, IPC_STAT, buffer) != 0:
-        return  # gone already
-    attached = ctypes.c_ulong.from_buffer(buffer, _SHM_NATTCH_OFFSET).value
-    if attached == 0:
-        libc.shmctl(shmid, IPC_RMID, None)
+    deadline = time.monotonic() + _STOP_SECONDS
+    while libc.shmctl(shmid, IPC_STAT, buffer) == 0:  # else gone already
+        if ctypes.c_ulong.from_buffer(buffer, _SHM_NATTCH_OFFSET).value == 0:
+            libc.shmctl(shmid, IPC_RMID, None)
+            return
+        if time.monotonic() > deadline:
+            return
+        time.sleep(_POLL_SECONDS)
 
 
 _SHM_NATTCH_OFFSET = 88
