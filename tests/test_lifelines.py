@@ -7,6 +7,7 @@ that took.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -156,25 +157,42 @@ def test_a_child_whose_starter_died_before_it_held_its_lifeline_is_asked_to_stop
 
 @pytest.fixture
 def fresh_sigterm_state(monkeypatch) -> None:
-    for flag in ("_terminating", "_exiting", "_job_stopped"):
+    for flag in ("_terminating", "_exiting", "_job_stopped", "_worker"):
         monkeypatch.setattr(workers, flag, False)
 
 
-def test_sigterm_stops_a_workers_job_once_refuses_the_next_and_ends_its_wait_once(fresh_sigterm_state):
-    """The handler called as the signal would call it, on the frame it interrupts."""
+def sigterm_here() -> None:
+    """The handler, called as the signal would call it, on the frame it interrupts."""
+    workers._raise_terminated(signal.SIGTERM, sys._getframe(1))
+
+
+def test_a_workers_sigterm_stops_a_job_once_refuses_the_next_and_ends_its_wait_for_one(fresh_sigterm_state, monkeypatch):
+    def wait_for_job() -> None:  # stands for the pool's wait on its call queue
+        sigterm_here()
+
+    monkeypatch.setattr(workers, "_worker", True)
+    monkeypatch.setattr(workers, "_WAIT_FOR_JOB", wait_for_job.__code__)
 
     def job() -> str:
         with pytest.raises(workers.Terminated):
-            workers._raise_terminated(signal.SIGTERM, sys._getframe())  # stops the job
-        workers._raise_terminated(signal.SIGTERM, sys._getframe())  # ignored: the job unwinds
+            sigterm_here()  # stops the job
+        sigterm_here()  # ignored: the job unwinds
         return "unwound"
 
     assert workers._unless_terminating(job) == "unwound"
     with pytest.raises(workers.Terminated):
         workers._unless_terminating(job)  # a queued job is refused
+    sigterm_here()  # ignored: between jobs (a result being sent back)
     with pytest.raises(workers.Terminated):
-        workers._raise_terminated(signal.SIGTERM, sys._getframe())  # waiting for a job: the worker ends
-    workers._raise_terminated(signal.SIGTERM, sys._getframe())  # ignored: it is exiting
+        wait_for_job()  # ends the worker
+    workers._exit_begins()
+    wait_for_job()  # ignored: the worker's exit cleans up
+
+
+def test_the_drivers_sigterm_raises_once(fresh_sigterm_state):
+    with pytest.raises(workers.Terminated):
+        sigterm_here()
+    sigterm_here()  # ignored: the driver cleans up
 
 
 def begin_and_sleep(path: str) -> None:
@@ -183,9 +201,10 @@ def begin_and_sleep(path: str) -> None:
     _sleep_forever()
 
 
-def test_a_worker_whose_job_sigterm_stopped_leaves_its_wait_for_the_next_at_the_next_sigterm(tmp_path):
+def test_a_worker_whose_job_sigterm_stopped_leaves_its_wait_for_the_next_job_at_a_later_sigterm(tmp_path):
     """What a worker whose driver is gone needs: no driver will send it a job, or the word to
-    exit, again."""
+    exit, again. Its lifeline asks until a SIGTERM lands in that wait (one that lands while the
+    worker sends a result back is ignored); so does this test."""
     runner = workers.ProcessRunner(1)
     try:
         job = runner.submit(begin_and_sleep, str(tmp_path / "begun"))
@@ -195,7 +214,11 @@ def test_a_worker_whose_job_sigterm_stopped_leaves_its_wait_for_the_next_at_the_
         with pytest.raises(workers.Terminated):
             job.result(timeout=120)
         assert running({worker}), "the worker waits for its next job"
-        os.kill(worker, signal.SIGTERM)
-        assert not running_after(10.0, {worker})
+        deadline = time.monotonic() + 10.0
+        while running({worker}) and time.monotonic() < deadline:
+            with contextlib.suppress(ProcessLookupError):  # it went meanwhile
+                os.kill(worker, signal.SIGTERM)
+            time.sleep(lifeline.ASK_SECONDS)
+        assert not running({worker})
     finally:
         runner.close()

@@ -17,11 +17,12 @@ SIGTERM until it has exited, and so cleans up and exits as if the driver had pas
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.queues
 import multiprocessing.util
 import signal
 from collections.abc import Callable, Sequence
 from concurrent import futures
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any, Protocol
 
 from umi_dst import lifeline
@@ -35,11 +36,15 @@ class Terminated(KeyboardInterrupt):
 
 def stop_on_sigterm() -> None:
     """Make SIGTERM raise ``Terminated`` in this process's main thread, so that it cleans up and
-    exits, without cutting a clean-up short (SIGKILL still stops it). In a worker, a SIGTERM
-    that lands in a job stops the job, and those that follow while it unwinds are ignored; one
-    that lands outside a job (the worker waits for its next one, which a driver that is gone
-    never sends) ends the worker. From then on, and from the start of a worker's exit, SIGTERM
-    is ignored. Elsewhere (the driver) it raises once."""
+    exits, without cutting a clean-up short (SIGKILL still stops it).
+
+    In a worker, a SIGTERM that lands in a job stops the job, and those that follow while it
+    unwinds are ignored; one that lands while the worker waits for its next job (which a driver
+    that is gone never sends) ends the worker; any other is ignored: one raised while a result
+    is sent back would be swallowed by the pool, or cut the message short, and the driver would
+    wait forever for the rest. A worker's lifeline asks again until one lands where it acts, and
+    a live driver sends the word to exit. From the start of a worker's exit SIGTERM is ignored.
+    In any other process (the driver) it raises once."""
     signal.signal(signal.SIGTERM, _raise_terminated)
 
 
@@ -48,21 +53,28 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     _terminating = True
     if _exiting:
         return
-    if _in_job(frame):
+    if not _worker:
+        _exiting = True
+    elif _in(frame, _unless_terminating.__code__):
         if _job_stopped:
             return
         _job_stopped = True
-    else:
-        _exiting = True
+    elif not _in(frame, _WAIT_FOR_JOB):
+        return
     raise Terminated("terminated by SIGTERM")
 
 
-def _in_job(frame: FrameType | None) -> bool:
+def _in(frame: FrameType | None, code: CodeType) -> bool:
+    """Whether ``code`` runs in ``frame`` or a frame that called it."""
     while frame is not None:
-        if frame.f_code is _unless_terminating.__code__:
+        if frame.f_code is code:
             return True
         frame = frame.f_back
     return False
+
+
+_WAIT_FOR_JOB = multiprocessing.queues.Queue.get.__code__
+"""Where a worker waits for its next job (the pool's call queue)."""
 
 
 def _exit_begins() -> None:
@@ -75,7 +87,9 @@ _terminating = False
 _job_stopped = False
 """In a worker: SIGTERM has stopped the job under way, which is now unwinding."""
 _exiting = False
-"""The worker is exiting, or SIGTERM has stopped the process outside a job: SIGTERM is ignored."""
+"""The worker is exiting, or SIGTERM has stopped another process: SIGTERM is ignored."""
+_worker = False
+"""This process is a worker (see ``stop_on_sigterm``)."""
 
 
 def raise_if_terminated() -> None:
@@ -208,8 +222,9 @@ _reports: Any = None
 
 
 def _start_worker(reports: Any) -> None:
-    global _reports
+    global _reports, _worker
     _reports = reports
+    _worker = True
     stop_on_sigterm()
     # The first of the worker's exit steps (multiprocessing runs them once its loop has ended).
     multiprocessing.util.Finalize(None, _exit_begins, exitpriority=_FIRST_AT_EXIT)
