@@ -196,8 +196,9 @@ def test_the_drivers_sigterm_raises_once(fresh_sigterm_state):
 
 
 def begin_and_sleep(path: str) -> None:
-    """A worker's job that writes its process id, then runs until stopped."""
-    Path(path).write_text(str(os.getpid()))
+    """A worker's job that writes its process id (whole, by a rename), then runs until stopped."""
+    Path(f"{path}.part").write_text(str(os.getpid()))
+    Path(f"{path}.part").rename(path)
     _sleep_forever()
 
 
@@ -206,10 +207,11 @@ def test_a_worker_whose_job_sigterm_stopped_leaves_its_wait_for_the_next_job_at_
     exit, again. Its lifeline asks until a SIGTERM lands in that wait (one that lands while the
     worker sends a result back is ignored); so does this test."""
     runner = workers.ProcessRunner(1)
+    begun = tmp_path / "begun"
     try:
-        job = runner.submit(begin_and_sleep, str(tmp_path / "begun"))
-        wait_for(tmp_path / "begun")
-        worker = int((tmp_path / "begun").read_text())
+        job = runner.submit(begin_and_sleep, str(begun))
+        wait_for(begun)
+        worker = int(begun.read_text())
         os.kill(worker, signal.SIGTERM)
         with pytest.raises(workers.Terminated):
             job.result(timeout=120)
@@ -221,4 +223,7 @@ def test_a_worker_whose_job_sigterm_stopped_leaves_its_wait_for_the_next_job_at_
             time.sleep(lifeline.ASK_SECONDS)
         assert not running({worker})
     finally:
+        if begun.exists():  # a failed check leaves the worker running: the pool would wait for it
+            for pid in running({int(begun.read_text())}):
+                os.kill(pid, signal.SIGKILL)
         runner.close()
