@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from umi_dst import seeds
+from umi_dst.seedfiles import seeds
 from umi_dst.cli import main
-from umi_dst.export import Data, export_file
+from umi_dst.export.script import Data, export_file
 from umi_dst.operations import Count, CrashPoint, Get, Invalid, Search, Step, Store, StoreBatch
 from umi_dst.recipes import Random
 

@@ -321,8 +321,8 @@ def test_a_termination_lost_in_a_garbage_collector_callback_stops_the_next_step(
     left stops the machine at its next step instead of the end of its shard."""
     from hypothesis import settings
 
-    from umi_dst import workers
-    from umi_dst.machine import run_contract_machine
+    from umi_dst.campaign import workers
+    from umi_dst.generation.machine import run_contract_machine
 
     monkeypatch.setattr(workers, "_terminating", False)
     monkeypatch.setattr(workers, "_exiting", False)

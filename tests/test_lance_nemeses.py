@@ -12,7 +12,7 @@ from backends.lance.nemeses import AFTER_COMMITS, KillWriter, WriterKilled, comp
 from backends.sim import SimVectorBackend
 from umi_dst.contract import WriteCall
 from umi_dst.operations import CrashPoint
-from umi_dst.parallel import placed_faults
+from umi_dst.concurrency.parallel import placed_faults
 from umi_dst.recipes import random_matrix
 
 DIM = 16

@@ -18,8 +18,8 @@ from backends.postgres.crash_points import (
 from backends.postgres.factory import exact_factory
 from backends.postgres.store import COPY_MIN_ROWS, binary_copy_chunks
 from umi_dst import registry
-from umi_dst.checks import ContractViolation
-from umi_dst.harness import Harness
+from umi_dst.checking.checks import ContractViolation
+from umi_dst.checking.harness import Harness
 from umi_dst.operations import Bulk, CrashPoint, Delete, Get, Reopen, Step, Store, StoreBatch
 from umi_dst.recipes import Random, random_matrix
 

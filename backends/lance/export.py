@@ -18,8 +18,8 @@ from backends.lance.store import (
 )
 from backends.lance.nemeses import AFTER_COMMITS, REWRITE_CHUNK, CompetingWriter, KillWriter, touched_ids
 from backends.lance.upstream import UPSTREAM_RETRY
-from umi_dst.crash_states import CRASH
-from umi_dst.export_calls import Code, ExportCall, ExportError, Rendered, indent
+from umi_dst.checking.crash_states import CRASH
+from umi_dst.export.calls import Code, ExportCall, ExportError, Rendered, indent
 from umi_dst.operations import CrashPoint
 from umi_dst.validation import last_wins
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import warnings
 
-from umi_dst import lifeline
+from umi_dst.campaign import lifeline
 
 lifeline.die_with_parent()
 warnings.filterwarnings("ignore", message="lancedb fork support is experimental", category=RuntimeWarning)
