@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.sim import SimVectorBackend
+from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.checking.checks import ContractViolation, search_results
 from umi_dst.contract import SearchResult as R
 from umi_dst.recipes import NearTie, random_vector

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from backends.sim import SimFactory
+from umi_dst.backends.sim import SimFactory
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.contract import InvalidDeclaration, WriteCall
 from umi_dst.checking.harness import Harness

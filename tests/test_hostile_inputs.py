@@ -69,7 +69,7 @@ def assert_one_line_error(capsys, *needles: str) -> str:
 PLANTED = """
 from pathlib import Path
 Path({marker!r}).write_text("imported")
-from backends.sim import factory
+from umi_dst.backends.sim import factory
 """
 
 

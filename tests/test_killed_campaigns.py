@@ -34,8 +34,8 @@ import pytest
 
 pytest.importorskip("psycopg")
 
-from backends.postgres.server import URL_ENV, EmbeddedServer, server  # noqa: E402
-from backends.postgres.template import TEMPLATE_PREFIX  # noqa: E402  (a cache the next run reuses, not a leftover)
+from umi_dst.backends.postgres.server import URL_ENV, EmbeddedServer, server  # noqa: E402
+from umi_dst.backends.postgres.template import TEMPLATE_PREFIX  # noqa: E402  (a cache the next run reuses, not a leftover)
 
 REPO = Path(__file__).resolve().parents[1]
 KILLS = 10

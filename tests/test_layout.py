@@ -9,6 +9,8 @@ deferred import hides a cycle, it does not remove it.
 from __future__ import annotations
 
 import ast
+import inspect
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,7 +18,9 @@ PACKAGES = ("backends", "umi_dst")
 
 
 def module_name(path: Path) -> str:
+    """The installed name: backends/ installs as umi_dst.backends (pyproject's package-dir)."""
     parts = path.relative_to(ROOT).with_suffix("").parts
+    parts = ("umi_dst", *parts) if parts[0] == "backends" else parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -81,3 +85,14 @@ def test_every_real_backend_is_one_package():
         "lance",
         "postgres",
     }
+
+
+def test_seed_files_naming_the_former_top_level_backends_package_still_load():
+    """Before backends/ installed as umi_dst.backends, seed files named its modules
+    ``backends.lance...``; such a spec resolves to the same builder as its new name."""
+    from umi_dst import registry
+
+    for old, new in (("backends.sim:factory", "sim"), ("backends.lance.upstream:batch_loop", "umi_dst.backends.lance.upstream:batch_loop")):
+        builders = [inspect.unwrap(registry.resolve(spec)) for spec in (old, new)]
+        assert builders[0] is builders[1], old
+    assert "backends" not in sys.modules, "a legacy spec imported a second, top-level copy of the backends"

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.sim import SimFactory, SimVectorBackend
+from umi_dst.backends.sim import SimFactory, SimVectorBackend
 from umi_dst.contract import InjectedFault
 from umi_dst.checking.faults import FaultPlan
 

@@ -15,13 +15,13 @@ from pathlib import Path
 from umi_dst.contract import BackendFactory, FactoryBuilder, check_declarations
 
 BUILTIN_BACKENDS: dict[str, str] = {
-    "sim": "backends.sim:factory",
-    "lance": "backends.lance.factory:exact_factory",
-    "lance-approx": "backends.lance.factory:approximate_factory",
-    "lance-upstream": "backends.lance.upstream:factory",
-    "postgres": "backends.postgres.factory:exact_factory",
-    "postgres-approx": "backends.postgres.factory:approximate_factory",
-    "postgres-upstream": "backends.postgres.upstream:factory",
+    "sim": "umi_dst.backends.sim:factory",
+    "lance": "umi_dst.backends.lance.factory:exact_factory",
+    "lance-approx": "umi_dst.backends.lance.factory:approximate_factory",
+    "lance-upstream": "umi_dst.backends.lance.upstream:factory",
+    "postgres": "umi_dst.backends.postgres.factory:exact_factory",
+    "postgres-approx": "umi_dst.backends.postgres.factory:approximate_factory",
+    "postgres-upstream": "umi_dst.backends.postgres.upstream:factory",
 }
 """Every built-in backend; the upstream variants are case studies, not campaign defaults."""
 
@@ -41,8 +41,18 @@ class BackendUnavailable(RuntimeError):
     a dependency or an extension. Not a contract violation: exit status 3, never a FAIL."""
 
 
+LEGACY_PACKAGE, PACKAGE = "backends.", "umi_dst.backends."
+"""The built-in backends' modules were installed as a top-level ``backends`` package before they
+became ``umi_dst.backends``; seed files written then name them so, and still load."""
+
+
 def is_registered(spec: str) -> bool:
     return spec in BUILTIN_BACKENDS
+
+
+def canonical(spec: str) -> str:
+    """``spec`` with a ``module:attribute`` of the legacy ``backends`` package renamed."""
+    return PACKAGE + spec.removeprefix(LEGACY_PACKAGE) if spec.startswith(LEGACY_PACKAGE) else spec
 
 
 def resolve(spec: str) -> FactoryBuilder:
@@ -50,7 +60,7 @@ def resolve(spec: str) -> FactoryBuilder:
 
     The attribute may be a factory class or any callable taking ``(workdir, dim)``.
     """
-    target = BUILTIN_BACKENDS.get(spec, spec)
+    target = BUILTIN_BACKENDS.get(spec, canonical(spec))
     module_name, sep, attribute = target.partition(":")
     if not sep or not _MODULE.fullmatch(module_name) or not _ATTRIBUTE.fullmatch(attribute):
         known = ", ".join(BUILTIN_BACKENDS)

@@ -24,4 +24,4 @@ from umi_dst.campaign import lifeline
 lifeline.die_with_parent()
 warnings.filterwarnings("ignore", message="lancedb fork support is experimental", category=RuntimeWarning)
 
-import backends.lance.nemeses  # noqa: E402,F401  (the import is this module's purpose)
+import umi_dst.backends.lance.nemeses  # noqa: E402,F401  (the import is this module's purpose)

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from backends.lance.store import ID_COLUMN, LanceStore, LanceVectorBackend, is_commit_conflict
+from umi_dst.backends.lance.store import ID_COLUMN, LanceStore, LanceVectorBackend, is_commit_conflict
 from umi_dst.campaign import lifeline
 from umi_dst.contract import InjectedFault, VectorBackend, WriteCall
 from umi_dst.operations import CrashPoint
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from umi_dst.export.calls import ExportCall
 
 _FORKSERVER = multiprocessing.get_context("forkserver")
-_FORKSERVER.set_forkserver_preload(["backends.lance.forkserver"])
+_FORKSERVER.set_forkserver_preload(["umi_dst.backends.lance.forkserver"])
 _READY_TIMEOUT = 120.0
 _WRITE_TIMEOUT = 120.0
 _POLL_INTERVAL = 0.0002

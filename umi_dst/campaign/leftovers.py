@@ -4,7 +4,7 @@ A campaign or replay works in ``<tmp>/umi-<kind>-<pid>-<random>``, removed when 
 killed with SIGKILL cannot remove anything, so every run first sweeps: a scratch directory whose
 owning process is gone is deleted, and so is an embedded PostgreSQL server whose owner is gone
 (stopped so that it frees its shared memory). What a live process owns is never touched.
-Schemas on an external PostgreSQL server are swept by ``backends.postgres.server`` when a
+Schemas on an external PostgreSQL server are swept by ``umi_dst.backends.postgres.server`` when a
 store is made there, since only then is the server known.
 """
 
@@ -42,7 +42,7 @@ def sweep(parent: Path | None = None) -> list[Path]:
 
 def _stale_postgres_servers() -> list[Path]:
     try:
-        from backends.postgres.server import sweep_stale_data_dirs
+        from umi_dst.backends.postgres.server import sweep_stale_data_dirs
     except ImportError:  # the postgres extra is not installed: it cannot have left anything
         return []
     return sweep_stale_data_dirs()

@@ -20,7 +20,7 @@ Two kinds of process are no multiprocessing child. The forkserver (multiprocessi
 when its "alive" pipe, held by every process it serves, reaches end-of-file, but it reads that
 pipe only once it has imported its preload modules; ``die_with_parent()`` covers those seconds.
 An embedded PostgreSQL server is not ours to change: the process that owns it stops it at exit
-(``backends.postgres.server``), and the next run sweeps a server whose owner was killed.
+(``umi_dst.backends.postgres.server``), and the next run sweeps a server whose owner was killed.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backends.sim import SimVectorBackend
+from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.checking import checks, crash_states, file_ops, recall_battery
 from umi_dst import invalid
 from umi_dst.checking.checks import ContractViolation

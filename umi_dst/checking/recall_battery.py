@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backends.sim import SimVectorBackend
+from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.checking import checks
 from umi_dst.contract import Embedding, InvalidInput, VectorBackend
 from umi_dst.validation import validate_embedding

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from backends.sim import SimVectorBackend
+from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.checking import checks
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.contract import Embedding, WriteCall

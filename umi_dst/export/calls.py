@@ -19,7 +19,7 @@ from umi_dst.contract import WriteCall
 from umi_dst.operations import CrashPoint
 
 if TYPE_CHECKING:
-    from backends.sim import SimVectorBackend
+    from umi_dst.backends.sim import SimVectorBackend
 
 LITERAL_VALUES = 4096
 """Embedded data up to this many floats is written as literals; more goes in as base64."""

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import umi_dst
-from backends.sim import SimVectorBackend
+from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.seedfiles import parallel_seeds, seeds
 from umi_dst import registry
 from umi_dst.contract import DEFAULT_SCORE_ATOL
@@ -47,13 +47,13 @@ from umi_dst.export.calls import LITERAL_VALUES, BackendCalls, Code, Data, Expor
 from umi_dst.export.own_class import OwnClassCalls
 
 RENDERERS: dict[str, str] = {
-    "lance": "backends.lance.export:exact_calls",
-    "lance-approx": "backends.lance.export:approximate_calls",
-    "lance-upstream": "backends.lance.export:upstream_calls",
-    "backends.lance.upstream:batch_loop": "backends.lance.export:batch_loop_calls",
-    "postgres": "backends.postgres.export:exact_calls",
-    "postgres-approx": "backends.postgres.export:approximate_calls",
-    "postgres-upstream": "backends.postgres.export:upstream_calls",
+    "lance": "umi_dst.backends.lance.export:exact_calls",
+    "lance-approx": "umi_dst.backends.lance.export:approximate_calls",
+    "lance-upstream": "umi_dst.backends.lance.export:upstream_calls",
+    "umi_dst.backends.lance.upstream:batch_loop": "umi_dst.backends.lance.export:batch_loop_calls",
+    "postgres": "umi_dst.backends.postgres.export:exact_calls",
+    "postgres-approx": "umi_dst.backends.postgres.export:approximate_calls",
+    "postgres-upstream": "umi_dst.backends.postgres.export:upstream_calls",
 }
 """Built-in backend (and case-study variant) -> its renderer builder ``(dim) -> BackendCalls``."""
 
@@ -78,7 +78,7 @@ def renderer_for(spec: str, dim: int, may_import: bool = True) -> BackendCalls:
     ``may_import`` False (a spec read from a seed file, not given by the user) it is not
     imported, and the script calls its classes.
     """
-    target = RENDERERS.get(spec)
+    target = RENDERERS.get(registry.canonical(spec))
     if target is not None:
         module, _, attribute = target.partition(":")
         return getattr(importlib.import_module(module), attribute)(dim)
@@ -86,7 +86,7 @@ def renderer_for(spec: str, dim: int, may_import: bool = True) -> BackendCalls:
         own = getattr(registry.resolve(spec), "export_calls", None)
         if own is not None:
             return own(dim)
-    target = registry.BUILTIN_BACKENDS.get(spec, spec)
+    target = registry.BUILTIN_BACKENDS.get(spec, registry.canonical(spec))
     return OwnClassCalls(dim, target)
 
 

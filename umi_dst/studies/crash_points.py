@@ -164,7 +164,7 @@ class Concurrent:
 POSTGRES_BUGS = tuple(f"umi_dst.selftest.postgres_crash_mutants:{name}" for name in ("unlogged_table", "commits_on_next_call", "commits_each_row"))
 PLANTED_LOSS = "umi_dst.selftest.postgres_crash_mutants:unlogged_table"
 CAMPAIGN_BUGS = (
-    "backends.lance.upstream:batch_loop",
+    "umi_dst.backends.lance.upstream:batch_loop",
     "umi_dst.selftest.postgres_crash_mutants:commits_each_row",
     "umi_dst.selftest.postgres_crash_mutants:unlogged_table",
 )
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     started, load_before = time.perf_counter(), os.getloadavg()[0]
     rows = [row for spec in ("lance", "lance-approx", "umi_dst.selftest.json_files:correct") for row in crash_state_rows(spec)]
     rows += [row for spec in ("umi_dst.selftest.json_files:rewrites_in_place", "umi_dst.selftest.json_files:acknowledges_before_durable",
-                              "backends.lance.upstream:batch_loop") for row in crash_state_rows(spec)]
+                              "umi_dst.backends.lance.upstream:batch_loop") for row in crash_state_rows(spec)]
     soaks = [soak("lance", CRASH, args.lance_cycles)]
     if args.postgres_cycles:
         rows += fault_point_rows("postgres")

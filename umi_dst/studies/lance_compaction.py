@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backends.lance.store import CompactionPolicy, IndexPlan, LanceStore, LanceVectorBackend
+from umi_dst.backends.lance.store import CompactionPolicy, IndexPlan, LanceStore, LanceVectorBackend
 from umi_dst import strict_json
 from umi_dst.bench.host import machine_facts
 from umi_dst.bench.timing import seconds

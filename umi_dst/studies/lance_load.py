@@ -56,7 +56,7 @@ def merge_floor_s(dataset: Dataset, workdir: Path) -> float:
     """lancedb's ``merge_insert`` alone: the backend's Arrow rows into an empty table of its schema."""
     import lancedb
 
-    from backends.lance.store import ID_COLUMN, LanceStore, to_arrow
+    from umi_dst.backends.lance.store import ID_COLUMN, LanceStore, to_arrow
 
     store = LanceStore(path=str(workdir), dim=dataset.dim)
     rows = to_arrow(store, dataset.items())

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from psycopg import sql
 
-from backends.lance.factory import build_factory
-from backends.lance.store import IndexPlan
-from backends.postgres.factory import approximate_factory
-from backends.sim import SimVectorBackend
+from umi_dst.backends.lance.factory import build_factory
+from umi_dst.backends.lance.store import IndexPlan
+from umi_dst.backends.postgres.factory import approximate_factory
+from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.checking import recall_battery
 from umi_dst import strict_json
 from umi_dst.bench.host import machine_facts
