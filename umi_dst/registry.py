@@ -22,8 +22,11 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "postgres": "backends.postgres.factory:exact_factory",
     "postgres-approx": "backends.postgres.factory:approximate_factory",
     "postgres-upstream": "backends.postgres.upstream:factory",
+    "langchain-inmemory": "backends.langchain.inmemory:inmemory",
+    "langchain-qdrant": "backends.langchain.qdrant:qdrant",
 }
-"""Every built-in backend; the upstream variants are case studies, not campaign defaults."""
+"""Every built-in backend; the upstream variants are case studies, not campaign defaults, and
+the ``langchain-*`` and ``mem0-*`` ones test an integration layer (docs/adapters.md)."""
 
 CAMPAIGN_DEFAULTS = ("sim", "lance", "lance-approx", "postgres", "postgres-approx")
 
