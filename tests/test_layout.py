@@ -81,4 +81,6 @@ def test_every_real_backend_is_one_package():
     assert {path.name for path in (ROOT / "backends").iterdir() if path.is_dir() and path.name != "__pycache__"} == {
         "lance",
         "postgres",
+        "langchain",
+        "mem0",
     }

@@ -24,6 +24,7 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "postgres-upstream": "backends.postgres.upstream:factory",
     "langchain-inmemory": "backends.langchain.inmemory:inmemory",
     "langchain-qdrant": "backends.langchain.qdrant:qdrant",
+    "mem0-qdrant": "backends.mem0.qdrant:qdrant",
 }
 """Every built-in backend; the upstream variants are case studies, not campaign defaults, and
 the ``langchain-*`` and ``mem0-*`` ones test an integration layer (docs/adapters.md)."""
