@@ -24,7 +24,10 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "postgres-upstream": "backends.postgres.upstream:factory",
     "langchain-inmemory": "backends.langchain.inmemory:inmemory",
     "langchain-qdrant": "backends.langchain.qdrant:qdrant",
+    "langchain-faiss": "backends.langchain.faiss:flat",
+    "langchain-lancedb": "backends.langchain.lancedb:cosine",
     "mem0-qdrant": "backends.mem0.qdrant:qdrant",
+    "mem0-pgvector": "backends.mem0.pgvector:pgvector",
 }
 """Every built-in backend; the upstream variants are case studies, not campaign defaults, and
 the ``langchain-*`` and ``mem0-*`` ones test an integration layer (docs/adapters.md)."""

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
@@ -170,12 +169,10 @@ class LangChainConnection:
                 SearchResult(records.contract_id(doc.metadata), self.declared.score.to_cosine(score))
                 for doc, score in found
             ]
-        unit_query = query.astype(np.float64) / np.linalg.norm(query.astype(np.float64))
         results = []
         for doc in self.vectorstore.similarity_search_by_vector(values, k=limit):
             id = records.contract_id(doc.metadata)
-            vector = records.vector_of(doc.metadata, id, self.dim).astype(np.float64)
-            results.append(SearchResult(id, float(unit_query @ (vector / np.linalg.norm(vector)))))
+            results.append(SearchResult(id, records.cosine(query, records.vector_of(doc.metadata, id, self.dim))))
         return results
 
     def _listing(self) -> list:

@@ -30,6 +30,9 @@ class Mem0Store:
     name: str
     score: ScoreConvention = ScoreConvention.COSINE_SIMILARITY
     """What ``search`` returns as each hit's ``score``."""
+    has_scores: bool = True
+    """False: the store's scores lose information (clamped, rounded), so each is the cosine
+    of the query and the vector the record came back with; ranking is still the store's."""
     ids: IdMapping = IdMapping.UUID
     """mem0 itself writes UUIDs, and several of its stores accept nothing else."""
     count: Callable[[VectorStoreBase], int] | None = None
@@ -127,7 +130,10 @@ class Mem0Connection:
         query = validate_embedding(query, self.dim, "query")
         limit = validate_limit(limit)
         hits = self.vectorstore.search("", records.as_stored(query, self._unit), limit)
-        return [SearchResult(records.contract_id(hit.payload), self.declared.score.to_cosine(hit.score)) for hit in hits]
+        if self.declared.has_scores:
+            return [SearchResult(records.contract_id(hit.payload), self.declared.score.to_cosine(hit.score)) for hit in hits]
+        found = [(records.contract_id(hit.payload), hit.payload) for hit in hits]
+        return [SearchResult(id, records.cosine(query, records.vector_of(payload, id, self.dim))) for id, payload in found]
 
     def _store_id(self, id: str) -> str:
         return self.declared.ids.store_id(id)

@@ -73,3 +73,10 @@ def as_stored(vector: Embedding, unit: bool) -> list[float]:
         wide = values.astype(np.float64)
         values = (wide / np.linalg.norm(wide)).astype(np.float32)
     return [float(x) for x in values]
+
+
+def cosine(query: Embedding, vector: Embedding) -> float:
+    """The contract's score, for a store whose own scores are missing or lossy: the float64
+    cosine of the query and the vector the record came back with."""
+    a, b = query.astype(np.float64), vector.astype(np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
