@@ -123,9 +123,9 @@ class LangChainConnection:
     def _add(self, items: list[tuple[str, Embedding]]) -> None:
         ids = [id for id, _ in items]
         if not self.declared.replaces_on_add:
-            existing = [self._store_id(id) for id in ids if self.get(id) is not None]
+            existing = sorted({records.contract_id(doc.metadata) for doc in self._documents(ids)})
             if existing:
-                self.vectorstore.delete(existing)
+                self.vectorstore.delete([self._store_id(id) for id in existing])
         with self.embeddings.expecting({id: records.as_stored(vector, self._unit) for id, vector in items}):
             self.vectorstore.add_texts(
                 ids,
@@ -143,10 +143,7 @@ class LangChainConnection:
     # -- reads --------------------------------------------------------------------------
     def get(self, id: str) -> Embedding | None:
         id = validate_id(id)
-        if self.declared.has_get_by_ids:
-            documents = self.vectorstore.get_by_ids([self._store_id(id)])
-        else:
-            documents = [doc for doc in self._listing() if records.contract_id(doc.metadata) == id]
+        documents = self._documents([id])
         if len(documents) > 1:
             raise StoreAnswerError(f"the store holds {len(documents)} records for id {id!r}")
         return records.vector_of(documents[0].metadata, id, self.dim) if documents else None
@@ -174,6 +171,13 @@ class LangChainConnection:
             id = records.contract_id(doc.metadata)
             results.append(SearchResult(id, records.cosine(query, records.vector_of(doc.metadata, id, self.dim))))
         return results
+
+    def _documents(self, ids: list[str]) -> list:
+        """The documents the store holds for ``ids``, in one call."""
+        if self.declared.has_get_by_ids:
+            return self.vectorstore.get_by_ids([self._store_id(id) for id in ids])
+        wanted = set(ids)
+        return [doc for doc in self._listing() if records.contract_id(doc.metadata) in wanted]
 
     def _listing(self) -> list:
         """Every record, as the store's own search returns them (one query reaches all)."""
