@@ -22,7 +22,7 @@ from umi_dst.adapters import records
 from umi_dst.adapters.langchain import LangChainStore
 from umi_dst.adapters.records import IdMapping, StoreAnswerError
 from umi_dst.adapters.scores import ScoreConvention
-from umi_dst.machine import MachineConfig, run_contract_machine
+from umi_dst.generation.machine import MachineConfig, run_contract_machine
 
 ADAPTER_BACKENDS = sorted(name for name in registry.BUILTIN_BACKENDS if name.startswith(("langchain-", "mem0-")))
 

@@ -1,4 +1,4 @@
-"""mem0's ``PGVector`` store on the project's embedded PostgreSQL (``backends.postgres.server``).
+"""mem0's ``PGVector`` store on the project's embedded PostgreSQL (``umi_dst.backends.postgres.server``).
 
 Each store is a table of its own in the server's default schema, named afresh, so stores never
 share records; ``destroy`` closes mem0's connection pool and drops the table. Its search
@@ -14,7 +14,7 @@ from pathlib import Path
 from mem0.vector_stores.pgvector import PGVector
 from psycopg import sql
 
-from backends.postgres.server import admin_connection, server
+from umi_dst.backends.postgres.server import admin_connection, server
 from umi_dst.adapters.mem0 import Mem0Store
 
 
