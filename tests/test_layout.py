@@ -84,15 +84,27 @@ def test_every_real_backend_is_one_package():
     assert {path.name for path in (ROOT / "backends").iterdir() if path.is_dir() and path.name != "__pycache__"} == {
         "lance",
         "postgres",
+        "langchain",
+        "mem0",
     }
 
 
 def test_seed_files_naming_the_former_top_level_backends_package_still_load():
     """Before backends/ installed as umi_dst.backends, seed files named its modules
-    ``backends.lance...``; such a spec resolves to the same builder as its new name."""
+    ``umi_dst.backends.lance...``; such a spec resolves to the same builder as its new name."""
     from umi_dst import registry
 
-    for old, new in (("backends.sim:factory", "sim"), ("backends.lance.upstream:batch_loop", "umi_dst.backends.lance.upstream:batch_loop")):
+    for old, new in (("umi_dst.backends.sim:factory", "sim"), ("umi_dst.backends.lance.upstream:batch_loop", "umi_dst.backends.lance.upstream:batch_loop")):
         builders = [inspect.unwrap(registry.resolve(spec)) for spec in (old, new)]
         assert builders[0] is builders[1], old
     assert "backends" not in sys.modules, "a legacy spec imported a second, top-level copy of the backends"
+
+
+def test_the_distribution_lists_every_package_of_the_tree():
+    """pyproject lists the packages by hand (backends/ installs under another name), so a new
+    sub-package left off the list would be missing from every non-editable install."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {module_name(init) for package in PACKAGES for init in (ROOT / package).rglob("__init__.py")}
+    assert sorted(found ^ listed) == []

@@ -22,8 +22,15 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "postgres": "umi_dst.backends.postgres.factory:exact_factory",
     "postgres-approx": "umi_dst.backends.postgres.factory:approximate_factory",
     "postgres-upstream": "umi_dst.backends.postgres.upstream:factory",
+    "langchain-inmemory": "umi_dst.backends.langchain.inmemory:inmemory",
+    "langchain-qdrant": "umi_dst.backends.langchain.qdrant:qdrant",
+    "langchain-faiss": "umi_dst.backends.langchain.faiss:flat",
+    "langchain-lancedb": "umi_dst.backends.langchain.lancedb:cosine",
+    "mem0-qdrant": "umi_dst.backends.mem0.qdrant:qdrant",
+    "mem0-pgvector": "umi_dst.backends.mem0.pgvector:pgvector",
 }
-"""Every built-in backend; the upstream variants are case studies, not campaign defaults."""
+"""Every built-in backend; the upstream variants are case studies, not campaign defaults, and
+the ``langchain-*`` and ``mem0-*`` ones test an integration layer (docs/adapters.md)."""
 
 CAMPAIGN_DEFAULTS = ("sim", "lance", "lance-approx", "postgres", "postgres-approx")
 

@@ -1,0 +1,1 @@
+"""LangChain integrations as registered backends: one module and one ``LangChainStore`` each."""

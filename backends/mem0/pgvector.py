@@ -1,0 +1,43 @@
+"""mem0's ``PGVector`` store on the project's embedded PostgreSQL (``umi_dst.backends.postgres.server``).
+
+Each store is a table of its own in the server's default schema, named afresh, so stores never
+share records; ``destroy`` closes mem0's connection pool and drops the table. Its search
+reports ``max(0, 1 - distance)``, so every negative cosine comes back as 0: the scores are
+declared lossy and recomputed from the records (docs/adapters.md, findings).
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from mem0.vector_stores.pgvector import PGVector
+from psycopg import sql
+
+from umi_dst.backends.postgres.server import admin_connection, server
+from umi_dst.adapters.mem0 import Mem0Store
+
+
+def embedded_store(workdir: Path, dim: int) -> PGVector:
+    server().claim_schemas()
+    with admin_connection(server()):  # creates the vector extension once, serialised
+        pass
+    return PGVector(
+        dbname=None, collection_name=f"umi_mem0_{uuid.uuid4().hex[:12]}", embedding_model_dims=dim, user=None,
+        password=None, host=None, port=None, diskann=False, hnsw=False, connection_string=server().url,
+    )  # fmt: skip
+
+
+def drop(store: PGVector) -> None:
+    store.connection_pool.close()
+    with admin_connection(server()) as connection:
+        connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(store.collection_name)))
+
+
+pgvector = Mem0Store(
+    name="mem0-pgvector",
+    build=embedded_store,
+    has_scores=False,
+    close=drop,
+    packages=("mem0ai", "psycopg", "psycopg-pool"),
+)

@@ -1,0 +1,101 @@
+"""Integration-layer stores (LangChain, mem0) run through the contract machine as they are.
+
+Every registered adapter backend runs a short campaign on its real store; a store declared
+with the wrong score convention must be caught; and a new LangChain store takes one builder
+of a few lines, with nothing else changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+from langchain_core.vectorstores import InMemoryVectorStore
+from langchain_qdrant import QdrantVectorStore
+from qdrant_client import QdrantClient, models
+
+from umi_dst.backends.langchain.inmemory import inmemory
+from umi_dst import registry
+from umi_dst.adapters import records
+from umi_dst.adapters.langchain import LangChainStore
+from umi_dst.adapters.records import IdMapping, StoreAnswerError
+from umi_dst.adapters.scores import ScoreConvention
+from umi_dst.generation.machine import MachineConfig, run_contract_machine
+
+ADAPTER_BACKENDS = sorted(name for name in registry.BUILTIN_BACKENDS if name.startswith(("langchain-", "mem0-")))
+
+SHORT = settings(max_examples=6, stateful_step_count=15, deadline=None, database=None,
+                 suppress_health_check=list(HealthCheck))  # fmt: skip
+"""A short campaign: each step is a call into the real store, each case a fresh one."""
+SMALL = MachineConfig(max_bulk=64)
+SLOW_CASES = {"langchain-lancedb": 3, "mem0-pgvector": 3}
+"""Cases for stores whose every call is a commit or a round trip (a table version, a pooled
+connection): fewer, so each test stays a few seconds; campaigns search them longer."""
+
+
+@pytest.mark.parametrize("name", ADAPTER_BACKENDS)
+def test_registered_adapter_backend_passes_a_short_campaign(name, tmp_path):
+    budget = settings(SHORT, max_examples=SLOW_CASES.get(name, SHORT.max_examples))
+    run_contract_machine(name, dim=8, workdir=tmp_path, settings=budget, config=SMALL)
+
+
+@pytest.mark.parametrize("name", ADAPTER_BACKENDS)
+def test_adapter_backend_is_cleaned_up(name, tmp_path):
+    factory = registry.build(name, tmp_path, 4)
+    factory.open().store("a", np.ones(4, dtype=np.float32))
+    factory.destroy()
+    assert list(tmp_path.iterdir()) == [], "destroy leaves nothing in the working directory"
+
+
+def test_wrong_score_declaration_is_a_finding(tmp_path):
+    misdeclared = dataclasses.replace(inmemory, score=ScoreConvention.COSINE_DISTANCE)
+    with pytest.raises(Exception, match="search score of .* but its cosine similarity is"):
+        run_contract_machine(misdeclared, dim=8, workdir=tmp_path, settings=SHORT, config=SMALL)
+
+
+def qdrant_euclid_in_memory(workdir, embeddings):
+    client = QdrantClient(location=":memory:")
+    client.create_collection("c", vectors_config=models.VectorParams(size=embeddings.dim, distance=models.Distance.EUCLID))
+    return QdrantVectorStore(client, "c", embeddings, distance=models.Distance.EUCLID)
+
+
+def test_another_langchain_store_takes_one_builder(tmp_path):
+    """Qdrant's in-memory mode with Euclidean distance: unit vectors and an L2 convention."""
+    store = LangChainStore(name="qdrant-euclid", build=qdrant_euclid_in_memory, ids=IdMapping.UUID,
+                           score=ScoreConvention.L2_UNIT)  # fmt: skip
+    run_contract_machine(store, dim=8, workdir=tmp_path, settings=SHORT, config=SMALL)
+
+
+def test_a_store_without_get_by_ids_or_scores_is_read_through_its_search(tmp_path):
+    bare = LangChainStore(name="bare", build=lambda workdir, embeddings: InMemoryVectorStore(embeddings),
+                          has_get_by_ids=False, has_scores=False)  # fmt: skip
+    run_contract_machine(bare, dim=8, workdir=tmp_path, settings=SHORT, config=SMALL)
+
+
+@pytest.mark.parametrize("convention", list(ScoreConvention))
+def test_score_conventions_invert_their_own_formula(convention):
+    cosine = 0.3
+    native = {
+        ScoreConvention.COSINE_SIMILARITY: cosine,
+        ScoreConvention.COSINE_DISTANCE: 1 - cosine,
+        ScoreConvention.L2_UNIT: np.sqrt(2 - 2 * cosine),
+        ScoreConvention.L2_SQUARED_UNIT: 2 - 2 * cosine,
+        ScoreConvention.RELEVANCE: (1 + cosine) / 2,
+    }[convention]
+    assert convention.to_cosine(native) == pytest.approx(cosine, abs=1e-12)
+
+
+def test_a_record_read_back_under_another_id_is_refused():
+    payload = records.metadata("a", np.ones(3, dtype=np.float32))
+    assert records.vector_of(payload, "a", 3).tobytes() == np.ones(3, dtype=np.float32).tobytes()
+    with pytest.raises(StoreAnswerError, match="returned the record of 'a'"):
+        records.vector_of(payload, "b", 3)
+    with pytest.raises(StoreAnswerError, match="lost its"):
+        records.vector_of({"page_content": "a"}, "a", 3)
+
+
+def test_uuid_ids_are_deterministic_and_distinct():
+    assert IdMapping.UUID.store_id("a") == IdMapping.UUID.store_id("a") != IdMapping.UUID.store_id("A")
+    assert IdMapping.SAME.store_id("a\nb") == "a\nb"

@@ -1,0 +1,191 @@
+"""Any LangChain ``VectorStore`` as a backend: a builder of a few lines, no factory to write.
+
+``LangChainStore(build=..., name=...)`` is itself a backend builder ``(workdir, dim) ->
+factory``, so a module-level one is a spec (``mymodule:my_store``). ``build(workdir,
+embeddings)`` returns a fresh store in ``workdir`` that embeds through ``embeddings``: an
+``ExactEmbeddings`` (its ``dim`` is the store's dimension) that hands the store the exact
+float32 vector a step asked for. The other
+fields declare what the integration does differently from the contract, so the machine meets
+the store on its own terms and anything else it does is a finding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import VectorStore
+
+from umi_dst.adapters import records
+from umi_dst.adapters.factory import AdapterFactory, package_versions
+from umi_dst.adapters.records import IdMapping, StoreAnswerError
+from umi_dst.adapters.scores import ScoreConvention
+from umi_dst.contract import MAX_LIMIT, Embedding, SearchResult
+from umi_dst.validation import last_wins, validate_batch, validate_dim, validate_embedding, validate_id, validate_limit
+
+
+class ExactEmbeddings(Embeddings):
+    """Embeds each text as the vector the adapter registered for it for the write in progress.
+
+    Outside a write (a store probing its dimension when it is built) every text embeds as the
+    first basis vector. Inside one, a text the adapter did not register means the store embeds
+    something it was not given: that is reported as a finding, not answered with a made-up vector.
+    """
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self._table: dict[str, list[float]] | None = None
+
+    @contextlib.contextmanager
+    def expecting(self, table: dict[str, list[float]]) -> Iterator[None]:
+        self._table = table
+        try:
+            yield
+        finally:
+            self._table = None
+
+    def _lookup(self, text: str) -> list[float]:
+        if self._table is None:
+            return [1.0] + [0.0] * (self.dim - 1)
+        try:
+            return self._table[text]
+        except KeyError:
+            raise StoreAnswerError(f"the store asked to embed {text!r}, a text no step wrote") from None
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._lookup(text) for text in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._lookup(text)
+
+
+@dataclass(frozen=True)
+class LangChainStore:
+    """One LangChain integration, declared: how to build it and how it departs from the contract."""
+
+    build: Callable[[Path, Embeddings], VectorStore]
+    name: str
+    score: ScoreConvention = ScoreConvention.COSINE_SIMILARITY
+    """What ``similarity_search_with_score_by_vector`` returns."""
+    ids: IdMapping = IdMapping.SAME
+    has_get_by_ids: bool = True
+    """False: ``get`` reads the record from a full listing instead."""
+    has_scores: bool = True
+    """False: scores are the cosine of the query and the vector the record came back with."""
+    replaces_on_add: bool = True
+    """False: ``add_texts`` refuses an existing id, so the adapter deletes it first."""
+    count: Callable[[VectorStore], int] | None = None
+    """The store's own count; None counts a full listing (stores of up to 10,000 records)."""
+    close: Callable[[VectorStore], None] | None = None
+    packages: tuple[str, ...] = ("langchain-core",)
+
+    def __call__(self, workdir: Path, dim: int) -> AdapterFactory:
+        dim = validate_dim(dim)
+        workdir = Path(workdir) / self.name
+        workdir.mkdir(parents=True, exist_ok=True)
+        embeddings = ExactEmbeddings(dim)
+        store = self.build(workdir, embeddings)
+        return AdapterFactory(
+            name=self.name,
+            dim=dim,
+            workdir=workdir,
+            connect=lambda: LangChainConnection(self, store, embeddings, dim),
+            close_store=lambda: self.close(store) if self.close else None,
+            library_versions=package_versions(*self.packages),
+        )
+
+
+class LangChainConnection:
+    """The contract's calls (CONTRACT §2) mapped to a ``VectorStore``'s own."""
+
+    def __init__(self, declared: LangChainStore, store: VectorStore, embeddings: ExactEmbeddings, dim: int) -> None:
+        self.declared = declared
+        self.vectorstore = store
+        self.embeddings = embeddings
+        self.dim = dim
+        self._unit = declared.score.needs_unit_vectors
+
+    def __repr__(self) -> str:
+        return f"LangChainConnection({self.declared.name!r}, {type(self.vectorstore).__name__})"
+
+    # -- writes -------------------------------------------------------------------------
+    def store(self, id: str, embedding: Embedding) -> None:
+        self._add([(validate_id(id), validate_embedding(embedding, self.dim))])
+
+    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
+        checked = last_wins(validate_batch(items, self.dim))
+        if checked:
+            self._add(checked)
+
+    def _add(self, items: list[tuple[str, Embedding]]) -> None:
+        ids = [id for id, _ in items]
+        if not self.declared.replaces_on_add:
+            existing = sorted({records.contract_id(doc.metadata) for doc in self._documents(ids)})
+            if existing:
+                self.vectorstore.delete([self._store_id(id) for id in existing])
+        with self.embeddings.expecting({id: records.as_stored(vector, self._unit) for id, vector in items}):
+            self.vectorstore.add_texts(
+                ids,
+                metadatas=[records.metadata(id, vector) for id, vector in items],
+                ids=[self._store_id(id) for id in ids],
+            )
+
+    def delete(self, id: str) -> bool:
+        id = validate_id(id)
+        existed = self.get(id) is not None
+        if existed:
+            self.vectorstore.delete([self._store_id(id)])
+        return existed
+
+    # -- reads --------------------------------------------------------------------------
+    def get(self, id: str) -> Embedding | None:
+        id = validate_id(id)
+        documents = self._documents([id])
+        if len(documents) > 1:
+            raise StoreAnswerError(f"the store holds {len(documents)} records for id {id!r}")
+        return records.vector_of(documents[0].metadata, id, self.dim) if documents else None
+
+    def exists(self, id: str) -> bool:
+        return self.get(id) is not None
+
+    def count(self) -> int:
+        if self.declared.count is not None:
+            return int(self.declared.count(self.vectorstore))
+        return len(self._listing())
+
+    def search(self, query: Embedding, limit: int) -> list[SearchResult]:
+        query = validate_embedding(query, self.dim, "query")
+        limit = validate_limit(limit)
+        values = records.as_stored(query, self._unit)
+        if self.declared.has_scores:
+            found = self.vectorstore.similarity_search_with_score_by_vector(values, k=limit)
+            return [
+                SearchResult(records.contract_id(doc.metadata), self.declared.score.to_cosine(score))
+                for doc, score in found
+            ]
+        results = []
+        for doc in self.vectorstore.similarity_search_by_vector(values, k=limit):
+            id = records.contract_id(doc.metadata)
+            results.append(SearchResult(id, records.cosine(query, records.vector_of(doc.metadata, id, self.dim))))
+        return results
+
+    def _documents(self, ids: list[str]) -> list:
+        """The documents the store holds for ``ids``, in one call."""
+        if self.declared.has_get_by_ids:
+            return self.vectorstore.get_by_ids([self._store_id(id) for id in ids])
+        wanted = set(ids)
+        return [doc for doc in self._listing() if records.contract_id(doc.metadata) in wanted]
+
+    def _listing(self) -> list:
+        """Every record, as the store's own search returns them (one query reaches all)."""
+        probe = [1.0] + [0.0] * (self.dim - 1)
+        return self.vectorstore.similarity_search_by_vector(probe, k=MAX_LIMIT)
+
+    def _store_id(self, id: str) -> str:
+        return self.declared.ids.store_id(id)
+
+    def close(self) -> None:
+        """Nothing to release: the store outlives its connections (``AdapterFactory.destroy``)."""

@@ -1,0 +1,40 @@
+"""Score conventions: what an integration's score means, converted to the contract's cosine.
+
+LangChain's ``similarity_search_with_score`` and mem0's ``search`` return a store-specific
+number. An adapter declares which one, and the conversion is exact algebra on unit vectors, so
+a store that returns another kind than declared fails the score checks as a finding.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ScoreConvention(enum.Enum):
+    COSINE_SIMILARITY = "cosine_similarity"
+    """The cosine itself, in [-1, 1]."""
+    COSINE_DISTANCE = "cosine_distance"
+    """``1 - cosine``, in [0, 2]."""
+    L2_UNIT = "l2_unit"
+    """Euclidean distance between the unit vectors: ``sqrt(2 - 2 cosine)``."""
+    L2_SQUARED_UNIT = "l2_squared_unit"
+    """Squared Euclidean distance between the unit vectors: ``2 - 2 cosine``."""
+    RELEVANCE = "relevance"
+    """``(1 + cosine) / 2``, in [0, 1]."""
+
+    def to_cosine(self, score: float) -> float:
+        score = float(score)
+        if self is ScoreConvention.COSINE_SIMILARITY:
+            return score
+        if self is ScoreConvention.COSINE_DISTANCE:
+            return 1.0 - score
+        if self is ScoreConvention.L2_UNIT:
+            return 1.0 - score * score / 2.0
+        if self is ScoreConvention.L2_SQUARED_UNIT:
+            return 1.0 - score / 2.0
+        return 2.0 * score - 1.0
+
+    @property
+    def needs_unit_vectors(self) -> bool:
+        """A Euclidean score says nothing of the cosine unless the store holds unit vectors."""
+        return self in (ScoreConvention.L2_UNIT, ScoreConvention.L2_SQUARED_UNIT)
