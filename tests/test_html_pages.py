@@ -1,0 +1,129 @@
+"""The seed pages, opened in a real browser (the distribution's Chromium driven by Playwright):
+what a person sees, not the HTML text. Screenshots are kept as artifacts in the directory
+``screenshots`` names (under --umi-seed-output when given, which CI uploads)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from umi_dst.html.seed_page import render_file
+from umi_dst.plugin import SEED_OUTPUT_OPTION
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+VIEWPORT = {"width": 1400, "height": 900}
+SEQUENTIAL = ROOT / "seeds/lance-upstream/unescaped-quote-in-id-filter.json"
+CRASH_POINT = ROOT / "seeds/lance-upstream/killed-batch-half-applied.json"
+PARALLEL = ROOT / "seeds/lance/parallel-281db046322c.json"
+
+
+def ensure_chromium() -> Path:
+    """The distribution's Chromium, installed with apt-get when missing; the tests fail (never
+    skip) with the reason when it cannot be."""
+    if not CHROMIUM.exists() and shutil.which("apt-get") and os.geteuid() == 0:
+        install = ["apt-get", "install", "-y", "chromium"]
+        if subprocess.run(install, capture_output=True).returncode != 0:
+            subprocess.run(["apt-get", "update"], capture_output=True)
+            subprocess.run(install, capture_output=True)
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing and could not be installed (run as root: apt-get install -y chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def browser(pages):
+    """Started after the pages are rendered: Playwright's sync API runs an event loop in this
+    thread, and LanceDB's sync API refuses to run inside one."""
+    executable = ensure_chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed: pip install -e '.[test]' -c constraints.txt")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots(request, tmp_path_factory) -> Path:
+    output = request.config.getoption(SEED_OUTPUT_OPTION, None)
+    directory = Path(output) / "html-screenshots" if output else tmp_path_factory.mktemp("html-screenshots")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def pages(tmp_path_factory) -> dict[str, Path]:
+    """One page per kind, rendered once from the repository's seeds."""
+    out = tmp_path_factory.mktemp("pages")
+    return {kind: render_file(seed, out / f"{kind}.html") for kind, seed in
+            (("sequential", SEQUENTIAL), ("crash", CRASH_POINT), ("parallel", PARALLEL))}
+
+
+def opened(browser, path: Path, errors: list[str]):
+    page = browser.new_page(viewport=VIEWPORT)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("request", lambda request: errors.append(f"fetched {request.url}") if not request.url.startswith("file:") else None)
+    page.goto(path.as_uri())
+    return page
+
+
+def in_viewport(page, selector: str) -> bool:
+    box = page.locator(selector).first.bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + min(box["height"], 40) <= VIEWPORT["height"]
+
+
+def test_a_sequential_seed_shows_its_divergence_without_scrolling(browser, pages, screenshots):
+    errors: list[str] = []
+    page = opened(browser, pages["sequential"], errors)
+    assert page.evaluate("window.scrollY") == 0, "the short timeline needs no scroll"
+    diverged = page.locator(".step.diverged")
+    assert diverged.count() == 1 and in_viewport(page, ".step.diverged")
+    assert "invalid SQL predicate" in diverged.inner_text()
+    assert "delete(id=" in diverged.inner_text(), "the failing step shows its arguments"
+    assert "FAIL on lance-upstream at step 1" in page.locator("#verdict").inner_text()
+    page.locator(".step").first.click()
+    assert "store after this step" in page.locator("#detail").inner_text(), "a click opens the store's state"
+    page.screenshot(path=screenshots / "sequential.png")
+    assert errors == []
+
+
+def test_a_crash_point_shows_the_file_operations_and_what_each_state_read(browser, pages, screenshots):
+    errors: list[str] = []
+    page = opened(browser, pages["crash"], errors)
+    assert in_viewport(page, ".step.diverged"), "the divergence is scrolled into view"
+    assert page.locator("table.ops tr.died").count() == 1, "where the process died is marked"
+    assert page.locator("table.ops tr.done").count() + page.locator("table.ops tr.never").count() >= 1
+    assert page.locator("table.files tr").count() > 1, "the files as they stood are listed"
+    failed = page.locator("table.states tr.failed")
+    assert failed.count() == 1 and "old" in failed.inner_text() and "new" in failed.inner_text(), "the mixed state is marked"
+    page.locator("#crash").scroll_into_view_if_needed()
+    page.screenshot(path=screenshots / "crash-point.png", full_page=True)
+    assert errors == []
+
+
+def test_a_parallel_seed_draws_every_client_track_and_a_calls_arguments_on_hover(browser, pages, screenshots):
+    errors: list[str] = []
+    page = opened(browser, pages["parallel"], errors)
+    tracks = page.locator(".track")
+    assert tracks.count() == 4 + 1, "4 clients and the read-back"
+    for track in range(tracks.count()):
+        assert tracks.nth(track).locator(".bar").count() >= 1, f"track {track} draws its calls"
+        assert tracks.nth(track).bounding_box()["height"] > 10
+    bar = page.locator('.track[data-client="3"] .bar').first
+    bar.hover()
+    tooltip = page.locator("#tooltip")
+    assert tooltip.is_visible()
+    assert "client 3" in tooltip.inner_text() and "store(id='d', embedding=Random(seed=3))" in tooltip.inner_text()
+    page.screenshot(path=screenshots / "parallel.png")
+    assert errors == []
