@@ -115,11 +115,11 @@ STYLE = """
 #axis span { position: absolute; top: 0; transform: translateX(-50%); }
 .track { position: relative; height: 26px; border-bottom: 1px dashed #e0e0e0; }
 .track .label { position: absolute; left: -86px; width: 80px; top: 5px; font-size: 12px; text-align: right; color: #37474f; }
-.bar { position: absolute; top: 5px; height: 16px; min-width: 3px; border-radius: 2px; opacity: .9; }
+.bar { position: absolute; top: 5px; height: 16px; min-width: 3px; }
 .bar.ok { background: var(--ok); } .bar.fail { background: var(--fail); } .bar.indet { background: var(--indet); } .bar.cut { background: var(--cut); }
 .bar.core { outline: 3px solid #000; z-index: 2; top: 3px; height: 20px; }
 .bar.opt { background-image: repeating-linear-gradient(45deg, rgba(255,255,255,.6) 0 3px, transparent 3px 6px); }
-.bar.outside { opacity: .45; }
+.bar.outside { filter: saturate(.35); }
 .prefix { position: absolute; top: 0; bottom: 0; background: rgba(46,125,50,.07); pointer-events: none; }
 .strike { position: absolute; top: 0; bottom: 0; width: 3px; background: #ffd54f; pointer-events: none; z-index: 1; }
 """
