@@ -19,6 +19,7 @@ from pathlib import Path
 
 from umi_dst import seeds, shards
 from umi_dst.campaign import ShardResult, existing_seeds, replay_existing, run_shard, shrink
+from umi_dst.html import seed_page
 from umi_dst.machine import MachineConfig
 from umi_dst.report import CampaignReport
 from umi_dst.signatures import of_seed
@@ -234,6 +235,7 @@ def write_seeds(report: CampaignReport, seeds_dir: Path) -> list[Path]:
             if key not in seen and finding.seed is not None:
                 finding.seed_path = str(seeds.write(finding.seed, seeds_dir))
                 written.append(Path(finding.seed_path))
+                seed_page.write_beside(Path(finding.seed_path))
             seen.add(key)
             finding.seed = None
     return written

@@ -430,6 +430,9 @@ def run_parallel(
             history=None if history is None else history_codec.recorded(history, factory.score_atol, not factory.approximate),
         )
         result.seed_path = seeds.write(seed, seeds_dir)
+        from umi_dst.html import seed_page  # the page draws parallel histories: imported late
+
+        seed_page.write_beside(result.seed_path)
     return result
 
 

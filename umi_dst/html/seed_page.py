@@ -9,6 +9,7 @@ found by bisection (linearizability is closed under prefixes).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from umi_dst import linearizability, parallel_seeds, registry, seeds
@@ -98,3 +99,14 @@ def longest_linearizable_prefix(history: History, *, atol: float, exact: bool) -
             orderable = False
         low, high = (middle, high) if orderable else (low, middle)
     return low
+
+
+def write_beside(seed_path: Path) -> Path | None:
+    """Write the page of a seed just saved beside it (``page_path``), replayed on the seed's
+    own backend. The seed is the finding: a page that cannot be rendered is a warning, never
+    an error that would lose it."""
+    try:
+        return render_file(seed_path, page_path(seed_path))
+    except Exception as error:
+        warnings.warn(f"no HTML page for {seed_path}: {type(error).__name__}: {error}", stacklevel=2)
+        return None
