@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from umi_dst.html.seed_page import render_file
+from umi_dst.cli import main
+from umi_dst import export
+from umi_dst.html.seed_page import page_path, render_file, write_beside
 from umi_dst.plugin import SEED_OUTPUT_OPTION
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +70,21 @@ def pages(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("pages")
     return {kind: render_file(seed, out / f"{kind}.html") for kind, seed in
             (("sequential", SEQUENTIAL), ("crash", CRASH_POINT), ("parallel", PARALLEL))}
+
+
+@pytest.fixture(scope="session")
+def campaign_page(tmp_path_factory) -> Path:
+    """A small campaign's HTML report, against a backend with three planted bugs (so the pages
+    of its seeds are written beside them)."""
+    campaign = tmp_path_factory.mktemp("campaign")
+    old = os.getcwd()
+    os.chdir(campaign)  # the report names seeds by the path the campaign wrote them at
+    try:
+        main(["run", "--backend", "umi_dst.selftest.three_bugs:factory", "--examples", "12", "--seed", "1",
+              "--workers", "1", "--seeds-dir", "seeds", "--report-dir", "reports"])
+    finally:
+        os.chdir(old)
+    return next((campaign / "reports").glob("*.html"))
 
 
 def opened(browser, path: Path, errors: list[str]):
@@ -173,3 +190,32 @@ def test_a_10000_call_history_makes_a_small_page_that_opens_fast(browser, tmp_pa
     assert errors == []
     assert size < 5_000_000, size
     assert seconds < 2.0, seconds
+
+
+@pytest.mark.slow
+def test_the_campaign_page_gives_each_bug_a_link_to_its_seeds_page_and_charts_its_coverage(campaign_page, browser, screenshots):
+    errors: list[str] = []
+    page = opened(browser, campaign_page, errors)
+    assert "FAIL" in page.locator("#verdict").inner_text()
+    assert "FAIL" in page.locator("table.backends td.fail").inner_text()
+    bugs = page.locator("table.bugs tr").count() - 1
+    links = page.locator("a.seed-page")
+    assert bugs >= 1 and links.count() == bugs, "every bug links the page written beside its seed"
+    assert page.locator(".charts svg").count() == 4, "operations, faults, dimensions, sizes and ties"
+    assert page.locator(".charts svg").first.bounding_box()["width"] > 200
+    page.screenshot(path=screenshots / "campaign.png", full_page=True)
+    links.first.click()
+    page.wait_for_load_state("load")
+    assert page.locator(".step.diverged, .step#final").count() == 1, "the link opens the seed's timeline"
+    assert in_viewport(page, ".step.diverged, .step#final")
+    assert errors == []
+
+
+def test_the_bug_report_links_the_page_written_beside_the_seed(pages, tmp_path):
+    seed = tmp_path / SEQUENTIAL.name
+    shutil.copy(SEQUENTIAL, seed)
+    before = " ".join(export.write(export.export_file(seed), tmp_path / "before.py")[1].read_text(encoding="utf-8").split())
+    assert f"(make it with `umi-dst replay {seed} --html {page_path(seed)}`)" in before
+    assert write_beside(seed) == page_path(seed) and page_path(seed).stat().st_size > 1000
+    after = " ".join(export.write(export.export_file(seed), tmp_path / "after.py")[1].read_text(encoding="utf-8").split())
+    assert f"[{page_path(seed).name}]({page_path(seed).as_posix()})." in after and "make it with" not in after

@@ -275,7 +275,7 @@ def _summarise(report, report_dir: Path) -> int:
     for error in report.errors():
         print(f"error: {mask_secrets(error)}")
     md_path, _ = report.write(report_dir)
-    print(f"report: {md_path}")
+    print(f"report: {md_path} (page: {md_path.with_suffix('.html')})")
     if report.failed():
         return EXIT_FAILURE_FOUND
     return EXIT_ENVIRONMENT if report.errors() else EXIT_OK
