@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -216,6 +217,42 @@ def test_the_bug_report_links_the_page_written_beside_the_seed(pages, tmp_path):
     shutil.copy(SEQUENTIAL, seed)
     before = " ".join(export.write(export.export_file(seed), tmp_path / "before.py")[1].read_text(encoding="utf-8").split())
     assert f"(make it with `umi-dst replay {seed} --html {page_path(seed)}`)" in before
-    assert write_beside(seed) == page_path(seed) and page_path(seed).stat().st_size > 1000
+    with ThreadPoolExecutor(1) as thread:  # away from the browser's event loop, which LanceDB refuses to share
+        assert thread.submit(write_beside, seed).result() == page_path(seed) and page_path(seed).stat().st_size > 1000
     after = " ".join(export.write(export.export_file(seed), tmp_path / "after.py")[1].read_text(encoding="utf-8").split())
     assert f"[{page_path(seed).name}]({page_path(seed).as_posix()})." in after and "make it with" not in after
+
+
+def test_a_history_that_cannot_be_ordered_marks_the_calls_and_the_longest_prefix(browser, tmp_path, screenshots):
+    """Client 0 stores 'x' and returns; only then does client 1 read it, and finds nothing."""
+    import numpy as np
+
+    from umi_dst import linearizability
+    from umi_dst.history import Call, History, Planned
+    from umi_dst.html import page as shell
+    from umi_dst.html import parallel
+    from umi_dst.html.seed_page import longest_linearizable_prefix
+    from umi_dst.operations import Get, Store
+    from umi_dst.recipes import Random
+
+    vector = np.ones(8, np.float32)
+    calls = [
+        Call(1, Planned(Get("y"), "get", ("y",)), 0, 1_000_000, None),
+        Call(0, Planned(Store("x", Random(0)), "store", ("x", vector)), 2_000_000, 3_000_000, None),
+        Call(1, Planned(Get("x"), "get", ("x",)), 4_000_000, 5_000_000, None),
+        Call(0, Planned(Get("x"), "get", ("x",)), 6_000_000, 7_000_000, vector),
+    ]
+    history = History(8, {}, calls)
+    with pytest.raises(linearizability.NotLinearizable) as raised:
+        linearizability.check(history, atol=1e-4, exact=True)
+    prefix = longest_linearizable_prefix(history, atol=1e-4, exact=True)
+    assert prefix == 2, "the store and the read before it can be ordered; the read after it cannot"
+    text = parallel.render(history, "cannot be ordered", "", str(raised.value), raised.value.core, raised.value.optional, prefix)
+    errors: list[str] = []
+    page = opened(browser, shell.write(tmp_path / "unordered.html", text), errors)
+    core = page.locator(".bar.core")
+    assert sorted(int(core.nth(i).get_attribute("data-i")) for i in range(core.count())) == sorted(raised.value.core)
+    assert page.locator(".bar.outside").count() == 2 and page.locator(".prefix").is_visible()
+    assert "cannot be ordered" in page.locator("#verdict").inner_text()
+    page.screenshot(path=screenshots / "parallel-unordered.png")
+    assert errors == []

@@ -52,12 +52,12 @@ def render(
             _outcome(call), _what(call)[:MAX_LABEL], _answer(history, i)[:MAX_LABEL], flags,
         ])
     clients = 1 + max((c.client for c in history.calls), default=-1)
-    data = {"calls": calls, "clients": clients, "total": len(history.calls), "reader": clients - 1}
+    data = {"calls": calls, "clients": clients, "total": len(history.calls), "reader": clients - 1, "prefix": prefix is not None}
     failed = bool(core)
-    prefix_note = (
-        "every call: the history is linearizable" if prefix is None
-        else f"the first {prefix} of {len(history.calls)} calls (by invocation) can be ordered; shaded"
-    )
+    if prefix is not None:
+        prefix_note = f"the first {prefix} of {len(history.calls)} calls (by invocation) can be ordered; shaded"
+    else:
+        prefix_note = "not searched: a call raised with no fault (outlined)" if core else "every call: the history is linearizable"
     cap = f" (page cap: {len(kept)} of {len(history.calls)} calls drawn, the explanation and its neighbourhood kept)" if len(kept) < len(history.calls) else ""
     body = (
         f'<div class="verdict {"fail" if failed else "pass"}" id="verdict">{page.escape(verdict)}</div>'
@@ -137,17 +137,16 @@ for (let c = 0; c < DATA.clients; c++) {
   row.innerHTML = `<span class="label">${c === DATA.reader ? 'read-back' : 'client ' + c}</span>`;
   tracks.appendChild(row); rows.push(row);
 }
-const failed = calls.some(c => c[7].includes('c'));
 let prefixEnd = 0, html = rows.map(() => []);
 for (const c of calls) {
   const cls = ['bar', c[4]];
   if (c[7].includes('c')) cls.push('core');
   if (c[7].includes('o')) cls.push('opt');
-  if (failed && !c[7].includes('p')) cls.push('outside'); else prefixEnd = Math.max(prefixEnd, c[3]);
+  if (DATA.prefix && !c[7].includes('p')) cls.push('outside'); else prefixEnd = Math.max(prefixEnd, c[3]);
   html[c[1]].push(`<div class="${cls.join(' ')}" data-i="${c[0]}" style="left:${x(c[2])}px;width:${Math.max(3, x(c[3]) - x(c[2]))}px"></div>`);
 }
 rows.forEach((row, k) => row.insertAdjacentHTML('beforeend', html[k].join('')));
-if (failed) tracks.insertAdjacentHTML('afterbegin', `<div class="prefix" style="left:0;width:${x(prefixEnd)}px"></div>`);
+if (DATA.prefix) tracks.insertAdjacentHTML('afterbegin', `<div class="prefix" style="left:0;width:${x(prefixEnd)}px"></div>`);
 for (const c of calls) if (c[7].includes('s')) tracks.insertAdjacentHTML('beforeend', `<div class="strike" title="nemesis" style="left:${x(c[2])}px"></div>`);
 const byIndex = new Map(calls.map(c => [c[0], c]));
 const names = {ok: 'ok', fail: 'failed', indet: 'indeterminate', cut: 'cut off by a crash'};

@@ -17,7 +17,7 @@ from umi_dst.checks import ContractViolation
 from umi_dst.history import History
 from umi_dst.html import crash, page, parallel, sequential, trace
 from umi_dst.leftovers import scratch_directory
-from umi_dst.parallel import ParallelProgram, check_program, judge, recorded_history
+from umi_dst.parallel import ParallelProgram, UnexpectedError, check_program, judge, recorded_history
 from umi_dst.replay import backend_for
 
 SUFFIX = ".html"
@@ -63,7 +63,8 @@ def render_parallel(seed: parallel_seeds.ParallelSeed, spec: str, name: str) -> 
         core, optional = violation.core, violation.optional
         prefix = longest_linearizable_prefix(history, atol=atol, exact=exact)
         verdict = f"FAIL on {spec} ({source}): {violation}"
-    except ContractViolation as violation:
+    except UnexpectedError as violation:  # a call raised with no fault: it is the one marked
+        core = [next(i for i, c in enumerate(history.calls) if c.error is not None and c.planned.fault is None and not c.cut_off)]
         verdict = f"FAIL on {spec} ({source}): {violation}"
     title = f"parallel seed {name} on {spec}, {len(seed.clients)} clients as {seed.clients_as}"
     return parallel.render(history, title, seed.description, verdict, core, optional, prefix)
