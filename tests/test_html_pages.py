@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from umi_dst.cli import main
 from umi_dst import export
+from umi_dst.cli import main
 from umi_dst.html.seed_page import page_path, render_file, write_beside
 from umi_dst.plugin import SEED_OUTPUT_OPTION
 

@@ -9,7 +9,6 @@ CI artifact or a laptop offline.
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 from umi_dst import strict_json
@@ -68,7 +67,3 @@ def write(path: Path, text: str) -> Path:
 
 def escape(text: object) -> str:
     return html.escape(str(text))
-
-
-def json_text(value: object) -> str:
-    return json.dumps(value)

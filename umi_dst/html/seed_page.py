@@ -17,7 +17,13 @@ from umi_dst.checks import ContractViolation
 from umi_dst.history import History
 from umi_dst.html import crash, page, parallel, sequential, trace
 from umi_dst.leftovers import scratch_directory
-from umi_dst.parallel import ParallelProgram, UnexpectedError, check_program, judge, recorded_history
+from umi_dst.parallel import (
+    ParallelProgram,
+    UnexpectedError,
+    check_program,
+    judge,
+    recorded_history,
+)
 from umi_dst.replay import backend_for
 
 SUFFIX = ".html"
