@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from umi_dst import export
+from umi_dst.export import script as export
 from umi_dst.cli import main
 from umi_dst.html.seed_page import page_path, render_file, write_beside
-from umi_dst.plugin import SEED_OUTPUT_OPTION
+from umi_dst.pytest_plugin.plugin import SEED_OUTPUT_OPTION
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -152,7 +152,7 @@ def big_history(calls: int, clients: int = 16):
     client stored last (a linearizable history, as a long passing run records)."""
     import numpy as np
 
-    from umi_dst.history import Call, History, Planned
+    from umi_dst.concurrency.history import Call, History, Planned
     from umi_dst.operations import Get, Store
     from umi_dst.recipes import Random
 
@@ -227,8 +227,8 @@ def test_a_history_that_cannot_be_ordered_marks_the_calls_and_the_longest_prefix
     """Client 0 stores 'x' and returns; only then does client 1 read it, and finds nothing."""
     import numpy as np
 
-    from umi_dst import linearizability
-    from umi_dst.history import Call, History, Planned
+    from umi_dst.concurrency import linearizability
+    from umi_dst.concurrency.history import Call, History, Planned
     from umi_dst.html import page as shell
     from umi_dst.html import parallel
     from umi_dst.html.seed_page import longest_linearizable_prefix

@@ -12,7 +12,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from umi_dst.coverage import FAULT_OUTCOMES, Coverage
+from umi_dst.campaign.coverage import FAULT_OUTCOMES, Coverage
 from umi_dst.html import charts, page
 from umi_dst.html.seed_page import page_path
 
@@ -26,7 +26,7 @@ section.backend { margin: 18px 0; } .warning { color: var(--indet); }
 
 
 def render(report, now: datetime, report_dir: Path) -> str:
-    """The page of ``report`` (a ``umi_dst.report.CampaignReport``), its links relative to ``report_dir``."""
+    """The page of ``report`` (a ``umi_dst.campaign.report.CampaignReport``), its links relative to ``report_dir``."""
     bugs, coverage = report.bugs(), report.coverage()
     settings = ", ".join(f"{k}={v}" for k, v in report.settings.items() if k != "backends")
     rows = []

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from umi_dst import crash_states, file_ops, leftovers, registry
+from umi_dst.checking import crash_states, file_ops
+from umi_dst.campaign import leftovers
+from umi_dst import registry
 from umi_dst.contract import WriteCall
-from umi_dst.harness import Harness
+from umi_dst.checking.harness import Harness
 from umi_dst.html import page
 from umi_dst.operations import Step
 from umi_dst.validation import last_wins

@@ -14,8 +14,8 @@ their time span, then the earliest others, up to the cap.
 
 from __future__ import annotations
 
-from umi_dst.harness import describe
-from umi_dst.history import History, shown
+from umi_dst.checking.harness import describe
+from umi_dst.concurrency.history import History, shown
 from umi_dst.html import page
 from umi_dst.operations import Step, StoreBatch
 

@@ -12,19 +12,21 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from umi_dst import linearizability, parallel_seeds, registry, seeds
-from umi_dst.checks import ContractViolation
-from umi_dst.history import History
+from umi_dst.concurrency import linearizability
+from umi_dst.seedfiles import parallel_seeds, seeds
+from umi_dst import registry
+from umi_dst.checking.checks import ContractViolation
+from umi_dst.concurrency.history import History
 from umi_dst.html import crash, page, parallel, sequential, trace
-from umi_dst.leftovers import scratch_directory
-from umi_dst.parallel import (
+from umi_dst.campaign.leftovers import scratch_directory
+from umi_dst.concurrency.parallel import (
     ParallelProgram,
     UnexpectedError,
     check_program,
     judge,
     recorded_history,
 )
-from umi_dst.replay import backend_for
+from umi_dst.seedfiles.replay import backend_for
 
 SUFFIX = ".html"
 

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from umi_dst import leftovers, registry
-from umi_dst.harness import Harness, describe
-from umi_dst.history import shown
+from umi_dst.campaign import leftovers
+from umi_dst import registry
+from umi_dst.checking.harness import Harness, describe
+from umi_dst.concurrency.history import shown
 from umi_dst.operations import Exists, Get, Search, Step
-from umi_dst.replay import check_runnable
+from umi_dst.seedfiles.replay import check_runnable
 
 SHOWN_IDS = 200
 """Ids of the store listed per step; a bigger store is shown by its count and its first ids."""
