@@ -106,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--quiet", action="store_true", help="print only the verdict")
     replay.add_argument("--runs", type=_positive, default=10, help="parallel seeds: concurrent runs to make (default 10)")
+    replay.add_argument("--html", type=Path, metavar="OUT", help="also write the seed's page (a self-contained HTML timeline) to OUT")
     replay.set_defaults(handler=_replay)
 
     export = commands.add_parser("export", help="write a seed as a standalone script for the engine's maintainers", **_with_exit_codes)
@@ -274,7 +275,7 @@ def _summarise(report, report_dir: Path) -> int:
     for error in report.errors():
         print(f"error: {mask_secrets(error)}")
     md_path, _ = report.write(report_dir)
-    print(f"report: {md_path}")
+    print(f"report: {md_path} (page: {md_path.with_suffix('.html')})")
     if report.failed():
         return EXIT_FAILURE_FOUND
     return EXIT_ENVIRONMENT if report.errors() else EXIT_OK
@@ -301,6 +302,10 @@ def _replay(args: argparse.Namespace) -> int:
     spec = backend_for(seed.backend, args.backend, args.allow_seed_backend)
     if parallel:
         _check_parallel_seed(seed, spec)
+    if args.html is not None:
+        if args.html.is_dir():
+            raise UsageError(f"--html {args.html}: is a directory; name the page's file")
+        check_output_dir(args.html.parent, "--html")
     if seed.description:
         print(f"seed: {seed.description}")
     log = None if args.quiet else print
@@ -309,6 +314,10 @@ def _replay(args: argparse.Namespace) -> int:
     else:
         result = replay(seed, spec, log=log)
     print(result.summary())
+    if args.html is not None:
+        from umi_dst.html.seed_page import render_file
+
+        print(f"page: {render_file(args.file, args.html, spec)}")
     return EXIT_FAILURE_FOUND if result.reproduced else EXIT_OK
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from umi_dst.seedfiles import seeds
 from umi_dst.campaign import shards
 from umi_dst.campaign.shard import ShardResult, existing_seeds, replay_existing, run_shard, shrink
+from umi_dst.html import seed_page
 from umi_dst.generation.machine import MachineConfig
 from umi_dst.campaign.report import CampaignReport
 from umi_dst.campaign.signatures import of_seed
@@ -235,6 +236,7 @@ def write_seeds(report: CampaignReport, seeds_dir: Path) -> list[Path]:
             if key not in seen and finding.seed is not None:
                 finding.seed_path = str(seeds.write(finding.seed, seeds_dir))
                 written.append(Path(finding.seed_path))
+                seed_page.write_beside(Path(finding.seed_path))
             seen.add(key)
             finding.seed = None
     return written

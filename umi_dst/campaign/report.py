@@ -18,6 +18,8 @@ from pathlib import Path
 from umi_dst import strict_json
 from umi_dst.campaign.shard import SeedReplay, ShardResult
 from umi_dst.campaign.coverage import FAULT_OUTCOMES, Coverage
+from umi_dst.html import campaign_page
+from umi_dst.html import page as html_page
 
 KIND = "umi-dst-campaign"
 VERSION = 2
@@ -123,13 +125,15 @@ class CampaignReport:
             raise MalformedReport(f"{source}: field {exc} is missing or malformed") from None
 
     def write(self, report_dir: Path) -> tuple[Path, Path]:
-        """Write ``campaign-<time>-<host>.md`` and ``.json``; return both paths."""
+        """Write ``campaign-<time>-<host>.md`` and ``.json``, and the ``.html`` page beside
+        them; return the first two."""
         report_dir.mkdir(parents=True, exist_ok=True)
         now = datetime.now(timezone.utc)
         stem = f"campaign-{now:%Y%m%d-%H%M%S}-{socket.gethostname()}"
         json_path, md_path = report_dir / f"{stem}.json", report_dir / f"{stem}.md"
         strict_json.write(json_path, self.to_json())
         md_path.write_text(markdown(self, now), encoding="utf-8", errors="backslashreplace")  # a message may hold lone surrogates
+        html_page.write(md_path.with_suffix(".html"), campaign_page.render(self, now, report_dir))
         return md_path, json_path
 
 

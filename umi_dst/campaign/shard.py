@@ -32,6 +32,7 @@ from umi_dst.seedfiles import seeds
 from umi_dst.campaign.coverage import Coverage
 from umi_dst.generation.determinism import seed_only_generation
 from umi_dst.seedfiles.failure_seeds import verified_seed
+from umi_dst.html import seed_page
 from umi_dst.generation.machine import MachineConfig, MachineRecord, contract_machine
 from umi_dst.seedfiles.replay import replay
 from umi_dst.campaign.shards import Shard
@@ -266,6 +267,7 @@ def run_campaign(
         seed_file, result.reproduced = verified_seed(record.failure, backend=spec, dim=record.failure.dim,
                                                      versions=versions, workdir=workdir)  # fmt: skip
         result.seed_path = seeds.write(seed_file, seeds_dir)
+        seed_page.write_beside(result.seed_path)
         result.failure = seed_file.failure["message"]
     elif error is not None:
         result.failure = f"{type(error).__name__}: {error}"

@@ -218,8 +218,17 @@ def judge(history: History, *, atol: float, exact: bool) -> None:
 
 def judge_recorded(seed: parallel_seeds.ParallelSeed) -> ContractViolation | None:
     """The verdict on the seed's recorded history (``None``: it passes), the same on every
-    machine and every time: the program's planned calls, rebuilt on the Sim, joined to what the
-    recorded run answered."""
+    machine and every time."""
+    try:
+        judge(recorded_history(seed), atol=seed.history.atol, exact=seed.history.exact)
+    except ContractViolation as violation:
+        return violation
+    return None
+
+
+def recorded_history(seed: parallel_seeds.ParallelSeed) -> History:
+    """The seed's recorded run: the program's planned calls, rebuilt on the Sim, joined to what
+    the recorded run answered."""
     if seed.history is None:
         raise ValueError("the seed holds no recorded history")
     harness = Harness(registry.build("sim", Path(tempfile.gettempdir()), seed.dim))
@@ -228,12 +237,7 @@ def judge_recorded(seed: parallel_seeds.ParallelSeed) -> ContractViolation | Non
         plans, initial = _plans(harness, program)
     finally:
         harness.close()
-    history = seed.history.history(seed.dim, initial, [*plans, _read_back(program, initial)])
-    try:
-        judge(history, atol=seed.history.atol, exact=seed.history.exact)
-    except ContractViolation as violation:
-        return violation
-    return None
+    return seed.history.history(seed.dim, initial, [*plans, _read_back(program, initial)])
 
 
 def run_program(
@@ -428,6 +432,9 @@ def run_parallel(
             history=None if history is None else history_codec.recorded(history, factory.score_atol, not factory.approximate),
         )
         result.seed_path = seeds.write(seed, seeds_dir)
+        from umi_dst.html import seed_page
+
+        seed_page.write_beside(result.seed_path)
     return result
 
 

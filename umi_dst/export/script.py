@@ -31,6 +31,7 @@ from umi_dst import registry
 from umi_dst.contract import DEFAULT_SCORE_ATOL
 from umi_dst.checking.faults import ERROR_AFTER, ERROR_BEFORE
 from umi_dst.checking.harness import Harness, describe, evenly_spaced
+from umi_dst.html.seed_page import page_path
 from umi_dst.operations import (
     Abandon,
     Count,
@@ -502,9 +503,24 @@ class _Script:
                 "(paste the script exported next to this file)",
                 "```",
                 "",
+                "## Timeline",
+                "",
+                *self._page_link(),
+                "",
                 f"Found by [umi-dst](https://example.invalid/umi-dst) {umi_dst.__version__}: seed `{self.path.name}`.",
                 "",
             ]
+        )
+
+    def _page_link(self) -> list[str]:
+        """The seed's HTML page (written beside it when it was saved), to attach to the report."""
+        page = page_path(self.path)
+        made = "" if page.exists() else f" (make it with `umi-dst replay {self.path} --html {page}`)"
+        return textwrap.wrap(
+            f"The failure drawn as a timeline, one self-contained HTML file to attach: [{page.name}]({page.as_posix()}){made}.",
+            96,
+            break_long_words=False,
+            break_on_hyphens=False,
         )
 
 

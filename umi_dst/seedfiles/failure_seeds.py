@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from umi_dst.seedfiles import seeds
+from umi_dst.html import seed_page
 from umi_dst.generation.machine import Failure
 from umi_dst.operations import READ_ONLY
 from umi_dst.seedfiles.replay import replay
@@ -37,7 +38,9 @@ def save_failure(
 ) -> SavedSeed:
     """Write ``failure`` as ``<seeds_dir>/<backend>/<digest>.json`` and replay it once."""
     seed_file, reproduced = verified_seed(failure, backend=backend, dim=dim, versions=versions, workdir=workdir)
-    return SavedSeed(seeds.write(seed_file, seeds_dir), seed_file, reproduced)
+    path = seeds.write(seed_file, seeds_dir)
+    seed_page.write_beside(path)
+    return SavedSeed(path, seed_file, reproduced)
 
 
 def verified_seed(
