@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from umi_dst.contract import BackendFactory, FactoryBuilder, check_declarations
+from umi_dst.upgrade import spec as upgrade_spec
 
 BUILTIN_BACKENDS: dict[str, str] = {
     "sim": "backends.sim:factory",
@@ -42,7 +43,7 @@ class BackendUnavailable(RuntimeError):
 
 
 def is_registered(spec: str) -> bool:
-    return spec in BUILTIN_BACKENDS
+    return spec in BUILTIN_BACKENDS or upgrade_spec.is_upgrade_spec(spec)
 
 
 def resolve(spec: str) -> FactoryBuilder:
@@ -50,6 +51,11 @@ def resolve(spec: str) -> FactoryBuilder:
 
     The attribute may be a factory class or any callable taking ``(workdir, dim)``.
     """
+    if upgrade_spec.parse(spec) is not None:  # "lance from lancedb==0.30.2"
+        try:
+            return checked(upgrade_spec.builder(spec))
+        except (LookupError, ValueError) as exc:
+            raise UnknownBackend(f"backend {spec!r}: {exc}") from None
     target = BUILTIN_BACKENDS.get(spec, spec)
     module_name, sep, attribute = target.partition(":")
     if not sep or not _MODULE.fullmatch(module_name) or not _ATTRIBUTE.fullmatch(attribute):

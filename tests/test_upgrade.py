@@ -1,0 +1,53 @@
+"""The upgrade machinery: a store written by one release, checked and written by the next."""
+
+from __future__ import annotations
+
+import pytest
+
+from umi_dst import registry
+from umi_dst.contract import InvalidInput
+from umi_dst.machine import run_contract_machine
+from umi_dst.replay import replay_file
+from umi_dst.seeds import load
+from umi_dst.upgrade import envs, protocol, spec
+from tests.test_mutants import ci_campaign
+
+PLANTED = "umi_dst.selftest.segment_upgrade:drops_last_old_segment"
+CORRECT = "umi_dst.selftest.segment_upgrade:reads_old_segments"
+
+
+def test_upgrade_machine_catches_a_reader_that_drops_the_old_layouts_last_segment(tmp_path, ci_settings):
+    result = ci_campaign(PLANTED, tmp_path, ci_settings)
+    assert not result.passed, "the planted upgrade bug was not caught within the ci budget"
+    seed = load(result.seed_path)
+    assert "after the upgrade" in seed.failure["message"], seed.failure["message"]
+    assert seed.failure["step"] is None, "found at the upgrade, after the generated steps"
+    replayed = replay_file(result.seed_path, workdir=tmp_path, allow_seed_backend=True)
+    assert replayed.reproduced, replayed.summary()
+    assert not replay_file(result.seed_path, backend=CORRECT, workdir=tmp_path).reproduced, "the correct reader passes"
+
+
+def test_correct_upgrade_passes_the_machine(tmp_path, ci_settings):
+    run_contract_machine(CORRECT, dim=8, workdir=tmp_path, settings=ci_settings)
+
+
+def test_vectors_cross_the_protocol_bit_for_bit():
+    import numpy as np
+
+    special = np.array([0.1, -0.0, 1e-45, 3.4028235e38, np.nextafter(np.float32(1), np.float32(2))], np.float32)
+    assert protocol.decode_vector(protocol.encode_vector(special)).tobytes() == special.tobytes()
+
+
+@pytest.mark.parametrize("requirement", ["lancedb", "lancedb>=0.30", "lancedb==0.30.2 --index-url x", "numpy==2.0.0", "lancedb @ file:///x"])
+def test_only_an_exact_engine_release_is_installed(requirement):
+    with pytest.raises(InvalidInput, match="exact release"):
+        envs.check_requirement(requirement)
+    assert not registry.is_registered(spec.upgrade_spec("lance", requirement))
+
+
+def test_upgrade_specs_name_both_releases():
+    assert registry.is_registered("lance from lancedb==0.30.2")
+    assert spec.parse("lance from lancedb==0.30.2") == ("lance", "lancedb==0.30.2")
+    assert not registry.is_registered("postgres from lancedb==0.30.2"), "only upgradable backends"
+    with pytest.raises(registry.UnknownBackend, match="exact release"):
+        registry.resolve("lance from lancedb>=0")
