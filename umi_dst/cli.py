@@ -17,6 +17,7 @@ from umi_dst.redact import mask_secrets
 from umi_dst.seed_bounds import MAX_BULK
 from umi_dst.replay import ALLOW_SEED_BACKEND_FLAG
 from umi_dst.seeds import MalformedSeed
+from umi_dst.upgrade import command as upgrade_command
 from umi_dst.workers import Terminated, stop_on_sigterm
 
 EXIT_OK, EXIT_FAILURE_FOUND, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
@@ -113,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--backend", metavar="SPEC", help="write the calls of this backend instead of the seed's own (a module:attribute named only by the seed is not imported: its classes are called)")
     export.add_argument("--out", type=Path, help="the script (default: repro-<seed>[-<backend>].py here); a bug report goes beside it as .md")
     export.set_defaults(handler=_export)
+
+    upgrade = commands.add_parser("upgrade", help="run cases written by an older release and checked by this one", **_with_exit_codes)
+    upgrade_command.add_arguments(upgrade)
 
     backends = commands.add_parser("backends", help="list the registered backends and whether they load here", **_with_exit_codes)
     backends.set_defaults(handler=_backends)

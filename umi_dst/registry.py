@@ -54,7 +54,7 @@ def resolve(spec: str) -> FactoryBuilder:
     if upgrade_spec.parse(spec) is not None:  # "lance from lancedb==0.30.2"
         try:
             return checked(upgrade_spec.builder(spec))
-        except (LookupError, ValueError) as exc:
+        except (LookupError, ValueError) as exc:  # no upgradable backend, no exact release
             raise UnknownBackend(f"backend {spec!r}: {exc}") from None
     target = BUILTIN_BACKENDS.get(spec, spec)
     module_name, sep, attribute = target.partition(":")

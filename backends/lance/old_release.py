@@ -17,7 +17,7 @@ from backends.lance.factory import build_factory
 from backends.lance.store import LanceStore
 from umi_dst.contract import DEFAULT_SCORE_ATOL, FactoryBuilder, Nemesis
 from umi_dst.upgrade import envs
-from umi_dst.upgrade.client import DriverBackend
+from umi_dst.upgrade.client import Driver, DriverBackend
 from umi_dst.upgrade.factory import UpgradeFactory
 from umi_dst.validation import validate_dim
 
@@ -27,7 +27,7 @@ STORE_NAME = "lance"
 
 @dataclass
 class OldLanceFactory:
-    """Connections to one Lance store, each a driver process of the older release."""
+    """Connections to one Lance store, all served by one driver process of the older release."""
 
     python: Path
     store: LanceStore
@@ -36,13 +36,14 @@ class OldLanceFactory:
     approximate: bool = False
     recall_floor: float | None = None
     nemeses: dict[str, Nemesis] = field(default_factory=dict)
-    _connections: list[DriverBackend] = field(default_factory=list)
+    _driver: Driver | None = None
     _versions: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         creator = self.open()
         creator.ensure_table()
-        self._versions = {name: creator.versions[name] for name in ("lancedb", "pyarrow")}
+        hello = creator.hello()
+        self._versions = {name: str(hello[name]) for name in ("lancedb", "pyarrow")}
         creator.close()
 
     @property
@@ -54,16 +55,15 @@ class OldLanceFactory:
         return Path(self.store.path)
 
     def open(self) -> DriverBackend:
-        self._connections = [c for c in self._connections if c.process.poll() is None]
-        connection = DriverBackend(self.python, DRIVER, self.store.path, self.dim, self.store.table_name)
-        self._connections.append(connection)
-        return connection
+        if self._driver is None:
+            self._driver = Driver(self.python, DRIVER, self.store.path, self.dim, self.store.table_name)
+        return self._driver.connect(self.dim)
 
     def end_connections(self) -> None:
-        """Kill every driver still running (abandoned or crashed connections)."""
-        for connection in self._connections:
-            connection.kill()
-        self._connections.clear()
+        """Stop the driver: no connection of the older release outlives the upgrade."""
+        if self._driver is not None:
+            self._driver.stop()
+            self._driver = None
 
     def destroy(self) -> None:
         self.end_connections()
@@ -75,11 +75,16 @@ class OldLanceFactory:
 
 def builder(requirement: str, spec: str) -> FactoryBuilder:
     """Builds, for each test case, a store written by ``requirement`` and read by this lancedb."""
-    envs.check_requirement(requirement)
+    from umi_dst.registry import BackendUnavailable
+
+    try:  # made now, when the spec is resolved: a campaign's workers then find it cached
+        python = envs.ensure_env(requirement)
+    except envs.EnvironmentFailed as exc:
+        raise BackendUnavailable(str(exc)) from None
 
     def build(workdir: Path, dim: int) -> UpgradeFactory:
         store = LanceStore(path=str(Path(workdir) / STORE_NAME), dim=validate_dim(dim), compaction=None)
-        old = OldLanceFactory(envs.ensure_env(requirement), store)
+        old = OldLanceFactory(python, store)
         new = build_factory(workdir, dim, name=STORE_NAME, create_table=False)
         return UpgradeFactory(old, new, name=spec)
 

@@ -1,12 +1,13 @@
-"""A connection (CONTRACT §2) whose calls a driver process, running an older release, performs.
+"""Connections (CONTRACT §2) whose calls a driver process, running an older release, performs.
 
-Input is validated here, with the checks the current backends use, so bad input raises
-``InvalidInput`` before anything reaches the older release. Each connection is one driver
-process; closing the connection ends it, and an abandoned one is ended by its factory.
+One ``Driver`` process serves every connection to one store; each ``DriverBackend`` is one
+lancedb connection inside it. Input is validated here, with the checks the current backends
+use, so bad input raises ``InvalidInput`` before anything reaches the older release.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import tempfile
@@ -24,34 +25,31 @@ class DriverFailed(RuntimeError):
     """The older release raised, or its driver process ended, while performing a call."""
 
 
-class DriverBackend:
-    """One connection to a store, through a driver script run by an older release's interpreter."""
+class Driver:
+    """The driver process of one store, run by an older release's interpreter."""
 
-    scan_from = 2
-    """A driver call costs a round trip and a table read; two ids or more are read with one scan."""
-
-    def __init__(self, python: Path, driver: Path, path: str, dim: int, table_name: str) -> None:
-        self.dim = dim
+    def __init__(self, python: Path, script: Path, path: str, dim: int, table_name: str) -> None:
         self._errors = tempfile.TemporaryFile(mode="w+")
         environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
         self.process = subprocess.Popen(
-            [str(python), str(driver), path, str(dim), table_name],
+            [str(python), str(script), path, str(dim), table_name],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._errors,
             text=True,
             env=environment,
         )
-        self.versions: dict[str, str] = self._call("hello")
+        self._numbers = itertools.count()
 
-    def _call(self, op: str, **arguments) -> object:
+    def call(self, connection: int, op: str, **arguments) -> object:
         try:
-            self.process.stdin.write(protocol.dumps({"op": op, **arguments}))
+            self.process.stdin.write(protocol.dumps({"op": op, "connection": connection, **arguments}))
             self.process.stdin.flush()
             line = self.process.stdout.readline()
-        except (BrokenPipeError, OSError):
+        except (BrokenPipeError, OSError, ValueError):
             line = ""
         if not line:
+            self.process.kill()
             self.process.wait()
             self._errors.seek(0)
             raise DriverFailed(
@@ -61,6 +59,34 @@ class DriverBackend:
         if "error" in answer:
             raise DriverFailed(f"{op} raised {answer['error']} in the older release: {answer['message']}")
         return answer["ok"]
+
+    def connect(self, dim: int) -> DriverBackend:
+        return DriverBackend(self, next(self._numbers), dim)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdin.close()
+        self.process.stdout.close()
+        self._errors.close()
+
+
+class DriverBackend:
+    """One connection to the store, inside its driver process."""
+
+    scan_from = 2
+    """A call costs a round trip and a table read; two ids or more are read with one scan."""
+
+    def __init__(self, driver: Driver, number: int, dim: int) -> None:
+        self.driver, self.number, self.dim = driver, number, dim
+        self._call("open")
+
+    def _call(self, op: str, **arguments) -> object:
+        return self.driver.call(self.number, op, **arguments)
+
+    def hello(self) -> dict[str, object]:
+        return self._call("hello")
 
     def ensure_table(self) -> None:
         self._call("ensure_table")
@@ -100,14 +126,4 @@ class DriverBackend:
         return [SearchResult(id, float(score)) for id, score in answer]
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.stdin.close()
-            self.process.wait(timeout=60)
-        self.process.stdout.close()
-        self._errors.close()
-
-    def kill(self) -> None:
-        """End the driver without a goodbye (an abandoned connection, a finished test case)."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        self._call("close")

@@ -25,6 +25,9 @@ CACHE_VARIABLE = "UMI_DST_ENV_CACHE"
 REQUIREMENT = re.compile(r"(?P<name>lancedb)==(?P<version>[0-9]+(\.[0-9]+){1,3})")
 """The releases an environment may pin: a seed file names one, so only an exact version of a
 known engine is accepted (never a URL, a path or a range)."""
+DRIVER_NEEDS = ("numpy", "pyarrow")
+"""Installed beside the engine, at versions pip finds compatible with it: the driver imports
+them, and some releases import them without declaring them (lancedb 0.21.2 lacks numpy)."""
 READY = "requirement.txt"
 """Written last inside a finished environment: the requirement it was made for."""
 
@@ -67,7 +70,7 @@ def ensure_env(requirement: str, log=None) -> Path:
             log(f"creating the environment for {requirement} in {target}")
         _run([sys.executable, "-m", "venv", str(building)], requirement)
         python = python_of(building)
-        _run([str(python), "-m", "pip", "install", "--quiet", requirement], requirement)
+        _run([str(python), "-m", "pip", "install", "--quiet", requirement, *DRIVER_NEEDS], requirement)
         name = REQUIREMENT.fullmatch(requirement)["name"]
         _run([str(python), "-c", f"import {name}, numpy, pyarrow"], requirement)
         (building / READY).write_text(requirement + "\n")

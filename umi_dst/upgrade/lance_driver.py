@@ -1,7 +1,8 @@
 """Drive one connection to a LanceDB table with an older lancedb release, over stdin/stdout.
 
 Run as a script by the interpreter of an older release's environment (``envs``):
-``python lance_driver.py PATH DIM TABLE``. It imports only lancedb, pyarrow, numpy and
+``python lance_driver.py PATH DIM TABLE``, one process per store, serving any number of
+connections (starting the interpreter and importing lancedb costs seconds; a connection does not). It imports only lancedb, pyarrow, numpy and
 ``protocol`` (next to it), and uses only the synchronous API every release since 0.14 has:
 ``connect``, ``create_table(exist_ok=True)``, ``merge_insert``, ``delete`` with a SQL
 predicate, ``count_rows``, ``to_arrow`` and ``search``. The table has the layout
@@ -110,14 +111,23 @@ class Connection:
 OPERATIONS = ("hello", "ensure_table", "store_batch", "delete", "scan", "get", "exists", "count", "search")
 
 
-def serve(connection: Connection, lines, out) -> None:
+def serve(path: str, dim: int, table_name: str, lines, out) -> None:
+    """Answer each request on the connection it names: ``open`` makes one, ``close`` drops it."""
+    connections: dict[int, Connection] = {}
     for line in lines:
         request = protocol.loads(line)
-        op = request.pop("op")
+        op, number = request.pop("op"), request.pop("connection")
         try:
-            if op not in OPERATIONS:
+            if op == "open":
+                connections[number] = Connection(path, dim, table_name)
+                result = None
+            elif op == "close":
+                result = connections.pop(number) and None
+            elif op in OPERATIONS:
+                result = getattr(connections[number], op)(**request)
+            else:
                 raise ValueError(f"unknown operation {op!r}")
-            answer = {"ok": getattr(connection, op)(**request)}
+            answer = {"ok": result}
         except Exception as error:  # reported to the caller, which decides what it means
             answer = {"error": type(error).__name__, "message": str(error)}
         out.write(protocol.dumps(answer))
@@ -127,4 +137,4 @@ def serve(connection: Connection, lines, out) -> None:
 if __name__ == "__main__":
     path, dim, table_name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     answers, sys.stdout = sys.stdout, sys.stderr  # whatever the engine prints stays off the wire
-    serve(Connection(path, dim, table_name), sys.stdin, answers)
+    serve(path, dim, table_name, sys.stdin, answers)
