@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from hypothesis import settings
 
 from umi_dst import registry
 from umi_dst.contract import InvalidInput
@@ -28,12 +30,10 @@ def test_upgrade_machine_catches_a_reader_that_drops_the_old_layouts_last_segmen
 
 
 def test_correct_upgrade_passes_the_machine(tmp_path, ci_settings):
-    run_contract_machine(CORRECT, dim=8, workdir=tmp_path, settings=ci_settings)
+    run_contract_machine(CORRECT, dim=8, workdir=tmp_path, settings=settings(ci_settings, max_examples=5))
 
 
 def test_vectors_cross_the_protocol_bit_for_bit():
-    import numpy as np
-
     special = np.array([0.1, -0.0, 1e-45, 3.4028235e38, np.nextafter(np.float32(1), np.float32(2))], np.float32)
     assert protocol.decode_vector(protocol.encode_vector(special)).tobytes() == special.tobytes()
 
@@ -51,3 +51,38 @@ def test_upgrade_specs_name_both_releases():
     assert not registry.is_registered("postgres from lancedb==0.30.2"), "only upgradable backends"
     with pytest.raises(registry.UnknownBackend, match="exact release"):
         registry.resolve("lance from lancedb>=0")
+
+
+def test_upgrade_command_refuses_a_range_and_a_missing_release(capsys):
+    from umi_dst import cli
+
+    assert cli.main(["upgrade", "--from", "lancedb>=0.30"]) == cli.EXIT_USAGE
+    assert "exact release" in capsys.readouterr().err
+    assert cli.main(["upgrade"]) == cli.EXIT_USAGE
+    assert "--from" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_half_made_environment_is_never_reused(tmp_path, monkeypatch):
+    """A build that fails (here: pip finds no such release) leaves nothing under the release's
+    name, and ``--remove-envs`` deletes what a killed build left behind."""
+    from umi_dst import cli
+
+    monkeypatch.setenv(envs.CACHE_VARIABLE, str(tmp_path))
+    killed_build = tmp_path / ".building-lancedb-0.30.2-x"
+    (killed_build / "bin").mkdir(parents=True)
+    with pytest.raises(envs.EnvironmentFailed, match="lancedb==0.0.1"):
+        envs.ensure_env("lancedb==0.0.1")
+    assert not envs.env_dir("lancedb==0.0.1").exists()
+    assert [path.name for path in tmp_path.iterdir()] == [killed_build.name]
+    assert cli.main(["upgrade", "--remove-envs"]) == cli.EXIT_OK
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_lance_written_by_an_older_release_reads_back_on_this_one(tmp_path, ci_settings):
+    """One real pair end to end: the environment (cached after its first build) and the
+    contract machine across the upgrade, with the older release's crash states."""
+    run_contract_machine(
+        "lance from lancedb==0.30.2", dim=8, workdir=tmp_path, settings=settings(ci_settings, max_examples=5)
+    )
