@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from umi_dst.contract import InvalidInput
 from umi_dst.upgrade import envs, spec
 
 
@@ -17,25 +18,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="older", action="append", metavar="RELEASE", help="an older release, like lancedb==0.30.2 (repeatable: a version matrix)")
     parser.add_argument("--remove-envs", action="store_true", help=f"delete the cached environments (${envs.CACHE_VARIABLE} or ~/.cache/umi-dst/envs) and exit")
     parser.add_argument("run_options", nargs=argparse.REMAINDER, help="options for 'umi-dst run' after --: --examples, --steps, --seed, --dim, --seeds-dir, --report-dir")
-    parser.set_defaults(handler=main)
 
 
-def main(args: argparse.Namespace) -> int:
-    from umi_dst import cli
-
-    if args.remove_envs:
-        for path in envs.remove_envs():
-            print(f"removed {path}")
-        return cli.EXIT_OK
+def run_arguments(args: argparse.Namespace) -> list[str]:
+    """The ``umi-dst run`` command line for an ``upgrade`` one; ``InvalidInput`` naming a bad option."""
     if not args.older:
-        raise cli.UsageError("upgrade: name at least one older release with --from (like --from lancedb==0.30.2)")
+        raise InvalidInput("upgrade: name at least one older release with --from (like --from lancedb==0.30.2)")
     for requirement in args.older:
-        try:
-            envs.check_requirement(requirement)
-        except ValueError as exc:
-            raise cli.UsageError(f"upgrade: {exc}") from None
+        envs.check_requirement(requirement)
     options = args.run_options[1:] if args.run_options[:1] == ["--"] else args.run_options
     if "--backend" in options:
-        raise cli.UsageError("upgrade: give the backend with upgrade's own --backend, not after --")
+        raise InvalidInput("upgrade: give the backend with upgrade's own --backend, not after --")
     backends = [part for requirement in args.older for part in ("--backend", spec.upgrade_spec(args.backend, requirement))]
-    return cli.main(["run", *backends, *options])
+    return ["run", *backends, *options]
