@@ -86,3 +86,31 @@ def test_lance_written_by_an_older_release_reads_back_on_this_one(tmp_path, ci_s
     run_contract_machine(
         "lance from lancedb==0.30.2", dim=8, workdir=tmp_path, settings=settings(ci_settings, max_examples=5)
     )
+
+
+@pytest.mark.slow
+def test_crash_states_written_by_an_older_release_read_back_on_this_one(tmp_path):
+    """Writes of lancedb 0.30.2 killed after some of their file operations (every crash state
+    checked on 0.30.2), continued from a state with uncommitted files, then read by this release."""
+    from umi_dst.crash_states import AFTER_OPS, CRASH
+    from umi_dst.harness import Harness
+    from umi_dst.operations import Bulk, CrashPoint, Delete, Step, Store, StoreBatch
+    from umi_dst.recipes import Random
+
+    factory = registry.build("lance from lancedb==0.30.2", tmp_path, 8)
+    harness = Harness(factory)
+    try:
+        for step in [
+            Step(Store("a", Random(1))),
+            Step(StoreBatch((("b", Random(2)),), Bulk(5, 40, 30))),
+            Step(Store("c", Random(3)), CRASH, CrashPoint(AFTER_OPS, 2)),
+            Step(Delete("a"), CRASH, CrashPoint(AFTER_OPS, 1)),
+            Step(StoreBatch((("d", Random(4)),), Bulk(6, 20, 20)), CRASH, CrashPoint(AFTER_OPS, 3)),
+        ]:
+            harness.run(step)
+        assert harness.crash_states_checked > 10, "the older release's file operations were recorded"
+        harness.finish()
+        assert factory.upgraded and factory.versions()["lancedb (written with)"] == "0.30.2"
+    finally:
+        harness.close()
+        factory.destroy()
