@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
+from tests.test_mutants import ci_campaign
 from umi_dst import registry
 from umi_dst.contract import InvalidInput
 from umi_dst.machine import run_contract_machine
 from umi_dst.replay import replay_file
 from umi_dst.seeds import load
 from umi_dst.upgrade import envs, protocol, spec
-from tests.test_mutants import ci_campaign
 
 PLANTED = "umi_dst.selftest.segment_upgrade:drops_last_old_segment"
 CORRECT = "umi_dst.selftest.segment_upgrade:reads_old_segments"

@@ -18,7 +18,12 @@ from pathlib import Path
 
 from backends.sim import SimVectorBackend
 from umi_dst.contract import Embedding
-from umi_dst.selftest.file_stores import FileBackend, FileStoreFactory, hex_of, vector_of
+from umi_dst.selftest.file_stores import (
+    FileBackend,
+    FileStoreFactory,
+    hex_of,
+    vector_of,
+)
 from umi_dst.upgrade.factory import UpgradeFactory
 from umi_dst.validation import last_wins, validate_batch, validate_id
 

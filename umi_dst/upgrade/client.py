@@ -18,7 +18,13 @@ import numpy as np
 
 from umi_dst.contract import Embedding, SearchResult
 from umi_dst.upgrade import protocol
-from umi_dst.validation import last_wins, validate_batch, validate_embedding, validate_id, validate_limit
+from umi_dst.validation import (
+    last_wins,
+    validate_batch,
+    validate_embedding,
+    validate_id,
+    validate_limit,
+)
 
 
 class DriverFailed(RuntimeError):

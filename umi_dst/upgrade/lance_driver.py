@@ -19,9 +19,8 @@ from datetime import timedelta
 
 import lancedb
 import numpy as np
-import pyarrow as pa
-
 import protocol
+import pyarrow as pa
 
 ID_COLUMN, VECTOR_COLUMN = "id", "embedding"
 PRIMARY_KEY_MARKER = {"lance-schema:unenforced-primary-key": "true"}
