@@ -15,10 +15,9 @@ That crash is a process crash: the kernel survives, so every WAL record the serv
 before acknowledging a commit is there for recovery whether or not it was fsynced. The
 server therefore runs with ``fsync = off`` (``PROCESS_CRASH_SETTINGS``): a commit still
 writes its WAL before it returns, and recovery still replays it, but neither waits for the
-disk. Without it, every restart after a crash first fsyncs the whole data directory, 1.5 to
-4 s of each 2 to 4.5 s restart on the shared test machine, against 0.35 to 0.6 s with it.
-Power loss, which would need the fsyncs, is not what the nemesis models (see the README's
-crash model).
+disk. Without it, every restart after a crash first fsyncs the whole data directory, most of
+the restart's time. Power loss, which would need the fsyncs, is not what the nemesis models
+(docs/contract.md, the crash model).
 
 ``UMI_DST_POSTGRES_URL`` names an external server instead (its ``vector`` extension must be
 available). It is never crashed; stores stay apart through a schema each. Each schema's name
