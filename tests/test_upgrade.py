@@ -9,9 +9,9 @@ from hypothesis import settings
 from tests.test_mutants import ci_campaign
 from umi_dst import registry
 from umi_dst.contract import InvalidInput
-from umi_dst.machine import run_contract_machine
-from umi_dst.replay import replay_file
-from umi_dst.seeds import load
+from umi_dst.generation.machine import run_contract_machine
+from umi_dst.seedfiles.replay import replay_file
+from umi_dst.seedfiles.seeds import load
 from umi_dst.upgrade import envs, protocol, spec
 
 PLANTED = "umi_dst.selftest.segment_upgrade:drops_last_old_segment"
@@ -92,8 +92,8 @@ def test_lance_written_by_an_older_release_reads_back_on_this_one(tmp_path, ci_s
 def test_crash_states_written_by_an_older_release_read_back_on_this_one(tmp_path):
     """Writes of lancedb 0.30.2 killed after some of their file operations (every crash state
     checked on 0.30.2), continued from a state with uncommitted files, then read by this release."""
-    from umi_dst.crash_states import AFTER_OPS, CRASH
-    from umi_dst.harness import Harness
+    from umi_dst.checking.crash_states import AFTER_OPS, CRASH
+    from umi_dst.checking.harness import Harness
     from umi_dst.operations import Bulk, CrashPoint, Delete, Step, Store, StoreBatch
     from umi_dst.recipes import Random
 

@@ -13,8 +13,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backends.lance.factory import build_factory
-from backends.lance.store import LanceStore
+from umi_dst.backends.lance.factory import build_factory
+from umi_dst.backends.lance.store import LanceStore
 from umi_dst.contract import DEFAULT_SCORE_ATOL, FactoryBuilder, Nemesis
 from umi_dst.upgrade import envs
 from umi_dst.upgrade.client import Driver, DriverBackend

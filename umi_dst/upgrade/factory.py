@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from umi_dst import checks
+from umi_dst.checking import checks
 from umi_dst.contract import BackendFactory, Nemesis, VectorBackend
 from umi_dst.operations import Delete, Reopen, Search, Step, Store, StoreBatch
 from umi_dst.recipes import Random

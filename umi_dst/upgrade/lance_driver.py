@@ -6,7 +6,7 @@ connections (starting the interpreter and importing lancedb costs seconds; a con
 ``protocol`` (next to it), and uses only the synchronous API every release since 0.14 has:
 ``connect``, ``create_table(exist_ok=True)``, ``merge_insert``, ``delete`` with a SQL
 predicate, ``count_rows``, ``to_arrow`` and ``search``. The table has the layout
-``backends.lance.store`` writes (string ``id`` marked as primary key, FixedSizeList float32
+``umi_dst.backends.lance.store`` writes (string ``id`` marked as primary key, FixedSizeList float32
 ``embedding``), so the current release opens what this one wrote. Input has been validated by
 the caller. Nothing is compacted, so the old release leaves every fragment and deletion file
 for the new one to read.

@@ -14,7 +14,7 @@ import re
 
 from umi_dst.contract import FactoryBuilder
 
-UPGRADABLE: dict[str, str] = {"lance": "backends.lance.old_release:builder"}
+UPGRADABLE: dict[str, str] = {"lance": "umi_dst.backends.lance.old_release:builder"}
 """Backend -> ``module:function(requirement, spec)`` building its upgrade factories."""
 SEPARATOR = " from "
 _SPEC = re.compile(r"(?P<backend>[a-z][a-z0-9-]*) from (?P<requirement>\S+)")
