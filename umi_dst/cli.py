@@ -12,11 +12,12 @@ from pathlib import Path
 
 from umi_dst import registry
 from umi_dst.campaign.shard import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS
-from umi_dst.contract import MAX_DIM, MIN_DIM
+from umi_dst.contract import MAX_DIM, MIN_DIM, InvalidInput
 from umi_dst.redact import mask_secrets
 from umi_dst.seedfiles.seed_bounds import MAX_BULK
 from umi_dst.seedfiles.replay import ALLOW_SEED_BACKEND_FLAG
 from umi_dst.seedfiles.seeds import MalformedSeed
+from umi_dst.upgrade import command as upgrade_command
 from umi_dst.campaign.workers import Terminated, stop_on_sigterm
 
 EXIT_OK, EXIT_FAILURE_FOUND, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
@@ -114,6 +115,10 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--backend", metavar="SPEC", help="write the calls of this backend instead of the seed's own (a module:attribute named only by the seed is not imported: its classes are called)")
     export.add_argument("--out", type=Path, help="the script (default: repro-<seed>[-<backend>].py here); a bug report goes beside it as .md")
     export.set_defaults(handler=_export)
+
+    upgrade = commands.add_parser("upgrade", help="run cases written by an older release and checked by this one", **_with_exit_codes)
+    upgrade_command.add_arguments(upgrade)
+    upgrade.set_defaults(handler=_upgrade)
 
     backends = commands.add_parser("backends", help="list the registered backends and whether they load here", **_with_exit_codes)
     backends.set_defaults(handler=_backends)
@@ -354,6 +359,20 @@ def _check_parallel_seed(seed, spec: str) -> None:
             check_faults(factory, ParallelProgram(tuple(seed.prefix), tuple(map(tuple, seed.clients))), seed.clients_as)
         finally:
             factory.destroy()
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from umi_dst.upgrade import envs
+
+    if args.remove_envs:
+        for path in envs.remove_envs():
+            print(f"removed {path}")
+        return EXIT_OK
+    try:
+        run = upgrade_command.run_arguments(args)
+    except InvalidInput as exc:
+        raise UsageError(str(exc)) from None
+    return main(run)
 
 
 def _backends(args: argparse.Namespace) -> int:

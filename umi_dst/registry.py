@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from umi_dst.contract import BackendFactory, FactoryBuilder, check_declarations
+from umi_dst.upgrade import spec as upgrade_spec
 
 BUILTIN_BACKENDS: dict[str, str] = {
     "sim": "umi_dst.backends.sim:factory",
@@ -54,7 +55,7 @@ became ``umi_dst.backends``; seed files written then name them so, and still loa
 
 
 def is_registered(spec: str) -> bool:
-    return spec in BUILTIN_BACKENDS
+    return spec in BUILTIN_BACKENDS or upgrade_spec.is_upgrade_spec(spec)
 
 
 def canonical(spec: str) -> str:
@@ -67,6 +68,11 @@ def resolve(spec: str) -> FactoryBuilder:
 
     The attribute may be a factory class or any callable taking ``(workdir, dim)``.
     """
+    if upgrade_spec.parse(spec) is not None:  # "lance from lancedb==0.30.2"
+        try:
+            return checked(upgrade_spec.builder(spec))
+        except (LookupError, ValueError) as exc:  # no upgradable backend, no exact release
+            raise UnknownBackend(f"backend {spec!r}: {exc}") from None
     target = BUILTIN_BACKENDS.get(spec, canonical(spec))
     module_name, sep, attribute = target.partition(":")
     if not sep or not _MODULE.fullmatch(module_name) or not _ATTRIBUTE.fullmatch(attribute):

@@ -140,6 +140,9 @@ class Harness:
         for backend in self._abandoned:
             self._close(backend, "an abandoned connection")
         self._abandoned.clear()
+        upgrade = getattr(self.factory, "upgrade", None)
+        if upgrade is not None:  # a store written by an older release (umi_dst.upgrade)
+            upgrade(self)
         self.reopen()
         checks.equal("count() on a fresh connection", self.backend.count(), self.oracle.count())
         self._compare_every_record("on a fresh connection")
