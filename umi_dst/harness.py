@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from backends.sim import SimVectorBackend
-from umi_dst import checks, crash_states, file_ops, invalid, recall_battery
+from umi_dst import checks, crash_states, file_ops, invalid, recall_battery, search_battery
 from umi_dst.checks import ContractViolation
 from umi_dst.contract import (
     BackendFactory,
@@ -136,13 +136,14 @@ class Harness:
         checks.equal("count()", self.backend.count(), self.oracle.count())
 
     def finish(self) -> None:
-        """Final checks on a fresh connection: every record, and the recall floor."""
+        """Final checks on a fresh connection: every record, the search battery, the recall floor."""
         for backend in self._abandoned:
             self._close(backend, "an abandoned connection")
         self._abandoned.clear()
         self.reopen()
         checks.equal("count() on a fresh connection", self.backend.count(), self.oracle.count())
         self._compare_every_record("on a fresh connection")
+        search_battery.run(self.backend, self.oracle, self.factory.score_atol, exact=not self.factory.approximate)
         if self.factory.approximate:
             self.recall = recall_battery.run(self.backend, self.oracle, self.factory.score_atol)
             if self.log:
