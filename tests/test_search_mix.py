@@ -50,3 +50,24 @@ def test_campaign_machine_gets_the_aimed_rules_and_ci_machine_does_not(tmp_path)
 
     assert {"search_aimed", "search_after_restore", "search_after_fault"} <= rule_names(DEFAULT_CONFIG)
     assert not {"search_aimed"} & rule_names(MachineConfig())
+
+
+def test_aimed_queries_are_valid_between_a_record_and_its_scaled_copy():
+    """A near tie of gap 0 between a record and its copy once made a NaN query (0/0)."""
+    from hypothesis import given, settings
+
+    from backends.sim import SimVectorBackend
+    from umi_dst.strategies import resolve
+    from umi_dst.validation import validate_embedding
+
+    oracle = SimVectorBackend(8)
+    base = np.arange(1, 9, dtype=np.float32)
+    oracle.store("a", base)
+    oracle.store("b", base * 4)
+
+    @settings(max_examples=200, database=None, derandomize=True)
+    @given(search_mix.aimed_queries())
+    def valid(query):
+        validate_embedding(resolve(query, oracle.ids()).make(8, oracle.get), 8, "query")
+
+    valid()
