@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Embedding, Nemesis, SearchResult
-from umi_dst.faults import FaultPlan
+from umi_dst.checking.faults import FaultPlan
 from umi_dst.validation import (
     last_wins,
     validate_batch,

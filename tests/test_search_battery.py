@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.sim import SimFactory, SimVectorBackend
+from umi_dst.backends.sim import SimFactory, SimVectorBackend
 from umi_dst import search_battery
-from umi_dst.checks import ContractViolation
-from umi_dst.harness import Harness
+from umi_dst.checking.checks import ContractViolation
+from umi_dst.checking.harness import Harness
 from umi_dst.operations import Bulk, Step, Store, StoreBatch
 from umi_dst.recipes import Scaled
 from umi_dst.selftest.mutants import MUTANTS

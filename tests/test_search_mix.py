@@ -36,9 +36,9 @@ def test_limit_classes_name_the_count_first():
 
 
 def test_campaign_machine_gets_the_aimed_rules_and_ci_machine_does_not(tmp_path):
-    from backends.sim import SimFactory
-    from umi_dst.campaign import DEFAULT_CONFIG
-    from umi_dst.machine import MachineConfig, contract_machine
+    from umi_dst.backends.sim import SimFactory
+    from umi_dst.campaign.shard import DEFAULT_CONFIG
+    from umi_dst.generation.machine import MachineConfig, contract_machine
 
     def builder(directory, dim):
         return SimFactory(dim=dim)
@@ -56,8 +56,8 @@ def test_aimed_queries_are_valid_between_a_record_and_its_scaled_copy():
     """A near tie of gap 0 between a record and its copy once made a NaN query (0/0)."""
     from hypothesis import given, settings
 
-    from backends.sim import SimVectorBackend
-    from umi_dst.strategies import resolve
+    from umi_dst.backends.sim import SimVectorBackend
+    from umi_dst.generation.strategies import resolve
     from umi_dst.validation import validate_embedding
 
     oracle = SimVectorBackend(8)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.sim import SimVectorBackend
-from umi_dst import checks
+from umi_dst.backends.sim import SimVectorBackend
+from umi_dst.checking import checks
 from umi_dst.contract import Embedding, VectorBackend
 from umi_dst.recipes import NearTie
 from umi_dst.search_mix import LimitChoice, concrete_limit
