@@ -24,7 +24,8 @@ def test_run_finds_a_planted_bug_writes_seed_and_report(tmp_path, capsys):
     seed_path = Path(out.split("seed written: ")[1].split()[0])
     assert seed_path.exists()
     report = json.loads(next((tmp_path / "reports").glob("campaign-*.json")).read_text())
-    assert [bug["status"] for bug in report["bugs"]] == ["new"] and report["bugs"][0]["seed"] == str(seed_path)
+    assert {bug["status"] for bug in report["bugs"]} == {"new"}  # a step's search, maybe the final search battery too
+    assert str(seed_path) in [bug["seed"] for bug in report["bugs"]]
     assert "FAIL" in next((tmp_path / "reports").glob("campaign-*.md")).read_text()
 
     assert run_cli("replay", str(seed_path)) == 2, "a seed's own module:attribute is not imported by default"

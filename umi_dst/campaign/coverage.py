@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 FAULT_OUTCOMES = ("completed", "old", "new", "unchanged")
 MIN_FIRINGS = 20
 """A declared fault or nemesis fired fewer times than this gets a warning line."""
+MIN_SEARCH_SHARE = 0.2
+"""Searches under this share of the steps get a warning line (a vector store answers searches)."""
+MIN_TIE_CUTOFFS = 50
+"""Searches cut off at an exact or near tie fewer than this (with any search) get a warning line."""
 
 
 @dataclass
@@ -34,10 +38,18 @@ class Coverage:
     near_tie_cutoffs: int = 0
     """... or within the backend's score tolerance, but not equal."""
     dims: Counter = field(default_factory=Counter)
+    search_kinds: Counter = field(default_factory=Counter)
+    """Query kind (``search_mix.query_kind``) -> searches."""
+    search_limits: Counter = field(default_factory=Counter)
+    """Limit class (``search_mix.limit_class``) -> searches."""
 
     # -- recording ----------------------------------------------------------------------
     def fault(self, name: str, outcome: str) -> None:
         self.faults.setdefault(name, Counter())[outcome] += 1
+
+    def search(self, kind: str, limit_class: str) -> None:
+        self.search_kinds[kind] += 1
+        self.search_limits[limit_class] += 1
 
     def fired(self, name: str) -> int:
         return sum(self.faults.get(name, Counter()).values())
@@ -55,6 +67,8 @@ class Coverage:
         self.tie_cutoffs += other.tie_cutoffs
         self.near_tie_cutoffs += other.near_tie_cutoffs
         self.dims.update(other.dims)
+        self.search_kinds.update(other.search_kinds)
+        self.search_limits.update(other.search_limits)
 
     # -- reading ------------------------------------------------------------------------
     def warnings(self) -> list[str]:
@@ -69,6 +83,18 @@ class Coverage:
                     f"{name} fired only {fired} times (fewer than {MIN_FIRINGS}): swarm testing switches it on "
                     "or off per test case, so few cases can leave it rare; a larger --examples fires it more"
                 )
+        return lines + self._search_warnings()
+
+    def _search_warnings(self) -> list[str]:
+        searches = self.operations.get("search", 0)
+        if not self.steps:
+            return []
+        lines = []
+        if searches < MIN_SEARCH_SHARE * self.steps:
+            lines.append(f"search was only {searches} of {self.steps} steps (under {MIN_SEARCH_SHARE:.0%})")
+        ties = self.tie_cutoffs + self.near_tie_cutoffs
+        if searches and ties < MIN_TIE_CUTOFFS:
+            lines.append(f"only {ties} searches were cut off at an exact or near tie (fewer than {MIN_TIE_CUTOFFS})")
         return lines
 
     def to_json(self) -> dict:
@@ -84,6 +110,8 @@ class Coverage:
             "tie_cutoffs": self.tie_cutoffs,
             "near_tie_cutoffs": self.near_tie_cutoffs,
             "dims": {str(d): n for d, n in sorted(self.dims.items())},
+            "search_kinds": dict(sorted(self.search_kinds.items())),
+            "search_limits": dict(sorted(self.search_limits.items())),
         }
 
     @classmethod
@@ -100,4 +128,6 @@ class Coverage:
             tie_cutoffs=data["tie_cutoffs"],
             near_tie_cutoffs=data["near_tie_cutoffs"],
             dims=Counter({int(d): n for d, n in data["dims"].items()}),
+            search_kinds=Counter(data.get("search_kinds", {})),
+            search_limits=Counter(data.get("search_limits", {})),
         )

@@ -200,6 +200,8 @@ def _coverage_lines(backend: str, c: Coverage) -> list[str]:
     lines.append(f"- reopens {c.operations.get('reopen', 0)}, abandons {c.operations.get('abandon', 0)}")
     lines.append(f"- largest store {c.largest_store} records, largest batch {c.largest_batch} items")
     lines.append(f"- searches cut off at an exact tie {c.tie_cutoffs}, at a near tie {c.near_tie_cutoffs}")
+    lines.append("- searches by query kind: " + (", ".join(f"{k} {n}" for k, n in sorted(c.search_kinds.items())) or "none"))
+    lines.append("- searches by limit class: " + (", ".join(f"{k} {n}" for k, n in sorted(c.search_limits.items())) or "none"))
     lines += ["", "| fault or nemesis | fired | write completed | failed, old state | failed, new state | failed, write changes nothing |", "|---|---|---|---|---|---|"]
     for name in sorted(c.declared_faults - {"reopen", "abandon"} | set(c.faults)):
         counts = " | ".join(str(c.faults.get(name, {}).get(outcome, 0)) for outcome in FAULT_OUTCOMES)

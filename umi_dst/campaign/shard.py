@@ -39,7 +39,7 @@ from umi_dst.campaign.shards import Shard
 
 
 DEFAULT_EXAMPLES, DEFAULT_STEPS = 50, 30
-DEFAULT_CONFIG = MachineConfig(max_bulk=2000, long_cases=True, rule_per_fault=True)
+DEFAULT_CONFIG = MachineConfig(max_bulk=2000, long_cases=True, rule_per_fault=True, aimed_searches=True)
 """The default campaign (``umi-dst run``): dimensions drawn per case, one case in six long,
 each fault a rule of its own."""
 

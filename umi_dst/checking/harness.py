@@ -19,6 +19,7 @@ import numpy as np
 from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.checking import checks, crash_states, file_ops, recall_battery
 from umi_dst import invalid
+from umi_dst.checking import search_battery
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.contract import (
     BackendFactory,
@@ -136,7 +137,7 @@ class Harness:
         checks.equal("count()", self.backend.count(), self.oracle.count())
 
     def finish(self) -> None:
-        """Final checks on a fresh connection: every record, and the recall floor."""
+        """Final checks on a fresh connection: every record, the search battery, the recall floor."""
         for backend in self._abandoned:
             self._close(backend, "an abandoned connection")
         self._abandoned.clear()
@@ -146,6 +147,7 @@ class Harness:
         self.reopen()
         checks.equal("count() on a fresh connection", self.backend.count(), self.oracle.count())
         self._compare_every_record("on a fresh connection")
+        search_battery.run(self.backend, self.oracle, self.factory.score_atol, exact=not self.factory.approximate)
         if self.factory.approximate:
             self.recall = recall_battery.run(self.backend, self.oracle, self.factory.score_atol)
             if self.log:

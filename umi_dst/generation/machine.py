@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
 from umi_dst import invalid, registry
+from umi_dst.generation import search_mix
 from umi_dst.campaign import signatures
 from umi_dst.generation import strategies
 from umi_dst.contract import FactoryBuilder
@@ -97,6 +98,9 @@ class MachineConfig:
     writes under one of the faults the test case's mask enabled, and the mask switches reopen
     too (the cheaper ci mix). The mask always switches abandon: Hypothesis tries the rules in
     name order and favours the first, so an abandon always enabled took ten times its share."""
+    aimed_searches: bool = False
+    """Add ``search_mix``'s rules: search becomes the most frequent read, aimed at ties, limits
+    and the states after deletes, re-stores, batches, reopens, abandons and faults."""
 
     def bulk_cap(self, dim: int) -> int:
         """The largest bulk part at a drawn ``dim``: as many floats as ``max_bulk`` rows at dim 32,
@@ -303,6 +307,7 @@ def contract_machine(
             if isinstance(step.op, StoreBatch):
                 cover.largest_batch = max(cover.largest_batch, rows_written(step.op))
             elif isinstance(step.op, Search):
+                cover.search(search_mix.query_kind(step.op.query), search_mix.limit_class(step.op.limit, self.harness.oracle.count()))
                 self._cover_cutoff(step.op)
 
         def _cover_cutoff(self, op: Search) -> None:
@@ -442,6 +447,8 @@ def contract_machine(
             setattr(ContractMachine, rule_name, _faulty_write_rule(rule_name, slot, recipe_dim, config.max_bulk, FAULT_STRIKES))
     else:
         ContractMachine.faulty_write = _faulty_write_rule("faulty_write", 0, recipe_dim, config.max_bulk, None)
+    if config.aimed_searches:
+        search_mix.add_rules(ContractMachine, recipe_dim)
     ContractMachine.record = record
     ContractMachine.__name__ = ContractMachine.__qualname__ = f"ContractMachine_{getattr(builder, '__name__', 'backend')}"
     return ContractMachine
