@@ -34,7 +34,7 @@ import pytest
 
 pytest.importorskip("psycopg")
 
-from umi_dst.backends.postgres.server import URL_ENV, EmbeddedServer, server
+from umi_dst.backends.postgres.server import URL_ENV, EmbeddedServer, server  # noqa: E402
 from umi_dst.backends.postgres.template import TEMPLATE_PREFIX  # noqa: E402  (a cache the next run reuses, not a leftover)
 
 REPO = Path(__file__).resolve().parents[1]
