@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from backends.sim import SimVectorBackend
-from umi_dst import checks, crash_states, file_ops, invalid, recall_battery
+from umi_dst import checks, crash_states, file_ops, filter_steps, invalid, recall_battery
 from umi_dst.checks import ContractViolation
 from umi_dst.contract import (
     BackendFactory,
@@ -27,8 +27,10 @@ from umi_dst.contract import (
     VectorBackend,
     WriteCall,
     check_declarations,
+    declares_filters,
 )
 from umi_dst.faults import INJECTED_FAULTS, inject
+from umi_dst.filter_ops import FILTER_WRITES, FilteredSearch, GetMetadata
 from umi_dst.operations import (
     Abandon,
     Count,
@@ -66,6 +68,8 @@ class Harness:
     recall: recall_battery.RecallReport | None = None
     """The recall battery's outcome, once ``finish`` has run it (approximate mode)."""
     steps_run: int = 0
+    matching: int | None = None
+    """How many records the latest filtered search's filter selected (coverage)."""
     crash_states_checked: int = 0
     fault_outcome: str | None = None
     """How the latest faulty write ended: ``completed``, or failed and resolved to ``old`` or
@@ -114,8 +118,10 @@ class Harness:
             self._placed_fault(op, step.fault, step.at)
         elif step.fault is not None:
             self._faulty_write(op, step.fault)
-        elif isinstance(op, (Store, StoreBatch, Delete)):
+        elif isinstance(op, (Store, StoreBatch, Delete, *FILTER_WRITES)):
             self._write(op)
+        elif isinstance(op, (GetMetadata, FilteredSearch)):
+            self.matching = filter_steps.read(self, op)
         elif isinstance(op, Get):
             checks.bit_exact(f"get({op.id!r})", self.backend.get(op.id), self.oracle.get(op.id))
         elif isinstance(op, Exists):
@@ -143,6 +149,8 @@ class Harness:
         self.reopen()
         checks.equal("count() on a fresh connection", self.backend.count(), self.oracle.count())
         self._compare_every_record("on a fresh connection")
+        if declares_filters(self.factory):
+            filter_steps.compare_every_metadata(self, "on a fresh connection")
         if self.factory.approximate:
             self.recall = recall_battery.run(self.backend, self.oracle, self.factory.score_atol)
             if self.log:
@@ -174,6 +182,8 @@ class Harness:
     # -- writes -------------------------------------------------------------------------
     def write_call(self, op: Write) -> WriteCall:
         """Concrete arguments for a write, with recipes made against the oracle's state."""
+        if isinstance(op, FILTER_WRITES):
+            return filter_steps.write_call(self, op)
         if isinstance(op, Store):
             return WriteCall("store", (op.id, self.embedding(op.embedding)))
         if isinstance(op, Delete):
@@ -198,7 +208,7 @@ class Harness:
         checks.equal(f"{call.method} returned", returned, expected)
 
     def _faulty_write(self, op: Write, fault: str) -> None:
-        if not isinstance(op, (Store, StoreBatch, Delete)):
+        if not isinstance(op, (Store, StoreBatch, Delete, *FILTER_WRITES)):
             raise TypeError(f"fault {fault!r} attached to {op.kind}, which is not a write")
         call = self.write_call(op)
         nemesis = self.factory.nemeses.get(fault)
@@ -239,6 +249,8 @@ class Harness:
 
     def _resolve_indeterminate(self, call: WriteCall) -> str:
         """A failed write may have landed or not: read back and accept all-old or all-new."""
+        if declares_filters(self.factory):
+            return filter_steps.resolve_indeterminate(self, call)
         outcome, sample = self._read_back(self.backend, call, f"failed {call.method}")
         if outcome == "new":
             call.apply(self.oracle)

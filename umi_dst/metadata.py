@@ -9,6 +9,7 @@ converted, because a backend must hand back each value with the type it was give
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from umi_dst.contract import InvalidInput
 
@@ -74,3 +75,24 @@ def validate_metadata(metadata: object) -> Metadata:
     if len(metadata) > MAX_KEYS:
         raise InvalidInput(f"metadata may have at most {MAX_KEYS} keys, got {len(metadata)}")
     return {validate_key(key): validate_scalar(value, f"metadata value of {key!r:.40}") for key, value in metadata.items()}
+
+
+def split_batch(items: object) -> tuple[list, list[Metadata]]:
+    """Batch items ``(id, embedding)`` or ``(id, embedding, metadata)`` as pairs and their metadata.
+
+    Only the shape and the metadata are checked here; the pairs go on to
+    ``umi_dst.validation.validate_batch``, which names a bad id or embedding by position.
+    """
+    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
+        raise InvalidInput(f"items must be a sequence of (id, embedding[, metadata]) tuples, got {type(items).__name__}")
+    pairs: list = []
+    metadatas: list[Metadata] = []
+    for position, item in enumerate(items):
+        if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
+            raise InvalidInput(f"batch item {position} must be an (id, embedding) or (id, embedding, metadata) tuple")
+        try:
+            metadatas.append(validate_metadata(item[2] if len(item) == 3 else None))
+        except InvalidInput as exc:
+            raise InvalidInput(f"batch item {position}: {exc}") from None
+        pairs.append((item[0], item[1]))
+    return pairs, metadatas
