@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from umi_dst import strict_json
-from umi_dst.metadata import Metadata
 from umi_dst.recipes import Recipe
 
 
@@ -64,7 +63,3 @@ class FilteredSearch:
 
 FILTER_WRITES = (StoreTagged, StoreBatchTagged, DeleteWhere)
 FILTER_OPERATIONS = (*FILTER_WRITES, GetMetadata, FilteredSearch)
-
-
-def metadata_of(op: StoreTagged) -> Metadata:
-    return from_text(op.metadata)

@@ -1,0 +1,28 @@
+"""Every planted filter bug is caught by the ci budget, and its seed replays (issue 25)."""
+
+from __future__ import annotations
+
+import pytest
+
+from umi_dst.campaign import run_campaign
+from umi_dst.replay import replay_file
+from umi_dst.selftest.filter_mutants import FILTER_MUTANTS
+
+
+@pytest.mark.parametrize("mutant", sorted(FILTER_MUTANTS))
+def test_machine_catches_planted_filter_bug_and_seed_replays(mutant, tmp_path, ci_settings):
+    spec = f"umi_dst.selftest.filter_mutants:{mutant}"
+    result = run_campaign(
+        spec,
+        dim=8,
+        examples=ci_settings.max_examples,
+        steps=ci_settings.stateful_step_count,
+        seed=0,
+        seeds_dir=tmp_path / "seeds",
+        workdir=tmp_path,
+    )
+    assert not result.passed, f"{mutant} was not caught within the ci budget"
+    replayed = replay_file(result.seed_path, workdir=tmp_path)
+    assert replayed.reproduced, f"seed did not reproduce: {replayed.summary()}"
+    control = "umi_dst.selftest.filter_mutants:control"
+    assert not replay_file(result.seed_path, backend=control, workdir=tmp_path).reproduced, "the correct Sim passes the seed"
