@@ -1,4 +1,7 @@
-"""Every planted filter bug is caught by the ci budget, and its seed replays (issue 25)."""
+"""Every planted filter bug is caught by the ci budget, and its seed replays (issue 25).
+
+Catching is quick; shrinking and replaying a seed of a few dozen steps is not (minutes on a
+shared machine), so these run with the slow tests."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from umi_dst.replay import replay_file
 from umi_dst.selftest.filter_mutants import FILTER_MUTANTS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mutant", sorted(FILTER_MUTANTS))
 def test_machine_catches_planted_filter_bug_and_seed_replays(mutant, tmp_path, ci_settings):
     spec = f"umi_dst.selftest.filter_mutants:{mutant}"

@@ -53,9 +53,10 @@ VALUES = {
 KEYS = tuple(VALUES)
 
 any_value = st.one_of(*VALUES.values())
-metadata = st.lists(st.sampled_from(KEYS), unique=True, max_size=len(KEYS)).flatmap(
-    lambda keys: st.fixed_dictionaries({key: VALUES[key] for key in keys})
+metadata = st.fixed_dictionaries({"user": VALUES["user"]}, optional={k: v for k, v in VALUES.items() if k != "user"}) | (
+    st.fixed_dictionaries({}, optional=VALUES)
 )
+"""Half the records belong to a tenant (as in a memory layer), half carry any keys, or none."""
 
 
 def _value_for(key: str) -> st.SearchStrategy:
@@ -97,4 +98,7 @@ filters = st.one_of(
 
 
 def filtered_searches(dim: int) -> st.SearchStrategy:
-    return st.builds(FilteredSearch, recipes(dim), limits(), filters.map(as_text))
+    """Half any filter, half a tenant's with a small limit: where a filter after LIMIT under-returns."""
+    return st.builds(FilteredSearch, recipes(dim), limits(), filters.map(as_text)) | st.builds(
+        FilteredSearch, recipes(dim), st.integers(1, 5), tenant_filters.map(as_text)
+    )
