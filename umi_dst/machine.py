@@ -398,7 +398,7 @@ def contract_machine(
             self.run(Step(FilteredSearch(resolve(op.query, self.harness.oracle.ids()), op.limit, op.filter)))
 
         @precondition(lambda self: self.filters)
-        @rule(filter=filter_strategies.filters, fault=st.integers(0, 7))
+        @rule(filter=filter_strategies.tenant_filters | filter_strategies.filters, fault=st.integers(0, 7))
         def delete_where(self, filter: dict, fault: int) -> None:
             """Under no fault, an injected one or one of the factory's nemeses (not a crash point)."""
             faults = (None, *INJECTED_FAULTS, *sorted(self.factory.nemeses))
