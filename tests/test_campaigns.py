@@ -120,6 +120,15 @@ def test_signatures_ignore_drawn_values():
     assert signatures.check("exists('a'): expected False, got True") != signatures.check("exists('a'): expected True, got False")
 
 
+def test_a_torn_file_is_one_signature_whatever_it_kept():
+    """The kinds of torn state (a new file empty or half written, an append half done) are
+    drawn states of one write: a bug they all show is one bug."""
+    empty = "crash in file operation 1 of 3, its file holding 0 bytes (a new file, empty): a mixed state"
+    half = "crash in file operation 3 of 9, its file holding 17 bytes (its 14 old bytes and 3 of 7 new): a mixed state"
+    assert signatures.check(empty) == signatures.check(half) == "crash in file operation <n> of <n>, its file torn: a mixed state"
+    assert signatures.check("crash after 2 of 9 file operations: a mixed state") != signatures.check(half)
+
+
 def test_duration_budget_stops_and_counts_what_ran(tmp_path):
     plan = dispatch.CampaignPlan(
         backends=("sim",), duration=3.0, steps=10, seed=1, dim=None, config=DEFAULT_CONFIG, seeds_dir=tmp_path / "seeds"

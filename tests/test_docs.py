@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCUMENTS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```.*?^```", re.M | re.S)
 
@@ -52,3 +52,10 @@ def test_help_epilogues_point_at_the_reference(command, capsys):
     named = re.findall(r"docs/[\w.-]+\.md", capsys.readouterr().out)
     assert {f"docs/{name}" for name in ("contract.md", "seed-format.md", "backends.md", "campaign-report.md")} <= set(named)
     assert all((ROOT / path).is_file() for path in named)
+
+
+def test_the_docs_index_links_every_page():
+    index = ROOT / "docs" / "index.md"
+    linked = {(index.parent / link.partition("#")[0]).resolve() for link in links(index)}
+    pages = {path.resolve() for path in (ROOT / "docs").glob("*.md")} - {index.resolve()}
+    assert sorted(path.name for path in pages - linked) == [], "docs/index.md does not link these pages"

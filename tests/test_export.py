@@ -135,7 +135,7 @@ def test_a_parallel_seed_becomes_racing_clients_that_show_the_race(tmp_path, sta
     assert "threading.Barrier" in script.read_text()
     process = standalone(script, RUNS)
     output = process.stdout.read()
-    assert process.wait(timeout=900) == 1 and f"the failure showed in" in output, output
+    assert process.wait(timeout=900) == 1 and "the failure showed in" in output, output
 
 
 def test_every_case_study_exports_without_umi_dst_and_the_two_step_script_is_short():

@@ -14,7 +14,6 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-CONTRACT_VERSION = 1
 MIN_DIM, MAX_DIM = 1, 2000
 MAX_ID_LENGTH = 256
 MAX_ABS_VALUE = 1e6
@@ -111,6 +110,29 @@ class WriteCall:
 
     def apply(self, backend: VectorBackend) -> object:
         return getattr(backend, self.method)(*self.args)
+
+    def changes(self) -> list[tuple[str, Embedding | None]]:
+        """The ids this write changes, each with the vector it leaves (None: deleted). A
+        ``delete_where`` changes the records its filter selects in the store it runs on, so it
+        names none here (``filter_steps.changed_ids`` reads them from the oracle)."""
+        if self.method == "store_batch":
+            return list(last_wins([(item[0], item[1]) for item in self.args[0]]))
+        if self.method == "store":
+            return [(self.args[0], self.args[1])]
+        if self.method == "delete_where":
+            return []
+        return [(self.args[0], None)]
+
+    def changed_ids(self) -> list[str]:
+        return [id for id, _ in self.changes()]
+
+
+def last_wins(items: Sequence[tuple[str, Embedding]]) -> list[tuple[str, Embedding]]:
+    """A batch as it lands: a repeated id takes its last embedding, in first-occurrence order."""
+    latest: dict[str, Embedding] = {}
+    for id, embedding in items:
+        latest[id] = embedding
+    return list(latest.items())
 
 
 class Nemesis(Protocol):

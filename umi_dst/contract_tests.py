@@ -84,39 +84,3 @@ def spec_of(factory: str | FactoryBuilder | None, owner: str) -> str:
         )
     spec = f"{module.__name__}:{getattr(factory, '__name__', '') if getattr(factory, '__name__', '') in names else names[0]}"
     return spec
-
-
-def collect_marker(collector: pytest.Collector, name: str) -> list[pytest.Item] | None:
-    """The items a ``ContractTests`` subclass's marker method stands for (``None`` otherwise)."""
-    if name not in (MACHINE_MARKER, SEEDS_MARKER) or not isinstance(collector, pytest.Class):
-        return None
-    cls = collector.obj
-    if not (isinstance(cls, type) and issubclass(cls, ContractTests)):
-        return None
-    from umi_dst import plugin
-
-    try:
-        spec = cls.backend_spec()
-    except (TypeError, registry.UnknownBackend) as exc:
-        raise collector.CollectError(str(exc)) from None
-    if name == MACHINE_MARKER:
-        return list(plugin.contract_items(collector, spec, dim=cls.dim, examples=cls.examples, shards=cls.shards))
-    if not cls.committed_seeds:
-        return []
-    return [
-        item
-        for path in committed_seed_files(collector.config)
-        for item in plugin.seed_items(collector, path, only=spec, label=f"seed[{path.name}]-")
-    ]
-
-
-def committed_seed_files(config: pytest.Config) -> list[Path]:
-    """Every seed file (sequential or parallel) under the seeds directory, in a stable order."""
-    from umi_dst import parallel_seeds, plugin, seeds
-
-    directory = plugin.seeds_dir(config)
-    return [
-        path
-        for path in sorted(directory.rglob("*.json"))
-        if seeds.is_seed_file(path) or parallel_seeds.is_parallel_seed(path)
-    ]

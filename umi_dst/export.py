@@ -19,10 +19,8 @@ from __future__ import annotations
 import importlib
 import re
 import textwrap
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
@@ -31,22 +29,21 @@ from backends.sim import SimVectorBackend
 from umi_dst import parallel_seeds, registry, seeds
 from umi_dst.contract import DEFAULT_SCORE_ATOL
 from umi_dst.faults import ERROR_AFTER, ERROR_BEFORE
-from umi_dst.harness import Harness, _evenly_spaced, describe
+from umi_dst.harness import Harness, describe, evenly_spaced
 from umi_dst.operations import (
     Abandon,
     Count,
     CrashPoint,
-    Delete,
     Exists,
     Get,
     Invalid,
     Reopen,
     Search,
     Step,
-    Store,
-    StoreBatch,
+    Write,
 )
-from umi_dst.validation import last_wins
+from umi_dst.export_calls import LITERAL_VALUES, BackendCalls, Code, Data, ExportCall, ExportError, indent
+from umi_dst.export_own_class import OwnClassCalls
 
 RENDERERS: dict[str, str] = {
     "lance": "backends.lance.export:exact_calls",
@@ -59,136 +56,12 @@ RENDERERS: dict[str, str] = {
 }
 """Built-in backend (and case-study variant) -> its renderer builder ``(dim) -> BackendCalls``."""
 
-LITERAL_VALUES = 4096
-"""Embedded data up to this many floats is written as literals; more goes in as base64."""
 DEFAULT_RUNS = 10
 """Runs of a timing-dependent script (a real fault or racing clients) unless given on its command line."""
 
 FINAL_STATE_SAMPLE = 256
 """How many records a script's final check reads back: the harness compares every record, a
 script keeps to an even sample so it stays readable."""
-
-
-class ExportError(ValueError):
-    """A seed that cannot be exported (for example a fault the backend's renderer cannot write)."""
-
-
-class Code(str):
-    """Python source standing for a value only known when the script runs (a loop variable)."""
-
-
-@dataclass
-class Data:
-    """The vectors a script embeds, each distinct one once, as rows of ``V``, bit for bit."""
-
-    dim: int
-    rows: list[np.ndarray] = field(default_factory=list)
-    _index: dict[bytes, int] = field(default_factory=dict)
-
-    def row(self, vector: np.ndarray) -> int:
-        vector = np.asarray(vector, dtype=np.float32)
-        key = vector.tobytes()
-        if key not in self._index:
-            self._index[key] = len(self.rows)
-            self.rows.append(vector)
-        return self._index[key]
-
-    def vector(self, vector: np.ndarray) -> str:
-        return f"V[{self.row(vector)}]"
-
-    def matrix(self, vectors: Sequence[np.ndarray]) -> str:
-        """Rows of ``V`` as one expression: a slice when they are consecutive."""
-        rows = [self.row(v) for v in vectors]
-        if rows and rows == list(range(rows[0], rows[0] + len(rows))):
-            return f"V[{rows[0]}:{rows[-1] + 1}]"
-        return f"V[{rows!r}]"
-
-    def source(self) -> list[str]:
-        """``V = ...``: float literals (exact: each is the float32 value in full) or base64."""
-        if not self.rows:
-            return ["V = np.empty((0, DIM), dtype=np.float32)"]
-        matrix = np.stack(self.rows).astype(np.float32)
-        if matrix.size <= LITERAL_VALUES:
-            lines = ["V = np.array(["]
-            lines += [f"    [{', '.join(repr(float(x)) for x in row)}]," for row in matrix]
-            return lines + ["], dtype=np.float32)"]
-        import base64
-
-        text = base64.b64encode(matrix.astype("<f4").tobytes()).decode()
-        chunks = textwrap.wrap(text, 96)
-        return ["V = np.frombuffer(base64.b64decode(", *[f'    "{c}"' for c in chunks], '), "<f4").reshape(-1, DIM)']
-
-
-def literal(value: object, data: Data) -> str:
-    """Python source for an argument: ids as exact ASCII literals, vectors as rows of ``V``."""
-    if isinstance(value, Code):
-        return str(value)
-    if isinstance(value, str):
-        return ascii(value)
-    if isinstance(value, np.ndarray):
-        return data.vector(value)
-    return repr(value)
-
-
-@dataclass
-class ExportCall:
-    """One contract call to render, with what the renderer may need to know about it.
-
-    ``before`` is the oracle's state before the call (read it, never change it); ``shared``
-    says other connections may write at the same time (a racing client, a competitor).
-    """
-
-    method: str
-    args: tuple
-    data: Data
-    before: SimVectorBackend
-    shared: bool = False
-
-    def arg(self, index: int) -> str:
-        return literal(self.args[index], self.data)
-
-
-@dataclass
-class Rendered:
-    """Lines for the module (helper functions) and for the body where the call happens.
-
-    ``expected``: source of an expression for the one state ("old" or "new") the fault leaves
-    where it struck, or None where it has none (the nemesis's ``expected``). ``timed``: when the
-    fault strikes depends on timing, so the script runs in a loop and reports how often the
-    failure showed.
-    """
-
-    helpers: list[str]
-    body: list[str]
-    expected: str | None = None
-    timed: bool = True
-
-
-class BackendCalls(Protocol):
-    """What a backend's renderer writes. Every store-level variable is the renderer's own;
-    ``open_store`` must leave the picklable handle other connections start from in ``store``."""
-
-    requirements: tuple[str, ...]
-    """Distributions the script needs (for the header and the report)."""
-
-    def imports(self) -> list[str]: ...
-
-    def helpers(self) -> list[str]: ...
-
-    def before_runs(self) -> list[str]: ...
-
-    def versions(self) -> str: ...
-
-    def open_store(self) -> list[str]: ...
-
-    def connect(self, shared: bool = False) -> list[str]: ...
-
-    def call(self, call: ExportCall, result: str | None) -> list[str]: ...
-
-    def fault(self, name: str, call: ExportCall, step: int, at: CrashPoint | None) -> Rendered:
-        """The write under the fault ``name``, struck at the seed's crash point ``at`` (None:
-        the fault's timed form, as a step without a point runs it)."""
-        ...
 
 
 @dataclass
@@ -212,8 +85,6 @@ def renderer_for(spec: str, dim: int, may_import: bool = True) -> BackendCalls:
         own = getattr(registry.resolve(spec), "export_calls", None)
         if own is not None:
             return own(dim)
-    from umi_dst.export_own_class import OwnClassCalls
-
     target = registry.BUILTIN_BACKENDS.get(spec, spec)
     return OwnClassCalls(dim, target)
 
@@ -233,7 +104,6 @@ def export_file(path: Path, backend: str | None = None) -> Export:
 
 # -- building a script -----------------------------------------------------------------------
 _READS = (Get, Exists, Count, Search)
-_WRITES = (Store, StoreBatch, Delete)
 
 _SAME = [
     "def same(a, b):",
@@ -273,7 +143,7 @@ class _Script:
         for index, step in enumerate(steps):
             body += self._step(index, step, last=index == failing)
         if failing is None:
-            body += [f"# the final checks, on a fresh connection"] + self.calls.connect() + self._final_state()
+            body += ["# the final checks, on a fresh connection"] + self.calls.connect() + self._final_state()
         expectation = seed.failure.get("message", "")
         return self._finish(body, expectation)
 
@@ -374,7 +244,7 @@ class _Script:
         self.timing = self.timing or rendered.timed
         self.helpers += rendered.helpers
         lines = rendered.body + self.calls.connect()
-        before = {id: self.oracle.get(id) for id, _ in _changed(call)}
+        before = {id: self.oracle.get(id) for id in call.changed_ids()}
         after = SimVectorBackend(self.dim)
         for id, vector in before.items():
             if vector is not None:
@@ -419,7 +289,7 @@ class _Script:
 
     def _final_state(self) -> list[str]:
         self._need(_SAME)
-        sample = _evenly_spaced(self.oracle.ids(), FINAL_STATE_SAMPLE)
+        sample = evenly_spaced(self.oracle.ids(), FINAL_STATE_SAMPLE)
         pairs = ", ".join(f"({ascii(id)}, {self.data.vector(self.oracle.get(id))})" for id in sample)
         get = ExportCall("get", (Code("id"),), self.data, self.oracle)
         return self._count_check("on a fresh connection") + [
@@ -449,7 +319,7 @@ class _Script:
         connect = self.calls.connect(shared=True)
         calls: list[str] = []
         for step in steps:
-            if not isinstance(step.op, _WRITES):
+            if not isinstance(step.op, Write):
                 self.left_out.append(f"client {number}: {step.op.kind} (a read; the final state is checked instead)")
                 continue
             if step.fault == ERROR_BEFORE:
@@ -513,9 +383,9 @@ class _Script:
         allowed: dict[str, list[np.ndarray | None]] = {id: [v] for id, v in initial.items()}
         for number, steps in enumerate(seed.clients):
             for step in steps:
-                if not isinstance(step.op, _WRITES) or step.fault == ERROR_BEFORE:
+                if not isinstance(step.op, Write) or step.fault == ERROR_BEFORE:
                     continue
-                for id, vector in _changed(self.harness.write_call(step.op)):
+                for id, vector in self.harness.write_call(step.op).changes():
                     writers.setdefault(id, set()).add(number)
                     finals.setdefault(id, {})[number] = vector
                     allowed.setdefault(id, [None] if id not in initial else []).append(vector)
@@ -656,15 +526,6 @@ class _OracleOnly:
         """Nothing to remove."""
 
 
-def _changed(call) -> list[tuple[str, np.ndarray | None]]:
-    """The ids a write changes and the value each ends with (None: deleted)."""
-    if call.method == "store_batch":
-        return list(last_wins(call.args[0]))
-    if call.method == "store":
-        return [(call.args[0], call.args[1])]
-    return [(call.args[0], None)]
-
-
 def _call_text(call: ExportCall) -> str:
     if call.method == "store_batch":
         return f"store_batch of {len(call.args[0])} items"
@@ -681,12 +542,6 @@ def _message(template: str, values: str) -> str:
 
 def _short_list(pairs: list[tuple[str, float]]) -> str:
     return "[" + ", ".join(f"({ascii(id)}, {score!r})" for id, score in pairs) + "]"
-
-
-def indent(lines: Iterable[str], levels: int = 1) -> list[str]:
-    """Source lines, indented ``levels`` deeper (blank lines stay blank)."""
-    pad = "    " * levels
-    return [pad + line if line else line for line in lines]
 
 
 def _import_block(imports: list[str]) -> list[str]:

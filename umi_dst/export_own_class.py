@@ -8,7 +8,7 @@ point, or disturbing the write if the step has none.
 
 from __future__ import annotations
 
-from umi_dst.export import ExportCall, Rendered
+from umi_dst.export_calls import ExportCall, Rendered
 from umi_dst.operations import CrashPoint
 
 _RESULTS = {"search": "[(r.id, r.score) for r in {call}]"}

@@ -198,14 +198,6 @@ class _Inotify:
         os.close(self._fd)
 
 
-@dataclass
-class _Pending:
-    """A file being written, or a name created without writes (a hard link)."""
-
-    path: str
-    written: bool = False
-
-
 def _operations(events: list[tuple[int, int, str]], before: Snapshot, after: Snapshot) -> list[FileOp]:
     """Name-level operations with their contents, from the ordered events of one write."""
     steps: list[tuple[str, str, str | None]] = []  # (kind, path, target)

@@ -16,7 +16,6 @@ from umi_dst.contract import WriteCall
 from umi_dst.filter_checks import filtered_search, metadata_equal
 from umi_dst.filter_ops import DeleteWhere, FilteredSearch, GetMetadata, StoreBatchTagged, StoreTagged, from_text
 from umi_dst.filters import matches, parse_filter
-from umi_dst.validation import last_wins
 
 if TYPE_CHECKING:
     from backends.sim import SimVectorBackend
@@ -54,9 +53,7 @@ def changed_ids(oracle: SimVectorBackend, call: WriteCall) -> list[str]:
     if call.method == "delete_where":
         node = parse_filter(call.args[0])
         return [id for id in oracle.ids() if matches(node, oracle.get_metadata(id) or {})]
-    if call.method == "store_batch":
-        return [id for id, _ in last_wins([(item[0], item[1]) for item in call.args[0]])]
-    return [call.args[0]]
+    return call.changed_ids()
 
 
 def resolve_indeterminate(harness: Harness, call: WriteCall) -> str:

@@ -46,7 +46,6 @@ from umi_dst.operations import (
     StoreBatch,
     Write,
 )
-from umi_dst.validation import last_wins
 
 CRASH_STATE_SAMPLE = 16
 """How many ids of a large batch are read back in each intermediate crash state (there are many
@@ -118,7 +117,7 @@ class Harness:
             self._placed_fault(op, step.fault, step.at)
         elif step.fault is not None:
             self._faulty_write(op, step.fault)
-        elif isinstance(op, (Store, StoreBatch, Delete, *FILTER_WRITES)):
+        elif isinstance(op, Write):
             self._write(op)
         elif isinstance(op, (GetMetadata, FilteredSearch)):
             self.matching = filter_steps.read(self, op)
@@ -208,7 +207,7 @@ class Harness:
         checks.equal(f"{call.method} returned", returned, expected)
 
     def _faulty_write(self, op: Write, fault: str) -> None:
-        if not isinstance(op, (Store, StoreBatch, Delete, *FILTER_WRITES)):
+        if not isinstance(op, Write):
             raise TypeError(f"fault {fault!r} attached to {op.kind}, which is not a write")
         call = self.write_call(op)
         nemesis = self.factory.nemeses.get(fault)
@@ -266,14 +265,14 @@ class Harness:
         is a violation, explained for one id with what was read and both candidates."""
         before = self.oracle
         after = SimVectorBackend(self.dim)
-        changed = _changed_ids(call)
+        changed = call.changed_ids()
         for id in changed:
             vector = before.get(id)
             if vector is not None:
                 after.store(id, vector)
         call.apply(after)
         informative = [id for id in changed if not _same(before.get(id), after.get(id))]
-        sample = informative if sample_size is None else _evenly_spaced(informative, sample_size)
+        sample = informative if sample_size is None else evenly_spaced(informative, sample_size)
         if not sample:
             return "new", 0  # the write changes nothing: old and new are the same state
         seen = self._stored(backend, sample)
@@ -337,7 +336,7 @@ class Harness:
     def _placed_fault(self, op: Write, fault: str, at: CrashPoint) -> None:
         """A nemesis struck at a named point of the write: the state read back must be exactly
         the one it expects there (and all-new whenever the write returned)."""
-        if not isinstance(op, (Store, StoreBatch, Delete)):
+        if not isinstance(op, Write):
             raise TypeError(f"fault {fault!r} attached to {op.kind}, which is not a write")
         nemesis = self.factory.nemeses.get(fault)
         points = self.crash_points(fault)
@@ -375,7 +374,7 @@ class Harness:
         hold all-old or all-new, and the state after the write's last file operation (what an
         acknowledged write leaves) must hold all-new.
         """
-        if not isinstance(op, (Store, StoreBatch, Delete)):
+        if not isinstance(op, Write):
             raise TypeError(f"fault {crash_states.CRASH!r} attached to {op.kind}, which is not a write")
         root = self.data_dir
         if root is None:
@@ -471,7 +470,7 @@ class Harness:
 
 def _count_after(oracle: SimVectorBackend, call: WriteCall) -> int:
     """The oracle's count had ``call`` been applied to it."""
-    present = {id: oracle.exists(id) for id in _changed_ids(call)}
+    present = {id: oracle.exists(id) for id in call.changed_ids()}
     if call.method == "delete":
         return oracle.count() - sum(present.values())
     return oracle.count() + sum(not here for here in present.values())
@@ -481,12 +480,6 @@ def _told_apart(outcome: str, ids_read: int) -> str:
     """A failed write's outcome for coverage: ``unchanged`` when nothing was read back because
     the write changes nothing (a delete of a missing id), so it is not counted as landed."""
     return outcome if ids_read else "unchanged"
-
-
-def _changed_ids(call: WriteCall) -> list[str]:
-    if call.method == "store_batch":
-        return [id for id, _ in last_wins(call.args[0])]
-    return [call.args[0]]
 
 
 class _ReturnRecorder:
@@ -522,7 +515,7 @@ def _shown(vector: Embedding | None) -> object:
     return "nothing (absent)" if vector is None else checks.short(vector)
 
 
-def _evenly_spaced(items: Sequence[str], at_most: int) -> list[str]:
+def evenly_spaced(items: Sequence[str], at_most: int) -> list[str]:
     if len(items) <= at_most:
         return list(items)
     step = len(items) / at_most

@@ -32,7 +32,7 @@ import numpy as np
 from backends.sim import SimVectorBackend
 from umi_dst import checks
 from umi_dst.checks import ContractViolation
-from umi_dst.contract import Embedding
+from umi_dst.contract import Embedding, WriteCall
 from umi_dst.history import Call, History
 from umi_dst.validation import last_wins
 
@@ -172,9 +172,9 @@ def _first_failure(history: History, dropped: set[int], optional: set[int], fail
 
 
 def _ids_of(call: Call) -> set[str]:
-    if call.method == "store_batch":
-        return {id for id, _ in call.args[0]}
-    return {call.args[0]} if call.method in ("store", "delete", "get", "exists") else set()
+    if call.method in ("store", "store_batch", "delete"):
+        return set(WriteCall(call.method, call.args).changed_ids())
+    return {call.args[0]} if call.method in ("get", "exists") else set()
 
 
 def _ids_read(history: History, core: list[int]) -> set[str] | None:

@@ -50,12 +50,11 @@ from umi_dst.determinism import seed_only_generation
 from umi_dst.faults import INJECTED_FAULTS
 from umi_dst.harness import Harness, describe
 from umi_dst.history import History, Planned, perform
-from umi_dst.operations import Count, CrashPoint, Delete, Exists, Get, Search, Step, Store, StoreBatch
+from umi_dst.operations import Count, CrashPoint, Delete, Exists, Get, Search, Step, Store, StoreBatch, Write
 from umi_dst.strategies import concrete_id, resolve
 
 CLIENT_KINDS = parallel_seeds.CLIENT_KINDS
-WRITES = (Store, StoreBatch, Delete)
-MAX_CRASH_K = 8
+LARGEST_DRAWN_CRASH_K = 8
 """Largest count drawn for a crash point (rows of a ``COPY`` sent before the fault, ms into a write)."""
 
 
@@ -140,7 +139,7 @@ def _crashes(shape: ProgramShape) -> st.SearchStrategy[_DrawnCrash | None]:
         lambda offered: st.builds(
             _DrawnCrash,
             st.just(offered[0]),
-            st.builds(CrashPoint, st.sampled_from(offered[1]), st.integers(0, MAX_CRASH_K)),
+            st.builds(CrashPoint, st.sampled_from(offered[1]), st.integers(0, LARGEST_DRAWN_CRASH_K)),
             st.integers(0, shape.max_clients * shape.max_calls - 1),
         )
     )
@@ -174,7 +173,7 @@ def _resolved_program(
         return Step(op, drawn.fault)
 
     resolved = [list(map(step, steps)) for steps in clients]
-    writes = [(c, i) for c, steps in enumerate(resolved) for i, s in enumerate(steps) if isinstance(s.op, WRITES)]
+    writes = [(c, i) for c, steps in enumerate(resolved) for i, s in enumerate(steps) if isinstance(s.op, Write)]
     if crash is not None and writes:
         c, i = writes[crash.write % len(writes)]
         resolved[c][i] = Step(resolved[c][i].op, crash.fault, crash.at)
@@ -292,7 +291,7 @@ def _plans(harness: Harness, program: ParallelProgram) -> tuple[list[list[Planne
 def plan(harness: Harness, step: Step) -> Planned:
     """Concrete arguments for a client step, made against the oracle's current state."""
     op = step.op
-    if isinstance(op, (Store, StoreBatch, Delete)):
+    if isinstance(op, Write):
         call = harness.write_call(op)
         return Planned(op, call.method, call.args, step.fault, step.at)
     if step.fault is not None:

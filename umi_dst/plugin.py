@@ -8,7 +8,8 @@ A backend's contract machine becomes ``umi_shards`` items, one per shard of the 
 budget (``umi_dst.shards``), so ``pytest -n auto`` spreads it over the workers and runs the
 same cases whatever their number. A failing item writes its shrunk failure as a seed file and
 reports it first (see ``umi_dst.contract_shard``). ``ContractTests`` subclasses collect the
-same items for their own backend (see ``umi_dst.contract_tests``).
+same items for their own backend: the plugin finds their marker methods at collection
+(see ``umi_dst.contract_tests``).
 """
 
 from __future__ import annotations
@@ -185,9 +186,44 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     """The contract shards and seeds of a ``ContractTests`` subclass, in place of its markers."""
     if not isinstance(collector, pytest.Class):
         return None
-    from umi_dst.contract_tests import collect_marker
+    return _marker_items(collector, name)
 
-    return collect_marker(collector, name)
+
+def _marker_items(collector: pytest.Collector, name: str) -> list[pytest.Item] | None:
+    """The items a ``ContractTests`` subclass's marker method stands for (``None`` otherwise)."""
+    from umi_dst import registry
+    from umi_dst.contract_tests import MACHINE_MARKER, SEEDS_MARKER, ContractTests
+
+    if name not in (MACHINE_MARKER, SEEDS_MARKER) or not isinstance(collector, pytest.Class):
+        return None
+    cls = collector.obj
+    if not (isinstance(cls, type) and issubclass(cls, ContractTests)):
+        return None
+    try:
+        spec = cls.backend_spec()
+    except (TypeError, registry.UnknownBackend) as exc:
+        raise collector.CollectError(str(exc)) from None
+    if name == MACHINE_MARKER:
+        return list(contract_items(collector, spec, dim=cls.dim, examples=cls.examples, shards=cls.shards))
+    if not cls.committed_seeds:
+        return []
+    return [
+        item
+        for path in committed_seed_files(collector.config)
+        for item in seed_items(collector, path, only=spec, label=f"seed[{path.name}]-")
+    ]
+
+
+def committed_seed_files(config: pytest.Config) -> list[Path]:
+    """Every seed file (sequential or parallel) under the seeds directory, in a stable order."""
+    from umi_dst import parallel_seeds, seeds
+
+    directory = seeds_dir(config)
+    return [
+        path
+        for path in sorted(directory.rglob("*.json"))
+        if seeds.is_seed_file(path) or parallel_seeds.is_parallel_seed(path)
+    ]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):

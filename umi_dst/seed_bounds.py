@@ -20,10 +20,10 @@ from umi_dst import invalid
 from umi_dst.codec import DecodeError
 from umi_dst.contract import MAX_ABS_VALUE, MAX_DIM, MAX_LIMIT, MIN_DIM, MIN_NORM, InvalidInput
 from umi_dst.faults import INJECTED_FAULTS
-from umi_dst.filter_ops import FILTER_WRITES, DeleteWhere, FilteredSearch, StoreBatchTagged, StoreTagged, from_text
+from umi_dst.filter_ops import DeleteWhere, FilteredSearch, StoreBatchTagged, StoreTagged, from_text
 from umi_dst.filters import parse_filter
 from umi_dst.metadata import validate_metadata
-from umi_dst.operations import Count, Delete, Exists, Get, Invalid, Search, Step, Store, StoreBatch
+from umi_dst.operations import Count, Delete, Exists, Get, Invalid, Search, Step, Store, StoreBatch, Write
 from umi_dst.recipes import Explicit, NearTie, Negated, OneHot, Perturbed, Random, Recipe, Scaled
 from umi_dst.validation import validate_id
 
@@ -48,7 +48,6 @@ MAX_CLIENTS = 16
 MAX_CLIENT_STEPS = 1_000
 PARALLEL_CLIENT_OPS = (Store, StoreBatch, Delete, Get, Exists, Count, Search)
 """The operations a parallel client can run."""
-_WRITES = (Store, StoreBatch, Delete, *FILTER_WRITES)
 
 
 def check_dim(dim: int) -> int:
@@ -75,7 +74,7 @@ def check_step(step: Step, dim: int, path: str) -> None:
     if step.fault is not None:
         if not _FAULT_NAME.fullmatch(step.fault):
             raise DecodeError(f"{path}.fault", f"must be a fault or nemesis name ({_FAULT_NAME.pattern}), got {step.fault[:80]!r}")
-        if not isinstance(op, _WRITES):
+        if not isinstance(op, Write):
             raise DecodeError(f"{path}.fault", f"faults are injected into writes only, not into {op.kind}")
     if step.at is not None and not _FAULT_NAME.fullmatch(step.at.point):
         raise DecodeError(f"{path}.at.point", f"must be a crash point name ({_FAULT_NAME.pattern}), got {step.at.point[:80]!r}")

@@ -16,6 +16,8 @@ FINAL = "final checks"
 """The operation kind of a failure in the end-of-case checks (no step)."""
 
 _VALUES = (
+    # A torn crash state's file: how much of its old and new bytes it kept is drawn, like a value.
+    (re.compile(r"its file holding \d+ bytes \([^()]*\)"), "its file torn"),
     (re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""), "<s>"),
     (re.compile(r"\[[^\[\]]*\]"), "[…]"),
     (re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?(?![\w])", re.IGNORECASE), "<n>"),

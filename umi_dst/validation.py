@@ -21,7 +21,10 @@ from umi_dst.contract import (
     MIN_NORM,
     Embedding,
     InvalidInput,
+    last_wins,
 )
+
+__all__ = ["last_wins"]  # the batch rule, re-exported where backends validate batches
 
 
 def validate_dim(dim: object) -> int:
@@ -147,9 +150,3 @@ def _valid_matrix(embeddings: list, dim: int) -> np.ndarray | None:
     return matrix
 
 
-def last_wins(items: Sequence[tuple[str, Embedding]]) -> list[tuple[str, Embedding]]:
-    """Collapse repeated ids to their last embedding, keeping first-occurrence order."""
-    latest: dict[str, Embedding] = {}
-    for id, embedding in items:
-        latest[id] = embedding
-    return list(latest.items())

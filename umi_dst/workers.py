@@ -95,8 +95,7 @@ _worker = False
 def raise_if_terminated() -> None:
     """Raise ``Terminated`` if SIGTERM has arrived. Its exception is lost when it is raised
     inside a garbage-collector callback or a ``__del__`` (Python only prints it), and the
-    process would run on to the end of its shard (once 49 s): the machine calls this before
-    every step."""
+    process would run on to the end of its shard: the machine calls this before every step."""
     if _terminating:
         raise Terminated("terminated by SIGTERM")
 

@@ -19,7 +19,7 @@ from backends.lance.store import (
 from backends.lance.nemeses import AFTER_COMMITS, REWRITE_CHUNK, CompetingWriter, KillWriter, touched_ids
 from backends.lance.upstream import UPSTREAM_RETRY
 from umi_dst.crash_states import CRASH
-from umi_dst.export import Code, ExportCall, ExportError, Rendered, indent
+from umi_dst.export_calls import Code, ExportCall, ExportError, Rendered, indent
 from umi_dst.operations import CrashPoint
 from umi_dst.validation import last_wins
 
@@ -90,7 +90,7 @@ class LanceCalls:
 
     def helpers(self) -> list[str]:
         lines = [
-            f"SCHEMA = pa.schema([",
+            "SCHEMA = pa.schema([",
             f"    pa.field({_ID}, pa.string(), nullable=False, metadata={PRIMARY_KEY_MARKER!r}),",
             f"    pa.field({_VECTOR}, pa.list_(pa.float32(), DIM), nullable=False),",
             "])",

@@ -42,6 +42,7 @@ import signal
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -50,6 +51,9 @@ from backends.lance.store import ID_COLUMN, LanceStore, LanceVectorBackend, is_c
 from umi_dst import lifeline
 from umi_dst.contract import InjectedFault, VectorBackend, WriteCall
 from umi_dst.operations import CrashPoint
+
+if TYPE_CHECKING:
+    from umi_dst.export_calls import ExportCall
 
 _FORKSERVER = multiprocessing.get_context("forkserver")
 _FORKSERVER.set_forkserver_preload(["backends.lance.forkserver"])
@@ -221,11 +225,9 @@ class KillWriter:
             self._helper = None
 
 
-def touched_ids(call: WriteCall) -> list[str]:
+def touched_ids(call: WriteCall | ExportCall) -> list[str]:
     """The ids a write names: rows the competitor's rewrite leaves alone."""
-    if call.method == "store_batch":
-        return [item[0] for item in call.args[0] if isinstance(item, (tuple, list)) and isinstance(item[0], str)]
-    return [call.args[0]] if call.args and isinstance(call.args[0], str) else []
+    return call.changed_ids()
 
 
 AFTER_COMMITS = "after_commits"

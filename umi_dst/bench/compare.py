@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from umi_dst import strict_json
-from umi_dst.bench.report import fmt, table
+from umi_dst.bench.report import table
 
 SKIPPED_SECTIONS = ("schema", "config", "machine", "versions", "errors", "charts", "unavailable", "created_utc", "reading")
 SKIPPED_LEAVES = ("calls", "n", "dim", "clusters", "queries", "examples", "value", "recall_floor")
@@ -56,7 +56,7 @@ def render(path_a: Path, path_b: Path) -> str:
     only = sorted(set(fa) ^ set(fb))
     header = "\n".join(
         [
-            f"# Bench comparison: B / A",
+            "# Bench comparison: B / A",
             "",
             f"- A: `{path_a}`, {a['created_utc']} on {a['machine']['hostname']} ({a['versions'].get('umi-dst-commit', '?')})",
             f"- B: `{path_b}`, {b['created_utc']} on {b['machine']['hostname']} ({b['versions'].get('umi-dst-commit', '?')})",

@@ -114,6 +114,8 @@ def _summary_rows(results: list[Measurement]) -> list[str]:
     for backend in BACKENDS:
         for size in SIZES:
             group = [m for m in results if m.backend == backend and m.size == size]
+            if not group:
+                continue  # a run over some backends or sizes only
             decide = [m.decide_ms for m in group]
             explain = [m.explain_ms for m in group if m.explain_ms is not None]
             cores = sorted({m.core for m in group if m.core is not None})
