@@ -18,7 +18,7 @@ from typing import ClassVar
 import numpy as np
 
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Embedding, Nemesis, SearchResult
-from umi_dst.faults import FaultPlan
+from umi_dst.checking.faults import FaultPlan
 from umi_dst.filters import MATCH_ALL, matches, parse_filter
 from umi_dst.metadata import Metadata, split_batch, validate_metadata
 from umi_dst.validation import (

@@ -13,7 +13,8 @@ import json
 import numpy as np
 import pytest
 
-from umi_dst.bench import command, compare, lance_compaction, lance_load
+from umi_dst.bench import command, compare
+from umi_dst.studies import lance_compaction, lance_load
 from umi_dst.bench.data import clustered
 from umi_dst.bench.truth import GroundTruth
 from umi_dst.contract import SearchResult

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from umi_dst.bench import campaign_scaling
-from umi_dst.campaign import ShardResult
-from umi_dst.dispatch import ShardQueue
-from umi_dst.shards import Shard
+from umi_dst.studies import campaign_scaling
+from umi_dst.campaign.shard import ShardResult
+from umi_dst.campaign.dispatch import ShardQueue
+from umi_dst.campaign.shards import Shard
 
 
 def shard(backend: str, index: int) -> Shard:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from umi_dst import history_codec, parallel_seeds, registry, seeds
-from umi_dst.bench.crash_points import WRITE_KINDS, crash_state_rows, parallel_stability, soak
-from umi_dst.checks import ContractViolation
-from umi_dst.crash_states import CRASH
+from umi_dst.seedfiles import history_codec, parallel_seeds, seeds
+from umi_dst import registry
+from umi_dst.studies.crash_points import WRITE_KINDS, crash_state_rows, parallel_stability, soak
+from umi_dst.checking.checks import ContractViolation
+from umi_dst.checking.crash_states import CRASH
 from umi_dst.operations import Delete, Get, Step, Store
-from umi_dst.parallel import ParallelProgram, check_program
+from umi_dst.concurrency.parallel import ParallelProgram, check_program
 from umi_dst.recipes import Random
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from umi_dst.bench import linearizability as bench
+from umi_dst.studies import linearizability as bench
 
 
 def test_benchmark_writes_markdown_and_json(tmp_path, monkeypatch, capsys):

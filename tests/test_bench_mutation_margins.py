@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from umi_dst.bench import mutation_margins
-from umi_dst.campaign import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS
+from umi_dst.studies import mutation_margins
+from umi_dst.campaign.shard import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS
 from umi_dst.selftest.mutants import MUTANTS
 
 STRONG = "umi_dst.selftest.mutants:delete_always_true"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from umi_dst import dispatch
-from umi_dst.campaign import DEFAULT_CONFIG
+from umi_dst.campaign import dispatch
+from umi_dst.campaign.shard import DEFAULT_CONFIG
 from umi_dst.cli import main
-from umi_dst.workers import InProcessRunner
+from umi_dst.campaign.workers import InProcessRunner
 
 
 def run_cli(*args: str) -> int:
@@ -48,7 +48,7 @@ def test_merging_reports_of_different_campaigns_is_refused(tmp_path, capsys):
 def test_local_cluster_finds_a_planted_bug_and_the_driver_writes_its_seed(tmp_path):
     from distributed import LocalCluster
 
-    from umi_dst.cluster import DaskRunner
+    from umi_dst.campaign.cluster import DaskRunner
 
     plan = dispatch.CampaignPlan(
         backends=("umi_dst.selftest.mutants:score_is_distance",), examples=30, steps=10, seed=3, dim=8,
@@ -72,9 +72,9 @@ def test_cases_finished_on_a_cluster_reach_the_driver_one_by_one(tmp_path):
     the progress bar moves per case, not per shard."""
     from distributed import LocalCluster
 
-    from umi_dst.campaign import run_shard
-    from umi_dst.cluster import DaskRunner
-    from umi_dst.shards import Shard
+    from umi_dst.campaign.shard import run_shard
+    from umi_dst.campaign.cluster import DaskRunner
+    from umi_dst.campaign.shards import Shard
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         runner = DaskRunner(cluster.scheduler_address)

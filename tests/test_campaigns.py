@@ -7,12 +7,12 @@ import dataclasses
 import pytest
 
 from umi_dst.selftest.shape_mutants import SHAPE_MUTANTS
-from umi_dst import dispatch, signatures
-from umi_dst.campaign import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS, run_campaign
-from umi_dst.machine import MachineConfig
-from umi_dst.replay import replay_file
-from umi_dst.seeds import load
-from umi_dst.workers import InProcessRunner, ProcessRunner
+from umi_dst.campaign import dispatch, signatures
+from umi_dst.campaign.shard import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS, run_campaign
+from umi_dst.generation.machine import MachineConfig
+from umi_dst.seedfiles.replay import replay_file
+from umi_dst.seedfiles.seeds import load
+from umi_dst.campaign.workers import InProcessRunner, ProcessRunner
 
 
 def campaign(backends, tmp_path, examples=20, seed=0, **kwargs) -> dispatch.CampaignPlan:

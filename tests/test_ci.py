@@ -13,8 +13,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from umi_dst import seeds
-from umi_dst.contract_shard import SEED_PROPERTY
+from umi_dst.seedfiles import seeds
+from umi_dst.pytest_plugin.contract_shard import SEED_PROPERTY
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"

@@ -50,7 +50,7 @@ def test_run_passes_on_the_sim(tmp_path, capsys):
     [
         (("run", "--backend", "no-such-backend"), "unknown backend 'no-such-backend'"),
         (("run", "--backend", "no_such_module:x"), "cannot import 'no_such_module'"),
-        (("run", "--backend", "backends.sim:nothing"), "has no attribute 'nothing'"),
+        (("run", "--backend", "umi_dst.backends.sim:nothing"), "has no attribute 'nothing'"),
         (("replay", "missing.json"), "missing.json: not a readable JSON seed file"),
     ],
 )

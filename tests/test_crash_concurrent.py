@@ -9,14 +9,15 @@ import json
 import pytest
 from hypothesis import Phase, given, settings
 
-from umi_dst import parallel_seeds, registry, seeds
-from umi_dst.export import ExportError, export_file
-from umi_dst.linearizability import NotLinearizable
+from umi_dst.seedfiles import parallel_seeds, seeds
+from umi_dst import registry
+from umi_dst.export.script import ExportError, export_file
+from umi_dst.concurrency.linearizability import NotLinearizable
 from umi_dst.operations import Count, CrashPoint, Delete, Exists, Get, Step, Store, StoreBatch
-from umi_dst.clients import ClientPool
-from umi_dst.parallel import ParallelProgram, ProgramShape, check_program, parallel_programs, run_parallel
+from umi_dst.concurrency.clients import ClientPool
+from umi_dst.concurrency.parallel import ParallelProgram, ProgramShape, check_program, parallel_programs, run_parallel
 from umi_dst.recipes import Random
-from umi_dst.seeds import MalformedSeed
+from umi_dst.seedfiles.seeds import MalformedSeed
 
 DIM = 8
 LOSES_ACKNOWLEDGED = "umi_dst.selftest.postgres_crash_mutants:unlogged_table"

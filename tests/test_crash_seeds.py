@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from umi_dst import seeds
-from umi_dst.replay import replay
+from umi_dst.seedfiles import seeds
+from umi_dst.seedfiles.replay import replay
 
 REPLAYS = 20
 """The issue's bar; by default a quicker 3 (each replay builds and checks every crash state)."""

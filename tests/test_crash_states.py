@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from umi_dst.selftest import json_files, log_files
-from backends.lance.factory import exact_factory
-from backends.lance.upstream import batch_loop
-from umi_dst import crash_states, file_ops
-from umi_dst.checks import ContractViolation
-from umi_dst.codec import decode_step, encode_step
-from umi_dst.crash_states import AFTER_OPS, CRASH, TORN
-from umi_dst.harness import Harness, timing_dependent
+from umi_dst.backends.lance.factory import exact_factory
+from umi_dst.backends.lance.upstream import batch_loop
+from umi_dst.checking import crash_states, file_ops
+from umi_dst.checking.checks import ContractViolation
+from umi_dst.seedfiles.codec import decode_step, encode_step
+from umi_dst.checking.crash_states import AFTER_OPS, CRASH, TORN
+from umi_dst.checking.harness import Harness, timing_dependent
 from umi_dst.operations import CrashPoint, Delete, Step, Store, StoreBatch
 from umi_dst.recipes import Random, random_matrix
 
@@ -223,7 +223,7 @@ def test_only_unplaced_nemeses_depend_on_timing():
 
 
 def test_a_store_without_data_dir_offers_no_crash(tmp_path):
-    from backends.sim import SimFactory
+    from umi_dst.backends.sim import SimFactory
 
     harness = Harness(SimFactory(dim=DIM))
     assert CRASH not in harness.available_faults()

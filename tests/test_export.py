@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from umi_dst import seeds
+from umi_dst.seedfiles import seeds
 from umi_dst.cli import main
-from umi_dst.export import Data, export_file
+from umi_dst.export.script import Data, export_file
 from umi_dst.operations import Count, CrashPoint, Get, Invalid, Search, Step, Store, StoreBatch
 from umi_dst.recipes import Random
 
@@ -212,8 +212,8 @@ def test_cli_writes_script_and_report_and_names_bad_input(tmp_path, capsys):
 
 def test_a_backend_opts_in_with_its_own_renderer(tmp_path, monkeypatch):
     (tmp_path / "optin_store.py").write_text(
-        "from backends.lance.factory import exact_factory\n"
-        "from backends.lance.export import LanceCalls\n"
+        "from umi_dst.backends.lance.factory import exact_factory\n"
+        "from umi_dst.backends.lance.export import LanceCalls\n"
         "def build(workdir, dim):\n"
         "    return exact_factory(workdir, dim)\n"
         "build.export_calls = LanceCalls\n"
@@ -271,7 +271,7 @@ def test_postgres_faults_come_along_behind_a_held_lock(tmp_path, standalone):
 
 # -- faults placed at crash points: the script strikes where the seed does -------------------------
 PLACED_STORE = """\
-from backends.sim import SimFactory
+from umi_dst.backends.sim import SimFactory
 
 
 class LeavesTheNewState:

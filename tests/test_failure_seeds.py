@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from umi_dst.failure_seeds import save_failure
-from umi_dst.machine import Failure
+from umi_dst.seedfiles.failure_seeds import save_failure
+from umi_dst.generation.machine import Failure
 from umi_dst.operations import Count, Get, Search, Step, Store
 from umi_dst.recipes import Random
-from umi_dst.replay import replay, replay_file
-from umi_dst.seeds import SeedFile, load
+from umi_dst.seedfiles.replay import replay, replay_file
+from umi_dst.seedfiles.seeds import SeedFile, load
 
 SPEC = "umi_dst.selftest.mutants:score_is_distance"
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.sim import SimFactory, SimVectorBackend
-from umi_dst.checks import ContractViolation
-from umi_dst.codec import DecodeError, decode_step, encode_step
+from umi_dst.backends.sim import SimFactory, SimVectorBackend
+from umi_dst.checking.checks import ContractViolation
+from umi_dst.seedfiles.codec import DecodeError, decode_step, encode_step
 from umi_dst.contract import InvalidInput
 from umi_dst.filter_ops import DeleteWhere, FilteredSearch, GetMetadata, StoreBatchTagged, StoreTagged, as_text
-from umi_dst.harness import Harness
+from umi_dst.checking.harness import Harness
 from umi_dst.operations import Step
 from umi_dst.recipes import Random
-from umi_dst.seed_bounds import check_step
+from umi_dst.seedfiles.seed_bounds import check_step
 from umi_dst.selftest.filter_mutants import FilterAfterLimit, IntStoredAsFloat, MetadataMergedOnUpsert
 
 DIM = 4

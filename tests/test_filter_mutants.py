@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from umi_dst.campaign import run_campaign
-from umi_dst.replay import replay_file
+from umi_dst.campaign.shard import run_campaign
+from umi_dst.seedfiles.replay import replay_file
 from umi_dst.selftest.filter_mutants import FILTER_MUTANTS
 
 NOT_YET_IN_CI_BUDGET = {

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from backends.sim import SimFactory
-from umi_dst.checks import ContractViolation
+from umi_dst.backends.sim import SimFactory
+from umi_dst.checking.checks import ContractViolation
 from umi_dst.contract import InvalidDeclaration, WriteCall
-from umi_dst.harness import Harness
+from umi_dst.checking.harness import Harness
 from umi_dst.operations import Bulk, Count, Delete, Get, Reopen, Step, Store, StoreBatch
 from umi_dst.recipes import OneHot, Random
 from umi_dst.validation import last_wins

@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from umi_dst import leftovers, parallel_seeds, seed_bounds, seeds
+from umi_dst.campaign import leftovers
+from umi_dst.seedfiles import parallel_seeds, seed_bounds, seeds
 from umi_dst.cli import EXIT_ENVIRONMENT, EXIT_OK, EXIT_USAGE, main
 from umi_dst.operations import Count, Delete, Get, Search, Step, Store, StoreBatch
 from umi_dst.recipes import Random
@@ -68,7 +69,7 @@ def assert_one_line_error(capsys, *needles: str) -> str:
 PLANTED = """
 from pathlib import Path
 Path({marker!r}).write_text("imported")
-from backends.sim import factory
+from umi_dst.backends.sim import factory
 """
 
 

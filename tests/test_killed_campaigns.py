@@ -34,8 +34,8 @@ import pytest
 
 pytest.importorskip("psycopg")
 
-from backends.postgres.server import URL_ENV, EmbeddedServer, server  # noqa: E402
-from backends.postgres.template import TEMPLATE_PREFIX  # noqa: E402  (a cache the next run reuses, not a leftover)
+from umi_dst.backends.postgres.server import URL_ENV, EmbeddedServer, server  # noqa: E402
+from umi_dst.backends.postgres.template import TEMPLATE_PREFIX  # noqa: E402  (a cache the next run reuses, not a leftover)
 
 REPO = Path(__file__).resolve().parents[1]
 KILLS = 10
@@ -321,8 +321,8 @@ def test_a_termination_lost_in_a_garbage_collector_callback_stops_the_next_step(
     left stops the machine at its next step instead of the end of its shard."""
     from hypothesis import settings
 
-    from umi_dst import workers
-    from umi_dst.machine import run_contract_machine
+    from umi_dst.campaign import workers
+    from umi_dst.generation.machine import run_contract_machine
 
     monkeypatch.setattr(workers, "_terminating", False)
     monkeypatch.setattr(workers, "_exiting", False)

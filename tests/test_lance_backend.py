@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from lancedb.index import HnswSq
 
-from backends.lance.factory import approximate_factory, exact_factory
-from backends.lance.store import (
+from umi_dst.backends.lance.factory import approximate_factory, exact_factory
+from umi_dst.backends.lance.store import (
     CommitConflict,
     CompactionPolicy,
     IndexPlan,
@@ -20,7 +20,7 @@ from backends.lance.store import (
     RetryPolicy,
     vectors_of,
 )
-from backends.sim import SimVectorBackend
+from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.contract import InvalidInput
 from umi_dst.recipes import random_matrix
 

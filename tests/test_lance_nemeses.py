@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.lance import upstream
-from backends.lance.factory import exact_factory
-from backends.lance.store import LanceVectorBackend
-from backends.lance.nemeses import AFTER_COMMITS, KillWriter, WriterKilled, competitor_pid
-from backends.sim import SimVectorBackend
+from umi_dst.backends.lance import upstream
+from umi_dst.backends.lance.factory import exact_factory
+from umi_dst.backends.lance.store import LanceVectorBackend
+from umi_dst.backends.lance.nemeses import AFTER_COMMITS, KillWriter, WriterKilled, competitor_pid
+from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.contract import WriteCall
 from umi_dst.operations import CrashPoint
-from umi_dst.parallel import placed_faults
+from umi_dst.concurrency.parallel import placed_faults
 from umi_dst.recipes import random_matrix
 
 DIM = 16

@@ -1,5 +1,5 @@
-"""Processes the project starts end with the process that started them (``umi_dst.lifeline``),
-and a worker's rules for SIGTERM, by which its lifeline ends it (``umi_dst.workers``).
+"""Processes the project starts end with the process that started them (``umi_dst.campaign.lifeline``),
+and a worker's rules for SIGTERM, by which its lifeline ends it (``umi_dst.campaign.workers``).
 
 Each test waits for processes to go up to a deadline; its verdict never depends on how long
 that took.
@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from umi_dst import lifeline, workers
+from umi_dst.campaign import lifeline, workers
 
 TESTS = Path(__file__).resolve().parent
 GONE_SECONDS = lifeline.GRACE_SECONDS + 10.0

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from umi_dst.contract import SearchResult
-from umi_dst.history import Call, History, Planned
-from umi_dst.linearizability import NotLinearizable, check, decide
+from umi_dst.concurrency.history import Call, History, Planned
+from umi_dst.concurrency.linearizability import NotLinearizable, check, decide
 from umi_dst.operations import Count, Delete, Exists, Get, Search, Store, StoreBatch
 from umi_dst.recipes import Explicit
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from umi_dst import dispatch
-from umi_dst.campaign import DEFAULT_CONFIG, DEFAULT_STEPS, run_shard
-from umi_dst.crash_states import CRASH
+from umi_dst.campaign import dispatch
+from umi_dst.campaign.shard import DEFAULT_CONFIG, DEFAULT_STEPS, run_shard
+from umi_dst.checking.crash_states import CRASH
 from umi_dst.recipes import random_matrix
 from umi_dst.selftest import log_files
-from umi_dst.shards import Shard
-from umi_dst.workers import InProcessRunner
+from umi_dst.campaign.shards import Shard
+from umi_dst.campaign.workers import InProcessRunner
 
 DIM = 8
 CORRECT = "umi_dst.selftest.log_files:correct"

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from umi_dst.selftest.mutants import MUTANTS, NEMESES, REFUSED
-from umi_dst.campaign import run_campaign, run_shard
-from umi_dst.machine import run_contract_machine
-from umi_dst.replay import replay_file, reproduces_recorded_failure
-from umi_dst.seeds import load
-from umi_dst.shards import Shard
+from umi_dst.campaign.shard import run_campaign, run_shard
+from umi_dst.generation.machine import run_contract_machine
+from umi_dst.seedfiles.replay import replay_file, reproduces_recorded_failure
+from umi_dst.seedfiles.seeds import load
+from umi_dst.campaign.shards import Shard
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 

@@ -10,12 +10,13 @@ import pytest
 from hypothesis import Phase, settings
 
 from umi_dst.selftest.concurrency_mutants import CONCURRENCY_MUTANTS
-from umi_dst import parallel_seeds, registry, seeds
+from umi_dst.seedfiles import parallel_seeds, seeds
+from umi_dst import registry
 from umi_dst.cli import EXIT_FAILURE_FOUND, EXIT_OK, main
 from umi_dst.operations import Count, Delete, Get, Step, Store
-from umi_dst.parallel import ParallelProgram, check_program, judge_recorded, replay_parallel, run_parallel
+from umi_dst.concurrency.parallel import ParallelProgram, check_program, judge_recorded, replay_parallel, run_parallel
 from umi_dst.recipes import Random
-from umi_dst.seeds import MalformedSeed
+from umi_dst.seedfiles.seeds import MalformedSeed
 
 MUTANT = "umi_dst.selftest.concurrency_mutants:{}"
 LOST_FIRST_WRITES = Path(__file__).parents[1] / "seeds" / "lance" / "parallel-281db046322c.json"
@@ -30,7 +31,7 @@ def test_locked_sim_passes(tmp_path, ci_settings):
 
 @pytest.mark.parametrize("mutant", sorted(CONCURRENCY_MUTANTS))
 def test_planted_concurrency_bug_is_caught(mutant, tmp_path, ci_settings):
-    """The planted stores' clients take turns (``umi_dst.turns``), so whether a program shows
+    """The planted stores' clients take turns (``umi_dst.concurrency.turns``), so whether a program shows
     the race is decided by the program, not by the machine's scheduling: one run a program."""
     found = settings(ci_settings, phases=[Phase.generate], max_examples=300)
     result = run_parallel(MUTANT.format(mutant), dim=8, workdir=tmp_path, settings=found)

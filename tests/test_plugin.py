@@ -7,8 +7,9 @@ from xml.etree import ElementTree
 
 import pytest
 
-import umi_dst.contract_shard  # noqa: F401  imported once here, so in-process inner runs share its classes (Pick, Step)
-from umi_dst import cli, parallel_seeds, seeds
+import umi_dst.pytest_plugin.contract_shard  # noqa: F401  imported once here, so in-process inner runs share its classes (Pick, Step)
+from umi_dst import cli
+from umi_dst.seedfiles import parallel_seeds, seeds
 from umi_dst.contract import MAX_DIM
 from umi_dst.operations import Delete, Get, Search, Step, Store
 from umi_dst.recipes import Random

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from backends.postgres.crash_points import (
+from umi_dst.backends.postgres.crash_points import (
     AFTER_COMMIT,
     AFTER_STATEMENTS,
     BEFORE_COMMIT,
@@ -15,11 +15,11 @@ from backends.postgres.crash_points import (
     MID_COPY,
     _row_offset,
 )
-from backends.postgres.factory import exact_factory
-from backends.postgres.store import COPY_MIN_ROWS, binary_copy_chunks
+from umi_dst.backends.postgres.factory import exact_factory
+from umi_dst.backends.postgres.store import COPY_MIN_ROWS, binary_copy_chunks
 from umi_dst import registry
-from umi_dst.checks import ContractViolation
-from umi_dst.harness import Harness
+from umi_dst.checking.checks import ContractViolation
+from umi_dst.checking.harness import Harness
 from umi_dst.operations import Bulk, CrashPoint, Delete, Get, Reopen, Step, Store, StoreBatch
 from umi_dst.recipes import Random, random_matrix
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from psycopg import sql
 
-from backends.postgres.factory import exact_factory
-from backends.postgres.store import COPY_MIN_ROWS
-from backends.sim import SimVectorBackend
+from umi_dst.backends.postgres.factory import exact_factory
+from umi_dst.backends.postgres.store import COPY_MIN_ROWS
+from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.contract import WriteCall
 from umi_dst.recipes import random_matrix
 

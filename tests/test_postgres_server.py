@@ -19,8 +19,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from backends.postgres.factory import exact_factory
-from backends.postgres.server import (
+from umi_dst.backends.postgres.factory import exact_factory
+from umi_dst.backends.postgres.server import (
     URL_ENV,
     EmbeddedServer,
     ExternalServer,
@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 _CHILD = """
 import json, os, signal, sys
-from backends.postgres.server import server
+from umi_dst.backends.postgres.server import server
 s = server()
 print(json.dumps({"data_dir": str(s.data_dir), "pid": s.pid, "url": s.url}), flush=True)
 if sys.argv[1] == "fail":
@@ -184,7 +184,7 @@ def test_a_factory_sent_to_another_process_reaches_the_same_store(embedded, tmp_
 
 _SCHEMA_CHILD = """
 import os, signal
-from backends.postgres.factory import exact_factory
+from umi_dst.backends.postgres.factory import exact_factory
 factory = exact_factory(None, 4)
 print(factory.schema, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
@@ -264,8 +264,8 @@ def test_a_password_never_shows(monkeypatch, tmp_path):
 
 _TEMPLATE_CHILD = """
 import json
-from backends.postgres import template
-from backends.postgres.server import server
+from umi_dst.backends.postgres import template
+from umi_dst.backends.postgres.server import server
 s = server()
 with s.connect(autocommit=True) as connection:
     connection.execute("CREATE TABLE mine (n int)")

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from umi_dst import seeds
-from umi_dst.codec import decode_step, encode_step
+from umi_dst.seedfiles import seeds
+from umi_dst.seedfiles.codec import decode_step, encode_step
 from umi_dst.operations import Abandon, Count, Delete, Exists, Get, Invalid, Reopen, Step
 from umi_dst import invalid
-from umi_dst.strategies import batches, concrete_id, ids, resolve, searches, stores
+from umi_dst.generation.strategies import batches, concrete_id, ids, resolve, searches, stores
 
 DIM = 6
 
@@ -89,7 +89,7 @@ NAN_SCORE = "umi_dst.selftest.mutants:upsert_leaves_norm_uncomputed"
 def test_a_seed_written_from_a_nan_score_failure_replays_to_the_failure(tmp_path, capsys):
     """The campaign's own seed and report read back: the NaN is written as strict JSON, and the
     replay reproduces the failure (exit 1), where the reader once refused the file (exit 2)."""
-    from umi_dst import report
+    from umi_dst.campaign import report
     from umi_dst.cli import main
 
     code = main([

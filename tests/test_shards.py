@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from umi_dst import shards
+from umi_dst.campaign import shards
 
 
 def test_shares_add_up_and_differ_by_at_most_one():

@@ -7,10 +7,11 @@ from __future__ import annotations
 from hypothesis import find, seed
 from hypothesis.stateful import run_state_machine_as_test
 
-from umi_dst import registry, strategies
-from umi_dst.campaign import campaign_settings
-from umi_dst.determinism import seed_only_generation
-from umi_dst.machine import SMALL_SCALE_ROWS, MachineConfig, WriteRun, contract_machine, step_cost
+from umi_dst import registry
+from umi_dst.generation import strategies
+from umi_dst.campaign.shard import campaign_settings
+from umi_dst.generation.determinism import seed_only_generation
+from umi_dst.generation.machine import SMALL_SCALE_ROWS, MachineConfig, WriteRun, contract_machine, step_cost
 from umi_dst.operations import Bulk, StoreBatch, rows_written
 
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.sim import SimFactory, SimVectorBackend
+from umi_dst.backends.sim import SimFactory, SimVectorBackend
 from umi_dst.contract import InjectedFault
-from umi_dst.faults import FaultPlan
+from umi_dst.checking.faults import FaultPlan
 
 DIM = 3
 

@@ -12,13 +12,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from umi_dst import history_codec, parallel_seeds, report, seeds, strict_json
-from umi_dst.campaign import Finding, ShardResult
-from umi_dst.checks import ContractViolation
+from umi_dst.seedfiles import history_codec, parallel_seeds, seeds
+from umi_dst.campaign import report
+from umi_dst import strict_json
+from umi_dst.campaign.shard import Finding, ShardResult
+from umi_dst.checking.checks import ContractViolation
 from umi_dst.contract import SearchResult
 from umi_dst.operations import Count, Search, Step
 from umi_dst.recipes import Random
-from umi_dst.shards import Shard
+from umi_dst.campaign.shards import Shard
 
 ENGINE_OUTPUT = b"engine said: \xff\xfe caf\xc3\xa9 \x80".decode("utf-8", "surrogateescape")
 """An engine's error output that is not UTF-8, decoded the way Python decodes such bytes."""

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from umi_dst.turns import Turns
+from umi_dst.concurrency.turns import Turns
 
 
 def run_clients(turns: Turns, bodies) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 
 from umi_dst import invalid
 from umi_dst.contract import InvalidInput
-from umi_dst.strategies import TRICKY_IDS
+from umi_dst.generation.strategies import TRICKY_IDS
 from umi_dst.validation import validate_batch, validate_embedding, validate_id, validate_limit
 
 DIM = 4

@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from umi_dst import registry
-from umi_dst.campaign import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS
+from umi_dst.campaign.shard import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS
 from umi_dst.contract import MAX_DIM, MIN_DIM
 from umi_dst.redact import mask_secrets
-from umi_dst.seed_bounds import MAX_BULK
-from umi_dst.replay import ALLOW_SEED_BACKEND_FLAG
-from umi_dst.seeds import MalformedSeed
-from umi_dst.workers import Terminated, stop_on_sigterm
+from umi_dst.seedfiles.seed_bounds import MAX_BULK
+from umi_dst.seedfiles.replay import ALLOW_SEED_BACKEND_FLAG
+from umi_dst.seedfiles.seeds import MalformedSeed
+from umi_dst.campaign.workers import Terminated, stop_on_sigterm
 
 EXIT_OK, EXIT_FAILURE_FOUND, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
 EXIT_CODES = f"""exit status (every command):
@@ -179,7 +179,7 @@ def _slice(text: str) -> tuple[int, int]:
 def _run(args: argparse.Namespace) -> int:
     import random
 
-    from umi_dst import dispatch
+    from umi_dst.campaign import dispatch
 
     specs = args.backend or [name for name in registry.CAMPAIGN_DEFAULTS if registry.available(name)[0]]
     for spec in specs:
@@ -210,16 +210,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _cluster_from_env() -> str | None:
-    from umi_dst.cluster import address_from_env
+    from umi_dst.campaign.cluster import address_from_env
 
     return address_from_env()
 
 
 def _runner(cluster: str | None, workers: int):
-    from umi_dst import workers as local
+    from umi_dst.campaign import workers as local
 
     if cluster:
-        from umi_dst.cluster import ClusterUnavailable, DaskRunner
+        from umi_dst.campaign.cluster import ClusterUnavailable, DaskRunner
 
         try:
             return DaskRunner(cluster)
@@ -281,7 +281,7 @@ def _summarise(report, report_dir: Path) -> int:
 
 
 def _report_merge(args: argparse.Namespace) -> int:
-    from umi_dst.report import MalformedReport, load, merge
+    from umi_dst.campaign.report import MalformedReport, load, merge
 
     try:
         merged = merge([load(path) for path in args.files])
@@ -291,10 +291,10 @@ def _report_merge(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from umi_dst import parallel_seeds
-    from umi_dst.parallel import replay_parallel
-    from umi_dst.replay import backend_for, replay
-    from umi_dst.seeds import load
+    from umi_dst.seedfiles import parallel_seeds
+    from umi_dst.concurrency.parallel import replay_parallel
+    from umi_dst.seedfiles.replay import backend_for, replay
+    from umi_dst.seedfiles.seeds import load
 
     parallel = parallel_seeds.is_parallel_seed(args.file)
     seed = parallel_seeds.load(args.file) if parallel else load(args.file)
@@ -313,8 +313,8 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from umi_dst.export import ExportError, default_script_path, export_file, write
-    from umi_dst.seeds import MalformedSeed
+    from umi_dst.export.script import ExportError, default_script_path, export_file, write
+    from umi_dst.seedfiles.seeds import MalformedSeed
 
     try:
         exported = export_file(args.file, args.backend)
@@ -328,10 +328,10 @@ def _export(args: argparse.Namespace) -> int:
 
 def _check_parallel_seed(seed, spec: str) -> None:
     """Refuse, before any step runs, a seed the backend cannot run (faults, client processes)."""
-    from umi_dst import leftovers
-    from umi_dst.harness import Harness
-    from umi_dst.parallel import ParallelProgram, check_faults
-    from umi_dst.replay import check_clients_can_share, check_runnable
+    from umi_dst.campaign import leftovers
+    from umi_dst.checking.harness import Harness
+    from umi_dst.concurrency.parallel import ParallelProgram, check_faults
+    from umi_dst.seedfiles.replay import check_clients_can_share, check_runnable
 
     with leftovers.scratch_directory("replay") as scratch:
         factory = registry.build(spec, scratch, seed.dim)

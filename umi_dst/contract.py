@@ -169,8 +169,8 @@ class BackendFactory(Protocol):
     Optional: ``data_dir: Path``, the directory that holds all of the store's files, for a
     store kept as files (an embedded engine). Declaring it gives the backend the harness fault
     ``crash``: every crash state of a write is rebuilt in that directory and checked
-    (``umi_dst.crash_states``), with no nemesis to write. Optional: ``turns``
-    (``umi_dst.turns.Turns``), for a simulated store: the parallel mode's thread clients then
+    (``umi_dst.checking.crash_states``), with no nemesis to write. Optional: ``turns``
+    (``umi_dst.concurrency.turns.Turns``), for a simulated store: the parallel mode's thread clients then
     take turns where the store hands them on, so a program always interleaves the same way.
 
     The declarations are checked when the factory is built (``check_declarations``). A

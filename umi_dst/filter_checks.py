@@ -7,9 +7,9 @@ under-return are named as such first, since they are the known failure modes of 
 
 from __future__ import annotations
 
-from backends.sim import SimVectorBackend
-from umi_dst import checks
-from umi_dst.checks import ContractViolation
+from umi_dst.backends.sim import SimVectorBackend
+from umi_dst.checking import checks
+from umi_dst.checking.checks import ContractViolation
 from umi_dst.contract import Embedding
 from umi_dst.metadata import Metadata
 

@@ -1,6 +1,6 @@
 """How the harness runs and checks the filter operations (docs/filters.md, CONTRACT §8).
 
-Kept apart from ``umi_dst.harness`` so the capability is one module: the harness hands over the
+Kept apart from ``umi_dst.checking.harness`` so the capability is one module: the harness hands over the
 filter operations, the read-back of a failed write of a backend that declares filters (old and
 new states then differ in metadata too, so vectors alone cannot tell them apart), and the final
 comparison of every record's metadata on a fresh connection.
@@ -11,15 +11,15 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
-from umi_dst.checks import ContractViolation
+from umi_dst.checking.checks import ContractViolation
 from umi_dst.contract import WriteCall
 from umi_dst.filter_checks import filtered_search, metadata_equal
 from umi_dst.filter_ops import DeleteWhere, FilteredSearch, GetMetadata, StoreBatchTagged, StoreTagged, from_text
 from umi_dst.filters import matches, parse_filter
 
 if TYPE_CHECKING:
-    from backends.sim import SimVectorBackend
-    from umi_dst.harness import Harness
+    from umi_dst.backends.sim import SimVectorBackend
+    from umi_dst.checking.harness import Harness
 
 
 def write_call(harness: Harness, op: StoreTagged | StoreBatchTagged | DeleteWhere) -> WriteCall:

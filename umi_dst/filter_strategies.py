@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from umi_dst.filter_ops import FilteredSearch, as_text
 from umi_dst.filters import RANGES
 from umi_dst.metadata import MAX_INT, MIN_INT
-from umi_dst.strategies import limits, recipes
+from umi_dst.generation.strategies import limits, recipes
 
 TENANTS = ("u1", "u2", "u3")
 HOSTILE_STRINGS = (

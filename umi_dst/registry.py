@@ -15,13 +15,13 @@ from pathlib import Path
 from umi_dst.contract import BackendFactory, FactoryBuilder, check_declarations
 
 BUILTIN_BACKENDS: dict[str, str] = {
-    "sim": "backends.sim:factory",
-    "lance": "backends.lance.factory:exact_factory",
-    "lance-approx": "backends.lance.factory:approximate_factory",
-    "lance-upstream": "backends.lance.upstream:factory",
-    "postgres": "backends.postgres.factory:exact_factory",
-    "postgres-approx": "backends.postgres.factory:approximate_factory",
-    "postgres-upstream": "backends.postgres.upstream:factory",
+    "sim": "umi_dst.backends.sim:factory",
+    "lance": "umi_dst.backends.lance.factory:exact_factory",
+    "lance-approx": "umi_dst.backends.lance.factory:approximate_factory",
+    "lance-upstream": "umi_dst.backends.lance.upstream:factory",
+    "postgres": "umi_dst.backends.postgres.factory:exact_factory",
+    "postgres-approx": "umi_dst.backends.postgres.factory:approximate_factory",
+    "postgres-upstream": "umi_dst.backends.postgres.upstream:factory",
 }
 """Every built-in backend; the upstream variants are case studies, not campaign defaults."""
 

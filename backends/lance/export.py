@@ -7,7 +7,7 @@ with the constants taken from those modules: a change there should change what i
 
 from __future__ import annotations
 
-from backends.lance.store import (
+from umi_dst.backends.lance.store import (
     ID_COLUMN,
     PRIMARY_KEY_MARKER,
     TABLE_NAME,
@@ -16,10 +16,10 @@ from backends.lance.store import (
     IndexPlan,
     RetryPolicy,
 )
-from backends.lance.nemeses import AFTER_COMMITS, REWRITE_CHUNK, CompetingWriter, KillWriter, touched_ids
-from backends.lance.upstream import UPSTREAM_RETRY
-from umi_dst.crash_states import CRASH
-from umi_dst.export_calls import Code, ExportCall, ExportError, Rendered, indent
+from umi_dst.backends.lance.nemeses import AFTER_COMMITS, REWRITE_CHUNK, CompetingWriter, KillWriter, touched_ids
+from umi_dst.backends.lance.upstream import UPSTREAM_RETRY
+from umi_dst.checking.crash_states import CRASH
+from umi_dst.export.calls import Code, ExportCall, ExportError, Rendered, indent
 from umi_dst.operations import CrashPoint
 from umi_dst.validation import last_wins
 
@@ -119,7 +119,7 @@ class LanceCalls:
         return lines
 
     def _retry_lines(self) -> list[str]:
-        from backends.lance.store import _CONFLICT_MARKERS
+        from umi_dst.backends.lance.store import _CONFLICT_MARKERS
 
         return ["", "", f"CONFLICT_MARKERS = {_CONFLICT_MARKERS!r}"] + _retry_helper(
             RetryPolicy(), "not any(m in str(error).lower() for m in CONFLICT_MARKERS)"

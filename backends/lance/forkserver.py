@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import warnings
 
-from umi_dst import lifeline
+from umi_dst.campaign import lifeline
 
 lifeline.die_with_parent()
 warnings.filterwarnings("ignore", message="lancedb fork support is experimental", category=RuntimeWarning)
 
-import backends.lance.nemeses  # noqa: E402,F401  (the import is this module's purpose)
+import umi_dst.backends.lance.nemeses  # noqa: E402,F401  (the import is this module's purpose)

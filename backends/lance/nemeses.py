@@ -6,7 +6,7 @@ process that has used Lance is not fork-safe), so a helper starts in a fraction 
 instead of paying lancedb's import of several seconds. A helper is started once and reused,
 so a nemesis step costs one write, not one process start; the competitor's helper is kept for
 the life of the process and handed each store in turn, so a test case does not pay for one.
-Each helper holds a lifeline (``umi_dst.lifeline``): it exits when the process that started it
+Each helper holds a lifeline (``umi_dst.campaign.lifeline``): it exits when the process that started it
 is gone, killed or not.
 
 - ``KillWriter`` performs the write in a helper and SIGKILLs it while the write is in
@@ -47,16 +47,16 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from backends.lance.store import ID_COLUMN, LanceStore, LanceVectorBackend, is_commit_conflict
-from umi_dst import lifeline
+from umi_dst.backends.lance.store import ID_COLUMN, LanceStore, LanceVectorBackend, is_commit_conflict
+from umi_dst.campaign import lifeline
 from umi_dst.contract import InjectedFault, VectorBackend, WriteCall
 from umi_dst.operations import CrashPoint
 
 if TYPE_CHECKING:
-    from umi_dst.export_calls import ExportCall
+    from umi_dst.export.calls import ExportCall
 
 _FORKSERVER = multiprocessing.get_context("forkserver")
-_FORKSERVER.set_forkserver_preload(["backends.lance.forkserver"])
+_FORKSERVER.set_forkserver_preload(["umi_dst.backends.lance.forkserver"])
 _READY_TIMEOUT = 120.0
 _WRITE_TIMEOUT = 120.0
 _POLL_INTERVAL = 0.0002

@@ -1,6 +1,6 @@
 """The original Rust ``LanceVectorBackend`` of umi-memory, ported faithfully as a case study.
 
-It differs from ``backends.lance`` only where the original did, and each difference is a
+It differs from ``umi_dst.backends.lance`` only where the original did, and each difference is a
 bug the contract machine finds:
 
 - an upsert is a delete followed by an add: two commits, so a crash or a failed add between
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from backends.lance.factory import LanceFactory, build_factory
-from backends.lance.store import VECTOR_COLUMN, LanceVectorBackend, RetryPolicy, to_arrow
+from umi_dst.backends.lance.factory import LanceFactory, build_factory
+from umi_dst.backends.lance.store import VECTOR_COLUMN, LanceVectorBackend, RetryPolicy, to_arrow
 from umi_dst.contract import Embedding
 from umi_dst.validation import last_wins, validate_batch
 
@@ -83,7 +83,7 @@ class BatchLoopLanceBackend(LanceVectorBackend):
 
 
 def batch_loop(workdir: Path, dim: int) -> LanceFactory:
-    """Builder for ``backends.lance.upstream:batch_loop``: batches not atomic, no table made up front."""
+    """Builder for ``umi_dst.backends.lance.upstream:batch_loop``: batches not atomic, no table made up front."""
     return build_factory(
         workdir, dim, name="lance-batch-loop", backend_class=BatchLoopLanceBackend, create_table=False
     )

@@ -34,8 +34,8 @@ import psycopg
 from psycopg import sql
 from psycopg.copy import LibpqWriter
 
-from backends.postgres.nemeses import CrashServer, NemesisFailed, StatementTimeout, StoreOnServer, TerminateConnection
-from backends.postgres.store import PostgresVectorBackend
+from umi_dst.backends.postgres.nemeses import CrashServer, NemesisFailed, StatementTimeout, StoreOnServer, TerminateConnection
+from umi_dst.backends.postgres.store import PostgresVectorBackend
 from umi_dst.contract import Nemesis, WriteCall
 from umi_dst.operations import CrashPoint
 

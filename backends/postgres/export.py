@@ -12,14 +12,14 @@ from types import SimpleNamespace
 
 from psycopg import sql
 
-from backends.postgres.factory import PostgresFactory
-from backends.postgres.store import (
+from umi_dst.backends.postgres.factory import PostgresFactory
+from umi_dst.backends.postgres.store import (
     COPY_MIN_ROWS,
     DEFAULT_EF_SEARCH,
     DEFAULT_INDEX_MIN_ROWS,
     PostgresVectorBackend,
 )
-from backends.postgres.crash_points import (
+from umi_dst.backends.postgres.crash_points import (
     GONE_SQL,
     AFTER_COMMIT,
     AFTER_STATEMENTS,
@@ -27,9 +27,9 @@ from backends.postgres.crash_points import (
     EXPECTED,
     MID_COPY,
 )
-from backends.postgres.nemeses import STATEMENT_TIMEOUT_MS, StatementTimeout, TerminateConnection
-from backends.postgres.upstream import UpstreamFactory
-from umi_dst.export_calls import ExportCall, ExportError, Rendered, indent
+from umi_dst.backends.postgres.nemeses import STATEMENT_TIMEOUT_MS, StatementTimeout, TerminateConnection
+from umi_dst.backends.postgres.upstream import UpstreamFactory
+from umi_dst.export.calls import ExportCall, ExportError, Rendered, indent
 from umi_dst.operations import CrashPoint
 from umi_dst.validation import last_wins
 

@@ -16,9 +16,9 @@ from pgvector.psycopg.vector import register_vector_info
 from psycopg import sql
 from psycopg.types import TypeInfo
 
-from backends.postgres.crash_points import nemeses_for
-from backends.postgres.server import Server, admin_connection, new_schema_name, server, server_versions
-from backends.postgres.store import (
+from umi_dst.backends.postgres.crash_points import nemeses_for
+from umi_dst.backends.postgres.server import Server, admin_connection, new_schema_name, server, server_versions
+from umi_dst.backends.postgres.store import (
     INLINE_STORAGE,
     DEFAULT_EF_SEARCH,
     DEFAULT_INDEX_MIN_ROWS,

@@ -18,8 +18,8 @@ from typing import Protocol
 import psycopg
 from psycopg import sql
 
-from backends.postgres.server import Server
-from backends.postgres.store import PostgresVectorBackend
+from umi_dst.backends.postgres.server import Server
+from umi_dst.backends.postgres.store import PostgresVectorBackend
 from umi_dst.contract import WriteCall
 
 

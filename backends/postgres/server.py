@@ -51,7 +51,7 @@ import psutil
 import psycopg
 from psycopg import sql
 
-from backends.postgres import template
+from umi_dst.backends.postgres import template
 from umi_dst.redact import mask_secrets
 from umi_dst.registry import BackendUnavailable
 

@@ -13,7 +13,7 @@ What upstream did, and so what this does:
 - ``search`` is ``SELECT id, 1 - (embedding <=> q) ... ORDER BY embedding <=> q LIMIT n``
   with the default ``ivfflat.probes``, the score read as f64 and narrowed to f32.
 
-Validation, connections and the nemeses are shared with ``backends.postgres``.
+Validation, connections and the nemeses are shared with ``umi_dst.backends.postgres``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 from psycopg import sql
 
-from backends.postgres.factory import PostgresFactory
-from backends.postgres.store import PostgresVectorBackend
+from umi_dst.backends.postgres.factory import PostgresFactory
+from umi_dst.backends.postgres.store import PostgresVectorBackend
 from umi_dst.contract import Embedding, SearchResult
 from umi_dst.validation import validate_batch, validate_embedding, validate_id, validate_limit
 

@@ -17,11 +17,11 @@ from umi_dst.contract import BackendFactory, VectorBackend
 
 
 def is_lance(backend: VectorBackend) -> bool:
-    return type(backend).__module__ == "backends.lance.store" and hasattr(backend, "table")
+    return type(backend).__module__ == "umi_dst.backends.lance.store" and hasattr(backend, "table")
 
 
 def is_postgres(backend: VectorBackend) -> bool:
-    return type(backend).__module__ == "backends.postgres.store" and hasattr(backend, "connection")
+    return type(backend).__module__ == "umi_dst.backends.postgres.store" and hasattr(backend, "connection")
 
 
 def facts(factory: BackendFactory, backend: VectorBackend) -> dict:
@@ -112,7 +112,7 @@ def lance_raw_index(specs: tuple[str, ...]) -> dict | None:
     """The approximate Lance backend's index and query settings, for the raw baseline."""
     if "lance-approx" not in specs:
         return None
-    from backends.lance.store import IndexPlan
+    from umi_dst.backends.lance.store import IndexPlan
 
     plan = IndexPlan()
     return {
@@ -128,14 +128,14 @@ def postgres_raw_hnsw(specs: tuple[str, ...]) -> dict | None:
     """``WITH (...)`` options of the approximate Postgres backend's HNSW index (pgvector defaults)."""
     if "postgres-approx" not in specs:
         return None
-    from backends.postgres.store import DEFAULT_EF_SEARCH
+    from umi_dst.backends.postgres.store import DEFAULT_EF_SEARCH
 
     return {"with": {}, "ef_search": DEFAULT_EF_SEARCH}
 
 
 def with_postgres(action: Callable[[str], dict]) -> dict:
     """Run ``action(conninfo)`` against the server the postgres backends use in this process."""
-    from backends.postgres.server import ensure_vector_extension, server
+    from umi_dst.backends.postgres.server import ensure_vector_extension, server
 
     pg = server()
     with pg.connect(autocommit=True) as connection:

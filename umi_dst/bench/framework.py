@@ -16,8 +16,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from umi_dst import machine, registry
-from umi_dst.harness import Harness
+from umi_dst.generation import machine
+from umi_dst import registry
+from umi_dst.checking.harness import Harness
 from umi_dst.operations import CrashPoint, Step, Store
 from umi_dst.recipes import Random
 from umi_dst.bench.timing import seconds

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backends.sim import SimVectorBackend
+from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.bench.data import Dataset
 from umi_dst.contract import DEFAULT_SCORE_ATOL, SearchResult
 

@@ -4,7 +4,7 @@ connections, to prove the parallel mode finds races. And the correct Sim behind 
 All connections of one factory share one ``SimVectorBackend`` and one lock, as connections to
 one server share its tables. Every call first makes a simulated network round trip (outside
 the lock), and each buggy write holds its critical window open, where a real store would be
-waiting on disk or the network. The factory declares ``turns`` (``umi_dst.turns``): in the
+waiting on disk or the network. The factory declares ``turns`` (``umi_dst.concurrency.turns``): in the
 parallel mode its clients run one at a time and hand the turn on at each round trip, and a
 window stays open until another client makes the call that meets the race (or every other
 client has finished), so a program's verdict never depends on how the machine scheduled the
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from backends.sim import SimVectorBackend
+from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Embedding, Nemesis, SearchResult
-from umi_dst.turns import Turns
+from umi_dst.concurrency.turns import Turns
 from umi_dst.validation import last_wins, validate_batch, validate_embedding, validate_id
 
 ROUND_TRIP = 0.0002

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backends.sim import SimVectorBackend
+from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Embedding, Nemesis, SearchResult
 from umi_dst.validation import validate_dim, validate_embedding, validate_id
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backends.sim import SimFactory, SimVectorBackend
+from umi_dst.backends.sim import SimFactory, SimVectorBackend
 from umi_dst.contract import Embedding, InjectedFault, SearchResult
 from umi_dst.filters import matches, parse_filter
 from umi_dst.metadata import Metadata

@@ -19,7 +19,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from backends.sim import SimVectorBackend
+from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.contract import Embedding
 from umi_dst.selftest.file_stores import FileBackend, FileStoreFactory, hex_of, vector_of
 from umi_dst.validation import last_wins, validate_batch, validate_id

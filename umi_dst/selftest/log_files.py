@@ -7,7 +7,7 @@ The store keeps one log in its data directory (``records.log``): every write app
 checksum: what a crash cut off is ignored, and the next write cuts it away before it appends.
 This is how WAL-based
 engines stay correct across a crash, so the harness's crash states must pass it: an append cut
-short keeps the lines before it (the crash model, ``umi_dst.crash_states``).
+short keeps the lines before it (the crash model, ``umi_dst.checking.crash_states``).
 
 - ``correct``: a write, a batch included, is one line, so it lands whole or not at all;
 - ``batch_per_item``: appends a batch as one line per item, so a crash can keep half a batch.
@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from backends.sim import SimVectorBackend
+from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.contract import Embedding
 from umi_dst.selftest.file_stores import FileBackend, FileStoreFactory, hex_of, vector_of
 from umi_dst.validation import last_wins, validate_batch, validate_id

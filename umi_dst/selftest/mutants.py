@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backends.sim import SimFactory, SimVectorBackend
+from umi_dst.backends.sim import SimFactory, SimVectorBackend
 from umi_dst.contract import DEFAULT_SCORE_ATOL, MAX_LIMIT, Embedding, Nemesis, SearchResult, WriteCall
 from umi_dst.validation import last_wins, validate_batch, validate_id, validate_limit
 

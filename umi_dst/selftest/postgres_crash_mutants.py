@@ -28,8 +28,8 @@ import numpy as np
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
-from backends.postgres.factory import PostgresFactory
-from backends.postgres.store import PostgresVectorBackend
+from umi_dst.backends.postgres.factory import PostgresFactory
+from umi_dst.backends.postgres.store import PostgresVectorBackend
 from umi_dst.contract import Embedding, SearchResult
 from umi_dst.validation import last_wins, validate_batch
 

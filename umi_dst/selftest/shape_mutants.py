@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backends.sim import SimFactory, SimVectorBackend
+from umi_dst.backends.sim import SimFactory, SimVectorBackend
 from umi_dst.contract import Embedding, SearchResult
 from umi_dst.validation import validate_batch, validate_embedding, validate_id, validate_limit
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from umi_dst.selftest.mutants import DeleteAlwaysTrue, LimitOffByOne, ScoreIsDistance
-from backends.sim import SimFactory
+from umi_dst.backends.sim import SimFactory
 
 
 class ThreeBugs(ScoreIsDistance, LimitOffByOne, DeleteAlwaysTrue):

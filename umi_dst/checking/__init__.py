@@ -1,0 +1,1 @@
+"""Checking: one step on backend and oracle, the checks, faults, crash states and the recall battery."""

@@ -1,0 +1,1 @@
+"""Concurrency: parallel programs, their clients, recorded histories and the linearizability checker."""

@@ -1,0 +1,1 @@
+"""Generation: Hypothesis strategies, the contract machine, its determinism and profiles."""

@@ -1,0 +1,1 @@
+"""The pytest plugin: options, contract items, seed files collected as tests."""
