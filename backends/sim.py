@@ -4,7 +4,8 @@ Records live in slots of two contiguous matrices: the stored float32 vectors (fo
 ``get``) and their float64 unit vectors (for search). A store appends or overwrites a slot, a
 delete moves the last slot into the hole, so writes are amortised O(1) and search is one
 matrix-vector product over a contiguous block. Ties are broken by id, so the output never
-depends on insertion or hash order.
+depends on insertion or hash order. Each record also carries its metadata (docs/filters.md),
+and a filtered search ranks only the records ``umi_dst.filters.matches`` selects.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import numpy as np
 
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Embedding, Nemesis, SearchResult
 from umi_dst.checking.faults import FaultPlan
+from umi_dst.filters import MATCH_ALL, matches, parse_filter
+from umi_dst.metadata import Metadata, split_batch, validate_metadata
 from umi_dst.validation import (
     last_wins,
     validate_batch,
@@ -44,20 +47,40 @@ class SimVectorBackend:
         self._slot: dict[str, int] = {}
         self._raw = np.empty((_INITIAL_CAPACITY, dim), dtype=np.float32)
         self._unit = np.empty((_INITIAL_CAPACITY, dim), dtype=np.float64)
+        self._metadata: dict[str, Metadata] = {}
 
     def __repr__(self) -> str:
         return f"SimVectorBackend(dim={self.dim}, count={len(self._ids)})"
 
     # -- writes -------------------------------------------------------------------------
-    def store(self, id: str, embedding: Embedding) -> None:
+    def store(self, id: str, embedding: Embedding, metadata: Metadata | None = None) -> None:
         id = validate_id(id)
         vector = validate_embedding(embedding, self.dim)
-        self._write(lambda: self._put(id, vector))
+        kept = validate_metadata(metadata)
+        self._write(lambda: self._put_with_metadata([id], vector[np.newaxis], [kept]))
 
-    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
-        checked = last_wins(validate_batch(items, self.dim))
+    def store_batch(self, items: Sequence[tuple]) -> None:
+        pairs, metadatas = split_batch(items)
+        latest = dict(zip((id for id, _ in pairs), metadatas))
+        checked = last_wins(validate_batch(pairs, self.dim))
         if checked:
-            self._write(lambda: self._put_many([id for id, _ in checked], np.stack([v for _, v in checked])))
+            ids = [id for id, _ in checked]
+            self._write(lambda: self._put_with_metadata(ids, np.stack([v for _, v in checked]), [latest[id] for id in ids]))
+
+    def delete_where(self, filter: dict) -> int:
+        """Delete every record the filter selects, in one write; return how many."""
+        node = parse_filter(filter)
+        doomed = [id for id in self._ids if matches(node, self._metadata.get(id, {}))]
+        return int(self._write(lambda: sum(self._remove(id) for id in doomed)))
+
+    def _put_with_metadata(self, ids: list[str], vectors: np.ndarray, metadatas: list[Metadata]) -> None:
+        self._put_many(ids, vectors)
+        for id, metadata in zip(ids, metadatas):
+            self._store_metadata(id, metadata)
+
+    def _store_metadata(self, id: str, metadata: Metadata) -> None:
+        """Replace the record's metadata whole (an upsert keeps nothing of the old one)."""
+        self._metadata[id] = metadata
 
     def delete(self, id: str) -> bool:
         id = validate_id(id)
@@ -89,6 +112,7 @@ class SimVectorBackend:
         slot = self._slot.pop(id, None)
         if slot is None:
             return False
+        self._metadata.pop(id, None)
         last = len(self._ids) - 1
         if slot != last:
             moved = self._ids[last]
@@ -116,6 +140,10 @@ class SimVectorBackend:
         slot = self._slot.get(validate_id(id))
         return None if slot is None else self._raw[slot].copy()
 
+    def get_metadata(self, id: str) -> Metadata | None:
+        id = validate_id(id)
+        return dict(self._metadata.get(id, {})) if id in self._slot else None
+
     def exists(self, id: str) -> bool:
         return validate_id(id) in self._slot
 
@@ -132,9 +160,20 @@ class SimVectorBackend:
         n = len(self._ids)
         return self._ids[:n], self._unit[:n] @ (q / np.linalg.norm(q))
 
-    def search(self, query: Embedding, limit: int) -> list[SearchResult]:
+    def matching(self, filter: dict | None) -> np.ndarray:
+        """The slots of the records ``filter`` selects, ascending (oracle use); ``None`` selects all."""
+        node = MATCH_ALL if filter is None else parse_filter(filter)
+        n = len(self._ids)
+        if node == MATCH_ALL:
+            return np.arange(n)
+        return np.array([slot for slot in range(n) if matches(node, self._metadata.get(self._ids[slot], {}))], dtype=np.intp)
+
+    def search(self, query: Embedding, limit: int, filter: dict | None = None) -> list[SearchResult]:
         limit = validate_limit(limit)
-        ids, scores = self.scores(query)
+        selected = self.matching(filter)
+        all_ids, all_scores = self.scores(query)
+        ids = [all_ids[slot] for slot in selected]
+        scores = all_scores[selected]
         n = len(ids)
         if n == 0:
             return []
@@ -160,6 +199,8 @@ class SimFactory:
     approximate: bool = False
     recall_floor: float | None = None
     nemeses: Mapping[str, Nemesis] = field(default_factory=dict)
+    filters: bool = False
+    """Whether the harness generates metadata and filters for it (docs/filters.md)."""
     fault_plan: FaultPlan | None = None
     backend_class: type[SimVectorBackend] = SimVectorBackend
     _store: SimVectorBackend | None = field(default=None, repr=False)
@@ -180,4 +221,4 @@ class SimFactory:
 
 def factory(workdir: Path, dim: int) -> SimFactory:
     """Registered builder for ``sim``: the store lives in memory, ``workdir`` is unused."""
-    return SimFactory(dim=dim)
+    return SimFactory(dim=dim, filters=True)

@@ -73,11 +73,35 @@ class FullScan(Protocol):
     def scan(self) -> tuple[list[str], np.ndarray]: ...
 
 
+@runtime_checkable
+class FilteredBackend(Protocol):
+    """Optional capability: records carry metadata and searches take filters (CONTRACT §8).
+
+    Offered by a backend whose factory declares ``filters = True``; see docs/filters.md for
+    the metadata a record may hold and the filter dialect (``umi_dst.filters``).
+    """
+
+    def store(self, id: str, embedding: Embedding, metadata: dict | None = None) -> None: ...
+
+    def store_batch(self, items: Sequence[tuple]) -> None: ...
+
+    def get_metadata(self, id: str) -> dict | None: ...
+
+    def search(self, query: Embedding, limit: int, filter: dict | None = None) -> list[SearchResult]: ...
+
+    def delete_where(self, filter: dict) -> int: ...
+
+
+def declares_filters(factory: object) -> bool:
+    """Whether a factory declares the filter capability; factories that say nothing do not."""
+    return getattr(factory, "filters", False) is True
+
+
 @dataclass(frozen=True, slots=True)
 class WriteCall:
     """A write handed to a nemesis: it may run it here, in another process, or not at all.
 
-    ``method`` is ``"store"``, ``"store_batch"`` or ``"delete"``; ``args`` are the call's
+    ``method`` is ``"store"``, ``"store_batch"``, ``"delete"`` or ``"delete_where"``; ``args`` are the call's
     positional arguments, plain data (str and numpy arrays) so they can cross a process.
     """
 
@@ -88,11 +112,15 @@ class WriteCall:
         return getattr(backend, self.method)(*self.args)
 
     def changes(self) -> list[tuple[str, Embedding | None]]:
-        """The ids this write changes, each with the value it leaves (None: deleted)."""
+        """The ids this write changes, each with the vector it leaves (None: deleted). A
+        ``delete_where`` changes the records its filter selects in the store it runs on, so it
+        names none here (``filter_steps.changed_ids`` reads them from the oracle)."""
         if self.method == "store_batch":
-            return list(last_wins(self.args[0]))
+            return list(last_wins([(item[0], item[1]) for item in self.args[0]]))
         if self.method == "store":
             return [(self.args[0], self.args[1])]
+        if self.method == "delete_where":
+            return []
         return [(self.args[0], None)]
 
     def changed_ids(self) -> list[str]:

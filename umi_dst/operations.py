@@ -12,6 +12,14 @@ from typing import ClassVar, Optional, Union
 
 import numpy as np
 
+from umi_dst.filter_ops import (
+    FILTER_OPERATIONS,
+    DeleteWhere,
+    FilteredSearch,
+    GetMetadata,
+    StoreBatchTagged,
+    StoreTagged,
+)
 from umi_dst.recipes import Recipe, random_matrix
 
 
@@ -100,12 +108,15 @@ class Abandon:
     kind: ClassVar[str] = "abandon"
 
 
-Write = Union[Store, StoreBatch, Delete]
-Operation = Union[Store, StoreBatch, Delete, Get, Exists, Count, Search, Invalid, Reopen, Abandon]
+Write = Union[Store, StoreBatch, Delete, StoreTagged, StoreBatchTagged, DeleteWhere]
+Operation = Union[
+    Store, StoreBatch, Delete, Get, Exists, Count, Search, Invalid, Reopen, Abandon,
+    StoreTagged, StoreBatchTagged, DeleteWhere, GetMetadata, FilteredSearch,
+]  # fmt: skip
 OPERATION_KINDS: dict[str, type] = {
-    cls.kind: cls for cls in (Store, StoreBatch, Delete, Get, Exists, Count, Search, Invalid, Reopen, Abandon)
+    cls.kind: cls for cls in (Store, StoreBatch, Delete, Get, Exists, Count, Search, Invalid, Reopen, Abandon, *FILTER_OPERATIONS)
 }
-READ_ONLY = (Get, Exists, Count, Search, Invalid)
+READ_ONLY = (Get, Exists, Count, Search, Invalid, GetMetadata, FilteredSearch)
 """Operations that never change a correct store's content."""
 
 
@@ -114,7 +125,9 @@ def rows_written(op: Operation) -> int:
     batch (explicit and bulk), none for a read."""
     if isinstance(op, StoreBatch):
         return len(op.items) + (op.bulk.count if op.bulk else 0)
-    return 1 if isinstance(op, (Store, Delete)) else 0
+    if isinstance(op, StoreBatchTagged):
+        return len(op.items)
+    return 1 if isinstance(op, (Store, Delete, StoreTagged)) else 0
 
 
 MAX_CRASH_K = 1_000_000

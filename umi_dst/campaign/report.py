@@ -18,8 +18,7 @@ from pathlib import Path
 from umi_dst import strict_json
 from umi_dst.campaign.shard import SeedReplay, ShardResult
 from umi_dst.campaign.coverage import FAULT_OUTCOMES, Coverage
-from umi_dst.html import campaign_page
-from umi_dst.html import page as html_page
+from umi_dst.html import campaign_page, page as html_page
 
 KIND = "umi-dst-campaign"
 VERSION = 2

@@ -18,6 +18,7 @@ import numpy as np
 
 from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.checking import checks, crash_states, file_ops, recall_battery
+from umi_dst.checking import filter_steps
 from umi_dst import invalid
 from umi_dst.checking import search_battery
 from umi_dst.checking.checks import ContractViolation
@@ -29,8 +30,10 @@ from umi_dst.contract import (
     VectorBackend,
     WriteCall,
     check_declarations,
+    declares_filters,
 )
 from umi_dst.checking.faults import INJECTED_FAULTS, inject
+from umi_dst.filter_ops import FILTER_WRITES, FilteredSearch, GetMetadata
 from umi_dst.operations import (
     Abandon,
     Count,
@@ -67,6 +70,8 @@ class Harness:
     recall: recall_battery.RecallReport | None = None
     """The recall battery's outcome, once ``finish`` has run it (approximate mode)."""
     steps_run: int = 0
+    matching: int | None = None
+    """How many records the latest filtered search's filter selected (coverage)."""
     crash_states_checked: int = 0
     fault_outcome: str | None = None
     """How the latest faulty write ended: ``completed``, or failed and resolved to ``old`` or
@@ -117,6 +122,8 @@ class Harness:
             self._faulty_write(op, step.fault)
         elif isinstance(op, Write):
             self._write(op)
+        elif isinstance(op, (GetMetadata, FilteredSearch)):
+            self.matching = filter_steps.read(self, op)
         elif isinstance(op, Get):
             checks.bit_exact(f"get({op.id!r})", self.backend.get(op.id), self.oracle.get(op.id))
         elif isinstance(op, Exists):
@@ -148,6 +155,8 @@ class Harness:
         checks.equal("count() on a fresh connection", self.backend.count(), self.oracle.count())
         self._compare_every_record("on a fresh connection")
         search_battery.run(self.backend, self.oracle, self.factory.score_atol, exact=not self.factory.approximate)
+        if declares_filters(self.factory):
+            filter_steps.compare_every_metadata(self, "on a fresh connection")
         if self.factory.approximate:
             self.recall = recall_battery.run(self.backend, self.oracle, self.factory.score_atol)
             if self.log:
@@ -179,6 +188,8 @@ class Harness:
     # -- writes -------------------------------------------------------------------------
     def write_call(self, op: Write) -> WriteCall:
         """Concrete arguments for a write, with recipes made against the oracle's state."""
+        if isinstance(op, FILTER_WRITES):
+            return filter_steps.write_call(self, op)
         if isinstance(op, Store):
             return WriteCall("store", (op.id, self.embedding(op.embedding)))
         if isinstance(op, Delete):
@@ -244,6 +255,8 @@ class Harness:
 
     def _resolve_indeterminate(self, call: WriteCall) -> str:
         """A failed write may have landed or not: read back and accept all-old or all-new."""
+        if declares_filters(self.factory):
+            return filter_steps.resolve_indeterminate(self, call)
         outcome, sample = self._read_back(self.backend, call, f"failed {call.method}")
         if outcome == "new":
             call.apply(self.oracle)

@@ -26,11 +26,12 @@ from hypothesis import settings as Settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
+from umi_dst.generation import filter_strategies
 from umi_dst import invalid, registry
-from umi_dst.generation import search_mix
+from umi_dst.generation import search_mix, strategies
 from umi_dst.campaign import signatures
-from umi_dst.generation import strategies
-from umi_dst.contract import FactoryBuilder
+from umi_dst.contract import FactoryBuilder, declares_filters
+from umi_dst.filter_ops import DeleteWhere, FilteredSearch, GetMetadata, StoreBatchTagged, StoreTagged, as_text
 from umi_dst.campaign.coverage import Coverage
 from umi_dst.generation.determinism import seed_only_generation
 from umi_dst.checking.harness import Harness
@@ -49,7 +50,8 @@ from umi_dst.operations import (
     StoreBatch,
     rows_written,
 )
-from umi_dst.recipes import Random
+from umi_dst.recipes import Random, Scaled
+from umi_dst.checking.faults import INJECTED_FAULTS
 from umi_dst.generation.strategies import IdChoice, NearDuplicate, Pick, concrete_id, resolve
 from umi_dst.campaign.workers import raise_if_terminated
 
@@ -209,6 +211,8 @@ def contract_machine(
             """The faults each faulty-write rule writes under."""
             self.long = False
             self.small_scale = False
+            self.filters = False
+            """Whether the factory declares filters: only then are the filter rules drawn."""
             self.stopped = False
             """Set by a failure: later rules do nothing and the final checks are skipped."""
             self.generated = record.target is None
@@ -235,6 +239,7 @@ def contract_machine(
             if not record.versions:
                 record.versions = getattr(self.factory, "versions", dict)()
             self.harness = Harness(self.factory)
+            self.filters = declares_filters(self.factory)
             kinds = STRUCTURAL + self.harness.available_faults()
             self.enabled = tuple(kind for bit, kind in enumerate(kinds) if mask >> bit & 1)
             faults = kinds[len(STRUCTURAL) :]
@@ -367,6 +372,44 @@ def contract_machine(
         @rule(op=strategies.searches(recipe_dim))
         def search(self, op: Search) -> None:
             self.run(Step(Search(resolve(op.query, self.harness.oracle.ids()), op.limit)))
+
+        # -- the filter capability (docs/filters.md) ---------------------------------------
+        @precondition(lambda self: self.filters)
+        @rule(id=ids_or_picks, recipe=strategies.recipes(recipe_dim), metadata=filter_strategies.metadata)
+        def store_tagged(self, id: IdChoice, recipe, metadata: dict) -> None:
+            stored = self.harness.oracle.ids()
+            self.run(Step(StoreTagged(concrete_id(id, stored), resolve(recipe, stored), as_text(metadata))))
+
+        @precondition(lambda self: self.filters and self.harness.oracle.count() > 0)
+        @rule(id=strategies.picks, metadata=filter_strategies.metadata)
+        def retag(self, id: Pick, metadata: dict) -> None:
+            """A metadata-only upsert: the same vector, new metadata (the old must be gone)."""
+            target = concrete_id(id, self.harness.oracle.ids())
+            self.run(Step(StoreTagged(target, Scaled(target, 0), as_text(metadata))))
+
+        @precondition(lambda self: self.filters)
+        @rule(items=st.lists(st.tuples(ids_or_picks, strategies.recipes(recipe_dim), filter_strategies.metadata), max_size=6))
+        def store_batch_tagged(self, items: list) -> None:
+            stored = self.harness.oracle.ids()
+            resolved = tuple((concrete_id(id, stored), resolve(r, stored), as_text(m)) for id, r, m in items)
+            self.run(Step(StoreBatchTagged(resolved)))
+
+        @precondition(lambda self: self.filters)
+        @rule(id=ids_or_picks)
+        def get_metadata(self, id: IdChoice) -> None:
+            self.run(Step(GetMetadata(concrete_id(id, self.harness.oracle.ids()))))
+
+        @precondition(lambda self: self.filters)
+        @rule(op=filter_strategies.filtered_searches(recipe_dim))
+        def filtered_search(self, op: FilteredSearch) -> None:
+            self.run(Step(FilteredSearch(resolve(op.query, self.harness.oracle.ids()), op.limit, op.filter)))
+
+        @precondition(lambda self: self.filters)
+        @rule(filter=filter_strategies.tenant_filters | filter_strategies.filters, fault=st.integers(0, 7))
+        def delete_where(self, filter: dict, fault: int) -> None:
+            """Under no fault, an injected one or one of the factory's nemeses (not a crash point)."""
+            faults = (None, *INJECTED_FAULTS, *sorted(self.factory.nemeses))
+            self.run(Step(DeleteWhere(as_text(filter)), faults[fault % len(faults)]))
 
         @rule(call=st.sampled_from(sorted(invalid.DEFECTS)))
         def invalid_input(self, call: str) -> None:

@@ -20,6 +20,9 @@ from umi_dst import invalid
 from umi_dst.seedfiles.codec import DecodeError
 from umi_dst.contract import MAX_ABS_VALUE, MAX_DIM, MAX_LIMIT, MIN_DIM, MIN_NORM, InvalidInput
 from umi_dst.checking.faults import INJECTED_FAULTS
+from umi_dst.filter_ops import DeleteWhere, FilteredSearch, StoreBatchTagged, StoreTagged, from_text
+from umi_dst.filters import parse_filter
+from umi_dst.metadata import validate_metadata
 from umi_dst.operations import Count, Delete, Exists, Get, Invalid, Search, Step, Store, StoreBatch, Write
 from umi_dst.recipes import Explicit, NearTie, Negated, OneHot, Perturbed, Random, Recipe, Scaled
 from umi_dst.validation import validate_id
@@ -85,6 +88,13 @@ def check_step(step: Step, dim: int, path: str) -> None:
             raise DecodeError(f"{path}.limit", f"must be from 1 to {MAX_LIMIT}, got {op.limit}")
     elif isinstance(op, StoreBatch):
         _batch(op, dim, path)
+    _filter_texts(op, path)
+    if isinstance(op, (StoreTagged, FilteredSearch)):
+        _recipe(op.embedding if isinstance(op, StoreTagged) else op.query, dim, path)
+    elif isinstance(op, StoreBatchTagged):
+        for i, (id, recipe, _) in enumerate(op.items):
+            _id(id, f"{path}.items[{i}][0]")
+            _recipe(recipe, dim, f"{path}.items[{i}][1]")
     elif isinstance(op, Invalid):
         if op.call not in invalid.DEFECTS:
             raise DecodeError(f"{path}.call", f"must be one of {sorted(invalid.DEFECTS)}, got {op.call[:80]!r}")
@@ -121,6 +131,20 @@ def _batch(op: StoreBatch, dim: int, path: str) -> None:
             )
         if not 1 <= bulk.distinct <= MAX_BULK:
             raise DecodeError(f"{path}.bulk.distinct", f"must be from 1 to {MAX_BULK}, got {bulk.distinct}")
+
+
+def _filter_texts(op: object, path: str) -> None:
+    """A filter operation's metadata and filter texts must be what the capability accepts."""
+    texts = [(f"{path}.metadata", op.metadata, validate_metadata)] if isinstance(op, StoreTagged) else []
+    if isinstance(op, StoreBatchTagged):
+        texts = [(f"{path}.items[{i}][2]", m, validate_metadata) for i, (_, _, m) in enumerate(op.items)]
+    if isinstance(op, (DeleteWhere, FilteredSearch)):
+        texts = [(f"{path}.filter", op.filter, parse_filter)]
+    for where, text, validate in texts:
+        try:
+            validate(from_text(text))
+        except (ValueError, InvalidInput) as exc:
+            raise DecodeError(where, str(exc)) from None
 
 
 def _recipe(recipe: Recipe, dim: int, path: str) -> None:
