@@ -17,8 +17,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from umi_dst.contract import DEFAULT_SCORE_ATOL, Embedding, Nemesis, SearchResult
 from umi_dst.checking.faults import FaultPlan
+from umi_dst.contract import DEFAULT_SCORE_ATOL, Embedding, Nemesis, SearchResult
 from umi_dst.filters import MATCH_ALL, matches, parse_filter
 from umi_dst.metadata import Metadata, split_batch, validate_metadata
 from umi_dst.validation import (
@@ -65,7 +65,9 @@ class SimVectorBackend:
         checked = last_wins(validate_batch(pairs, self.dim))
         if checked:
             ids = [id for id, _ in checked]
-            self._write(lambda: self._put_with_metadata(ids, np.stack([v for _, v in checked]), [latest[id] for id in ids]))
+            self._write(
+                lambda: self._put_with_metadata(ids, np.stack([v for _, v in checked]), [latest[id] for id in ids])
+            )
 
     def delete_where(self, filter: dict) -> int:
         """Delete every record the filter selects, in one write; return how many."""
@@ -166,7 +168,9 @@ class SimVectorBackend:
         n = len(self._ids)
         if node == MATCH_ALL:
             return np.arange(n)
-        return np.array([slot for slot in range(n) if matches(node, self._metadata.get(self._ids[slot], {}))], dtype=np.intp)
+        return np.array(
+            [slot for slot in range(n) if matches(node, self._metadata.get(self._ids[slot], {}))], dtype=np.intp
+        )
 
     def search(self, query: Embedding, limit: int, filter: dict | None = None) -> list[SearchResult]:
         limit = validate_limit(limit)

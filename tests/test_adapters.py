@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, settings
 from langchain_core.vectorstores import InMemoryVectorStore
 from langchain_qdrant import QdrantVectorStore
 from qdrant_client import QdrantClient, models
-
 from umi_dst.backends.langchain.inmemory import inmemory
+
 from umi_dst import registry
 from umi_dst.adapters import records
 from umi_dst.adapters.langchain import LangChainStore
@@ -57,7 +57,9 @@ def test_wrong_score_declaration_is_a_finding(tmp_path):
 
 def qdrant_euclid_in_memory(workdir, embeddings):
     client = QdrantClient(location=":memory:")
-    client.create_collection("c", vectors_config=models.VectorParams(size=embeddings.dim, distance=models.Distance.EUCLID))
+    client.create_collection(
+        "c", vectors_config=models.VectorParams(size=embeddings.dim, distance=models.Distance.EUCLID)
+    )
     return QdrantVectorStore(client, "c", embeddings, distance=models.Distance.EUCLID)
 
 

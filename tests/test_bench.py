@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from umi_dst.bench import command, compare
-from umi_dst.studies import lance_compaction, lance_load
 from umi_dst.bench.data import clustered
 from umi_dst.bench.truth import GroundTruth
 from umi_dst.contract import SearchResult
 from umi_dst.registry import CAMPAIGN_DEFAULTS
+from umi_dst.studies import lance_compaction, lance_load
 
 POINT_OPS = ("store", "update", "get", "exists", "exists_missing", "delete", "delete_missing", "count")
 SECTIONS = (
@@ -43,9 +43,28 @@ def tiny_report(tmp_path_factory) -> tuple[dict, str, list, int]:
     command.add_arguments(parser)
     backends = [arg for spec in CAMPAIGN_DEFAULTS for arg in ("--backend", spec)]
     args = parser.parse_args(
-        [*backends, "--sizes", "100,150", "--dims", "8", "--queries", "4", "--singles", "3",
-         "--framework-examples", "1", "--framework-steps", "4", "--shrink-examples", "1", "--out", str(root / "reports"),
-         "--workdir", str(root / "work"), "--no-progress"]
+        [
+            *backends,
+            "--sizes",
+            "100,150",
+            "--dims",
+            "8",
+            "--queries",
+            "4",
+            "--singles",
+            "3",
+            "--framework-examples",
+            "1",
+            "--framework-steps",
+            "4",
+            "--shrink-examples",
+            "1",
+            "--out",
+            str(root / "reports"),
+            "--workdir",
+            str(root / "work"),
+            "--no-progress",
+        ]
     )
     exit_code = command.main(args)
     outputs = sorted((root / "reports").iterdir())
@@ -110,7 +129,11 @@ def test_compare_lines_up_every_figure(tiny_report, tmp_path) -> None:
     b_path = tmp_path / "b.json"
     b_path.write_text(json.dumps(slower))
     lines = compare.render(json_path, b_path).splitlines()
-    rows = {line.split("|")[1].strip(): line.rsplit("|", 2)[1].strip() for line in lines if line.startswith("| ") and not line.startswith("| figure |")}
+    rows = {
+        line.split("|")[1].strip(): line.rsplit("|", 2)[1].strip()
+        for line in lines
+        if line.startswith("| ") and not line.startswith("| figure |")
+    }
     assert len(rows) == len(shared)
     assert rows.pop("150x8/postgres/search/limit_10/p50_ms") == "2.00", "the changed figure shows its ratio"
     assert set(rows.values()) <= {"1.00", "-"}  # "-": A is 0, no ratio
@@ -166,10 +189,16 @@ def test_lance_load_runs_rotate_and_report_every_ratio(tmp_path) -> None:
     """All three loads really ran (the backend's count is checked inside), in rotating order."""
     rows = lance_load.run("lance", 50, 8, 3)
     assert [set(row) for row in rows] == [{"backend", "raw", "merge", "ratio", "merge_ratio"}] * 3
-    assert [list(row)[:3] for row in rows] == [["backend", "raw", "merge"], ["raw", "merge", "backend"], ["merge", "backend", "raw"]]
+    assert [list(row)[:3] for row in rows] == [
+        ["backend", "raw", "merge"],
+        ["raw", "merge", "backend"],
+        ["merge", "backend", "raw"],
+    ]
     assert all(row["ratio"] == row["raw"] / row["backend"] > 0 for row in rows)
     assert all(row["merge_ratio"] == row["raw"] / row["merge"] > 0 for row in rows)
-    markdown = lance_load.write_report("lance", 50, 8, rows, {"cpu_model": "cpu", "logical_cpus": 2, "load_average": [1, 2, 3]}, tmp_path)
+    markdown = lance_load.write_report(
+        "lance", 50, 8, rows, {"cpu_model": "cpu", "logical_cpus": 2, "load_average": [1, 2, 3]}, tmp_path
+    )
     assert "| 3 |" in markdown.read_text() and "of 3 runs" in markdown.read_text()
     assert json.loads((tmp_path / "lance-load.json").read_text())["rows"] == rows
 
@@ -180,7 +209,9 @@ def test_lance_compaction_policies_run_side_by_side_on_equal_records(tmp_path) -
     workload = lance_compaction.Workload(writes=10, ids=3, dim=4, bulk=5)
     results = lance_compaction.run(workload, [2, 0])
     assert list(results) == ["every 2", "never"]
-    assert all(figures["write_ms"] > 0 and figures["read_ms"] > 0 and figures["total_s"] > 0 for figures in results.values())
+    assert all(
+        figures["write_ms"] > 0 and figures["read_ms"] > 0 and figures["total_s"] > 0 for figures in results.values()
+    )
     facts = {"cpu_model": "cpu", "logical_cpus": 2, "load_average": [1, 2, 3]}
     markdown = lance_compaction.write_report([(workload, results)], [2, 0], facts, tmp_path).read_text()
     assert "| every 2 |" in markdown and "| never |" in markdown

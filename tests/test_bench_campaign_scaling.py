@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from umi_dst.studies import campaign_scaling
-from umi_dst.campaign.shard import ShardResult
 from umi_dst.campaign.dispatch import ShardQueue
+from umi_dst.campaign.shard import ShardResult
 from umi_dst.campaign.shards import Shard
+from umi_dst.studies import campaign_scaling
 
 
 def shard(backend: str, index: int) -> Shard:
@@ -19,10 +19,18 @@ def shard(backend: str, index: int) -> Shard:
 
 def test_queue_measures_each_backend_then_sends_the_slowest_first():
     queue = ShardQueue(iter([shard(b, i) for b in ("cheap", "dear") for i in range(3)]), reorder=True)
-    assert [queue.next(), queue.next()] == [shard("cheap", 0), shard("dear", 0)], "each backend measured early, in plan order"
+    assert [queue.next(), queue.next()] == [shard("cheap", 0), shard("dear", 0)], (
+        "each backend measured early, in plan order"
+    )
     queue.finished(ShardResult(shard("cheap", 0), cases=10, seconds=1.0))
     queue.finished(ShardResult(shard("dear", 0), cases=10, seconds=30.0))
-    assert [queue.next() for _ in range(5)] == [shard("dear", 1), shard("dear", 2), shard("cheap", 1), shard("cheap", 2), None]
+    assert [queue.next() for _ in range(5)] == [
+        shard("dear", 1),
+        shard("dear", 2),
+        shard("cheap", 1),
+        shard("cheap", 2),
+        None,
+    ]
 
 
 def test_time_budget_queue_keeps_plan_order():
@@ -61,7 +69,18 @@ def test_machine_busy_time_counts_this_process_at_least():
 def test_bench_runs_the_command_on_one_and_two_workers_and_writes_the_report(tmp_path):
     seeds = tmp_path / "seeds"
     seeds.mkdir()
-    argv = ["--backend", "sim", "--examples", "20", "--steps", "5", "--seeds-dir", str(seeds), "--report-dir", str(tmp_path)]
+    argv = [
+        "--backend",
+        "sim",
+        "--examples",
+        "20",
+        "--steps",
+        "5",
+        "--seeds-dir",
+        str(seeds),
+        "--report-dir",
+        str(tmp_path),
+    ]
     assert campaign_scaling.main(argv) == 0
     result = json.loads(next(tmp_path.glob("campaign-scaling-*.json")).read_text())
     one, two = result["runs"]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from umi_dst.seedfiles import history_codec, parallel_seeds, seeds
 from umi_dst import registry
-from umi_dst.studies.crash_points import WRITE_KINDS, crash_state_rows, parallel_stability, soak
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.checking.crash_states import CRASH
-from umi_dst.operations import Delete, Get, Step, Store
 from umi_dst.concurrency.parallel import ParallelProgram, check_program
+from umi_dst.operations import Delete, Get, Step, Store
 from umi_dst.recipes import Random
+from umi_dst.seedfiles import history_codec, parallel_seeds, seeds
+from umi_dst.studies.crash_points import WRITE_KINDS, crash_state_rows, parallel_stability, soak
 
 
 def test_every_write_kind_gets_its_crash_states_checked_and_a_verdict():
@@ -37,8 +37,13 @@ def test_a_parallel_seed_is_replayed_live_and_its_recorded_run_judged_again(tmp_
     with pytest.raises(ContractViolation) as caught:
         check_program(factory, program)
     seed = parallel_seeds.ParallelSeed(
-        backend=spec, dim=4, clients_as="threads", prefix=list(program.prefix), clients=[list(c) for c in program.clients],
-        failure=seeds.failure_record(caught.value, None), versions={},
+        backend=spec,
+        dim=4,
+        clients_as="threads",
+        prefix=list(program.prefix),
+        clients=[list(c) for c in program.clients],
+        failure=seeds.failure_record(caught.value, None),
+        versions={},
         history=history_codec.recorded(caught.value.history, factory.score_atol, exact=True),
     )
     stability = parallel_stability(seeds.write(seed, tmp_path / "seeds"), runs=3)

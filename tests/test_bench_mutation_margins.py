@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from umi_dst.studies import mutation_margins
 from umi_dst.campaign.shard import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS
 from umi_dst.selftest.mutants import MUTANTS
+from umi_dst.studies import mutation_margins
 
 STRONG = "umi_dst.selftest.mutants:delete_always_true"
 
@@ -48,7 +48,9 @@ def test_report_counts_a_strong_mutant_and_the_correct_sim(tmp_path, capsys):
     again = tmp_path / "again"
     assert mutation_margins.main([*argv[:-1], str(again), "--before", str(tmp_path / "mutation-margins.json")]) == 0
     rerun = json.loads((again / "mutation-margins.json").read_text())
-    assert [r["hits_per_seed"] for r in rerun["rows"]] == [r["hits_per_seed"] for r in result["rows"]], "margins depend on the seeds alone"
+    assert [r["hits_per_seed"] for r in rerun["rows"]] == [r["hits_per_seed"] for r in result["rows"]], (
+        "margins depend on the seeds alone"
+    )
     assert "margin before" in (again / "mutation-margins.md").read_text()
 
 

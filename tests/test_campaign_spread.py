@@ -10,8 +10,8 @@ import pytest
 
 from umi_dst.campaign import dispatch
 from umi_dst.campaign.shard import DEFAULT_CONFIG
-from umi_dst.cli import main
 from umi_dst.campaign.workers import InProcessRunner
+from umi_dst.cli import main
 
 
 def run_cli(*args: str) -> int:
@@ -21,7 +21,9 @@ def run_cli(*args: str) -> int:
 def test_shards_merged_cover_the_same_cases_as_one_run(tmp_path, capsys):
     common = ("--backend", "sim", "--backend", "umi_dst.selftest.mutants:delete_always_true", "--examples", "20",
               "--steps", "10", "--seed", "5", "--workers", "1")  # fmt: skip
-    assert run_cli("run", *common, "--seeds-dir", str(tmp_path / "one-seeds"), "--report-dir", str(tmp_path / "one")) == 1
+    assert (
+        run_cli("run", *common, "--seeds-dir", str(tmp_path / "one-seeds"), "--report-dir", str(tmp_path / "one")) == 1
+    )
     for k in (1, 2):
         code = run_cli("run", *common, "--shard", f"{k}/2", "--seeds-dir", str(tmp_path / f"s{k}-seeds"),
                        "--report-dir", str(tmp_path / f"s{k}"))  # fmt: skip
@@ -64,7 +66,9 @@ def test_local_cluster_finds_a_planted_bug_and_the_driver_writes_its_seed(tmp_pa
     assert bug.status == "new" and Path(bug.seed).parent.parent == tmp_path / "seeds" and Path(bug.seed).exists()
     here = dispatch.run(dataclasses.replace(plan, seeds_dir=tmp_path / "here"), InProcessRunner())
     assert [b.signature for b in here.bugs()] == [bug.signature]
-    assert {b: c.to_json() for b, c in here.coverage().items()} == {b: c.to_json() for b, c in on_cluster.coverage().items()}
+    assert {b: c.to_json() for b, c in here.coverage().items()} == {
+        b: c.to_json() for b, c in on_cluster.coverage().items()
+    }
 
 
 def test_cases_finished_on_a_cluster_reach_the_driver_one_by_one(tmp_path):
@@ -72,15 +76,17 @@ def test_cases_finished_on_a_cluster_reach_the_driver_one_by_one(tmp_path):
     the progress bar moves per case, not per shard."""
     from distributed import LocalCluster
 
-    from umi_dst.campaign.shard import run_shard
     from umi_dst.campaign.cluster import DaskRunner
+    from umi_dst.campaign.shard import run_shard
     from umi_dst.campaign.shards import Shard
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         runner = DaskRunner(cluster.scheduler_address)
         try:
             shard = Shard("sim", 0, 1, 7, 6)
-            result = runner.submit(run_shard, shard, steps=5, dim=8, workdir=tmp_path, on_example=runner.on_example()).result()
+            result = runner.submit(
+                run_shard, shard, steps=5, dim=8, workdir=tmp_path, on_example=runner.on_example()
+            ).result()
             assert result.cases >= shard.examples
             assert runner.cases_reported() == result.cases
             assert runner.cases_reported() == 0, "each case is counted once"

@@ -6,13 +6,13 @@ import dataclasses
 
 import pytest
 
-from umi_dst.selftest.shape_mutants import SHAPE_MUTANTS
 from umi_dst.campaign import dispatch, signatures
 from umi_dst.campaign.shard import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS, run_campaign
+from umi_dst.campaign.workers import InProcessRunner, ProcessRunner
 from umi_dst.generation.machine import MachineConfig
 from umi_dst.seedfiles.replay import replay_file
 from umi_dst.seedfiles.seeds import load
-from umi_dst.campaign.workers import InProcessRunner, ProcessRunner
+from umi_dst.selftest.shape_mutants import SHAPE_MUTANTS
 
 
 def campaign(backends, tmp_path, examples=20, seed=0, **kwargs) -> dispatch.CampaignPlan:
@@ -37,7 +37,9 @@ def test_three_planted_bugs_give_distinct_seeds_each_replaying_to_its_own_failur
     for bug in bugs:
         assert replayed_signature(bug.seed, None, tmp_path) == bug.signature
         caught_by[bug.signature] = [
-            m for m in THREE_BUGS if replayed_signature(bug.seed, f"umi_dst.selftest.mutants:{m}", tmp_path) == bug.signature
+            m
+            for m in THREE_BUGS
+            if replayed_signature(bug.seed, f"umi_dst.selftest.mutants:{m}", tmp_path) == bug.signature
         ]
     assert all(len(mutants) == 1 for mutants in caught_by.values()), f"each seed shows exactly one bug: {caught_by}"
     assert sorted({m for [m] in caught_by.values()}) == sorted(THREE_BUGS), f"every bug has a seed: {caught_by}"
@@ -88,7 +90,9 @@ def test_pinned_short_campaign_misses_them(tmp_path):
 
 
 def test_a_bug_every_shard_hits_is_shrunk_once_by_the_first_shard(tmp_path):
-    plan = dataclasses.replace(campaign(["umi_dst.selftest.mutants:delete_always_true"], tmp_path, examples=30), steps=10)
+    plan = dataclasses.replace(
+        campaign(["umi_dst.selftest.mutants:delete_always_true"], tmp_path, examples=30), steps=10
+    )
     report = dispatch.run(plan, InProcessRunner())
     hit_by = [s.shard.index for s in report.ordered_shards() if s.hits]
     shrunk_by = [s.shard.index for s in report.ordered_shards() if s.findings]
@@ -98,7 +102,9 @@ def test_a_bug_every_shard_hits_is_shrunk_once_by_the_first_shard(tmp_path):
 
 
 def test_worker_processes_run_the_same_campaign_as_one_process(tmp_path):
-    plan = dataclasses.replace(campaign(["sim", "umi_dst.selftest.mutants:delete_always_true"], tmp_path, examples=20, seed=4), steps=10)
+    plan = dataclasses.replace(
+        campaign(["sim", "umi_dst.selftest.mutants:delete_always_true"], tmp_path, examples=20, seed=4), steps=10
+    )
     runner = ProcessRunner(2)
     try:
         spread = dispatch.run(dataclasses.replace(plan, seeds_dir=tmp_path / "spread"), runner)
@@ -108,7 +114,9 @@ def test_worker_processes_run_the_same_campaign_as_one_process(tmp_path):
     assert [dataclasses.asdict(b) | {"seed": None} for b in spread.bugs()] == [
         dataclasses.asdict(b) | {"seed": None} for b in here.bugs()
     ]
-    assert {b: c.to_json() for b, c in spread.coverage().items()} == {b: c.to_json() for b, c in here.coverage().items()}
+    assert {b: c.to_json() for b, c in spread.coverage().items()} == {
+        b: c.to_json() for b, c in here.coverage().items()
+    }
     [bug] = spread.bugs()
     assert load(bug.seed).steps == load(here.bugs()[0].seed).steps, "the same seed, shrunk the same way"
 
@@ -117,7 +125,9 @@ def test_signatures_ignore_drawn_values():
     a = signatures.check("get('x'): not a bit-exact round trip; value 3 is 1.5, stored -2e-05")
     b = signatures.check('get("O\'Brien"): not a bit-exact round trip; value 0 is 7.0, stored 8.0')
     assert a == b == "get(<s>): not a bit-exact round trip; value <n> is <n>, stored <n>"
-    assert signatures.check("exists('a'): expected False, got True") != signatures.check("exists('a'): expected True, got False")
+    assert signatures.check("exists('a'): expected False, got True") != signatures.check(
+        "exists('a'): expected True, got False"
+    )
 
 
 def test_a_torn_file_is_one_signature_whatever_it_kept():
@@ -125,7 +135,11 @@ def test_a_torn_file_is_one_signature_whatever_it_kept():
     drawn states of one write: a bug they all show is one bug."""
     empty = "crash in file operation 1 of 3, its file holding 0 bytes (a new file, empty): a mixed state"
     half = "crash in file operation 3 of 9, its file holding 17 bytes (its 14 old bytes and 3 of 7 new): a mixed state"
-    assert signatures.check(empty) == signatures.check(half) == "crash in file operation <n> of <n>, its file torn: a mixed state"
+    assert (
+        signatures.check(empty)
+        == signatures.check(half)
+        == "crash in file operation <n> of <n>, its file torn: a mixed state"
+    )
     assert signatures.check("crash after 2 of 9 file operations: a mixed state") != signatures.check(half)
 
 
@@ -146,4 +160,3 @@ def test_fault_outcomes_tell_old_new_and_unchanged_apart(tmp_path):
     before, after = faults["error_before"], faults["error_after"]
     assert before["new"] == 0 and before["old"] > 0 and before["unchanged"] > 0, before
     assert after["old"] == 0 and after["new"] > 0, after
-

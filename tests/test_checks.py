@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from umi_dst.backends.sim import SimVectorBackend
+
 from umi_dst.checking.checks import ContractViolation, search_results
 from umi_dst.contract import SearchResult as R
-from umi_dst.recipes import NearTie, random_vector
 from umi_dst.generation.strategies import NEAR_TIE_GAPS
+from umi_dst.recipes import NearTie, random_vector
 
 IDS = ["a", "b", "c", "d"]
 SCORES = np.array([0.9, 0.9 - 5e-5, 0.5, -0.2])

@@ -5,16 +5,16 @@ CI install is the tested dependency set of constraints.txt."""
 from __future__ import annotations
 
 import os
-from importlib import metadata
 import subprocess
+from importlib import metadata
 from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from umi_dst.seedfiles import seeds
 from umi_dst.pytest_plugin.contract_shard import SEED_PROPERTY
+from umi_dst.seedfiles import seeds
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
@@ -28,7 +28,13 @@ def workflow() -> dict:
 def script_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """This checkout's code, no reinstall, seeds into ``tmp_path``."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("UMI_")}
-    return {**env, "PYTHONPATH": str(ROOT), "UMI_CI_NO_INSTALL": "1", "UMI_SEED_OUTPUT": str(tmp_path / "ci-seeds"), **extra}
+    return {
+        **env,
+        "PYTHONPATH": str(ROOT),
+        "UMI_CI_NO_INSTALL": "1",
+        "UMI_SEED_OUTPUT": str(tmp_path / "ci-seeds"),
+        **extra,
+    }
 
 
 def test_every_job_runs_a_ci_script_and_uploads_the_seed_output():
@@ -43,7 +49,9 @@ def test_every_job_runs_a_ci_script_and_uploads_the_seed_output():
             script = ROOT / command.split()[0]
             assert script.parent == ROOT / ".ci" and os.access(script, os.X_OK), f"{command!r} is not a .ci/ script"
         uploads = [step for step in job["steps"] if step.get("uses", "").startswith("actions/upload-artifact")]
-        assert uploads and f"{seed_output}/" in uploads[0]["with"]["path"].split(), f"job {name} does not upload {seed_output}/"
+        assert uploads and f"{seed_output}/" in uploads[0]["with"]["path"].split(), (
+            f"job {name} does not upload {seed_output}/"
+        )
 
 
 def test_the_test_job_command_parses_its_options(tmp_path):
@@ -57,7 +65,9 @@ def test_the_test_job_command_parses_its_options(tmp_path):
 
 def test_the_nightly_job_finds_a_planted_bug_within_its_budget_and_leaves_its_seed(tmp_path):
     junit = tmp_path / "junit.xml"
-    env = script_env(tmp_path, UMI_NIGHTLY_BACKENDS="umi_dst.selftest.mutants:delete_always_true", UMI_NIGHTLY_SECONDS="1")
+    env = script_env(
+        tmp_path, UMI_NIGHTLY_BACKENDS="umi_dst.selftest.mutants:delete_always_true", UMI_NIGHTLY_SECONDS="1"
+    )
     result = subprocess.run(
         [str(ROOT / ".ci" / "nightly"), "--umi-shards", "1", "-n", "0", f"--junitxml={junit}"],
         env=env, capture_output=True, text=True, timeout=600,
@@ -86,7 +96,9 @@ def required(name: str, extras: set[str], seen: dict[str, str]) -> None:
     seen[canonicalize_name(name)] = distribution.version
     for text in distribution.requires or []:
         requirement = Requirement(text)
-        wanted = requirement.marker is None or any(requirement.marker.evaluate({"extra": extra}) for extra in extras or {""})
+        wanted = requirement.marker is None or any(
+            requirement.marker.evaluate({"extra": extra}) for extra in extras or {""}
+        )
         if wanted and canonicalize_name(requirement.name) not in seen:
             required(requirement.name, set(requirement.extras), seen)
 
@@ -110,4 +122,6 @@ def test_the_tested_set_pins_everything_the_test_extra_installs():
         for text in metadata.distribution("umi-dst").requires or []:
             requirement = Requirement(text)
             if canonicalize_name(requirement.name) == name:
-                assert requirement.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} breaks {text}"
+                assert requirement.specifier.contains(pins[name], prereleases=True), (
+                    f"{name}=={pins[name]} breaks {text}"
+                )

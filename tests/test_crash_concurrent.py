@@ -9,14 +9,14 @@ import json
 import pytest
 from hypothesis import Phase, given, settings
 
-from umi_dst.seedfiles import parallel_seeds, seeds
 from umi_dst import registry
-from umi_dst.export.script import ExportError, export_file
-from umi_dst.concurrency.linearizability import NotLinearizable
-from umi_dst.operations import Count, CrashPoint, Delete, Exists, Get, Step, Store, StoreBatch
 from umi_dst.concurrency.clients import ClientPool
+from umi_dst.concurrency.linearizability import NotLinearizable
 from umi_dst.concurrency.parallel import ParallelProgram, ProgramShape, check_program, parallel_programs, run_parallel
+from umi_dst.export.script import ExportError, export_file
+from umi_dst.operations import Count, CrashPoint, Delete, Exists, Get, Step, Store, StoreBatch
 from umi_dst.recipes import Random
+from umi_dst.seedfiles import parallel_seeds, seeds
 from umi_dst.seedfiles.seeds import MalformedSeed
 
 DIM = 8
@@ -36,7 +36,11 @@ JSON_FILES = "umi_dst.selftest.json_files:{}"
 KILLED_AFTER_ACK = ParallelProgram(
     (Step(Store("a", Random(1))),),
     (
-        (Step(Store("b", Random(2))), Step(Store("a", Random(3)), "kill_client", CrashPoint("after_ack", 0)), Step(Count())),
+        (
+            Step(Store("b", Random(2))),
+            Step(Store("a", Random(3)), "kill_client", CrashPoint("after_ack", 0)),
+            Step(Count()),
+        ),
         (Step(Count()), Step(Get("b")), Step(Exists("c"))),
     ),
 )
@@ -56,7 +60,13 @@ def test_an_acknowledged_write_survives_a_server_crash_in_a_concurrent_history(t
 
 
 def test_a_write_struck_before_its_commit_is_judged_as_never_applied(tmp_path):
-    before_commit = ParallelProgram(PROGRAM.prefix, ((Step(Store("a", Random(2)), "crash_server", CrashPoint("before_commit", 0)), Step(Get("a"))), PROGRAM.clients[1]))
+    before_commit = ParallelProgram(
+        PROGRAM.prefix,
+        (
+            (Step(Store("a", Random(2)), "crash_server", CrashPoint("before_commit", 0)), Step(Get("a"))),
+            PROGRAM.clients[1],
+        ),
+    )
     factory = registry.build("postgres", tmp_path, DIM)
     try:
         history = check_program(factory, before_commit)
@@ -86,7 +96,9 @@ def test_a_client_process_killed_after_an_acknowledged_write_runs_nothing_more_a
     """The correct JSON-file store passes; one that keeps writes in memory until its connection
     closes is caught (the killed writer never closes it)."""
     with ClientPool() as pool:
-        history = check_program(registry.build(JSON_FILES.format("correct"), tmp_path / "ok", DIM), KILLED_AFTER_ACK, "processes", pool)
+        history = check_program(
+            registry.build(JSON_FILES.format("correct"), tmp_path / "ok", DIM), KILLED_AFTER_ACK, "processes", pool
+        )
         lossy = registry.build(JSON_FILES.format("acknowledges_before_durable"), tmp_path / "lossy", DIM)
         with pytest.raises(NotLinearizable):
             check_program(lossy, KILLED_AFTER_ACK, "processes", pool)
@@ -96,7 +108,9 @@ def test_a_client_process_killed_after_an_acknowledged_write_runs_nothing_more_a
 
 
 def test_a_client_killed_in_its_write_leaves_that_write_indeterminate(tmp_path):
-    program = ParallelProgram((), ((Step(Store("a", Random(3)), "kill_client", CrashPoint("in_write", 0)),), (Step(Count()),)))
+    program = ParallelProgram(
+        (), ((Step(Store("a", Random(3)), "kill_client", CrashPoint("in_write", 0)),), (Step(Count()),))
+    )
     with ClientPool() as pool:
         history = check_program(registry.build(JSON_FILES.format("correct"), tmp_path, DIM), program, "processes", pool)
     assert history.calls[0].error == "client process killed in the write" and history.calls[0].indeterminate
@@ -116,8 +130,13 @@ def test_a_generated_program_strikes_at_most_one_client_write_at_an_offered_poin
 
 def test_a_parallel_seed_keeps_its_crash_point_and_a_nemesis_needs_one(tmp_path):
     seed = parallel_seeds.ParallelSeed(
-        backend="postgres", dim=DIM, clients_as="threads", prefix=list(PROGRAM.prefix),
-        clients=[list(steps) for steps in PROGRAM.clients], failure={}, versions={},
+        backend="postgres",
+        dim=DIM,
+        clients_as="threads",
+        prefix=list(PROGRAM.prefix),
+        clients=[list(steps) for steps in PROGRAM.clients],
+        failure={},
+        versions={},
     )
     path = seeds.write(seed, tmp_path)
     assert parallel_seeds.load(path).clients == seed.clients
@@ -132,11 +151,15 @@ def test_a_nemesis_strikes_only_clients_run_as_threads_and_only_one_the_backend_
     with pytest.raises(MalformedSeed, match="kill_client strikes only clients run as processes"):
         check_program(registry.build(JSON_FILES.format("correct"), tmp_path, DIM), KILLED_AFTER_ACK)
     sim = registry.build("umi_dst.selftest.concurrency_mutants:locked_sim", tmp_path, DIM)
-    with pytest.raises(MalformedSeed, match=r"field clients\[0\]\[0\].fault: backend 'locked_sim' offers no fault 'crash_server'"):
+    with pytest.raises(
+        MalformedSeed, match=r"field clients\[0\]\[0\].fault: backend 'locked_sim' offers no fault 'crash_server'"
+    ):
         check_program(sim, PROGRAM)
     factory = registry.build("postgres", tmp_path, DIM)
     try:
-        with pytest.raises(MalformedSeed, match=r"field clients\[0\]\[0\].fault: crash_server strikes only clients run as threads"):
+        with pytest.raises(
+            MalformedSeed, match=r"field clients\[0\]\[0\].fault: crash_server strikes only clients run as threads"
+        ):
             check_program(factory, PROGRAM, "processes")
     finally:
         factory.destroy()
@@ -157,15 +180,29 @@ def test_generated_crashes_in_concurrent_histories_pass_on_postgres_and_catch_th
 @pytest.mark.slow
 def test_generated_kills_of_client_processes_pass_on_lance(tmp_path, ci_settings):
     """About half the programs SIGKILL one client process in or right after one of its writes."""
-    result = run_parallel("lance", dim=DIM, workdir=tmp_path, settings=settings(ci_settings, max_examples=15), clients_as="processes", crashes=True)
+    result = run_parallel(
+        "lance",
+        dim=DIM,
+        workdir=tmp_path,
+        settings=settings(ci_settings, max_examples=15),
+        clients_as="processes",
+        crashes=True,
+    )
     assert result.passed, result.failure
     assert result.crashes > 0
 
 
 def test_a_crash_in_a_concurrent_history_is_refused_by_export_not_left_out(tmp_path):
     seed = parallel_seeds.ParallelSeed(
-        backend="postgres", dim=DIM, clients_as="threads", prefix=list(PROGRAM.prefix),
-        clients=[list(steps) for steps in PROGRAM.clients], failure={}, versions={},
+        backend="postgres",
+        dim=DIM,
+        clients_as="threads",
+        prefix=list(PROGRAM.prefix),
+        clients=[list(steps) for steps in PROGRAM.clients],
+        failure={},
+        versions={},
     )
-    with pytest.raises(ExportError, match="client 0: a crash_server in a concurrent history is not written as a script yet"):
+    with pytest.raises(
+        ExportError, match="client 0: a crash_server in a concurrent history is not written as a script yet"
+    ):
         export_file(seeds.write(seed, tmp_path))

@@ -7,17 +7,17 @@ import os
 from pathlib import Path
 
 import pytest
-
-from umi_dst.selftest import json_files, log_files
 from umi_dst.backends.lance.factory import exact_factory
 from umi_dst.backends.lance.upstream import batch_loop
+
 from umi_dst.checking import crash_states, file_ops
 from umi_dst.checking.checks import ContractViolation
-from umi_dst.seedfiles.codec import decode_step, encode_step
 from umi_dst.checking.crash_states import AFTER_OPS, CRASH, TORN
 from umi_dst.checking.harness import Harness, timing_dependent
 from umi_dst.operations import CrashPoint, Delete, Step, Store, StoreBatch
 from umi_dst.recipes import Random, random_matrix
+from umi_dst.seedfiles.codec import decode_step, encode_step
+from umi_dst.selftest import json_files, log_files
 
 DIM = 8
 WRITES = [
@@ -62,10 +62,17 @@ def test_crash_states_are_every_prefix_with_torn_writes_and_a_point_names_one():
     ops = [file_ops.Put("d/new.tmp", b"abcd", True), file_ops.Rename("d/new.tmp", "d/new"), file_ops.Remove("d/old")]
     states = crash_states.crash_states(before, ops)
     assert [(s.point, s.k, s.torn_bytes) for s in states] == [
-        (AFTER_OPS, 0, None), (TORN, 0, 0), (TORN, 0, 2), (AFTER_OPS, 1, None), (AFTER_OPS, 2, None), (AFTER_OPS, 3, None)
+        (AFTER_OPS, 0, None),
+        (TORN, 0, 0),
+        (TORN, 0, 2),
+        (AFTER_OPS, 1, None),
+        (AFTER_OPS, 2, None),
+        (AFTER_OPS, 3, None),
     ]
     assert states[2].files == {"d": None, "d/old": b"0", "d/new.tmp": b"ab"}
-    assert states[2].label(3) == "crash in file operation 1 of 3, its file holding 2 bytes (a new file, 2 of its 4 bytes)"
+    assert (
+        states[2].label(3) == "crash in file operation 1 of 3, its file holding 2 bytes (a new file, 2 of its 4 bytes)"
+    )
     assert states[-1].files == {"d": None, "d/new": b"abcd"}
     assert crash_states.chosen(states, CrashPoint(TORN, 0)) is states[2]
     assert crash_states.chosen(states, CrashPoint(TORN, 1)) is states[3], "a rename cannot tear"
@@ -79,12 +86,17 @@ def torn(old: bytes | None, new: bytes) -> list[bytes]:
 
 
 def test_a_new_file_is_torn_empty_and_half_written():
-    assert crash_states.torn_variants(None, b"abcd") == [(b"", "a new file, 0 of its 4 bytes"), (b"ab", "a new file, 2 of its 4 bytes")]
+    assert crash_states.torn_variants(None, b"abcd") == [
+        (b"", "a new file, 0 of its 4 bytes"),
+        (b"ab", "a new file, 2 of its 4 bytes"),
+    ]
     assert torn(None, b"a") == [b""] and torn(None, b"") == []
 
 
 def test_an_append_keeps_every_old_byte_and_a_prefix_of_the_new_ones():
-    assert crash_states.torn_variants(b"0123456789", b"0123456789abcd") == [(b"0123456789ab", "its 10 old bytes and 2 of 4 new")]
+    assert crash_states.torn_variants(b"0123456789", b"0123456789abcd") == [
+        (b"0123456789ab", "its 10 old bytes and 2 of 4 new")
+    ]
     assert torn(b"old", b"old!") == [], "one appended byte lands whole or not at all"
     assert torn(b"", b"abcd") == [b"ab"], "an existing empty file is appended to, not created"
 
@@ -94,7 +106,9 @@ def test_a_truncation_is_atomic():
 
 
 def test_an_in_place_write_is_torn_only_in_the_bytes_it_changed():
-    assert crash_states.torn_variants(b"abcdefgh", b"abWXYZgh") == [(b"abWXYfgh", "its 2 unchanged bytes, 3 of 6 rewritten, then its old bytes 5 to 8")]
+    assert crash_states.torn_variants(b"abcdefgh", b"abWXYZgh") == [
+        (b"abWXYfgh", "its 2 unchanged bytes, 3 of 6 rewritten, then its old bytes 5 to 8")
+    ]
     assert torn(b"abcd", b"abXYZWVU") == [b"abXYZ"], "past the old end, no old bytes are left"
     assert torn(b"abcd", b"abXd") == [], "one changed byte lands whole or not at all"
 
@@ -141,11 +155,17 @@ def test_renames_links_removals_and_new_directories_never_tear():
 def test_a_torn_write_is_torn_from_what_its_path_holds_at_that_point():
     """A file renamed into place earlier in the write is the old content its next write tears."""
     before = {"log": b"line 1\n"}
-    ops = [file_ops.Put("log.tmp", b"line 1\nline 2\n", torn=False), file_ops.Rename("log.tmp", "log"), file_ops.Put("log", b"line 1\nline 2\nline 3\n", torn=True)]
+    ops = [
+        file_ops.Put("log.tmp", b"line 1\nline 2\n", torn=False),
+        file_ops.Rename("log.tmp", "log"),
+        file_ops.Put("log", b"line 1\nline 2\nline 3\n", torn=True),
+    ]
     states = crash_states.crash_states(before, ops)
     chosen = crash_states.chosen(states, CrashPoint(TORN, 2))
     assert chosen.files == {"log": b"line 1\nline 2\nlin"} and chosen.torn_bytes == 17
-    assert chosen.label(3) == "crash in file operation 3 of 3, its file holding 17 bytes (its 14 old bytes and 3 of 7 new)"
+    assert (
+        chosen.label(3) == "crash in file operation 3 of 3, its file holding 17 bytes (its 14 old bytes and 3 of 7 new)"
+    )
 
 
 def test_materialize_turns_a_directory_into_any_crash_state(tmp_path):
@@ -156,7 +176,9 @@ def test_materialize_turns_a_directory_into_any_crash_state(tmp_path):
         current = target
 
 
-@pytest.mark.parametrize("builder", [exact_factory, json_files.correct, log_files.correct], ids=["lance", "json-files", "log-files"])
+@pytest.mark.parametrize(
+    "builder", [exact_factory, json_files.correct, log_files.correct], ids=["lance", "json-files", "log-files"]
+)
 def test_a_correct_file_store_passes_every_crash_state_of_every_write(tmp_path, builder):
     harness = run_steps(builder(tmp_path, DIM), WRITES)
     assert harness.crash_states_checked >= 4 * 3, "every crash write checks several states"
@@ -165,10 +187,16 @@ def test_a_correct_file_store_passes_every_crash_state_of_every_write(tmp_path, 
 @pytest.mark.parametrize(
     ("builder", "violation"),
     [
-        (json_files.rewrites_in_place, r"file operation 1 of 1, its file holding 0 bytes \(a new file, 0 of its \d+ bytes\): a fresh connection fails"),
+        (
+            json_files.rewrites_in_place,
+            r"file operation 1 of 1, its file holding 0 bytes \(a new file, 0 of its \d+ bytes\): a fresh connection fails",
+        ),
         (json_files.acknowledges_before_durable, "lost the write"),
         (batch_loop, "neither all-old nor all-new"),
-        (log_files.batch_per_item, r"its \d+ old bytes and \d+ of \d+ new\) left a state that is neither all-old nor all-new"),
+        (
+            log_files.batch_per_item,
+            r"its \d+ old bytes and \d+ of \d+ new\) left a state that is neither all-old nor all-new",
+        ),
     ],
     ids=["rewrites-in-place", "acknowledges-before-durable", "lance-batch-loop", "log-batch-per-item"],
 )

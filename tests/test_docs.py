@@ -28,7 +28,9 @@ def test_the_reference_exists_and_the_readme_links_it():
     readme_links = set(links(ROOT / "README.md"))
     for name in ("contract.md", "seed-format.md", "backends.md", "campaign-report.md"):
         assert f"docs/{name}" in readme_links, f"README does not link docs/{name}"
-    assert not any("shared/" in link for link in readme_links), "the contract lives in docs/, not outside the repository"
+    assert not any("shared/" in link for link in readme_links), (
+        "the contract lives in docs/, not outside the repository"
+    )
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT)))
@@ -50,7 +52,9 @@ def test_help_epilogues_point_at_the_reference(command, capsys):
     with pytest.raises(SystemExit):
         cli.main([*command, "--help"])
     named = re.findall(r"docs/[\w.-]+\.md", capsys.readouterr().out)
-    assert {f"docs/{name}" for name in ("contract.md", "seed-format.md", "backends.md", "campaign-report.md")} <= set(named)
+    assert {f"docs/{name}" for name in ("contract.md", "seed-format.md", "backends.md", "campaign-report.md")} <= set(
+        named
+    )
     assert all((ROOT / path).is_file() for path in named)
 
 

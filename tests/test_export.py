@@ -18,21 +18,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from umi_dst.seedfiles import seeds
 from umi_dst.cli import main
 from umi_dst.export.script import Data, export_file
 from umi_dst.operations import Count, CrashPoint, Get, Invalid, Search, Step, Store, StoreBatch
 from umi_dst.recipes import Random
+from umi_dst.seedfiles import seeds
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE_STUDIES = sorted((ROOT / "seeds" / "lance-upstream").glob("*.json")) + sorted(
     (ROOT / "seeds" / "postgres-upstream").glob("*.json")
 )
+
+
 def fixed(seed: Path) -> str:
     """The backend a case study must pass on (its ``expect`` names it)."""
     [backend] = [name for name, outcome in seeds.load(seed).expect.items() if outcome == "pass"]
     return backend
-
 
 
 SAME_FAILURE = {
@@ -343,7 +344,9 @@ def test_a_placed_fault_s_one_state_is_checked_by_the_script(tmp_path, monkeypat
     script.write_text(export_file(seed, "placed_store:build").script)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])}
     result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1 and "at before_commit: at this point it must leave the old state" in result.stderr, result.stderr
+    assert result.returncode == 1 and "at before_commit: at this point it must leave the old state" in result.stderr, (
+        result.stderr
+    )
 
 
 def test_a_placed_competing_writer_takes_its_turn_where_the_seed_places_it(tmp_path, standalone):
@@ -380,7 +383,9 @@ def test_terminate_connection_lands_at_every_point_as_the_replay_does(tmp_path, 
     for backend in ("postgres", mutant):
         directory = tmp_path / backend.rpartition(":")[2]
         cases += [(_placed_seed(directory, backend, "terminate_connection", at), backend) for at in points]
-        cases.append((_placed_seed(directory, backend, "terminate_connection", CrashPoint("mid_copy", 7), 120), backend))
+        cases.append(
+            (_placed_seed(directory, backend, "terminate_connection", CrashPoint("mid_copy", 7), 120), backend)
+        )
     _verdicts_agree(tmp_path, _with_umi_dst(standalone, tmp_path), cases)
 
 
@@ -391,6 +396,13 @@ def _with_umi_dst(standalone, tmp_path):
         if "umi_dst" not in script.read_text():
             return standalone(script)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        return subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     return start

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from umi_dst.backends.sim import SimFactory, SimVectorBackend
+
 from umi_dst.checking.checks import ContractViolation
-from umi_dst.seedfiles.codec import DecodeError, decode_step, encode_step
+from umi_dst.checking.harness import Harness
 from umi_dst.contract import InvalidInput
 from umi_dst.filter_ops import DeleteWhere, FilteredSearch, GetMetadata, StoreBatchTagged, StoreTagged, as_text
-from umi_dst.checking.harness import Harness
 from umi_dst.operations import Step
 from umi_dst.recipes import Random
+from umi_dst.seedfiles.codec import DecodeError, decode_step, encode_step
 from umi_dst.seedfiles.seed_bounds import check_step
 from umi_dst.selftest.filter_mutants import FilterAfterLimit, IntStoredAsFloat, MetadataMergedOnUpsert
 
@@ -21,7 +21,9 @@ DIM = 4
 
 def oracle_with_tenants() -> SimVectorBackend:
     sim = SimVectorBackend(DIM)
-    sim.store_batch([(f"r{i}", np.eye(DIM, dtype=np.float32)[i % DIM] + i / 100, {"user": f"u{i % 3}", "i": i}) for i in range(12)])
+    sim.store_batch(
+        [(f"r{i}", np.eye(DIM, dtype=np.float32)[i % DIM] + i / 100, {"user": f"u{i % 3}", "i": i}) for i in range(12)]
+    )
     return sim
 
 
@@ -72,12 +74,18 @@ TAG_A = StoreTagged("a", Random(1), as_text({"user": "u1", "n": 1}))
 @pytest.mark.parametrize(
     ("backend_class", "steps", "named"),
     [
-        (MetadataMergedOnUpsert, [TAG_A, StoreTagged("a", Random(1), as_text({"user": "u2"})), GetMetadata("a")], "keys differ"),
+        (
+            MetadataMergedOnUpsert,
+            [TAG_A, StoreTagged("a", Random(1), as_text({"user": "u2"})), GetMetadata("a")],
+            "keys differ",
+        ),
         (IntStoredAsFloat, [TAG_A, GetMetadata("a")], "holds float 1.0, stored int 1"),
         (
             FilterAfterLimit,
-            [StoreBatchTagged(tuple((f"x{i}", Random(i), as_text({"user": f"u{i % 2}"})) for i in range(8))),
-             FilteredSearch(Random(99), 4, as_text({"user": "u1"}))],
+            [
+                StoreBatchTagged(tuple((f"x{i}", Random(i), as_text({"user": f"u{i % 2}"})) for i in range(8))),
+                FilteredSearch(Random(99), 4, as_text({"user": "u1"})),
+            ],
             "under-returned",
         ),
     ],
@@ -100,7 +108,9 @@ def test_delete_where_under_injected_faults_resolves_old_or_new():
 @pytest.mark.parametrize(
     "op",
     [
-        StoreTagged("a", Random(1), as_text({"big": 2**63 - 1, "f": 1.0, "z": -0.0, "b": True, "s": "'\\%_\U0001f600"})),
+        StoreTagged(
+            "a", Random(1), as_text({"big": 2**63 - 1, "f": 1.0, "z": -0.0, "b": True, "s": "'\\%_\U0001f600"})
+        ),
         StoreBatchTagged((("a", Random(1), as_text({"n": 1})), ("b", Random(2), as_text({})))),
         DeleteWhere(as_text({"$or": [{"n": {"$in": [1, 1.0, True, "1"]}}, {"$not": {"s": {"$exists": True}}}]})),
         FilteredSearch(Random(3), 5, as_text({"n": {"$gt": 2**53}})),

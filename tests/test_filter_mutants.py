@@ -43,4 +43,6 @@ def test_machine_catches_planted_filter_bug_and_seed_replays(mutant, tmp_path, c
     replayed = replay_file(result.seed_path, workdir=tmp_path)
     assert replayed.reproduced, f"seed did not reproduce: {replayed.summary()}"
     control = "umi_dst.selftest.filter_mutants:control"
-    assert not replay_file(result.seed_path, backend=control, workdir=tmp_path).reproduced, "the correct Sim passes the seed"
+    assert not replay_file(result.seed_path, backend=control, workdir=tmp_path).reproduced, (
+        "the correct Sim passes the seed"
+    )

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-
 from umi_dst.backends.sim import SimFactory
+
 from umi_dst.checking.checks import ContractViolation
-from umi_dst.contract import InvalidDeclaration, WriteCall
 from umi_dst.checking.harness import Harness
+from umi_dst.contract import InvalidDeclaration, WriteCall
 from umi_dst.operations import Bulk, Count, Delete, Get, Reopen, Step, Store, StoreBatch
 from umi_dst.recipes import OneHot, Random
 from umi_dst.validation import last_wins
@@ -165,7 +165,11 @@ def test_a_write_that_completes_under_a_nemesis_has_its_return_value_checked():
 
 @pytest.mark.parametrize(
     ("declared", "field"),
-    [({"score_atol": 1.0}, "score_atol = 1.0"), ({"approximate": True}, "recall_floor = None"), ({"recall_floor": 1.5}, "recall_floor = 1.5")],
+    [
+        ({"score_atol": 1.0}, "score_atol = 1.0"),
+        ({"approximate": True}, "recall_floor = None"),
+        ({"recall_floor": 1.5}, "recall_floor = 1.5"),
+    ],
 )
 def test_declarations_beyond_the_contract_are_refused(declared, field):
     with pytest.raises(InvalidDeclaration, match=f"declares .*{re.escape(field)}.*CONTRACT §3"):

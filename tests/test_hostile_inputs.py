@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from umi_dst.campaign import leftovers
-from umi_dst.seedfiles import parallel_seeds, seed_bounds, seeds
 from umi_dst.cli import EXIT_ENVIRONMENT, EXIT_OK, EXIT_USAGE, main
 from umi_dst.operations import Count, Delete, Get, Search, Step, Store, StoreBatch
 from umi_dst.recipes import Random
 from umi_dst.redact import mask_secrets
+from umi_dst.seedfiles import parallel_seeds, seed_bounds, seeds
 
 DIM = 4
 REPO = Path(__file__).resolve().parents[1]
@@ -119,15 +119,27 @@ MALFORMED_SEEDS = {
     "recipe-seed-2**64": (_set("steps[0].embedding.seed", 2**64), "steps[0].embedding.seed"),
     "bulk-of-10**9": (_set("steps[1].bulk", {"seed": 1, "count": 10**9, "distinct": 5}), "steps[1].bulk.count"),
     "bulk-distinct-zero": (_set("steps[1].bulk", {"seed": 1, "count": 5, "distinct": 0}), "steps[1].bulk.distinct"),
-    "scaled-exponent-1000": (_set("steps[0].embedding", {"kind": "scaled", "of": "a", "exponent": 1000}), "steps[0].embedding.exponent"),
+    "scaled-exponent-1000": (
+        _set("steps[0].embedding", {"kind": "scaled", "of": "a", "exponent": 1000}),
+        "steps[0].embedding.exponent",
+    ),
     "perturbed-epsilon-1e300": (
         _set("steps[0].embedding", {"kind": "perturbed", "of": "a", "seed": 1, "epsilon": 1e300}),
         "steps[0].embedding.epsilon",
     ),
-    "explicit-all-zero": (_set("steps[0].embedding", {"kind": "explicit", "values": [0.0]}), "steps[0].embedding.values"),
-    "explicit-float32-overflow": (_set("steps[0].embedding", {"kind": "explicit", "values": [1e39]}), "steps[0].embedding.values"),
+    "explicit-all-zero": (
+        _set("steps[0].embedding", {"kind": "explicit", "values": [0.0]}),
+        "steps[0].embedding.values",
+    ),
+    "explicit-float32-overflow": (
+        _set("steps[0].embedding", {"kind": "explicit", "values": [1e39]}),
+        "steps[0].embedding.values",
+    ),
     "explicit-empty": (_set("steps[0].embedding", {"kind": "explicit", "values": []}), "steps[0].embedding.values"),
-    "one-hot-zero": (_set("steps[0].embedding", {"kind": "one_hot", "axis": 0, "value": 0.0}), "steps[0].embedding.value"),
+    "one-hot-zero": (
+        _set("steps[0].embedding", {"kind": "one_hot", "axis": 0, "value": 0.0}),
+        "steps[0].embedding.value",
+    ),
     "one-hot-axis-2**70": (_set("steps[0].embedding", {"kind": "one_hot", "axis": 2**70}), "steps[0].embedding.axis"),
     "step-kind-a-list": (_set("steps[0].kind", []), "steps[0].kind"),
     "recipe-kind-an-object": (_set("steps[0].embedding.kind", {}), "steps[0].embedding.kind"),
@@ -135,8 +147,14 @@ MALFORMED_SEEDS = {
     "id-257-chars": (_set("steps[0].id", "x" * 257), "steps[0].id"),
     "id-with-nul": (_set("steps[3].id", "a\x00b"), "steps[3].id"),
     "id-lone-surrogate": (_set("steps[3].id", "a\ud800"), "steps[3].id"),
-    "invalid-unknown-call": (_set("steps[4]", {"kind": "invalid", "call": "drop_table", "defect": "id:empty"}), "steps[4].call"),
-    "invalid-unknown-defect": (_set("steps[4]", {"kind": "invalid", "call": "get", "defect": "id:huge"}), "steps[4].defect"),
+    "invalid-unknown-call": (
+        _set("steps[4]", {"kind": "invalid", "call": "drop_table", "defect": "id:empty"}),
+        "steps[4].call",
+    ),
+    "invalid-unknown-defect": (
+        _set("steps[4]", {"kind": "invalid", "call": "get", "defect": "id:huge"}),
+        "steps[4].defect",
+    ),
     "too-many-steps": (_set("steps", [{"kind": "count"}] * (seed_bounds.MAX_STEPS + 1)), "steps"),
     "version-99": (_set("version", 99), "version"),
     "crash-point-name-with-spaces": (_set("steps[1].at", {"point": "rm -rf /", "k": 0}), "steps[1].at.point"),
@@ -162,12 +180,25 @@ MALFORMED_PARALLEL_SEEDS = {
     "client-reopens": (_set("clients[0][0]", {"kind": "reopen"}), "clients[0][0].kind"),
     "client-nemesis-without-crash-point": (_set("clients[0][0].fault", "crash_server"), "clients[0][0].at"),
     "history-vector-of-wrong-dim": (
-        _set("history", {"atol": 1e-4, "exact": True, "calls": [{"client": 0, "invoked": 0, "completed": 1, "value": {"vector": [1.0]}}]}),
+        _set(
+            "history",
+            {
+                "atol": 1e-4,
+                "exact": True,
+                "calls": [{"client": 0, "invoked": 0, "completed": 1, "value": {"vector": [1.0]}}],
+            },
+        ),
         "history.calls[0].value",
     ),
-    "client-limit-0": (_set("clients[1][0]", {"kind": "search", "query": {"kind": "random", "seed": 1}, "limit": 0}), "clients[1][0].limit"),
+    "client-limit-0": (
+        _set("clients[1][0]", {"kind": "search", "query": {"kind": "random", "seed": 1}, "limit": 0}),
+        "clients[1][0].limit",
+    ),
     "clients-as-fibers": (_set("clients_as", "fibers"), "clients_as"),
-    "prefix-dim-mismatch-explicit": (_set("prefix[0].embedding", {"kind": "explicit", "values": [0.0] * 3}), "prefix[0].embedding.values"),
+    "prefix-dim-mismatch-explicit": (
+        _set("prefix[0].embedding", {"kind": "explicit", "values": [0.0] * 3}),
+        "prefix[0].embedding.values",
+    ),
 }
 
 
@@ -250,7 +281,9 @@ BROKEN_FILES = {
     "empty": _text("empty.json", b""),
     "truncated": _text("truncated.json", json.dumps(valid_seed()).encode()[:50]),
     "nan-literal": _text("nan.json", json.dumps(valid_seed()).replace('"dim": 4', '"dim": NaN').encode()),
-    "int-of-5000-digits": _text("bigint.json", json.dumps(valid_seed()).replace('"dim": 4', '"dim": ' + "9" * 5000).encode()),
+    "int-of-5000-digits": _text(
+        "bigint.json", json.dumps(valid_seed()).replace('"dim": 4', '"dim": ' + "9" * 5000).encode()
+    ),
     "invalid-utf8": _text("latin1.json", b'{"format": "umi-dst-seed", "description": "\xe9"}'),
     "top-level-array": _text("array.json", b"[1, 2, 3]"),
     "top-level-string": _text("string.json", b'"umi-dst-seed"'),
@@ -295,7 +328,9 @@ def test_a_module_that_raises_on_import_is_a_usage_error(tmp_path, monkeypatch, 
     assert_one_line_error(capsys, "RuntimeError: broken at import")
 
 
-@pytest.mark.parametrize("args", [("--dim", "3000"), ("--dim", "0"), ("--max-bulk", str(10**9)), ("--examples", "zero")], ids=" ".join)
+@pytest.mark.parametrize(
+    "args", [("--dim", "3000"), ("--dim", "0"), ("--max-bulk", str(10**9)), ("--examples", "zero")], ids=" ".join
+)
 def test_a_bad_run_argument_exits_2(args, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["run", "--backend", "sim", *args])
@@ -320,7 +355,12 @@ def test_help_shows_the_exit_code_table(capsys):
     with pytest.raises(SystemExit):
         main(["replay", "--help"])
     out = capsys.readouterr().out
-    for line in ("0  pass", "1  a contract violation", "2  bad usage or a malformed input file", "3  the environment cannot run"):
+    for line in (
+        "0  pass",
+        "1  a contract violation",
+        "2  bad usage or a malformed input file",
+        "3  the environment cannot run",
+    ):
         assert line in out
     assert "--allow-seed-backend" in out and "imports that module" in out
 
@@ -339,7 +379,9 @@ def test_an_unreachable_postgres_is_exit_3_with_the_password_masked(command, tmp
             "run", "--backend", "postgres", "--examples", "2", "--steps", "2", "--seed", "1",
             "--seeds-dir", str(tmp_path / "seeds"), "--report-dir", str(tmp_path / "reports"),
         ]  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "umi_dst.cli", *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "umi_dst.cli", *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == EXIT_ENVIRONMENT, done.stderr
     assert "hunter2" not in done.stdout + done.stderr and "umi:***@" in done.stderr
     assert "Traceback" not in done.stderr

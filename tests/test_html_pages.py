@@ -12,16 +12,22 @@ from pathlib import Path
 
 import pytest
 
-from umi_dst.export import script as export
 from umi_dst.cli import main
+from umi_dst.export import script as export
 from umi_dst.html.seed_page import page_path, render_file, write_beside
 from umi_dst.pytest_plugin.plugin import SEED_OUTPUT_OPTION
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 VIEWPORT = {"width": 1400, "height": 900}
 SEQUENTIAL = ROOT / "seeds/lance-upstream/unescaped-quote-in-id-filter.json"
@@ -69,8 +75,10 @@ def screenshots(request, tmp_path_factory) -> Path:
 def pages(tmp_path_factory) -> dict[str, Path]:
     """One page per kind, rendered once from the repository's seeds."""
     out = tmp_path_factory.mktemp("pages")
-    return {kind: render_file(seed, out / f"{kind}.html") for kind, seed in
-            (("sequential", SEQUENTIAL), ("crash", CRASH_POINT), ("parallel", PARALLEL))}
+    return {
+        kind: render_file(seed, out / f"{kind}.html")
+        for kind, seed in (("sequential", SEQUENTIAL), ("crash", CRASH_POINT), ("parallel", PARALLEL))
+    }
 
 
 @pytest.fixture(scope="session")
@@ -81,8 +89,23 @@ def campaign_page(tmp_path_factory) -> Path:
     old = os.getcwd()
     os.chdir(campaign)  # the report names seeds by the path the campaign wrote them at
     try:
-        main(["run", "--backend", "umi_dst.selftest.three_bugs:factory", "--examples", "12", "--seed", "1",
-              "--workers", "1", "--seeds-dir", "seeds", "--report-dir", "reports"])
+        main(
+            [
+                "run",
+                "--backend",
+                "umi_dst.selftest.three_bugs:factory",
+                "--examples",
+                "12",
+                "--seed",
+                "1",
+                "--workers",
+                "1",
+                "--seeds-dir",
+                "seeds",
+                "--report-dir",
+                "reports",
+            ]
+        )
     finally:
         os.chdir(old)
     return next((campaign / "reports").glob("*.html"))
@@ -91,7 +114,10 @@ def campaign_page(tmp_path_factory) -> Path:
 def opened(browser, path: Path, errors: list[str]):
     page = browser.new_page(viewport=VIEWPORT)
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("request", lambda request: errors.append(f"fetched {request.url}") if not request.url.startswith("file:") else None)
+    page.on(
+        "request",
+        lambda request: errors.append(f"fetched {request.url}") if not request.url.startswith("file:") else None,
+    )
     page.goto(path.as_uri())
     return page
 
@@ -124,7 +150,9 @@ def test_a_crash_point_shows_the_file_operations_and_what_each_state_read(browse
     assert page.locator("table.ops tr.done").count() + page.locator("table.ops tr.never").count() >= 1
     assert page.locator("table.files tr").count() > 1, "the files as they stood are listed"
     failed = page.locator("table.states tr.failed")
-    assert failed.count() == 1 and "old" in failed.inner_text() and "new" in failed.inner_text(), "the mixed state is marked"
+    assert failed.count() == 1 and "old" in failed.inner_text() and "new" in failed.inner_text(), (
+        "the mixed state is marked"
+    )
     page.locator("#crash").scroll_into_view_if_needed()
     page.screenshot(path=screenshots / "crash-point.png", full_page=True)
     assert errors == []
@@ -186,7 +214,9 @@ def test_a_10000_call_history_makes_a_small_page_that_opens_fast(browser, tmp_pa
         opened_in.append(tab.evaluate("performance.timing.loadEventEnd - performance.timing.navigationStart") / 1000)
         assert tab.locator(".bar").count() == 10_000
     seconds = min(opened_in)
-    print(f"10,000-call page: {size} bytes, opened and drawn (load event, scripts run) in {seconds:.2f} s, best of {opened_in}")
+    print(
+        f"10,000-call page: {size} bytes, opened and drawn (load event, scripts run) in {seconds:.2f} s, best of {opened_in}"
+    )
     tab.screenshot(path=screenshots / "parallel-10000.png")
     assert errors == []
     assert size < 5_000_000, size
@@ -194,7 +224,9 @@ def test_a_10000_call_history_makes_a_small_page_that_opens_fast(browser, tmp_pa
 
 
 @pytest.mark.slow
-def test_the_campaign_page_gives_each_bug_a_link_to_its_seeds_page_and_charts_its_coverage(campaign_page, browser, screenshots):
+def test_the_campaign_page_gives_each_bug_a_link_to_its_seeds_page_and_charts_its_coverage(
+    campaign_page, browser, screenshots
+):
     errors: list[str] = []
     page = opened(browser, campaign_page, errors)
     assert "FAIL" in page.locator("#verdict").inner_text()
@@ -215,11 +247,15 @@ def test_the_campaign_page_gives_each_bug_a_link_to_its_seeds_page_and_charts_it
 def test_the_bug_report_links_the_page_written_beside_the_seed(pages, tmp_path):
     seed = tmp_path / SEQUENTIAL.name
     shutil.copy(SEQUENTIAL, seed)
-    before = " ".join(export.write(export.export_file(seed), tmp_path / "before.py")[1].read_text(encoding="utf-8").split())
+    before = " ".join(
+        export.write(export.export_file(seed), tmp_path / "before.py")[1].read_text(encoding="utf-8").split()
+    )
     assert f"(make it with `umi-dst replay {seed} --html {page_path(seed)}`)" in before
     with ThreadPoolExecutor(1) as thread:  # away from the browser's event loop, which LanceDB refuses to share
         assert thread.submit(write_beside, seed).result() == page_path(seed) and page_path(seed).stat().st_size > 1000
-    after = " ".join(export.write(export.export_file(seed), tmp_path / "after.py")[1].read_text(encoding="utf-8").split())
+    after = " ".join(
+        export.write(export.export_file(seed), tmp_path / "after.py")[1].read_text(encoding="utf-8").split()
+    )
     assert f"[{page_path(seed).name}]({page_path(seed).as_posix()})." in after and "make it with" not in after
 
 
@@ -247,7 +283,9 @@ def test_a_history_that_cannot_be_ordered_marks_the_calls_and_the_longest_prefix
         linearizability.check(history, atol=1e-4, exact=True)
     prefix = longest_linearizable_prefix(history, atol=1e-4, exact=True)
     assert prefix == 2, "the store and the read before it can be ordered; the read after it cannot"
-    text = parallel.render(history, "cannot be ordered", "", str(raised.value), raised.value.core, raised.value.optional, prefix)
+    text = parallel.render(
+        history, "cannot be ordered", "", str(raised.value), raised.value.core, raised.value.optional, prefix
+    )
     errors: list[str] = []
     page = opened(browser, shell.write(tmp_path / "unordered.html", text), errors)
     core = page.locator(".bar.core")

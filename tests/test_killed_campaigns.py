@@ -79,12 +79,16 @@ def left_in(tmp: Path) -> dict[str, object]:
     processes = set()
     for process in psutil.process_iter(["cmdline", "environ"]):
         try:
-            if any(str(tmp) in part for part in process.info["cmdline"] or ()) or (process.info["environ"] or {}).get("TMPDIR") == str(tmp):
+            if any(str(tmp) in part for part in process.info["cmdline"] or ()) or (process.info["environ"] or {}).get(
+                "TMPDIR"
+            ) == str(tmp):
                 if process.status() != psutil.STATUS_ZOMBIE:
                     processes.add(process.pid)
         except (psutil.Error, TypeError):
             pass
-    entries = sorted(p.name for p in tmp.iterdir() if p.name.startswith("umi") and not p.name.startswith(TEMPLATE_PREFIX))
+    entries = sorted(
+        p.name for p in tmp.iterdir() if p.name.startswith("umi") and not p.name.startswith(TEMPLATE_PREFIX)
+    )
     return {"entries": entries, "processes": processes, "segments": segments}
 
 
@@ -150,7 +154,9 @@ class ShardsRunning:
         self.owners: set[str] = set()
 
     def __call__(self) -> bool:
-        self.owners |= {m.group(1) for path in self.tmp.glob("umi-campaign-*") if (m := re.match(r"umi-campaign-(\d+)-", path.name))}
+        self.owners |= {
+            m.group(1) for path in self.tmp.glob("umi-campaign-*") if (m := re.match(r"umi-campaign-(\d+)-", path.name))
+        }
         return len(self.owners) >= self.workers and (not self.postgres or servers_up(self.tmp) >= self.workers)
 
 
@@ -197,7 +203,9 @@ def live_segments(ids: set[int]) -> set[int]:
 
 def schemas(embedded: EmbeddedServer) -> set[str]:
     with embedded.connect() as connection:
-        return {row[0] for row in connection.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'umi\\_dst\\_%'")}
+        return {
+            row[0] for row in connection.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'umi\\_dst\\_%'")
+        }
 
 
 @pytest.mark.slow
@@ -238,7 +246,9 @@ def test_a_killed_campaign_leaves_nothing_after_the_next_run(backend, tmp_path, 
         assert not after["entries"], f"kill {kill}: left in TMPDIR: {after['entries']}"
         left = left_after(GONE_SECONDS, tmp, children)
         assert not left, f"kill {kill}: processes of the killed campaign or of the next run still running: {left}"
-        assert not live_segments(seen["segments"]), f"kill {kill}: shared memory left: {live_segments(seen['segments'])}"
+        assert not live_segments(seen["segments"]), (
+            f"kill {kill}: shared memory left: {live_segments(seen['segments'])}"
+        )
         if embedded is not None:
             assert not schemas(embedded) - before, f"kill {kill}: schemas left: {schemas(embedded) - before}"
     assert any(name.startswith("umi-campaign-") for name in seen["entries"]), "kills landed mid-campaign"
@@ -300,7 +310,9 @@ def test_a_terminated_campaign_stops_its_workers_and_leaves_nothing(moment, work
         if moment == "making-the-template":
             wait_for(lambda: initdb_runs(short_tmp), run, "initdb making the template")
         else:
-            wait_for(ShardsRunning(short_tmp, workers, postgres=True), run, "every worker in its shards with its server up")
+            wait_for(
+                ShardsRunning(short_tmp, workers, postgres=True), run, "every worker in its shards with its server up"
+            )
         tracked = descendants(run.pid) | postmasters(short_tmp)
         run.send_signal(signal.SIGTERM)
         _, stderr = run.communicate(timeout=120)

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lancedb.index import HnswSq
-
 from umi_dst.backends.lance.factory import approximate_factory, exact_factory
 from umi_dst.backends.lance.store import (
     CommitConflict,
@@ -21,6 +20,7 @@ from umi_dst.backends.lance.store import (
     vectors_of,
 )
 from umi_dst.backends.sim import SimVectorBackend
+
 from umi_dst.contract import InvalidInput
 from umi_dst.recipes import random_matrix
 
@@ -142,7 +142,9 @@ def test_compaction_never_changes_a_result(tmp_path, index):
                 assert compacted.search(query, 10) == plain.search(query, 10)
     for id in table_content(plain):
         assert compacted.get(id).tobytes() == plain.get(id).tobytes()
-    fragments = [backend.run(backend.table.stats())["fragment_stats"]["num_fragments"] for backend in (compacted, plain)]
+    fragments = [
+        backend.run(backend.table.stats())["fragment_stats"]["num_fragments"] for backend in (compacted, plain)
+    ]
     assert fragments[0] * 2 <= fragments[1], fragments
 
 
@@ -209,7 +211,10 @@ def test_concurrent_first_writes_to_a_fresh_store_all_stay(lance):
 
 def test_scores_are_cosine_similarity_in_order(lance):
     backend, oracle = lance.open(), SimVectorBackend(DIM)
-    rows = random_matrix(10, 50, DIM) * np.float32(1000) ** np.arange(-1, 2, dtype=np.float32).repeat([17, 17, 16])[:, None]
+    rows = (
+        random_matrix(10, 50, DIM)
+        * np.float32(1000) ** np.arange(-1, 2, dtype=np.float32).repeat([17, 17, 16])[:, None]
+    )
     items = [(f"r{i}", row) for i, row in enumerate(rows)]
     backend.store_batch(items)
     oracle.store_batch(items)

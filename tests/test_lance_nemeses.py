@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from umi_dst.backends.lance import upstream
 from umi_dst.backends.lance.factory import exact_factory
-from umi_dst.backends.lance.store import LanceVectorBackend
 from umi_dst.backends.lance.nemeses import AFTER_COMMITS, KillWriter, WriterKilled, competitor_pid
+from umi_dst.backends.lance.store import LanceVectorBackend
 from umi_dst.backends.sim import SimVectorBackend
+
+from umi_dst.concurrency.parallel import placed_faults
 from umi_dst.contract import WriteCall
 from umi_dst.operations import CrashPoint
-from umi_dst.concurrency.parallel import placed_faults
 from umi_dst.recipes import random_matrix
 
 DIM = 16

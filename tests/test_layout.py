@@ -60,10 +60,7 @@ def import_graph() -> dict[str, set[str]]:
 
 def test_no_module_is_imported_back():
     graph = import_graph()
-    cycles = {
-        name: sorted(other for other in graph[name] if name in reachable(graph, other))
-        for name in graph
-    }
+    cycles = {name: sorted(other for other in graph[name] if name in reachable(graph, other)) for name in graph}
     assert {name: back for name, back in cycles.items() if back} == {}
 
 
@@ -94,7 +91,10 @@ def test_seed_files_naming_the_former_top_level_backends_package_still_load():
     ``umi_dst.backends.lance...``; such a spec resolves to the same builder as its new name."""
     from umi_dst import registry
 
-    for old, new in (("umi_dst.backends.sim:factory", "sim"), ("umi_dst.backends.lance.upstream:batch_loop", "umi_dst.backends.lance.upstream:batch_loop")):
+    for old, new in (
+        ("umi_dst.backends.sim:factory", "sim"),
+        ("umi_dst.backends.lance.upstream:batch_loop", "umi_dst.backends.lance.upstream:batch_loop"),
+    ):
         builders = [inspect.unwrap(registry.resolve(spec)) for spec in (old, new)]
         assert builders[0] is builders[1], old
     assert "backends" not in sys.modules, "a legacy spec imported a second, top-level copy of the backends"

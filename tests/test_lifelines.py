@@ -78,7 +78,9 @@ class Starter:
 
     def __init__(self, method: str, target: str, marks: Path) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])}
-        self.process = subprocess.Popen([sys.executable, "-c", _STARTER, method, target, str(marks)], env=env, stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _STARTER, method, target, str(marks)], env=env, stdout=subprocess.PIPE, text=True
+        )
         self.child = int(self.process.stdout.readline())
         self.tree = {self.child} | {p.pid for p in psutil.Process(self.process.pid).children(recursive=True)}
 
@@ -166,7 +168,9 @@ def sigterm_here() -> None:
     workers._raise_terminated(signal.SIGTERM, sys._getframe(1))
 
 
-def test_a_workers_sigterm_stops_a_job_once_refuses_the_next_and_ends_its_wait_for_one(fresh_sigterm_state, monkeypatch):
+def test_a_workers_sigterm_stops_a_job_once_refuses_the_next_and_ends_its_wait_for_one(
+    fresh_sigterm_state, monkeypatch
+):
     def wait_for_job() -> None:  # stands for the pool's wait on its call queue
         sigterm_here()
 

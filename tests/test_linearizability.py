@@ -8,9 +8,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from umi_dst.contract import SearchResult
 from umi_dst.concurrency.history import Call, History, Planned
 from umi_dst.concurrency.linearizability import NotLinearizable, check, decide
+from umi_dst.contract import SearchResult
 from umi_dst.operations import Count, Delete, Exists, Get, Search, Store, StoreBatch
 from umi_dst.recipes import Explicit
 
@@ -171,7 +171,9 @@ def test_explanation_keeps_only_the_reads_when_the_write_may_land_anywhere():
     assert sorted(caught.value.core) == [1, 2]
     assert caught.value.optional == [0]
     assert "get(id='a') -> the vector #0 stored" in caught.value.message, "a returned vector is named by its writer"
-    assert "even if each of these writes, to records those calls read, took effect at any moment" in caught.value.message
+    assert (
+        "even if each of these writes, to records those calls read, took effect at any moment" in caught.value.message
+    )
 
 
 def test_explanation_prefers_a_read_back_that_names_the_lost_record():
@@ -197,7 +199,9 @@ def test_a_call_cut_off_by_a_crash_is_indeterminate_but_an_acknowledged_write_mu
     acknowledged = call(0, Store("a", X), 0, 5)
     cut = Call(1, planned(Store("b", Y)), 1, 20, error="OperationalError: server closed the connection", cut_off=True)
     for b in (None, vector(Y)):
-        assert linearizable(history(acknowledged, cut, call(2, Get("a"), 30, 31, vector(X)), call(2, Get("b"), 32, 33, b)))
+        assert linearizable(
+            history(acknowledged, cut, call(2, Get("a"), 30, 31, vector(X)), call(2, Get("b"), 32, 33, b))
+        )
     lost = history(acknowledged, cut, call(2, Get("a"), 30, 31, None))
     with pytest.raises(NotLinearizable) as caught:
         check(lost, atol=ATOL, exact=True)
@@ -206,8 +210,12 @@ def test_a_call_cut_off_by_a_crash_is_indeterminate_but_an_acknowledged_write_mu
 
 def test_a_write_struck_before_its_commit_never_took_effect():
     # Raised at a point whose one outcome is the old state: a reader may not see its value.
-    struck = Call(0, planned(Store("a", X)), 0, 10, error="OperationalError: server closed the connection", never_applied=True)
+    struck = Call(
+        0, planned(Store("a", X)), 0, 10, error="OperationalError: server closed the connection", never_applied=True
+    )
     seen = call(1, Get("a"), 20, 21, vector(X))
     assert not linearizable(history(struck, seen))
-    assert linearizable(history(dataclasses.replace(struck, never_applied=False), seen)), "merely indeterminate, it may have"
+    assert linearizable(history(dataclasses.replace(struck, never_applied=False), seen)), (
+        "merely indeterminate, it may have"
+    )
     assert linearizable(history(struck, call(1, Get("a"), 20, 21, None)))

@@ -7,11 +7,11 @@ import pytest
 
 from umi_dst.campaign import dispatch
 from umi_dst.campaign.shard import DEFAULT_CONFIG, DEFAULT_STEPS, run_shard
+from umi_dst.campaign.shards import Shard
+from umi_dst.campaign.workers import InProcessRunner
 from umi_dst.checking.crash_states import CRASH
 from umi_dst.recipes import random_matrix
 from umi_dst.selftest import log_files
-from umi_dst.campaign.shards import Shard
-from umi_dst.campaign.workers import InProcessRunner
 
 DIM = 8
 CORRECT = "umi_dst.selftest.log_files:correct"
@@ -51,7 +51,9 @@ def test_a_short_campaign_with_crashes_passes_the_correct_log_store():
 
 def test_a_short_campaign_catches_a_batch_appended_line_by_line():
     result = shard(PER_ITEM, 1, 10)
-    assert any("[crash]" in signature and "neither all-old nor all-new" in signature for signature in result.hits), result.hits
+    assert any("[crash]" in signature and "neither all-old nor all-new" in signature for signature in result.hits), (
+        result.hits
+    )
 
 
 @pytest.mark.slow

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from hypothesis import Phase, settings
 
-from umi_dst.selftest.concurrency_mutants import CONCURRENCY_MUTANTS
-from umi_dst.seedfiles import parallel_seeds, seeds
 from umi_dst import registry
 from umi_dst.cli import EXIT_FAILURE_FOUND, EXIT_OK, main
-from umi_dst.operations import Count, Delete, Get, Step, Store
 from umi_dst.concurrency.parallel import ParallelProgram, check_program, judge_recorded, replay_parallel, run_parallel
+from umi_dst.operations import Count, Delete, Get, Step, Store
 from umi_dst.recipes import Random
+from umi_dst.seedfiles import parallel_seeds, seeds
 from umi_dst.seedfiles.seeds import MalformedSeed
+from umi_dst.selftest.concurrency_mutants import CONCURRENCY_MUTANTS
 
 MUTANT = "umi_dst.selftest.concurrency_mutants:{}"
 LOST_FIRST_WRITES = Path(__file__).parents[1] / "seeds" / "lance" / "parallel-281db046322c.json"
@@ -113,7 +113,10 @@ def test_cli_replays_a_parallel_seed_and_reports_how_often_it_failed(tmp_path, c
     out = capsys.readouterr().out
     assert "seed: delete reports success" in out and "in 3 of 3 concurrent runs" in out
     assert main(["replay", path, "--runs", "2", "--backend", LOCKED_SIM, "--quiet"]) == EXIT_OK
-    assert "PASS on umi_dst.selftest.concurrency_mutants:locked_sim: no failure in 2 concurrent runs" in capsys.readouterr().out
+    assert (
+        "PASS on umi_dst.selftest.concurrency_mutants:locked_sim: no failure in 2 concurrent runs"
+        in capsys.readouterr().out
+    )
 
 
 def test_parallel_seed_round_trips_and_malformed_ones_name_the_field(tmp_path):
@@ -171,5 +174,7 @@ def test_programs_are_drawn_without_the_literals_of_loaded_modules(tmp_path, ci_
         return registry.build(LOCKED_SIM, workdir, dim)
 
     assert len(providers._get_local_constants()) > 0, "this process has loaded modules with literals"
-    run_parallel(building, dim=8, workdir=tmp_path, settings=settings(ci_settings, phases=[Phase.generate], max_examples=3))
+    run_parallel(
+        building, dim=8, workdir=tmp_path, settings=settings(ci_settings, phases=[Phase.generate], max_examples=3)
+    )
     assert pools and set(pools) == {0}

@@ -9,10 +9,10 @@ import pytest
 
 import umi_dst.pytest_plugin.contract_shard  # noqa: F401  imported once here, so in-process inner runs share its classes (Pick, Step)
 from umi_dst import cli
-from umi_dst.seedfiles import parallel_seeds, seeds
 from umi_dst.contract import MAX_DIM
 from umi_dst.operations import Delete, Get, Search, Step, Store
 from umi_dst.recipes import Random
+from umi_dst.seedfiles import parallel_seeds, seeds
 
 pytest_plugins = ["pytester"]
 
@@ -88,7 +88,9 @@ def test_contract_items_run_the_same_cases_whatever_the_number_of_workers(projec
     runs = {}
     for workers in ("0", "2"):
         xml = project.path / f"junit-{workers}.xml"
-        project.runpytest("--umi-backend", "sim", "--umi-shards", "4", "-n", workers, "--junitxml", str(xml)).assert_outcomes(passed=4)
+        project.runpytest(
+            "--umi-backend", "sim", "--umi-shards", "4", "-n", workers, "--junitxml", str(xml)
+        ).assert_outcomes(passed=4)
         runs[workers] = {name: props["umi_cases"] for name, props in junit_properties(xml).items()}
     assert len(runs["0"]) == 4 and runs["0"] == runs["2"]
     assert len(set(runs["0"].values())) == 4, "each shard runs its own cases"
@@ -96,7 +98,17 @@ def test_contract_items_run_the_same_cases_whatever_the_number_of_workers(projec
 
 def test_nightly_runs_rounds_with_fresh_seeds_until_the_time_budget_is_spent(project):
     xml = project.path / "junit.xml"
-    args = ("--umi-backend", "sim", "--umi-shards", "1", "--junitxml", str(xml), "--umi-seed", "7", "--hypothesis-profile=tiny-nightly")
+    args = (
+        "--umi-backend",
+        "sim",
+        "--umi-shards",
+        "1",
+        "--junitxml",
+        str(xml),
+        "--umi-seed",
+        "7",
+        "--hypothesis-profile=tiny-nightly",
+    )
     project.runpytest(*args).assert_outcomes(passed=1)
     (single,) = junit_properties(xml).values()
     result = project.runpytest(*args, "--umi-time-budget", "3")
@@ -122,18 +134,26 @@ def test_contract_tests_need_a_factory_seeds_can_name(project):
         "    factory = lambda workdir, dim: None\n"
     )
     result = project.runpytest()
-    result.stdout.fnmatch_lines(["*TestLocal.factory*is not an attribute of an importable module, which is not allowed*"])
+    result.stdout.fnmatch_lines(
+        ["*TestLocal.factory*is not an attribute of an importable module, which is not allowed*"]
+    )
     assert result.ret != 0
 
 
-GET_NOT_BIT_EXACT = {"step": 1, "error": "ContractViolation", "message": "get('a'): not a bit-exact round trip; value 0 is 0.2, stored 0.3"}
+GET_NOT_BIT_EXACT = {
+    "step": 1,
+    "error": "ContractViolation",
+    "message": "get('a'): not a bit-exact round trip; value 0 is 0.2, stored 0.3",
+}
 
 
 def test_contract_tests_collect_the_committed_seeds_of_their_backend(project):
     planted = "umi_dst.selftest.mutants:get_returns_normalised"
     steps = [Step(Store("a", Random(1))), Step(Get("a"))]
     for seed in (
-        seeds.SeedFile(planted, 4, steps, GET_NOT_BIT_EXACT, {}, "get normalises", expect={planted: "fail", "sim": "pass"}),
+        seeds.SeedFile(
+            planted, 4, steps, GET_NOT_BIT_EXACT, {}, "get normalises", expect={planted: "fail", "sim": "pass"}
+        ),
         seeds.SeedFile("sim", 4, seed_steps(), {"step": 1}, {}, "another backend's seed"),
     ):
         seeds.write(seed, project.path / "seeds")
@@ -150,7 +170,11 @@ def seed_steps():
 def test_seed_files_are_collected_and_checked_against_expectations(project):
     seeds_dir = project.path / "seeds"
     regression = seeds.SeedFile("sim", 4, seed_steps(), {"step": 1}, {}, "passes on the correct sim")
-    recorded = {"step": 1, "error": "ContractViolation", "message": "search score of 'a' at rank 0 is 1.2, but its cosine similarity is -0.2 (tolerance 0.0001)"}
+    recorded = {
+        "step": 1,
+        "error": "ContractViolation",
+        "message": "search score of 'a' at rank 0 is 1.2, but its cosine similarity is -0.2 (tolerance 0.0001)",
+    }
     case_study = seeds.SeedFile(
         "umi_dst.selftest.mutants:score_is_distance", 4, seed_steps(), recorded, {}, "distance reported as score",
         expect={"umi_dst.selftest.mutants:score_is_distance": "fail", "sim": "pass"},
@@ -161,7 +185,9 @@ def test_seed_files_are_collected_and_checked_against_expectations(project):
     (seeds_dir / "notes.json").write_text('{"not": "a seed"}')
     result = project.runpytest("seeds")
     result.assert_outcomes(passed=3, failed=1)
-    result.stdout.fnmatch_lines(["*seed expected to pass on umi_dst.selftest.mutants:score_rescaled*", "*still broken*"])
+    result.stdout.fnmatch_lines(
+        ["*seed expected to pass on umi_dst.selftest.mutants:score_rescaled*", "*still broken*"]
+    )
 
 
 def test_malformed_seed_is_a_collection_error_naming_the_field(project):
@@ -174,14 +200,18 @@ def test_malformed_seed_is_a_collection_error_naming_the_field(project):
 
 def test_parallel_seeds_are_collected_with_their_expectations(project):
     """A delete of a missing id reported True fails on every run, so on each of the replays."""
+
     def parallel_seed(backend, expect, prefix_seed=1):
         return parallel_seeds.ParallelSeed(
             backend, 4, "threads", [Step(Store("a", Random(prefix_seed)))], [[Step(Delete("missing"))], [Step(Get("a"))]],
             {"message": "delete of a missing id returned True"}, {}, "delete reports success", expect,
         )  # fmt: skip
+
     mutant, locked = "umi_dst.selftest.mutants:delete_always_true", "umi_dst.selftest.concurrency_mutants:locked_sim"
     seeds.write(parallel_seed(mutant, {mutant: "fail", locked: "pass"}), project.path / "seeds")
     seeds.write(parallel_seed(mutant, {}, prefix_seed=2), project.path / "seeds")
     result = project.runpytest("seeds", "-v")
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines(["*parallel seed expected to pass on umi_dst.selftest.mutants:delete_always_true: FAIL * in 5 of 5 *"])
+    result.stdout.fnmatch_lines(
+        ["*parallel seed expected to pass on umi_dst.selftest.mutants:delete_always_true: FAIL * in 5 of 5 *"]
+    )

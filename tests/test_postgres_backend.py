@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from pgvector.psycopg import register_vector
 from psycopg import sql
-
 from umi_dst.backends.postgres.factory import approximate_factory, exact_factory
 from umi_dst.backends.postgres.store import COPY_MIN_ROWS
 from umi_dst.backends.sim import SimVectorBackend
+
 from umi_dst.contract import InvalidInput
 from umi_dst.recipes import random_matrix
 
@@ -63,7 +63,9 @@ def test_tricky_ids_are_data(backend):
     found = {result.id for result in backend.search(rows[0], len(TRICKY_IDS))}
     assert found == set(TRICKY_IDS)
     assert not backend.exists("caf") and not backend.exists("%_done")
-    assert backend.delete("cafe\u0301") and backend.exists("caf\u00e9"), "composed and decomposed forms are distinct ids"
+    assert backend.delete("cafe\u0301") and backend.exists("caf\u00e9"), (
+        "composed and decomposed forms are distinct ids"
+    )
 
 
 @pytest.mark.parametrize("dim", [8, 1536])
@@ -188,7 +190,10 @@ def plan_of_searches(backend) -> str:
 def test_exact_mode_scans_and_approximate_mode_uses_hnsw(tmp_path):
     exact, approx = exact_factory(tmp_path, 8), approximate_factory(tmp_path, 8)
     try:
-        for factory, expected, absent in ((exact, "Seq Scan", "Index Scan"), (approx, "Index Scan using vectors_embedding_idx", "Seq Scan")):
+        for factory, expected, absent in (
+            (exact, "Seq Scan", "Index Scan"),
+            (approx, "Index Scan using vectors_embedding_idx", "Seq Scan"),
+        ):
             backend = factory.open()
             backend.store_batch([(f"id-{index}", vector) for index, vector in enumerate(random_matrix(15, 500, 8))])
             searched = plan_of_searches(backend)
@@ -230,7 +235,9 @@ def test_large_batch_racing_a_competing_insert_still_upserts_everything(factory)
     register_vector(rival)
     try:
         rows = random_matrix(17, COPY_MIN_ROWS, 8)
-        rival.execute(sql.SQL("INSERT INTO {} VALUES ('id-5', %b)").format(factory.table), (random_matrix(18, 1, 8)[0],))
+        rival.execute(
+            sql.SQL("INSERT INTO {} VALUES ('id-5', %b)").format(factory.table), (random_matrix(18, 1, 8)[0],)
+        )
         batch = threading.Thread(target=backend.store_batch, args=([(f"id-{i}", v) for i, v in enumerate(rows)],))
         batch.start()
         waiting = "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)"

@@ -4,7 +4,6 @@ crash bugs (an acknowledged write not yet durable, a batch committed in pieces) 
 from __future__ import annotations
 
 import pytest
-
 from umi_dst.backends.postgres.crash_points import (
     AFTER_COMMIT,
     AFTER_STATEMENTS,
@@ -17,6 +16,7 @@ from umi_dst.backends.postgres.crash_points import (
 )
 from umi_dst.backends.postgres.factory import exact_factory
 from umi_dst.backends.postgres.store import COPY_MIN_ROWS, binary_copy_chunks
+
 from umi_dst import registry
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.checking.harness import Harness
@@ -106,12 +106,21 @@ def crash_once(spec: str, tmp_path, step: Step) -> str:
 @pytest.mark.parametrize(
     ("mutant", "step", "caught"),
     [
-        ("unlogged_table", Step(Store("new", Random(7)), "crash_server", CrashPoint(AFTER_COMMIT, 0)),
-         "store under crash_server at after_commit (k=0) returned, yet a fresh connection reads the old state"),
-        ("commits_on_next_call", Step(Store("kept", Random(7)), "crash_server", CrashPoint(AFTER_COMMIT, 0)),
-         "store under crash_server at after_commit (k=0) returned, yet a fresh connection reads the old state"),
-        ("commits_each_row", Step(SMALL_BATCH, "crash_server", CrashPoint(AFTER_STATEMENTS, 1)),
-         "store_batch under crash_server at after_statements (k=1) left a state that is neither all-old nor all-new: 2 ids old, 1 new"),
+        (
+            "unlogged_table",
+            Step(Store("new", Random(7)), "crash_server", CrashPoint(AFTER_COMMIT, 0)),
+            "store under crash_server at after_commit (k=0) returned, yet a fresh connection reads the old state",
+        ),
+        (
+            "commits_on_next_call",
+            Step(Store("kept", Random(7)), "crash_server", CrashPoint(AFTER_COMMIT, 0)),
+            "store under crash_server at after_commit (k=0) returned, yet a fresh connection reads the old state",
+        ),
+        (
+            "commits_each_row",
+            Step(SMALL_BATCH, "crash_server", CrashPoint(AFTER_STATEMENTS, 1)),
+            "store_batch under crash_server at after_statements (k=1) left a state that is neither all-old nor all-new: 2 ids old, 1 new",
+        ),
     ],
     ids=["acknowledged-before-durable", "acknowledged-before-committed", "partial-batch-after-reopen"],
 )
@@ -124,7 +133,13 @@ def test_planted_crash_bugs_pass_while_nothing_crashes(tmp_path):
         factory = registry.build(MUTANTS.format(mutant), tmp_path, DIM)
         made = Harness(factory)
         try:
-            for step in (Step(SMALL_BATCH), Step(Store("d", Random(6))), Step(Reopen()), Step(Delete("b")), Step(Get("c"))):
+            for step in (
+                Step(SMALL_BATCH),
+                Step(Store("d", Random(6))),
+                Step(Reopen()),
+                Step(Delete("b")),
+                Step(Get("c")),
+            ):
                 made.run(step)
             made.finish()
         finally:
@@ -135,5 +150,13 @@ def test_planted_crash_bugs_pass_while_nothing_crashes(tmp_path):
 def test_after_statements_strikes_inside_the_backends_own_transactions(tmp_path):
     """A single upsert commits by itself (new once it returned); a batch is one transaction
     (old until its commit): k counts the statements, wherever the backend's commits fall."""
-    assert crash_once("postgres", tmp_path, Step(Store("kept", Random(7)), "crash_server", CrashPoint(AFTER_STATEMENTS, 1))) == "pass (new state)"
-    assert crash_once("postgres", tmp_path, Step(SMALL_BATCH, "crash_server", CrashPoint(AFTER_STATEMENTS, 1))) == "pass (old state)"
+    assert (
+        crash_once(
+            "postgres", tmp_path, Step(Store("kept", Random(7)), "crash_server", CrashPoint(AFTER_STATEMENTS, 1))
+        )
+        == "pass (new state)"
+    )
+    assert (
+        crash_once("postgres", tmp_path, Step(SMALL_BATCH, "crash_server", CrashPoint(AFTER_STATEMENTS, 1)))
+        == "pass (old state)"
+    )

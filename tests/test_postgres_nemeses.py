@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from psycopg import sql
-
 from umi_dst.backends.postgres.factory import exact_factory
 from umi_dst.backends.postgres.store import COPY_MIN_ROWS
 from umi_dst.backends.sim import SimVectorBackend
+
 from umi_dst.contract import WriteCall
 from umi_dst.recipes import random_matrix
 
@@ -27,9 +27,19 @@ def initial_items() -> list[tuple[str, np.ndarray]]:
 WRITES = {
     "store": WriteCall("store", ("id-3", random_matrix(2, 1, DIM)[0])),
     "delete": WriteCall("delete", ("id-4",)),
-    "batch": WriteCall("store_batch", ([("id-1", random_matrix(3, 1, DIM)[0]), ("new", random_matrix(4, 1, DIM)[0]), ("id-1", random_matrix(5, 1, DIM)[0])],)),
+    "batch": WriteCall(
+        "store_batch",
+        (
+            [
+                ("id-1", random_matrix(3, 1, DIM)[0]),
+                ("new", random_matrix(4, 1, DIM)[0]),
+                ("id-1", random_matrix(5, 1, DIM)[0]),
+            ],
+        ),
+    ),
     "copy_batch": WriteCall(
-        "store_batch", ([(f"id-{index + STORED // 2}", vector) for index, vector in enumerate(random_matrix(6, STORED, DIM))],)
+        "store_batch",
+        ([(f"id-{index + STORED // 2}", vector) for index, vector in enumerate(random_matrix(6, STORED, DIM))],),
     ),
 }
 

@@ -18,7 +18,6 @@ import psutil
 import psycopg
 import pytest
 from psycopg import sql
-
 from umi_dst.backends.postgres.factory import exact_factory
 from umi_dst.backends.postgres.server import (
     URL_ENV,
@@ -29,6 +28,7 @@ from umi_dst.backends.postgres.server import (
     sweep_orphaned_schemas,
     sweep_stale_data_dirs,
 )
+
 from umi_dst.registry import BackendUnavailable
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,7 +54,9 @@ def run_child(mode: str, report: int = 0) -> dict:
     """Start a server in a fresh Python process that ends as ``mode`` says; report its server
     (as the child's line ``report`` describes it)."""
     env = {key: value for key, value in os.environ.items() if key != URL_ENV}
-    done = subprocess.run([sys.executable, "-c", _CHILD, mode], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, mode], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.stdout, f"child started no server: {done.stderr}"
     return json.loads(done.stdout.splitlines()[report])
 
@@ -139,7 +141,9 @@ def test_stores_are_made_and_dropped_across_a_crash(embedded, tmp_path):
 def test_embedded_server_skips_fsync_only(embedded):
     """Durable across a process crash (the test above) without waiting for the disk."""
     with embedded.connect() as connection:
-        settings = dict(connection.execute("SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit')"))
+        settings = dict(
+            connection.execute("SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit')")
+        )
     assert settings == {"fsync": "off", "synchronous_commit": "on"}
 
 
@@ -213,10 +217,14 @@ def test_sweep_frees_the_shared_memory_of_a_killed_run(embedded, postmaster):
     assert not segment_exists(shmid), f"shared memory segment {shmid} of the killed server left behind"
 
 
-def test_schemas_of_a_killed_run_on_an_external_server_are_dropped_and_a_live_runs_are_kept(embedded, monkeypatch, tmp_path):
+def test_schemas_of_a_killed_run_on_an_external_server_are_dropped_and_a_live_runs_are_kept(
+    embedded, monkeypatch, tmp_path
+):
     monkeypatch.setenv(URL_ENV, embedded.url)
     env = {**os.environ, URL_ENV: embedded.url}
-    done = subprocess.run([sys.executable, "-c", _SCHEMA_CHILD], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _SCHEMA_CHILD], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
     orphan = done.stdout.strip()
     assert orphan.startswith("umi_dst_"), done.stderr
     assert schema_exists(embedded, orphan), "a SIGKILLed run cannot drop its schema"
@@ -241,7 +249,9 @@ def test_an_external_server_that_lacks_pgvector_is_unavailable_not_a_failure(emb
         admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
         admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(role)))
     try:
-        url = embedded.url.replace("postgresql://postgres:@", f"postgresql://{role}:hunter2@").replace("/postgres?", f"/{database}?")
+        url = embedded.url.replace("postgresql://postgres:@", f"postgresql://{role}:hunter2@").replace(
+            "/postgres?", f"/{database}?"
+        )
         assert role in url and database in url
         monkeypatch.setenv(URL_ENV, url)
         with pytest.raises(PostgresUnavailable, match="pgvector") as raised:
@@ -290,7 +300,14 @@ def test_servers_start_from_one_template_made_once_even_by_racing_processes(shor
     env = {key: value for key, value in os.environ.items() if key != URL_ENV} | {"TMPDIR": str(short_tmp)}
 
     def start() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-c", _TEMPLATE_CHILD], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-c", _TEMPLATE_CHILD],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def result(child: subprocess.Popen) -> dict:
         out, err = child.communicate(timeout=120)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis.stateful import RuleBasedStateMachine
 
-from umi_dst.generation import search_mix
 from umi_dst.contract import MAX_LIMIT
+from umi_dst.generation import search_mix
 from umi_dst.generation.search_mix import LimitChoice, concrete_limit, limit_class
 
 
@@ -37,6 +37,7 @@ def test_limit_classes_name_the_count_first():
 
 def test_campaign_machine_gets_the_aimed_rules_and_ci_machine_does_not(tmp_path):
     from umi_dst.backends.sim import SimFactory
+
     from umi_dst.campaign.shard import DEFAULT_CONFIG
     from umi_dst.generation.machine import MachineConfig, contract_machine
 
@@ -55,8 +56,8 @@ def test_campaign_machine_gets_the_aimed_rules_and_ci_machine_does_not(tmp_path)
 def test_aimed_queries_are_valid_between_a_record_and_its_scaled_copy():
     """A near tie of gap 0 between a record and its copy once made a NaN query (0/0)."""
     from hypothesis import given, settings
-
     from umi_dst.backends.sim import SimVectorBackend
+
     from umi_dst.generation.strategies import resolve
     from umi_dst.validation import validate_embedding
 

@@ -11,17 +11,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from umi_dst.seedfiles import seeds
-from umi_dst.seedfiles.codec import decode_step, encode_step
-from umi_dst.operations import Abandon, Count, Delete, Exists, Get, Invalid, Reopen, Step
 from umi_dst import invalid
 from umi_dst.generation.strategies import batches, concrete_id, ids, resolve, searches, stores
+from umi_dst.operations import Abandon, Count, Delete, Exists, Get, Invalid, Reopen, Step
+from umi_dst.seedfiles import seeds
+from umi_dst.seedfiles.codec import decode_step, encode_step
 
 DIM = 6
 
 concrete_steps = st.one_of(
     stores(DIM).map(lambda op: Step(type(op)(op.id, resolve(op.embedding, ["x"])))),
-    batches(DIM, 50).map(lambda op: Step(type(op)(tuple((concrete_id(i, ["x"]), resolve(r, ["x"])) for i, r in op.items), op.bulk))),
+    batches(DIM, 50).map(
+        lambda op: Step(type(op)(tuple((concrete_id(i, ["x"]), resolve(r, ["x"])) for i, r in op.items), op.bulk))
+    ),
     searches(DIM).map(lambda op: Step(type(op)(resolve(op.query, ["y"]), op.limit))),
     st.builds(lambda id: Step(Delete(id), "error_after"), ids),
     st.builds(lambda id: Step(Get(id)), ids),
@@ -59,8 +61,14 @@ def test_write_is_atomic_and_named_by_content(tmp_path):
         (lambda d: d.update(dim="8"), "dim"),
         (lambda d: d.update(version=99), "version"),
         (lambda d: d["steps"].append({"kind": "explode"}), "steps[1].kind"),
-        (lambda d: d["steps"].append({"kind": "store", "id": 3, "embedding": {"kind": "random", "seed": 1}}), "steps[1].id"),
-        (lambda d: d["steps"].append({"kind": "search", "query": {"kind": "random"}, "limit": 2}), "steps[1].query.seed"),
+        (
+            lambda d: d["steps"].append({"kind": "store", "id": 3, "embedding": {"kind": "random", "seed": 1}}),
+            "steps[1].id",
+        ),
+        (
+            lambda d: d["steps"].append({"kind": "search", "query": {"kind": "random"}, "limit": 2}),
+            "steps[1].query.seed",
+        ),
         (lambda d: d["steps"].append({"kind": "count", "extra": 1}), "steps[1]"),
         (lambda d: d.update(expect={"sim": "maybe"}), "expect"),
     ],

@@ -8,8 +8,8 @@ from hypothesis import find, seed
 from hypothesis.stateful import run_state_machine_as_test
 
 from umi_dst import registry
-from umi_dst.generation import strategies
 from umi_dst.campaign.shard import campaign_settings
+from umi_dst.generation import strategies
 from umi_dst.generation.determinism import seed_only_generation
 from umi_dst.generation.machine import SMALL_SCALE_ROWS, MachineConfig, WriteRun, contract_machine, step_cost
 from umi_dst.operations import Bulk, StoreBatch, rows_written
@@ -23,13 +23,17 @@ def test_a_full_bulk_part_shrinks_to_a_small_one():
 
 
 def test_a_small_scale_case_cuts_its_bulk_parts_and_its_long_run(tmp_path):
-    machine = contract_machine(registry.resolve("sim"), dim=8, workdir=tmp_path, config=MachineConfig(long_cases=True))()
+    machine = contract_machine(
+        registry.resolve("sim"), dim=8, workdir=tmp_path, config=MachineConfig(long_cases=True)
+    )()
     machine.open_store(scale=0, mask=0, shape=(8, WriteRun(seed=1, count=300, distinct=40)))
     machine.store_batch(op=StoreBatch((), Bulk(seed=2, count=300, distinct=300)))
     assert [rows_written(step.op) for step in machine.steps] == [1] * SMALL_SCALE_ROWS + [SMALL_SCALE_ROWS]
     machine.factory.destroy()
 
-    machine = contract_machine(registry.resolve("sim"), dim=8, workdir=tmp_path, config=MachineConfig(long_cases=True))()
+    machine = contract_machine(
+        registry.resolve("sim"), dim=8, workdir=tmp_path, config=MachineConfig(long_cases=True)
+    )()
     machine.open_store(scale=1, mask=0, shape=(8, None))
     machine.store_batch(op=StoreBatch((), Bulk(seed=2, count=300, distinct=300)))
     assert [rows_written(step.op) for step in machine.steps] == [300]
@@ -50,7 +54,11 @@ def test_no_shrink_candidate_costs_more_than_the_failure_being_shrunk(tmp_path):
 
     class Watched(base):
         def teardown(self) -> None:
-            if record.shrink_budget is not None and record.failure is not None and self.steps is not record.failure.steps:
+            if (
+                record.shrink_budget is not None
+                and record.failure is not None
+                and self.steps is not record.failure.steps
+            ):
                 after_failure.append((sum(step_cost(step) for step in self.steps), self.cost))
             super().teardown()
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from umi_dst.backends.sim import SimFactory, SimVectorBackend
-from umi_dst.contract import InjectedFault
+
 from umi_dst.checking.faults import FaultPlan
+from umi_dst.contract import InjectedFault
 
 DIM = 3
 

@@ -12,15 +12,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from umi_dst.seedfiles import history_codec, parallel_seeds, seeds
-from umi_dst.campaign import report
 from umi_dst import strict_json
+from umi_dst.campaign import report
 from umi_dst.campaign.shard import Finding, ShardResult
+from umi_dst.campaign.shards import Shard
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.contract import SearchResult
 from umi_dst.operations import Count, Search, Step
 from umi_dst.recipes import Random
-from umi_dst.campaign.shards import Shard
+from umi_dst.seedfiles import history_codec, parallel_seeds, seeds
 
 ENGINE_OUTPUT = b"engine said: \xff\xfe caf\xc3\xa9 \x80".decode("utf-8", "surrogateescape")
 """An engine's error output that is not UTF-8, decoded the way Python decodes such bytes."""
@@ -59,8 +59,10 @@ def test_broken_values_are_strict_json_and_read_back_equal():
     assert strict_json.dumps(-0.0) == "-0.0" and strict_json.dumps(1e308) == "1e+308"
 
 
-text_with_surrogates = st.lists(st.characters() | st.characters(categories=["Cs"]), max_size=12).map("".join).filter(
-    lambda s: not any("\ud800" <= a <= "\udbff" and "\udc00" <= b <= "\udfff" for a, b in zip(s, s[1:]))
+text_with_surrogates = (
+    st.lists(st.characters() | st.characters(categories=["Cs"]), max_size=12)
+    .map("".join)
+    .filter(lambda s: not any("\ud800" <= a <= "\udbff" and "\udc00" <= b <= "\udfff" for a, b in zip(s, s[1:])))
 )
 """Any text, often with lone surrogates (``st.text`` all but never draws them), but no high
 surrogate directly before a low one: JSON reads such a pair as the character it encodes, the
@@ -68,8 +70,10 @@ one string the encoding cannot keep (see strict_json)."""
 
 values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.sampled_from(BROKEN_SCORES) | text_with_surrogates,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(text_with_surrogates | st.sampled_from(strict_json.TAGS), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(text_with_surrogates | st.sampled_from(strict_json.TAGS), children, max_size=3)
+    ),
     max_leaves=20,
 )
 
@@ -92,14 +96,24 @@ def test_canonical_text_of_finite_values_is_unchanged(value):
 
 
 def test_canonical_text_keeps_different_values_apart():
-    texts = [strict_json.canonical(v) for v in (math.nan, "NaN", {"$float": "NaN"}, math.inf, -math.inf, 0.0, -0.0, 1e308)]
+    texts = [
+        strict_json.canonical(v) for v in (math.nan, "NaN", {"$float": "NaN"}, math.inf, -math.inf, 0.0, -0.0, 1e308)
+    ]
     assert len(set(texts)) == len(texts)
     assert all(t.isascii() for t in texts) and strict_json.canonical("\udc80").isascii()
 
 
 @pytest.mark.parametrize(
     "text",
-    ["NaN", "[Infinity]", '{"a": -Infinity}', '{"$float": "nan"}', '{"$float": 1}', '{"$object": ["x", 1]}', '{"$object": {}}'],
+    [
+        "NaN",
+        "[Infinity]",
+        '{"a": -Infinity}',
+        '{"$float": "nan"}',
+        '{"$float": 1}',
+        '{"$object": ["x", 1]}',
+        '{"$object": {}}',
+    ],
 )
 def test_bare_constants_and_malformed_tags_are_refused(text):
     with pytest.raises(ValueError):
@@ -111,7 +125,9 @@ class BrokenRepr:
         raise RuntimeError("no")
 
 
-@pytest.mark.parametrize("value", [10**5000, BrokenRepr(), "x" * 10_000], ids=["int-of-5001-digits", "broken-repr", "long-text"])
+@pytest.mark.parametrize(
+    "value", [10**5000, BrokenRepr(), "x" * 10_000], ids=["int-of-5001-digits", "broken-repr", "long-text"]
+)
 def test_shown_never_raises_and_keeps_to_its_limit(value):
     shown = strict_json.shown(value, 100)
     assert isinstance(shown, str) and len(shown) <= 100
@@ -176,7 +192,9 @@ def test_a_parallel_seed_recording_broken_answers_is_strict_and_loads_equal(tmp_
 
 def test_a_campaign_report_with_broken_values_is_strict_and_loads_equal(tmp_path):
     shard = ShardResult(Shard("sim", 0, 1, 7, 3), cases=3, seconds=math.inf, error=ENGINE_OUTPUT)
-    shard.findings.append(Finding(f"search score is nan: {ENGINE_OUTPUT}", f"nan {ENGINE_OUTPUT}", True, seed_path="s.json"))
+    shard.findings.append(
+        Finding(f"search score is nan: {ENGINE_OUTPUT}", f"nan {ENGINE_OUTPUT}", True, seed_path="s.json")
+    )
     shard.hits[shard.findings[0].signature] += 1
     campaign = report.CampaignReport({"backends": ["sim"], "seed": 7, "atol": math.nan}, [shard], wall_seconds=-0.0)
     md_path, json_path = campaign.write(tmp_path)

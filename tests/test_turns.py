@@ -39,7 +39,9 @@ def steps(turns: Turns, name: str, count: int):
 
 def test_clients_take_turns_round_robin_the_same_way_every_run():
     turns = Turns()
-    runs = {tuple(run_clients(turns, [steps(turns, "a", 3), steps(turns, "b", 1), steps(turns, "c", 2)])) for _ in range(20)}
+    runs = {
+        tuple(run_clients(turns, [steps(turns, "a", 3), steps(turns, "b", 1), steps(turns, "c", 2)])) for _ in range(20)
+    }
     assert runs == {("a0", "b0", "c0", "a1", "c1", "a2")}, "a finished client leaves the round"
 
 

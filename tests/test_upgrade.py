@@ -38,7 +38,9 @@ def test_vectors_cross_the_protocol_bit_for_bit():
     assert protocol.decode_vector(protocol.encode_vector(special)).tobytes() == special.tobytes()
 
 
-@pytest.mark.parametrize("requirement", ["lancedb", "lancedb>=0.30", "lancedb==0.30.2 --index-url x", "numpy==2.0.0", "lancedb @ file:///x"])
+@pytest.mark.parametrize(
+    "requirement", ["lancedb", "lancedb>=0.30", "lancedb==0.30.2 --index-url x", "numpy==2.0.0", "lancedb @ file:///x"]
+)
 def test_only_an_exact_engine_release_is_installed(requirement):
     with pytest.raises(InvalidInput, match="exact release"):
         envs.check_requirement(requirement)

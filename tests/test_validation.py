@@ -121,7 +121,12 @@ def test_limits_in_range_are_accepted(limit):
 
 @pytest.mark.parametrize(
     "values",
-    [range(1, DIM + 1), array.array("f", [1, 2, 3, 4]), memoryview(array.array("d", [1, 2, 3, 4])), (1, 2.0, np.float32(3), 4)],
+    [
+        range(1, DIM + 1),
+        array.array("f", [1, 2, 3, 4]),
+        memoryview(array.array("d", [1, 2, 3, 4])),
+        (1, 2.0, np.float32(3), 4),
+    ],
 )
 def test_batch_takes_every_sequence_store_takes(values):
     expected = validate_embedding(values, DIM)
@@ -129,7 +134,9 @@ def test_batch_takes_every_sequence_store_takes(values):
     assert id == "a" and vector.tobytes() == expected.tobytes()
 
 
-@pytest.mark.parametrize("values", [["1", "2", "3", "4"], [1.0, True, 1.0, 1.0], np.ones(DIM, dtype=bool), [1j, 1, 1, 1]])
+@pytest.mark.parametrize(
+    "values", [["1", "2", "3", "4"], [1.0, True, 1.0, 1.0], np.ones(DIM, dtype=bool), [1j, 1, 1, 1]]
+)
 def test_digit_strings_bools_and_complex_numbers_are_not_embedding_values(values):
     with pytest.raises(InvalidInput, match="real numbers"):
         validate_embedding(values, DIM)

@@ -12,13 +12,13 @@ from pathlib import Path
 
 from umi_dst import registry
 from umi_dst.campaign.shard import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS
+from umi_dst.campaign.workers import Terminated, stop_on_sigterm
 from umi_dst.contract import MAX_DIM, MIN_DIM, InvalidInput
 from umi_dst.redact import mask_secrets
-from umi_dst.seedfiles.seed_bounds import MAX_BULK
 from umi_dst.seedfiles.replay import ALLOW_SEED_BACKEND_FLAG
+from umi_dst.seedfiles.seed_bounds import MAX_BULK
 from umi_dst.seedfiles.seeds import MalformedSeed
 from umi_dst.upgrade import command as upgrade_command
-from umi_dst.campaign.workers import Terminated, stop_on_sigterm
 
 EXIT_OK, EXIT_FAILURE_FOUND, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
 EXIT_CODES = f"""exit status (every command):
@@ -73,30 +73,77 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run a DST campaign and save shrunk failures as seed files", **_with_exit_codes)
-    run.add_argument("--backend", action="append", metavar="SPEC", help="registered name or module:attribute (repeatable; default: every available built-in)")
+    run = commands.add_parser(
+        "run", help="run a DST campaign and save shrunk failures as seed files", **_with_exit_codes
+    )
+    run.add_argument(
+        "--backend",
+        action="append",
+        metavar="SPEC",
+        help="registered name or module:attribute (repeatable; default: every available built-in)",
+    )
     budget = run.add_mutually_exclusive_group()
-    budget.add_argument("--examples", type=_positive, default=DEFAULT_EXAMPLES, help=f"test cases per backend (default {DEFAULT_EXAMPLES})")
-    budget.add_argument("--duration", type=_duration, metavar="TIME", help="search until this much time is up (90s, 10m, 2h) instead of --examples")
-    run.add_argument("--steps", type=_positive, default=DEFAULT_STEPS, help=f"rule steps per test case (default {DEFAULT_STEPS})")
-    run.add_argument("--seed", type=int, help="campaign seed, for a reproducible campaign (default: random, printed in the report)")
-    run.add_argument("--dim", type=_bounded(MIN_DIM, MAX_DIM), help=f"pin the embedding dimension, {MIN_DIM} to {MAX_DIM} (default: drawn per test case)")
-    run.add_argument("--max-bulk", type=_bounded(1, MAX_BULK), default=DEFAULT_CONFIG.max_bulk, help=f"largest generated bulk part of a batch, at most {MAX_BULK} (default {DEFAULT_CONFIG.max_bulk}; fewer rows at large drawn dims)")
+    budget.add_argument(
+        "--examples",
+        type=_positive,
+        default=DEFAULT_EXAMPLES,
+        help=f"test cases per backend (default {DEFAULT_EXAMPLES})",
+    )
+    budget.add_argument(
+        "--duration",
+        type=_duration,
+        metavar="TIME",
+        help="search until this much time is up (90s, 10m, 2h) instead of --examples",
+    )
+    run.add_argument(
+        "--steps", type=_positive, default=DEFAULT_STEPS, help=f"rule steps per test case (default {DEFAULT_STEPS})"
+    )
+    run.add_argument(
+        "--seed", type=int, help="campaign seed, for a reproducible campaign (default: random, printed in the report)"
+    )
+    run.add_argument(
+        "--dim",
+        type=_bounded(MIN_DIM, MAX_DIM),
+        help=f"pin the embedding dimension, {MIN_DIM} to {MAX_DIM} (default: drawn per test case)",
+    )
+    run.add_argument(
+        "--max-bulk",
+        type=_bounded(1, MAX_BULK),
+        default=DEFAULT_CONFIG.max_bulk,
+        help=f"largest generated bulk part of a batch, at most {MAX_BULK} (default {DEFAULT_CONFIG.max_bulk}; fewer rows at large drawn dims)",
+    )
     run.add_argument("--workers", type=_positive, help="worker processes on this machine (default: the number of CPUs)")
-    run.add_argument("--cluster", metavar="ADDRESS", help="run the shards on this Dask scheduler (default: $UMI_DST_CLUSTER); needs the 'cluster' extra")
-    run.add_argument("--shard", type=_slice, metavar="K/N", help="run only the K-th of N deterministic slices of the campaign (CI jobs); merge with 'report merge'")
+    run.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run the shards on this Dask scheduler (default: $UMI_DST_CLUSTER); needs the 'cluster' extra",
+    )
+    run.add_argument(
+        "--shard",
+        type=_slice,
+        metavar="K/N",
+        help="run only the K-th of N deterministic slices of the campaign (CI jobs); merge with 'report merge'",
+    )
     run.add_argument("--seeds-dir", type=Path, default=Path("seeds"), help="where seed files go (default seeds/)")
-    run.add_argument("--report-dir", type=Path, default=Path("reports"), help="where the report goes (default reports/)")
+    run.add_argument(
+        "--report-dir", type=Path, default=Path("reports"), help="where the report goes (default reports/)"
+    )
     run.set_defaults(handler=_run)
 
     report = commands.add_parser("report", help="work with campaign reports", **_with_exit_codes)
     report_commands = report.add_subparsers(dest="report_command", required=True)
-    merge = report_commands.add_parser("merge", help="merge the reports of the slices of one campaign (--shard K/N) into one", **_with_exit_codes)
+    merge = report_commands.add_parser(
+        "merge", help="merge the reports of the slices of one campaign (--shard K/N) into one", **_with_exit_codes
+    )
     merge.add_argument("files", type=Path, nargs="+", metavar="REPORT.json")
-    merge.add_argument("--report-dir", type=Path, default=Path("reports"), help="where the merged report goes (default reports/)")
+    merge.add_argument(
+        "--report-dir", type=Path, default=Path("reports"), help="where the merged report goes (default reports/)"
+    )
     merge.set_defaults(handler=_report_merge)
 
-    replay = commands.add_parser("replay", help="replay a seed file step by step, without Hypothesis", **_with_exit_codes)
+    replay = commands.add_parser(
+        "replay", help="replay a seed file step by step, without Hypothesis", **_with_exit_codes
+    )
     replay.add_argument("file", type=Path)
     replay.add_argument("--backend", metavar="SPEC", help="replay against this backend instead of the seed's own")
     replay.add_argument(
@@ -106,21 +153,39 @@ def _parser() -> argparse.ArgumentParser:
         "its code) and calls the attribute; without it only registered backend names are taken from a seed file",
     )
     replay.add_argument("--quiet", action="store_true", help="print only the verdict")
-    replay.add_argument("--runs", type=_positive, default=10, help="parallel seeds: concurrent runs to make (default 10)")
-    replay.add_argument("--html", type=Path, metavar="OUT", help="also write the seed's page (a self-contained HTML timeline) to OUT")
+    replay.add_argument(
+        "--runs", type=_positive, default=10, help="parallel seeds: concurrent runs to make (default 10)"
+    )
+    replay.add_argument(
+        "--html", type=Path, metavar="OUT", help="also write the seed's page (a self-contained HTML timeline) to OUT"
+    )
     replay.set_defaults(handler=_replay)
 
-    export = commands.add_parser("export", help="write a seed as a standalone script for the engine's maintainers", **_with_exit_codes)
+    export = commands.add_parser(
+        "export", help="write a seed as a standalone script for the engine's maintainers", **_with_exit_codes
+    )
     export.add_argument("file", type=Path)
-    export.add_argument("--backend", metavar="SPEC", help="write the calls of this backend instead of the seed's own (a module:attribute named only by the seed is not imported: its classes are called)")
-    export.add_argument("--out", type=Path, help="the script (default: repro-<seed>[-<backend>].py here); a bug report goes beside it as .md")
+    export.add_argument(
+        "--backend",
+        metavar="SPEC",
+        help="write the calls of this backend instead of the seed's own (a module:attribute named only by the seed is not imported: its classes are called)",
+    )
+    export.add_argument(
+        "--out",
+        type=Path,
+        help="the script (default: repro-<seed>[-<backend>].py here); a bug report goes beside it as .md",
+    )
     export.set_defaults(handler=_export)
 
-    upgrade = commands.add_parser("upgrade", help="run cases written by an older release and checked by this one", **_with_exit_codes)
+    upgrade = commands.add_parser(
+        "upgrade", help="run cases written by an older release and checked by this one", **_with_exit_codes
+    )
     upgrade_command.add_arguments(upgrade)
     upgrade.set_defaults(handler=_upgrade)
 
-    backends = commands.add_parser("backends", help="list the registered backends and whether they load here", **_with_exit_codes)
+    backends = commands.add_parser(
+        "backends", help="list the registered backends and whether they load here", **_with_exit_codes
+    )
     backends.set_defaults(handler=_backends)
 
     bench = commands.add_parser("bench", help="benchmark backends side by side and write a report", **_with_exit_codes)
@@ -297,8 +362,8 @@ def _report_merge(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from umi_dst.seedfiles import parallel_seeds
     from umi_dst.concurrency.parallel import replay_parallel
+    from umi_dst.seedfiles import parallel_seeds
     from umi_dst.seedfiles.replay import backend_for, replay
     from umi_dst.seedfiles.seeds import load
 

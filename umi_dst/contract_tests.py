@@ -60,11 +60,15 @@ class ContractTests:
 
     def test_contract_machine(self) -> None:
         """Replaced at collection by the contract shards; runs only without the umi_dst plugin."""
-        pytest.fail("ContractTests needs the umi_dst pytest plugin (installed with umi-dst; was it disabled with -p no:umi_dst?)")
+        pytest.fail(
+            "ContractTests needs the umi_dst pytest plugin (installed with umi-dst; was it disabled with -p no:umi_dst?)"
+        )
 
     def test_committed_seeds(self) -> None:
         """Replaced at collection by one item per committed seed and expectation."""
-        pytest.fail("ContractTests needs the umi_dst pytest plugin (installed with umi-dst; was it disabled with -p no:umi_dst?)")
+        pytest.fail(
+            "ContractTests needs the umi_dst pytest plugin (installed with umi-dst; was it disabled with -p no:umi_dst?)"
+        )
 
 
 def spec_of(factory: str | FactoryBuilder | None, owner: str) -> str:

@@ -197,7 +197,9 @@ def operator_names(node: Filter) -> list[str]:
         name = _name(part)
         if name not in names:
             names.append(name)
-        for child in (part.parts if isinstance(part, (AllOf, AnyOf)) else (part.part,) if isinstance(part, Negation) else ()):
+        for child in (
+            part.parts if isinstance(part, (AllOf, AnyOf)) else (part.part,) if isinstance(part, Negation) else ()
+        ):
             visit(child)
 
     visit(node)
@@ -212,4 +214,3 @@ def _name(node: Filter) -> str:
     if isinstance(node, Exists):
         return "$exists"
     return "$and" if isinstance(node, AllOf) else "$or" if isinstance(node, AnyOf) else "$not"
-

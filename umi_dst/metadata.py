@@ -74,7 +74,9 @@ def validate_metadata(metadata: object) -> Metadata:
         raise InvalidInput(f"metadata must be a dict or None, got {type(metadata).__name__}")
     if len(metadata) > MAX_KEYS:
         raise InvalidInput(f"metadata may have at most {MAX_KEYS} keys, got {len(metadata)}")
-    return {validate_key(key): validate_scalar(value, f"metadata value of {key!r:.40}") for key, value in metadata.items()}
+    return {
+        validate_key(key): validate_scalar(value, f"metadata value of {key!r:.40}") for key, value in metadata.items()
+    }
 
 
 def split_batch(items: object) -> tuple[list, list[Metadata]]:
@@ -84,7 +86,9 @@ def split_batch(items: object) -> tuple[list, list[Metadata]]:
     ``umi_dst.validation.validate_batch``, which names a bad id or embedding by position.
     """
     if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
-        raise InvalidInput(f"items must be a sequence of (id, embedding[, metadata]) tuples, got {type(items).__name__}")
+        raise InvalidInput(
+            f"items must be a sequence of (id, embedding[, metadata]) tuples, got {type(items).__name__}"
+        )
     pairs: list = []
     metadatas: list[Metadata] = []
     for position, item in enumerate(items):

@@ -8,7 +8,7 @@ injected into it, if any.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Optional, Union
+from typing import ClassVar
 
 import numpy as np
 
@@ -51,7 +51,7 @@ class StoreBatch:
     """Explicit items first, then the bulk items; the last of a repeated id wins."""
 
     items: tuple[tuple[str, Recipe], ...]
-    bulk: Optional[Bulk] = None
+    bulk: Bulk | None = None
     kind: ClassVar[str] = "store_batch"
 
 
@@ -108,13 +108,27 @@ class Abandon:
     kind: ClassVar[str] = "abandon"
 
 
-Write = Union[Store, StoreBatch, Delete, StoreTagged, StoreBatchTagged, DeleteWhere]
-Operation = Union[
-    Store, StoreBatch, Delete, Get, Exists, Count, Search, Invalid, Reopen, Abandon,
-    StoreTagged, StoreBatchTagged, DeleteWhere, GetMetadata, FilteredSearch,
-]  # fmt: skip
+Write = Store | StoreBatch | Delete | StoreTagged | StoreBatchTagged | DeleteWhere
+Operation = (
+    Store
+    | StoreBatch
+    | Delete
+    | Get
+    | Exists
+    | Count
+    | Search
+    | Invalid
+    | Reopen
+    | Abandon
+    | StoreTagged
+    | StoreBatchTagged
+    | DeleteWhere
+    | GetMetadata
+    | FilteredSearch
+)
 OPERATION_KINDS: dict[str, type] = {
-    cls.kind: cls for cls in (Store, StoreBatch, Delete, Get, Exists, Count, Search, Invalid, Reopen, Abandon, *FILTER_OPERATIONS)
+    cls.kind: cls
+    for cls in (Store, StoreBatch, Delete, Get, Exists, Count, Search, Invalid, Reopen, Abandon, *FILTER_OPERATIONS)
 }
 READ_ONLY = (Get, Exists, Count, Search, Invalid, GetMetadata, FilteredSearch)
 """Operations that never change a correct store's content."""
@@ -149,5 +163,5 @@ class Step:
     for a fault that strikes inside the write, its crash point."""
 
     op: Operation
-    fault: Optional[str] = None
-    at: Optional[CrashPoint] = None
+    fault: str | None = None
+    at: CrashPoint | None = None

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Union
+from typing import ClassVar
 
 import numpy as np
 
 from umi_dst.contract import Embedding
 
-Lookup = Callable[[str], Union[Embedding, None]]
+Lookup = Callable[[str], Embedding | None]
 """Reads the oracle's current embedding for an id (``None`` if absent)."""
 
 
@@ -144,8 +144,10 @@ class NearTie:
         return (np.sqrt(1.0 - sine**2) * bisector + sine * difference).astype(np.float32)
 
 
-Recipe = Union[Random, Scaled, Negated, Perturbed, OneHot, Explicit, NearTie]
-RECIPE_KINDS: dict[str, type] = {cls.kind: cls for cls in (Random, Scaled, Negated, Perturbed, OneHot, Explicit, NearTie)}
+Recipe = Random | Scaled | Negated | Perturbed | OneHot | Explicit | NearTie
+RECIPE_KINDS: dict[str, type] = {
+    cls.kind: cls for cls in (Random, Scaled, Negated, Perturbed, OneHot, Explicit, NearTie)
+}
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:

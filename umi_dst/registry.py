@@ -85,7 +85,9 @@ def resolve(spec: str) -> FactoryBuilder:
             raise BackendUnavailable(f"backend {spec!r} cannot load here: {exc}") from None
         raise UnknownBackend(f"backend {spec!r}: cannot import {module_name!r} ({exc})") from None
     except Exception as exc:  # the module's own top-level code failed
-        raise UnknownBackend(f"backend {spec!r}: importing {module_name!r} raised {type(exc).__name__}: {exc}") from None
+        raise UnknownBackend(
+            f"backend {spec!r}: importing {module_name!r} raised {type(exc).__name__}: {exc}"
+        ) from None
     try:
         builder = getattr(module, attribute)
     except AttributeError:

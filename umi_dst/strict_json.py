@@ -91,7 +91,11 @@ def shown(value: object, limit: int) -> str:
 
 def _encode(value: object) -> object:
     if isinstance(value, float):
-        return value if math.isfinite(value) else {FLOAT: "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")}
+        return (
+            value
+            if math.isfinite(value)
+            else {FLOAT: "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")}
+        )
     if isinstance(value, dict):
         encoded = {key: _encode(item) for key, item in value.items()}
         if len(encoded) == 1 and next(iter(encoded)) in TAGS:

@@ -148,5 +148,3 @@ def _valid_matrix(embeddings: list, dim: int) -> np.ndarray | None:
     if np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64).min()) < MIN_NORM:
         return None
     return matrix
-
-

@@ -7,6 +7,7 @@ with the constants taken from those modules: a change there should change what i
 
 from __future__ import annotations
 
+from umi_dst.backends.lance.nemeses import AFTER_COMMITS, REWRITE_CHUNK, CompetingWriter, KillWriter, touched_ids
 from umi_dst.backends.lance.store import (
     ID_COLUMN,
     PRIMARY_KEY_MARKER,
@@ -16,8 +17,8 @@ from umi_dst.backends.lance.store import (
     IndexPlan,
     RetryPolicy,
 )
-from umi_dst.backends.lance.nemeses import AFTER_COMMITS, REWRITE_CHUNK, CompetingWriter, KillWriter, touched_ids
 from umi_dst.backends.lance.upstream import UPSTREAM_RETRY
+
 from umi_dst.checking.crash_states import CRASH
 from umi_dst.export.calls import Code, ExportCall, ExportError, Rendered, indent
 from umi_dst.operations import CrashPoint
@@ -77,7 +78,12 @@ class LanceCalls:
 
     # -- the script around the calls -----------------------------------------------------------
     def imports(self) -> list[str]:
-        lines = ["import lancedb", "import pyarrow as pa", "from datetime import timedelta", "from lancedb.expr import col, lit"]
+        lines = [
+            "import lancedb",
+            "import pyarrow as pa",
+            "from datetime import timedelta",
+            "from lancedb.expr import col, lit",
+        ]
         if self.index is not None:
             lines.append("from lancedb.index import HnswSq")
         return lines + self._fault_imports()
@@ -135,7 +141,11 @@ class LanceCalls:
         self._commits = 0
         if not self.table_up_front:
             return ["store = workdir", *self._connection(), "table = None  # the first write creates the table"]
-        return ["store = workdir", *self._connection(), f"table = db.create_table({_TABLE}, schema=SCHEMA, exist_ok=True)"]
+        return [
+            "store = workdir",
+            *self._connection(),
+            f"table = db.create_table({_TABLE}, schema=SCHEMA, exist_ok=True)",
+        ]
 
     def _connection(self) -> list[str]:
         return ["db = lancedb.connect(store, read_consistency_interval=timedelta(0))"]
@@ -186,7 +196,9 @@ class LanceCalls:
             self._indexed = True
             plan = self.index
             config = f"HnswSq(distance_type='cosine', num_partitions={plan.num_partitions}, m={plan.m}, ef_construction={plan.ef_construction})"
-            lines.append(f"table.create_index({_VECTOR}, config={config})  # the backend indexes once {plan.min_rows} rows exist")
+            lines.append(
+                f"table.create_index({_VECTOR}, config={config})  # the backend indexes once {plan.min_rows} rows exist"
+            )
         if not any(isinstance(i, Code) for i in ids):
             lines += self._committed(call)
         return lines
@@ -275,7 +287,11 @@ class LanceCalls:
         data or deletion files: a sweep over the points where a commit can be cut."""
         ensure = self._ensure_table()
         if at is not None:
-            ensure = ["# umi-dst replays this crash point exactly (it rebuilds the files as the crash left them);", "# here a real kill sweeps the first files the write adds", *ensure]
+            ensure = [
+                "# umi-dst replays this crash point exactly (it rebuilds the files as the crash left them);",
+                "# here a real kill sweeps the first files the write adds",
+                *ensure,
+            ]
         helpers = [
             "",
             "",
@@ -410,7 +426,7 @@ _AFTER_COMMITS_HELPERS = [
     "    process.start()",
     "    process.join()",
     "    if process.exitcode != 0:",
-    "        raise RuntimeError(f\"the competing writer's turn failed (exit code {process.exitcode})\")",
+    '        raise RuntimeError(f"the competing writer\'s turn failed (exit code {process.exitcode})")',
     "",
     "",
     "class AfterCommits:",
@@ -489,7 +505,9 @@ class UpstreamLanceCalls(LanceCalls):
         if items:
             ids = ", ".join(ascii(id) for id, _ in items)
             loop = ExportCall("store", (Code("id"), Code("vector")), call.data, call.before, call.shared)
-            lines += [f"for id, vector in zip([{ids}], {call.data.matrix([v for _, v in items])}):  # one upsert per item"]
+            lines += [
+                f"for id, vector in zip([{ids}], {call.data.matrix([v for _, v in items])}):  # one upsert per item"
+            ]
             lines += indent(self._upsert(loop, [Code("id")], [Code("vector")]))
         return lines
 
@@ -523,7 +541,7 @@ class UpstreamLanceCalls(LanceCalls):
     def _where(self, call: ExportCall, id) -> str:
         """``id = '{id}'``, pasted as the original did."""
         if isinstance(id, Code):
-            return f"\"id = '\" + {id} + \"'\""
+            return f'"id = \'" + {id} + "\'"'
         return ascii(f"id = '{id}'")
 
     def _id_filter(self, call: ExportCall) -> str:
@@ -587,7 +605,6 @@ def approximate_calls(dim: int) -> LanceCalls:
 
 def upstream_calls(dim: int) -> UpstreamLanceCalls:
     return UpstreamLanceCalls(dim)
-
 
 
 def batch_loop_calls(dim: int) -> BatchLoopLanceCalls:

@@ -46,8 +46,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
-
 from umi_dst.backends.lance.store import ID_COLUMN, LanceStore, LanceVectorBackend, is_commit_conflict
+
 from umi_dst.campaign import lifeline
 from umi_dst.contract import InjectedFault, VectorBackend, WriteCall
 from umi_dst.operations import CrashPoint
@@ -521,4 +521,3 @@ def lance_nemeses(store: LanceStore, backend_class: type[LanceVectorBackend]) ->
     remains for runs of real kills)."""
     multiprocessing.forkserver.ensure_running()
     return {CompetingWriter.name: CompetingWriter(store, backend_class)}
-

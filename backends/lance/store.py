@@ -382,7 +382,9 @@ class LanceVectorBackend:
         table = self.table
         if table is None:
             return []
-        rows = self.run(self._vector_query(table, vector, limit).select([ID_COLUMN, "_distance"]).limit(limit).to_arrow())
+        rows = self.run(
+            self._vector_query(table, vector, limit).select([ID_COLUMN, "_distance"]).limit(limit).to_arrow()
+        )
         distances = rows["_distance"].to_numpy().astype(np.float64)
         return [SearchResult(id, score) for id, score in zip(rows[ID_COLUMN].to_pylist(), self._scores(distances))]
 

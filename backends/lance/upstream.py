@@ -22,9 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from umi_dst.backends.lance.factory import LanceFactory, build_factory
 from umi_dst.backends.lance.store import VECTOR_COLUMN, LanceVectorBackend, RetryPolicy, to_arrow
+
 from umi_dst.contract import Embedding
 from umi_dst.validation import last_wins, validate_batch
 
@@ -33,7 +33,9 @@ def _says_commit_conflict(error: BaseException) -> bool:
     return "Commit conflict" in str(error)
 
 
-UPSTREAM_RETRY = RetryPolicy(attempts=11, base_delay=0.002, max_delay=1.024, jitter=False, retry_on=_says_commit_conflict)
+UPSTREAM_RETRY = RetryPolicy(
+    attempts=11, base_delay=0.002, max_delay=1.024, jitter=False, retry_on=_says_commit_conflict
+)
 """The original's loop: 10 retries after the first attempt, sleeping 2, 4, ... 1024 ms."""
 
 
@@ -84,9 +86,7 @@ class BatchLoopLanceBackend(LanceVectorBackend):
 
 def batch_loop(workdir: Path, dim: int) -> LanceFactory:
     """Builder for ``umi_dst.backends.lance.upstream:batch_loop``: batches not atomic, no table made up front."""
-    return build_factory(
-        workdir, dim, name="lance-batch-loop", backend_class=BatchLoopLanceBackend, create_table=False
-    )
+    return build_factory(workdir, dim, name="lance-batch-loop", backend_class=BatchLoopLanceBackend, create_table=False)
 
 
 def factory(workdir: Path, dim: int) -> LanceFactory:

@@ -31,7 +31,9 @@ def embedded_store(workdir: Path, embeddings: ExactEmbeddings) -> LanceDB:
         pa.field("metadata", pa.struct([pa.field(ID_KEY, pa.string()), pa.field(VECTOR_KEY, pa.string())])),
     ])  # fmt: skip
     table = connection.create_table(TABLE, schema=schema)
-    return LanceDB(connection=connection, embedding=embeddings, table_name=TABLE, table=table, distance="cosine", mode="append")
+    return LanceDB(
+        connection=connection, embedding=embeddings, table_name=TABLE, table=table, distance="cosine", mode="append"
+    )
 
 
 def _count(store: LanceDB) -> int:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from mem0.vector_stores.pgvector import PGVector
 from psycopg import sql
-
 from umi_dst.backends.postgres.server import admin_connection, server
+
 from umi_dst.adapters.mem0 import Mem0Store
 
 

@@ -33,9 +33,15 @@ from typing import TypeVar
 import psycopg
 from psycopg import sql
 from psycopg.copy import LibpqWriter
-
-from umi_dst.backends.postgres.nemeses import CrashServer, NemesisFailed, StatementTimeout, StoreOnServer, TerminateConnection
+from umi_dst.backends.postgres.nemeses import (
+    CrashServer,
+    NemesisFailed,
+    StatementTimeout,
+    StoreOnServer,
+    TerminateConnection,
+)
 from umi_dst.backends.postgres.store import PostgresVectorBackend
+
 from umi_dst.contract import Nemesis, WriteCall
 from umi_dst.operations import CrashPoint
 
@@ -94,7 +100,9 @@ def run_at(backend: PostgresVectorBackend, call: WriteCall, at: CrashPoint, stri
         with backend.connection.transaction():
             if at.point == MID_COPY:
                 copy_into = backend._copy_into
-                backend._copy_into = lambda cursor, table, rows: copy_into(_StrikingCursor(cursor, at.k, strike_once), table, rows)
+                backend._copy_into = lambda cursor, table, rows: copy_into(
+                    _StrikingCursor(cursor, at.k, strike_once), table, rows
+                )
             try:
                 call.apply(backend)
             finally:

@@ -11,24 +11,24 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from psycopg import sql
-
+from umi_dst.backends.postgres.crash_points import (
+    AFTER_COMMIT,
+    AFTER_STATEMENTS,
+    BEFORE_STATEMENT,
+    EXPECTED,
+    GONE_SQL,
+    MID_COPY,
+)
 from umi_dst.backends.postgres.factory import PostgresFactory
+from umi_dst.backends.postgres.nemeses import STATEMENT_TIMEOUT_MS, StatementTimeout, TerminateConnection
 from umi_dst.backends.postgres.store import (
     COPY_MIN_ROWS,
     DEFAULT_EF_SEARCH,
     DEFAULT_INDEX_MIN_ROWS,
     PostgresVectorBackend,
 )
-from umi_dst.backends.postgres.crash_points import (
-    GONE_SQL,
-    AFTER_COMMIT,
-    AFTER_STATEMENTS,
-    BEFORE_STATEMENT,
-    EXPECTED,
-    MID_COPY,
-)
-from umi_dst.backends.postgres.nemeses import STATEMENT_TIMEOUT_MS, StatementTimeout, TerminateConnection
 from umi_dst.backends.postgres.upstream import UpstreamFactory
+
 from umi_dst.export.calls import ExportCall, ExportError, Rendered, indent
 from umi_dst.operations import CrashPoint
 from umi_dst.validation import last_wins
@@ -185,7 +185,11 @@ class PostgresCalls:
         if k is None:
             return [f"        for row in {items}:", "            copy.write_row(row)"]
         if k >= count:
-            return [f"        for row in {items}:", "            copy.write_row(row)", "        terminate(store, pid)  # mid-COPY, every row sent"]
+            return [
+                f"        for row in {items}:",
+                "            copy.write_row(row)",
+                "        terminate(store, pid)  # mid-COPY, every row sent",
+            ]
         return [
             f"        for number, row in enumerate({items}):",
             f"            if number == {k}:",
@@ -204,7 +208,9 @@ class PostgresCalls:
         ]
 
     def _exists(self, call: ExportCall, result: str | None) -> list[str]:
-        return [f'{result} = conn.execute("SELECT EXISTS (SELECT 1 FROM {self._name()} WHERE id = %s)", ({call.arg(0)},)).fetchone()[0]']
+        return [
+            f'{result} = conn.execute("SELECT EXISTS (SELECT 1 FROM {self._name()} WHERE id = %s)", ({call.arg(0)},)).fetchone()[0]'
+        ]
 
     def _count(self, call: ExportCall, result: str | None) -> list[str]:
         return [f'{result} = conn.execute("SELECT count(*) FROM {self._name()}").fetchone()[0]']
@@ -297,7 +303,10 @@ class PostgresCalls:
         elif at.point == AFTER_STATEMENTS:
             before = [strike] if at.k == 0 else []
             before.append(f"conn = CountingConnection(conn, {at.k}, lambda: {strike})")
-            on_return = [f"if conn.returned < {at.k}:  # a write with fewer statements is struck when it returns", f"    {strike}"]
+            on_return = [
+                f"if conn.returned < {at.k}:  # a write with fewer statements is struck when it returns",
+                f"    {strike}",
+            ]
         else:  # before_commit, mid_copy: one transaction around the write, struck before its commit
             ending = [] if struck_in_copy else [strike]
             write = ["with conn.transaction():", *indent(write + ending)]

@@ -15,19 +15,18 @@ import psycopg
 from pgvector.psycopg.vector import register_vector_info
 from psycopg import sql
 from psycopg.types import TypeInfo
-
 from umi_dst.backends.postgres.crash_points import nemeses_for
 from umi_dst.backends.postgres.server import Server, admin_connection, new_schema_name, server, server_versions
 from umi_dst.backends.postgres.store import (
-    INLINE_STORAGE,
     DEFAULT_EF_SEARCH,
     DEFAULT_INDEX_MIN_ROWS,
     DEFAULT_RECALL_FLOOR,
+    INLINE_STORAGE,
     PostgresVectorBackend,
 )
+
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Nemesis
 from umi_dst.validation import validate_dim
-
 
 TEMP_BUFFERS = "256MB"
 
@@ -91,9 +90,9 @@ class PostgresFactory:
     def _create_statements(self) -> list[sql.Composable]:
         """The table; in approximate mode its index comes later (``_index_when_ready``)."""
         return [
-            sql.SQL(
-                "CREATE TABLE {} (id text PRIMARY KEY, embedding vector({}) STORAGE MAIN NOT NULL) {}"
-            ).format(self.table, sql.Literal(self.dim), INLINE_STORAGE)
+            sql.SQL("CREATE TABLE {} (id text PRIMARY KEY, embedding vector({}) STORAGE MAIN NOT NULL) {}").format(
+                self.table, sql.Literal(self.dim), INLINE_STORAGE
+            )
         ]
 
     def open(self) -> PostgresVectorBackend:

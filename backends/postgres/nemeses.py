@@ -17,9 +17,9 @@ from typing import Protocol
 
 import psycopg
 from psycopg import sql
-
 from umi_dst.backends.postgres.server import Server
 from umi_dst.backends.postgres.store import PostgresVectorBackend
+
 from umi_dst.contract import WriteCall
 
 
@@ -94,7 +94,9 @@ def _table_locked(factory: StoreOnServer) -> Iterator[psycopg.Connection]:
 
 def _waits_for_lock(blocker: psycopg.Connection, pid: int) -> Callable[[], bool]:
     def check() -> bool:
-        return blocker.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)", (pid,)).fetchone()[0]
+        return blocker.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)", (pid,)
+        ).fetchone()[0]
 
     return check
 

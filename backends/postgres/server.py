@@ -50,8 +50,8 @@ from pathlib import Path
 import psutil
 import psycopg
 from psycopg import sql
-
 from umi_dst.backends.postgres import template
+
 from umi_dst.redact import mask_secrets
 from umi_dst.registry import BackendUnavailable
 
@@ -355,7 +355,9 @@ def sweep_orphaned_schemas(server: Server) -> list[str]:
     """Drop the schemas whose owner holds no lock any more (it died); return their names."""
     dropped = []
     with server.connect(autocommit=True) as connection:
-        names = [row[0] for row in connection.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'umi\\_dst\\_%'")]
+        names = [
+            row[0] for row in connection.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'umi\\_dst\\_%'")
+        ]
         tokens = sorted({match.group(1) for name in names if (match := _OWNED_SCHEMA.fullmatch(name))})
         for token in tokens:
             key = _lock_key(token)

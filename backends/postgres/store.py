@@ -121,7 +121,9 @@ class PostgresVectorBackend:
                 (self.table.as_string(self.connection),),
             ).fetchone()[0]
             if not found and self.count() >= self.index_min_rows:
-                self.connection.execute(sql.SQL("CREATE INDEX ON {} USING hnsw (embedding vector_cosine_ops)").format(self.table))
+                self.connection.execute(
+                    sql.SQL("CREATE INDEX ON {} USING hnsw (embedding vector_cosine_ops)").format(self.table)
+                )
                 found = True
         self._indexed = found
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 from psycopg import sql
-
 from umi_dst.backends.postgres.factory import PostgresFactory
 from umi_dst.backends.postgres.store import PostgresVectorBackend
+
 from umi_dst.contract import Embedding, SearchResult
 from umi_dst.validation import validate_batch, validate_embedding, validate_id, validate_limit
 
@@ -98,9 +98,9 @@ class UpstreamFactory(PostgresFactory):
                 "CREATE TABLE IF NOT EXISTS {} (id TEXT PRIMARY KEY, embedding vector({}) NOT NULL, "
                 "created_at TIMESTAMPTZ NOT NULL DEFAULT NOW())"
             ).format(self.table, sql.Literal(self.dim)),
-            sql.SQL("CREATE INDEX IF NOT EXISTS idx_embeddings_vector ON {} USING ivfflat (embedding vector_cosine_ops) WITH (lists = {})").format(
-                self.table, sql.Literal(IVFFLAT_LISTS)
-            ),
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS idx_embeddings_vector ON {} USING ivfflat (embedding vector_cosine_ops) WITH (lists = {})"
+            ).format(self.table, sql.Literal(IVFFLAT_LISTS)),
         ]
 
     def open(self) -> UpstreamBackend:

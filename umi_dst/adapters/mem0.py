@@ -93,7 +93,9 @@ class Mem0Connection:
                 new.append((id, vector))
             else:
                 self.vectorstore.update(
-                    self._store_id(id), vector=records.as_stored(vector, self._unit), payload=records.metadata(id, vector)
+                    self._store_id(id),
+                    vector=records.as_stored(vector, self._unit),
+                    payload=records.metadata(id, vector),
                 )
         if new:
             self.vectorstore.insert(
@@ -131,9 +133,13 @@ class Mem0Connection:
         limit = validate_limit(limit)
         hits = self.vectorstore.search("", records.as_stored(query, self._unit), limit)
         if self.declared.has_scores:
-            return [SearchResult(records.contract_id(hit.payload), self.declared.score.to_cosine(hit.score)) for hit in hits]
+            return [
+                SearchResult(records.contract_id(hit.payload), self.declared.score.to_cosine(hit.score)) for hit in hits
+            ]
         found = [(records.contract_id(hit.payload), hit.payload) for hit in hits]
-        return [SearchResult(id, records.cosine(query, records.vector_of(payload, id, self.dim))) for id, payload in found]
+        return [
+            SearchResult(id, records.cosine(query, records.vector_of(payload, id, self.dim))) for id, payload in found
+        ]
 
     def _store_id(self, id: str) -> str:
         return self.declared.ids.store_id(id)

@@ -49,7 +49,9 @@ def validation(dataset: Dataset) -> dict:
     """
     items = dataset.items()
     batch_s, _ = seconds(lambda: last_wins(validate_batch(items, dataset.dim)))
-    single = latencies(lambda item: (validate_id(item[0]), validate_embedding(item[1], dataset.dim)), items[:SINGLE_CHECKS])
+    single = latencies(
+        lambda item: (validate_id(item[0]), validate_embedding(item[1], dataset.dim)), items[:SINGLE_CHECKS]
+    )
     return {"batch_s": batch_s, "batch_per_s": dataset.n / batch_s, "single": summary(single)}
 
 

@@ -61,7 +61,11 @@ def _size_chart(report: dict, value, ylabel: str, title: str, baselines=()):
     for spec, (xs, ys) in series.items():
         axes.plot(xs, ys, marker="o", label=spec)
     for label, pick in baselines:
-        points = [(case["n"], pick(case["baselines"])) for case in report["cases"] if case["dim"] == dim and "baselines" in case]
+        points = [
+            (case["n"], pick(case["baselines"]))
+            for case in report["cases"]
+            if case["dim"] == dim and "baselines" in case
+        ]
         points = [(x, y) for x, y in points if y is not None]
         if points:
             axes.plot(*zip(*sorted(points)), linestyle="--", marker=".", label=label)
@@ -89,7 +93,10 @@ def _load(report: dict):
         lambda figures: figures["load"]["per_s"],
         "vectors / s",
         "Bulk load (store_batch)",
-        baselines=(("raw lancedb create_table", _baseline("lance", "load_per_s")), ("raw psycopg COPY", _baseline("postgres", "load_per_s"))),
+        baselines=(
+            ("raw lancedb create_table", _baseline("lance", "load_per_s")),
+            ("raw psycopg COPY", _baseline("postgres", "load_per_s")),
+        ),
     )
 
 
@@ -131,11 +138,23 @@ def _recall_qps(report: dict):
     figure, axes = plt.subplots(figsize=(7, 4.2))
     for sweep in report["sweeps"]:
         points = sweep["points"]
-        axes.plot([p["recall_at_10"] for p in points], [p["per_s"] for p in points], marker="o", label=f"{sweep['spec']} ({sweep['knob']})")
+        axes.plot(
+            [p["recall_at_10"] for p in points],
+            [p["per_s"] for p in points],
+            marker="o",
+            label=f"{sweep['spec']} ({sweep['knob']})",
+        )
         for p in points:
-            axes.annotate(str(p["value"]), (p["recall_at_10"], p["per_s"]), fontsize=7, textcoords="offset points", xytext=(3, 3))
+            axes.annotate(
+                str(p["value"]), (p["recall_at_10"], p["per_s"]), fontsize=7, textcoords="offset points", xytext=(3, 3)
+            )
     sample = report["sweeps"][0]
-    axes.set(yscale="log", xlabel="recall@10", ylabel="queries / s (one client)", title=f"Recall against QPS at {sample['n']} x {sample['dim']}")
+    axes.set(
+        yscale="log",
+        xlabel="recall@10",
+        ylabel="queries / s (one client)",
+        title=f"Recall against QPS at {sample['n']} x {sample['dim']}",
+    )
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return figure

@@ -24,37 +24,79 @@ DEFAULTS = {
     "framework_steps": 20,
     "shrink_examples": 20,
 }
-QUICK = {"sizes": (100, 1_000), "dims": (128,), "queries": 20, "singles": 20, "framework_examples": 2, "framework_steps": 10,
-         "shrink_examples": 5}
+QUICK = {
+    "sizes": (100, 1_000),
+    "dims": (128,),
+    "queries": 20,
+    "singles": 20,
+    "framework_examples": 2,
+    "framework_steps": 10,
+    "shrink_examples": 5,
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", action="append", metavar="SPEC",
-                        help="registered name or module:attribute (repeatable; default: every available built-in)")
-    parser.add_argument("--sizes", type=_int_list, metavar="N,N,...", help=f"record counts (default {_join(DEFAULTS['sizes'])})")
-    parser.add_argument("--dims", type=_int_list, metavar="D,D,...", help=f"dimensions (default {_join(DEFAULTS['dims'])})")
-    parser.add_argument("--shapes", type=_shape_list, default=(), metavar="NxD,...",
-                        help="extra cases beyond sizes x dims, e.g. 10000x768, or 50000x1536,100000x768 (the small VectorDBBench shapes)")
+    parser.add_argument(
+        "--backend",
+        action="append",
+        metavar="SPEC",
+        help="registered name or module:attribute (repeatable; default: every available built-in)",
+    )
+    parser.add_argument(
+        "--sizes", type=_int_list, metavar="N,N,...", help=f"record counts (default {_join(DEFAULTS['sizes'])})"
+    )
+    parser.add_argument(
+        "--dims", type=_int_list, metavar="D,D,...", help=f"dimensions (default {_join(DEFAULTS['dims'])})"
+    )
+    parser.add_argument(
+        "--shapes",
+        type=_shape_list,
+        default=(),
+        metavar="NxD,...",
+        help="extra cases beyond sizes x dims, e.g. 10000x768, or 50000x1536,100000x768 (the small VectorDBBench shapes)",
+    )
     parser.add_argument("--queries", type=int, help=f"queries per search limit (default {DEFAULTS['queries']})")
     parser.add_argument("--singles", type=int, help=f"calls per point operation (default {DEFAULTS['singles']})")
     parser.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
-    parser.add_argument("--framework-examples", type=int, help=f"contract-machine examples per backend; 0 skips (default {DEFAULTS['framework_examples']})")
-    parser.add_argument("--framework-steps", type=int, help=f"steps per example (default {DEFAULTS['framework_steps']})")
-    parser.add_argument("--shrink-examples", type=int,
-                        help=f"test cases to find a failure on each case-study backend before shrinking it; 0 skips "
-                             f"(default {DEFAULTS['shrink_examples']})")
+    parser.add_argument(
+        "--framework-examples",
+        type=int,
+        help=f"contract-machine examples per backend; 0 skips (default {DEFAULTS['framework_examples']})",
+    )
+    parser.add_argument(
+        "--framework-steps", type=int, help=f"steps per example (default {DEFAULTS['framework_steps']})"
+    )
+    parser.add_argument(
+        "--shrink-examples",
+        type=int,
+        help=f"test cases to find a failure on each case-study backend before shrinking it; 0 skips "
+        f"(default {DEFAULTS['shrink_examples']})",
+    )
     parser.add_argument("--no-baselines", action="store_true", help="skip the raw engine baselines")
     parser.add_argument("--no-sweep", action="store_true", help="skip the approximate-search knob sweeps")
     parser.add_argument("--quick", action="store_true", help="small sizes and counts: under a minute")
     parser.add_argument("--out", type=Path, default=Path("reports"), help="report directory (default reports/)")
     parser.add_argument("--workdir", type=Path, help="where stores are created (default: a temporary directory)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"),
-                        help="print two report JSON files side by side as ratios B/A, and run nothing")
-    parser.add_argument("--render", type=Path, metavar="JSON",
-                        help="write the Markdown and charts of an earlier report JSON again, next to it, and run nothing")
-    parser.add_argument("--reading", type=_text_file, metavar="MARKDOWN",
-                        help="a written reading of the figures to keep in the report (with a run or --render)")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("A", "B"),
+        help="print two report JSON files side by side as ratios B/A, and run nothing",
+    )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="write the Markdown and charts of an earlier report JSON again, next to it, and run nothing",
+    )
+    parser.add_argument(
+        "--reading",
+        type=_text_file,
+        metavar="MARKDOWN",
+        help="a written reading of the figures to keep in the report (with a run or --render)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:

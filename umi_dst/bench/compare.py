@@ -11,7 +11,17 @@ from pathlib import Path
 from umi_dst import strict_json
 from umi_dst.bench.report import table
 
-SKIPPED_SECTIONS = ("schema", "config", "machine", "versions", "errors", "charts", "unavailable", "created_utc", "reading")
+SKIPPED_SECTIONS = (
+    "schema",
+    "config",
+    "machine",
+    "versions",
+    "errors",
+    "charts",
+    "unavailable",
+    "created_utc",
+    "reading",
+)
 SKIPPED_LEAVES = ("calls", "n", "dim", "clusters", "queries", "examples", "value", "recall_floor")
 
 
@@ -84,5 +94,9 @@ def _number(value: object) -> bool:
 
 
 def _version_changes(a: dict, b: dict) -> str:
-    changed = [f"{name} {a.get(name, '-')} -> {b.get(name, '-')}" for name in sorted(set(a) | set(b)) if a.get(name) != b.get(name)]
+    changed = [
+        f"{name} {a.get(name, '-')} -> {b.get(name, '-')}"
+        for name in sorted(set(a) | set(b))
+        if a.get(name) != b.get(name)
+    ]
     return "- Version changes: " + (", ".join(changed) if changed else "none")

@@ -64,7 +64,9 @@ def clustered(n: int, dim: int, *, queries: int, seed: int = 0) -> Dataset:
 
 
 def _centres(seed: int, clusters: int, dim: int) -> np.ndarray:
-    return _normalise(np.random.default_rng([seed, 0, clusters, dim]).standard_normal((clusters, dim), dtype=np.float32))
+    return _normalise(
+        np.random.default_rng([seed, 0, clusters, dim]).standard_normal((clusters, dim), dtype=np.float32)
+    )
 
 
 def _around(rng: np.random.Generator, centres: np.ndarray, count: int) -> np.ndarray:

@@ -72,6 +72,7 @@ class Knob:
 def knobs(backend: VectorBackend) -> list[Knob]:
     """The search knobs of an approximate backend (none for an exact one)."""
     if is_postgres(backend) and backend.ef_search is not None:
+
         def set_ef_search(value: int) -> None:
             backend.ef_search = value
 
@@ -81,9 +82,7 @@ def knobs(backend: VectorBackend) -> list[Knob]:
 
         def setter(field: str) -> Callable[[int], None]:
             def set_value(value: int) -> None:
-                backend.config = dataclasses.replace(
-                    backend.config, index=dataclasses.replace(plan, **{field: value})
-                )
+                backend.config = dataclasses.replace(backend.config, index=dataclasses.replace(plan, **{field: value}))
 
             return set_value
 

@@ -16,12 +16,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from umi_dst.generation import machine
 from umi_dst import registry
+from umi_dst.bench.timing import seconds
 from umi_dst.checking.harness import Harness
+from umi_dst.generation import machine
 from umi_dst.operations import CrashPoint, Step, Store
 from umi_dst.recipes import Random
-from umi_dst.bench.timing import seconds
 
 DIM = 16
 """Small, so the figure is about the framework and the backend's per-call cost, not arithmetic."""
@@ -59,7 +59,12 @@ def bare_machine(examples: int, steps: int) -> dict:
 
     counted = _counting(Bare)
     elapsed, _ = seconds(lambda: run_state_machine_as_test(counted, settings=machine_settings(examples, steps)))
-    return {"examples": counted.examples, "steps": counted.steps, "seconds": elapsed, "steps_per_s": counted.steps / elapsed}
+    return {
+        "examples": counted.examples,
+        "steps": counted.steps,
+        "seconds": elapsed,
+        "steps_per_s": counted.steps / elapsed,
+    }
 
 
 def contract_machine(spec: str, workdir: Path, examples: int, steps: int) -> dict:

@@ -165,8 +165,21 @@ def _summary(report: dict) -> str:
         ]
         for spec, f in _ok(case)
     ]
-    headers = ["backend", "load /s", "store ms", "update ms", "search@10 p50 ms", "p99 ms", "search /s", "recall@10",
-               "get ms", "delete ms", "peak RSS MiB", "disk MiB", "bench wall s"]
+    headers = [
+        "backend",
+        "load /s",
+        "store ms",
+        "update ms",
+        "search@10 p50 ms",
+        "p99 ms",
+        "search /s",
+        "recall@10",
+        "get ms",
+        "delete ms",
+        "peak RSS MiB",
+        "disk MiB",
+        "bench wall s",
+    ]
     return f"## Summary at {_label(case)}\n\n" + table(headers, rows)
 
 
@@ -175,7 +188,11 @@ def _load_section(report: dict) -> str:
     for case in report["cases"]:
         exact = {spec.split("-")[0]: f["load"]["seconds"] for spec, f in _ok(case) if not f["approximate"]}
         for spec, f in _ok(case):
-            index_cost = f["load"]["seconds"] - exact[spec.split("-")[0]] if f["approximate"] and spec.split("-")[0] in exact else None
+            index_cost = (
+                f["load"]["seconds"] - exact[spec.split("-")[0]]
+                if f["approximate"] and spec.split("-")[0] in exact
+                else None
+            )
             rows.append([_label(case), spec, f["load"]["seconds"], f["load"]["per_s"], index_cost])
         for engine in ("lance", "postgres"):
             raw = _get(case, "baselines", engine)
@@ -184,13 +201,17 @@ def _load_section(report: dict) -> str:
         checks = _get(case, "baselines", "validation")
         if checks is not None:
             rows.append([_label(case), "input checks only", checks["batch_s"], checks["batch_per_s"], None])
-    note = ("The approximate backends build their index during the load (Lance once a few rows exist, pgvector's HNSW "
-            "from the first row); `index s` is their load time minus the exact backend's on the same engine, and for "
-            "the raw engines the time of one `CREATE INDEX` after the load. `input checks only` is the contract's "
-            "input checks that start every `store_batch` (`validate_batch` + `last_wins`), timed alone after the "
-            "backends.")
+    note = (
+        "The approximate backends build their index during the load (Lance once a few rows exist, pgvector's HNSW "
+        "from the first row); `index s` is their load time minus the exact backend's on the same engine, and for "
+        "the raw engines the time of one `CREATE INDEX` after the load. `input checks only` is the contract's "
+        "input checks that start every `store_batch` (`validate_batch` + `last_wins`), timed alone after the "
+        "backends."
+    )
     body = table(["case", "backend", "seconds", "vectors /s", "index s"], rows)
-    return "\n\n".join(["## Bulk load (one store_batch of the whole data set)", note, body, _chart(report, "load", "load throughput")])
+    return "\n\n".join(
+        ["## Bulk load (one store_batch of the whole data set)", note, body, _chart(report, "load", "load throughput")]
+    )
 
 
 def _search_section(report: dict) -> str:
@@ -198,8 +219,16 @@ def _search_section(report: dict) -> str:
     for case in report["cases"]:
         for spec, f in _ok(case):
             search = f["search"]
-            rows.append([_label(case), spec, *(search[f"limit_{k}"]["p50_ms"] for k in (1, 5, 10, 20)),
-                         search["limit_10"]["p99_ms"], search["limit_10"]["per_s"], f["recall_at_10"]])
+            rows.append(
+                [
+                    _label(case),
+                    spec,
+                    *(search[f"limit_{k}"]["p50_ms"] for k in (1, 5, 10, 20)),
+                    search["limit_10"]["p99_ms"],
+                    search["limit_10"]["per_s"],
+                    f["recall_at_10"],
+                ]
+            )
     headers = ["case", "backend", "p50 ms @1", "@5", "@10", "@20", "p99 ms @10", "QPS @10", "recall@10"]
     return "\n\n".join(["## Search", table(headers, rows), _chart(report, "search", "search latency")])
 
@@ -209,10 +238,17 @@ def _point_section(report: dict) -> str:
     for case in report["cases"]:
         for spec, f in _ok(case):
             rows.append([_label(case), spec, *(f[op]["p50_ms"] for op in POINT_OPS)])
-    rows_p99 = [[_label(case), spec, *(f[op]["p99_ms"] for op in POINT_OPS)] for case in report["cases"] for spec, f in _ok(case)]
+    rows_p99 = [
+        [_label(case), spec, *(f[op]["p99_ms"] for op in POINT_OPS)]
+        for case in report["cases"]
+        for spec, f in _ok(case)
+    ]
     headers = ["case", "backend", *POINT_OPS]
-    checks = [[_label(case), _get(case, "baselines", "validation", "single", "p50_ms")] for case in report["cases"]
-              if _get(case, "baselines", "validation", "single") is not None]
+    checks = [
+        [_label(case), _get(case, "baselines", "validation", "single", "p50_ms")]
+        for case in report["cases"]
+        if _get(case, "baselines", "validation", "single") is not None
+    ]
     return "\n\n".join(
         [
             "## Point operations (p50 ms)",
@@ -242,20 +278,30 @@ def _baseline_section(report: dict) -> str:
             bound = baselines.get("sim_scan_bound_ms") if engine == "sim" else None
             search_ms = f["search"]["limit_10"]["p50_ms"]
             raw_load_s = raw.get("load_s", 0) + (raw.get("index_s", 0) if f["approximate"] else 0)
-            rows.append([
-                _label(case),
-                spec,
-                _ratio(raw_load_s, f["load"]["seconds"]) if raw_load_s else None,
-                raw_search,
-                search_ms,
-                _ratio(search_ms, raw_search),
-                bound,
-                _ratio(search_ms, bound),
-            ])
+            rows.append(
+                [
+                    _label(case),
+                    spec,
+                    _ratio(raw_load_s, f["load"]["seconds"]) if raw_load_s else None,
+                    raw_search,
+                    search_ms,
+                    _ratio(search_ms, raw_search),
+                    bound,
+                    _ratio(search_ms, bound),
+                ]
+            )
     if not rows:
         return ""
-    headers = ["case", "backend", "load / raw load", "raw search p50 ms", "search p50 ms", "search / raw", "scan bound ms",
-               "search / bound"]
+    headers = [
+        "case",
+        "backend",
+        "load / raw load",
+        "raw search p50 ms",
+        "search p50 ms",
+        "search / raw",
+        "scan bound ms",
+        "search / bound",
+    ]
     notes = (
         "Raw engines: `lancedb` `create_table` from one Arrow table and `search().distance_type('cosine')`; psycopg binary "
         "`COPY` with `write_row` into a table with a primary key, and `ORDER BY embedding <=> q LIMIT 10` (sequential scan; "
@@ -271,9 +317,21 @@ def _baseline_section(report: dict) -> str:
                 continue
             for mode in ("search", "search_exact", "search_approx"):
                 if mode in raw:
-                    raw_rows.append([_label(case), engine, mode, raw.get("load_per_s"), raw.get("index_s") if mode == "search_approx" else None,
-                                     raw[mode]["p50_ms"], raw[mode]["p99_ms"], raw.get(f"{mode}_recall_at_10")])
-    raw_table = table(["case", "raw engine", "mode", "load /s", "index s", "p50 ms @10", "p99 ms", "recall@10"], raw_rows)
+                    raw_rows.append(
+                        [
+                            _label(case),
+                            engine,
+                            mode,
+                            raw.get("load_per_s"),
+                            raw.get("index_s") if mode == "search_approx" else None,
+                            raw[mode]["p50_ms"],
+                            raw[mode]["p99_ms"],
+                            raw.get(f"{mode}_recall_at_10"),
+                        ]
+                    )
+    raw_table = table(
+        ["case", "raw engine", "mode", "load /s", "index s", "p50 ms @10", "p99 ms", "recall@10"], raw_rows
+    )
     return "\n\n".join(["## Ratios to the raw engines", notes, table(headers, rows), "Raw engine figures:", raw_table])
 
 
@@ -286,14 +344,41 @@ def _rust_section(report: dict) -> str:
             if ratios is None:
                 continue
             plan = yardsticks.RUST_PLAN[spec.removesuffix("-approx")]
-            rows.append([_label(case), spec, plan["store_ms"], f["store"]["p50_ms"], ratios["store"], plan["load_per_s"],
-                         f["load"]["per_s"], ratios["load"], plan["search_100_ms"], f["search"]["limit_10"]["p50_ms"], ratios["search"]])
+            rows.append(
+                [
+                    _label(case),
+                    spec,
+                    plan["store_ms"],
+                    f["store"]["p50_ms"],
+                    ratios["store"],
+                    plan["load_per_s"],
+                    f["load"]["per_s"],
+                    ratios["load"],
+                    plan["search_100_ms"],
+                    f["search"]["limit_10"]["p50_ms"],
+                    ratios["search"],
+                ]
+            )
     if not rows:
         return ""
-    headers = ["case", "backend", "plan store ms", "store ms", "x", "plan load /s", "load /s", "x", "plan search ms", "search ms", "x"]
-    note = ("The Rust plan's Criterion figures (single insert, batches of 10-100, search over 100 records) against the "
-            "100-record case here; `x` is how many times better this implementation is (above 1 is better). The plan's "
-            "dimension is not known, so take these as orders of magnitude.")
+    headers = [
+        "case",
+        "backend",
+        "plan store ms",
+        "store ms",
+        "x",
+        "plan load /s",
+        "load /s",
+        "x",
+        "plan search ms",
+        "search ms",
+        "x",
+    ]
+    note = (
+        "The Rust plan's Criterion figures (single insert, batches of 10-100, search over 100 records) against the "
+        "100-record case here; `x` is how many times better this implementation is (above 1 is better). The plan's "
+        "dimension is not known, so take these as orders of magnitude."
+    )
     return "\n\n".join(["## Against the original Rust plan", note, table(headers, rows)])
 
 
@@ -303,7 +388,9 @@ def _goals_section(report: dict) -> str:
         return ""
     n, dim = yardsticks.GOAL_CASE
     note = f"Bulk `store_batch` of {n:,} x {dim} against the goals of the backend issues; `x target` at or above 1 meets the goal."
-    return "\n\n".join(["## Bulk-load goals", note, table(["backend", "goal", "target /s", "measured /s", "x target"], rows)])
+    return "\n\n".join(
+        ["## Bulk-load goals", note, table(["backend", "goal", "target /s", "measured /s", "x target"], rows)]
+    )
 
 
 def _engine_section(report: dict) -> str:
@@ -313,32 +400,54 @@ def _engine_section(report: dict) -> str:
         for spec, f in _ok(case):
             for stage, engine_facts in f.get("engine", {}).items():
                 if engine_facts:
-                    rows.append([_label(case), spec, stage.replace("_", " "),
-                                 ", ".join(f"{key} {fmt(value)}" for key, value in engine_facts.items())])
+                    rows.append(
+                        [
+                            _label(case),
+                            spec,
+                            stage.replace("_", " "),
+                            ", ".join(f"{key} {fmt(value)}" for key, value in engine_facts.items()),
+                        ]
+                    )
     maintenance = [
-        [_label(case), spec, f["maintenance"]["search_before"]["p50_ms"], f["maintenance"]["seconds"],
-         f["maintenance"]["search_after"]["p50_ms"]]
-        for case in report["cases"] for spec, f in _ok(case) if "maintenance" in f
+        [
+            _label(case),
+            spec,
+            f["maintenance"]["search_before"]["p50_ms"],
+            f["maintenance"]["seconds"],
+            f["maintenance"]["search_after"]["p50_ms"],
+        ]
+        for case in report["cases"]
+        for spec, f in _ok(case)
+        if "maintenance" in f
     ]
     if not rows and not maintenance:
         return ""
-    parts = ["## Engine state", "After the bulk load, after the single writes (each one its own commit), and after compaction.",
-             table(["case", "backend", "stage", "facts"], rows)]
+    parts = [
+        "## Engine state",
+        "After the bulk load, after the single writes (each one its own commit), and after compaction.",
+        table(["case", "backend", "stage", "facts"], rows),
+    ]
     if maintenance:
-        parts += ["Compaction (Lance `optimize()`) after the single writes, with search@10 p50 before and after it:",
-                  table(["case", "backend", "search before ms", "optimize s", "search after ms"], maintenance)]
+        parts += [
+            "Compaction (Lance `optimize()`) after the single writes, with search@10 p50 before and after it:",
+            table(["case", "backend", "search before ms", "optimize s", "search after ms"], maintenance),
+        ]
     return "\n\n".join(parts)
 
 
 def _sweep_section(report: dict) -> str:
     if not report.get("sweeps"):
         return ""
-    parts = ["## Approximate search: recall against QPS",
-             "Each knob swept with the others at their defaults; one client, limit 10, recall@10 against the Sim."]
+    parts = [
+        "## Approximate search: recall against QPS",
+        "Each knob swept with the others at their defaults; one client, limit 10, recall@10 against the Sim.",
+    ]
     for curve in report["sweeps"]:
         rows = [[p["value"], p["recall_at_10"], p["p50_ms"], p["p99_ms"], p["per_s"]] for p in curve["points"]]
-        parts.append(f"**{curve['spec']}** at {curve['n']:,} x {curve['dim']}, knob `{curve['knob']}` (default {curve['default']});"
-                     f" load with index {fmt(curve['load_s'])} s; index: {curve['index']}")
+        parts.append(
+            f"**{curve['spec']}** at {curve['n']:,} x {curve['dim']}, knob `{curve['knob']}` (default {curve['default']});"
+            f" load with index {fmt(curve['load_s'])} s; index: {curve['index']}"
+        )
         parts.append(table([curve["knob"], "recall@10", "p50 ms", "p99 ms", "QPS"], rows))
     parts.append(_chart(report, "recall_qps", "recall against QPS"))
     return "\n\n".join(parts)
@@ -350,25 +459,63 @@ def _framework_section(report: dict) -> str:
         return ""
     bare = framework["bare"]
     parts = ("backend", "setup", "nemesis")
-    rows = [["bare Hypothesis machine", bare["steps"], None, None, bare["seconds"], bare["steps_per_s"], 1.0, None, None, None, 1.0]]
+    rows = [
+        [
+            "bare Hypothesis machine",
+            bare["steps"],
+            None,
+            None,
+            bare["seconds"],
+            bare["steps_per_s"],
+            1.0,
+            None,
+            None,
+            None,
+            1.0,
+        ]
+    ]
     for spec, f in framework["backends"].items():
         if "error" in f:
             rows.append([f"contract machine, {spec}"] + [None] * 10)
             continue
         shares = [f[f"{part}_share"] for part in parts]
-        rows.append([f"contract machine, {spec}", f["steps"], f.get("operations"), f.get("nemesis_strikes"), f["seconds"],
-                     f["steps_per_s"], bare["steps_per_s"] / f["steps_per_s"], *shares, 1 - sum(shares)])
-    note = ("Contract-machine steps per second (dim 16, generation only, derandomised) next to a machine whose rules "
-            "do nothing. A step is one rule call; `operations` counts what those rules ran on the backend and the oracle "
-            "(one rule may run several); `nemesis strikes`, how many writes ran under a nemesis (a server crash, "
-            "a killed or competing writer...), the costliest steps, whose number depends on the drawn cases. `slowdown` is bare steps/s over the machine's. The run's wall time splits (as shares) into calls "
-            "into the backend, store setup (building, opening and destroying a fresh store per test case), the nemeses' "
-            "own work (starting and killing helper processes or servers), and the rest, the framework: Hypothesis, the "
-            "oracle and the checks. Each backend first gets one untimed store, so the once-per-process costs "
-            "(importing the engine, starting the embedded server) stay out of its steps, as in a campaign, where a "
-            "worker pays them once.")
-    headers = ["machine", "steps", "operations", "nemesis strikes", "seconds", "steps /s", "slowdown", "backend",
-               "store setup", "nemesis", "framework"]
+        rows.append(
+            [
+                f"contract machine, {spec}",
+                f["steps"],
+                f.get("operations"),
+                f.get("nemesis_strikes"),
+                f["seconds"],
+                f["steps_per_s"],
+                bare["steps_per_s"] / f["steps_per_s"],
+                *shares,
+                1 - sum(shares),
+            ]
+        )
+    note = (
+        "Contract-machine steps per second (dim 16, generation only, derandomised) next to a machine whose rules "
+        "do nothing. A step is one rule call; `operations` counts what those rules ran on the backend and the oracle "
+        "(one rule may run several); `nemesis strikes`, how many writes ran under a nemesis (a server crash, "
+        "a killed or competing writer...), the costliest steps, whose number depends on the drawn cases. `slowdown` is bare steps/s over the machine's. The run's wall time splits (as shares) into calls "
+        "into the backend, store setup (building, opening and destroying a fresh store per test case), the nemeses' "
+        "own work (starting and killing helper processes or servers), and the rest, the framework: Hypothesis, the "
+        "oracle and the checks. Each backend first gets one untimed store, so the once-per-process costs "
+        "(importing the engine, starting the embedded server) stay out of its steps, as in a campaign, where a "
+        "worker pays them once."
+    )
+    headers = [
+        "machine",
+        "steps",
+        "operations",
+        "nemesis strikes",
+        "seconds",
+        "steps /s",
+        "slowdown",
+        "backend",
+        "store setup",
+        "nemesis",
+        "framework",
+    ]
     return "\n\n".join(["## Framework overhead", note, table(headers, rows)])
 
 
@@ -383,10 +530,14 @@ def _shrink_section(report: dict) -> str:
         elif not f["found"]:
             rows.append([spec, "no", f["examples"], None, None, None, None])
         else:
-            rows.append([spec, "yes", f["examples"], f["find_seconds"], f["shrink_seconds"], f["shrunk_steps"], f["error"]])
-    note = ("A failure found and shrunk on each case-study backend (dim 16, derandomised): seconds until the first "
-            "failing test case, then seconds Hypothesis spent shrinking it (every shrink step is a replay on a fresh "
-            "store), and the length of the shrunk failure.")
+            rows.append(
+                [spec, "yes", f["examples"], f["find_seconds"], f["shrink_seconds"], f["shrunk_steps"], f["error"]]
+            )
+    note = (
+        "A failure found and shrunk on each case-study backend (dim 16, derandomised): seconds until the first "
+        "failing test case, then seconds Hypothesis spent shrinking it (every shrink step is a replay on a fresh "
+        "store), and the length of the shrunk failure."
+    )
     headers = ["backend", "found", "test cases", "find s", "shrink s", "shrunk steps", "failure"]
     return "\n\n".join(["## Shrinking", note, table(headers, rows)])
 

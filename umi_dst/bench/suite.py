@@ -100,7 +100,13 @@ def _case(config: BenchConfig, n: int, dim: int, bar: tqdm, report: dict) -> dic
         )
         report["versions"].update(figures.get("versions", {}))
         for curve in figures.pop("sweeps", []):
-            context = {"spec": spec, "n": n, "dim": dim, "load_s": figures["load"]["seconds"], "index": figures["index"]}
+            context = {
+                "spec": spec,
+                "n": n,
+                "dim": dim,
+                "load_s": figures["load"]["seconds"],
+                "index": figures["index"],
+            }
             report["sweeps"].append({**context, **curve})
         shutil.rmtree(workdir, ignore_errors=True)
         bar.update()
@@ -127,7 +133,9 @@ def _baselines(config: BenchConfig, dataset, truth: GroundTruth, report: dict, w
         out["postgres"] = _guarded(
             report,
             "raw postgres",
-            lambda: engines.with_postgres(lambda url: baselines.postgres_raw(dataset, truth, url, "umi_dst_bench_raw", hnsw)),
+            lambda: engines.with_postgres(
+                lambda url: baselines.postgres_raw(dataset, truth, url, "umi_dst_bench_raw", hnsw)
+            ),
         )
     shutil.rmtree(workdir, ignore_errors=True)
     return out

@@ -24,7 +24,9 @@ def sweep(backend: VectorBackend, dataset: Dataset, truth: GroundTruth) -> list[
         for value in knob.values:
             knob.set(value)
             times, results = timed_calls(lambda q: backend.search(q, LIMIT), dataset.queries)
-            points.append({"value": value, "recall_at_10": truth.mean_recall(dataset.queries, results), **summary(times)})
+            points.append(
+                {"value": value, "recall_at_10": truth.mean_recall(dataset.queries, results), **summary(times)}
+            )
         knob.set(knob.default)
         curves.append({"knob": knob.name, "default": knob.default, "points": points})
     return curves

@@ -40,7 +40,9 @@ class GroundTruth:
         a, b = stored.astype(np.float64), query.astype(np.float64)
         return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
-    def recall(self, index: int, query: np.ndarray, results: Sequence[SearchResult], atol: float = DEFAULT_SCORE_ATOL) -> float:
+    def recall(
+        self, index: int, query: np.ndarray, results: Sequence[SearchResult], atol: float = DEFAULT_SCORE_ATOL
+    ) -> float:
         """Recall@k of one query's results (query ``index`` of the data set); a repeated id counts once."""
         floor = self.kth_scores[index] - atol
         hits = 0

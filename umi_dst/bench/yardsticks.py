@@ -72,5 +72,13 @@ def goal_rows(report: dict) -> list[list[object]]:
         if reference is None:
             continue
         target = goal.factor * reference
-        rows.append([goal.spec, f"{goal.factor:g} x {goal.reference}", target, figures["load"]["per_s"], figures["load"]["per_s"] / target])
+        rows.append(
+            [
+                goal.spec,
+                f"{goal.factor:g} x {goal.reference}",
+                target,
+                figures["load"]["per_s"],
+                figures["load"]["per_s"] / target,
+            ]
+        )
     return rows

@@ -36,7 +36,9 @@ class DaskRunner:
         try:
             from distributed import Client, Queue
         except ImportError as exc:
-            raise ClusterUnavailable(f"--cluster needs the 'cluster' extra: pip install 'umi-dst[cluster]' ({exc})") from None
+            raise ClusterUnavailable(
+                f"--cluster needs the 'cluster' extra: pip install 'umi-dst[cluster]' ({exc})"
+            ) from None
         try:
             self._client = Client(address, timeout="20s")
         except OSError as exc:

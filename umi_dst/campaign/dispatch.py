@@ -17,14 +17,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from umi_dst.seedfiles import seeds
 from umi_dst.campaign import shards
-from umi_dst.campaign.shard import ShardResult, existing_seeds, replay_existing, run_shard, shrink
-from umi_dst.html import seed_page
-from umi_dst.generation.machine import MachineConfig
 from umi_dst.campaign.report import CampaignReport
+from umi_dst.campaign.shard import ShardResult, existing_seeds, replay_existing, run_shard, shrink
 from umi_dst.campaign.signatures import of_seed
 from umi_dst.campaign.workers import InProcessRunner, Runner
+from umi_dst.generation.machine import MachineConfig
+from umi_dst.html import seed_page
+from umi_dst.seedfiles import seeds
 
 SHARD_CASES = 10
 """Test cases per shard: small enough to spread over many workers, large enough that
@@ -113,7 +113,10 @@ def run(plan: CampaignPlan, runner: Runner, progress: Callable[[int, int], None]
         if owners.to_shrink:
             result, signature = owners.to_shrink.pop(0)
             counted = known[result.shard.backend] | set(result.hits)
-            pending[runner.submit(shrink, result.shard, signature, counted=counted, **common)] = (result.shard, signature)
+            pending[runner.submit(shrink, result.shard, signature, counted=counted, **common)] = (
+                result.shard,
+                signature,
+            )
             return True
         if deadline is not None and time.monotonic() >= deadline:
             return False
@@ -248,4 +251,3 @@ def _known_signatures(paths: Sequence[Path]) -> frozenset[str]:
         seed = seeds.load(path)
         found.add(of_seed(seed.steps, seed.failure))
     return frozenset(found)
-

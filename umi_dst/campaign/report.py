@@ -16,9 +16,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from umi_dst import strict_json
-from umi_dst.campaign.shard import SeedReplay, ShardResult
 from umi_dst.campaign.coverage import FAULT_OUTCOMES, Coverage
-from umi_dst.html import campaign_page, page as html_page
+from umi_dst.campaign.shard import SeedReplay, ShardResult
+from umi_dst.html import campaign_page
+from umi_dst.html import page as html_page
 
 KIND = "umi-dst-campaign"
 VERSION = 2
@@ -52,7 +53,13 @@ class CampaignReport:
     shards: list[ShardResult] = field(default_factory=list)
     replays: list[SeedReplay] = field(default_factory=list)
     wall_seconds: float = 0.0
-    machine: dict = field(default_factory=lambda: {"host": socket.gethostname(), "python": platform.python_version(), "platform": platform.platform()})
+    machine: dict = field(
+        default_factory=lambda: {
+            "host": socket.gethostname(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        }
+    )
 
     @property
     def backends(self) -> list[str]:
@@ -72,7 +79,10 @@ class CampaignReport:
         for result in self.ordered_shards():
             for f in result.findings:
                 status = NEW if f.reproduced else FLAKY
-                rows.setdefault((result.shard.backend, f.signature), Bug(result.shard.backend, f.signature, f.seed_path, f.message, status))
+                rows.setdefault(
+                    (result.shard.backend, f.signature),
+                    Bug(result.shard.backend, f.signature, f.seed_path, f.message, status),
+                )
         for result in self.shards:
             for signature, hits in result.hits.items():
                 if (result.shard.backend, signature) in rows:
@@ -131,7 +141,9 @@ class CampaignReport:
         stem = f"campaign-{now:%Y%m%d-%H%M%S}-{socket.gethostname()}"
         json_path, md_path = report_dir / f"{stem}.json", report_dir / f"{stem}.md"
         strict_json.write(json_path, self.to_json())
-        md_path.write_text(markdown(self, now), encoding="utf-8", errors="backslashreplace")  # a message may hold lone surrogates
+        md_path.write_text(
+            markdown(self, now), encoding="utf-8", errors="backslashreplace"
+        )  # a message may hold lone surrogates
         html_page.write(md_path.with_suffix(".html"), campaign_page.render(self, now, report_dir))
         return md_path, json_path
 
@@ -174,7 +186,9 @@ def markdown(report: CampaignReport, now: datetime) -> str:
         failing = [b for b in bugs if b.backend == backend and b.failing]
         verdict = "**FAIL**" if failing else ("error" if any(s.error for s in shards) else "pass")
         seconds = sum(s.seconds for s in shards)
-        lines.append(f"| {backend} | {coverage[backend].cases} | {len(shards)} | {seconds:.1f} | {len(failing)} | {verdict} |")
+        lines.append(
+            f"| {backend} | {coverage[backend].cases} | {len(shards)} | {seconds:.1f} | {len(failing)} | {verdict} |"
+        )
     lines += ["", "## Bugs", ""]
     if bugs:
         lines += ["| backend | signature | seed | hits | status |", "|---|---|---|---|---|"]
@@ -199,9 +213,17 @@ def _coverage_lines(backend: str, c: Coverage) -> list[str]:
     lines.append(f"- reopens {c.operations.get('reopen', 0)}, abandons {c.operations.get('abandon', 0)}")
     lines.append(f"- largest store {c.largest_store} records, largest batch {c.largest_batch} items")
     lines.append(f"- searches cut off at an exact tie {c.tie_cutoffs}, at a near tie {c.near_tie_cutoffs}")
-    lines.append("- searches by query kind: " + (", ".join(f"{k} {n}" for k, n in sorted(c.search_kinds.items())) or "none"))
-    lines.append("- searches by limit class: " + (", ".join(f"{k} {n}" for k, n in sorted(c.search_limits.items())) or "none"))
-    lines += ["", "| fault or nemesis | fired | write completed | failed, old state | failed, new state | failed, write changes nothing |", "|---|---|---|---|---|---|"]
+    lines.append(
+        "- searches by query kind: " + (", ".join(f"{k} {n}" for k, n in sorted(c.search_kinds.items())) or "none")
+    )
+    lines.append(
+        "- searches by limit class: " + (", ".join(f"{k} {n}" for k, n in sorted(c.search_limits.items())) or "none")
+    )
+    lines += [
+        "",
+        "| fault or nemesis | fired | write completed | failed, old state | failed, new state | failed, write changes nothing |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in sorted(c.declared_faults - {"reopen", "abandon"} | set(c.faults)):
         counts = " | ".join(str(c.faults.get(name, {}).get(outcome, 0)) for outcome in FAULT_OUTCOMES)
         lines.append(f"| {name} | {c.fired(name)} | {counts} |")

@@ -26,17 +26,16 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from umi_dst.campaign import leftovers, signatures
 from umi_dst import registry
-from umi_dst.seedfiles import seeds
+from umi_dst.campaign import leftovers, signatures
 from umi_dst.campaign.coverage import Coverage
-from umi_dst.generation.determinism import seed_only_generation
-from umi_dst.seedfiles.failure_seeds import verified_seed
-from umi_dst.html import seed_page
-from umi_dst.generation.machine import MachineConfig, MachineRecord, contract_machine
-from umi_dst.seedfiles.replay import replay
 from umi_dst.campaign.shards import Shard
-
+from umi_dst.generation.determinism import seed_only_generation
+from umi_dst.generation.machine import MachineConfig, MachineRecord, contract_machine
+from umi_dst.html import seed_page
+from umi_dst.seedfiles import seeds
+from umi_dst.seedfiles.failure_seeds import verified_seed
+from umi_dst.seedfiles.replay import replay
 
 DEFAULT_EXAMPLES, DEFAULT_STEPS = 50, 30
 DEFAULT_CONFIG = MachineConfig(max_bulk=2000, long_cases=True, rule_per_fault=True, aimed_searches=True)
@@ -193,7 +192,9 @@ def _search(
         record.on_example, record.deadline = on_example, deadline
         try:
             with seed_only_generation():
-                run_state_machine_as_test(hypothesis_seed(shard.seed)(machine), settings=campaign_settings(shard.examples, steps, phases))
+                run_state_machine_as_test(
+                    hypothesis_seed(shard.seed)(machine), settings=campaign_settings(shard.examples, steps, phases)
+                )
         except registry.BackendUnavailable:  # the environment, not the backend, failed: no finding
             raise
         except Exception as exc:  # a failure being shrunk, or a shard that could not run
@@ -228,7 +229,9 @@ def existing_seeds(spec: str, seeds_dir: Path) -> list[Path]:
 def replay_existing(path: Path, workdir: Path | None = None) -> SeedReplay:
     seed = seeds.load(path)
     outcome = replay(seed, workdir=workdir)
-    return SeedReplay(str(path), seed.backend, signatures.of_seed(seed.steps, seed.failure), outcome.reproduced, outcome.message)
+    return SeedReplay(
+        str(path), seed.backend, signatures.of_seed(seed.steps, seed.failure), outcome.reproduced, outcome.message
+    )
 
 
 @dataclass

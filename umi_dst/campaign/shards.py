@@ -40,7 +40,13 @@ def share(total: int, parts: int, index: int) -> int:
 def plan(backends: Sequence[str], *, examples: int, shards_per_backend: int, seed: int) -> list[Shard]:
     """Every shard of a campaign, backend by backend; shards with no test case are left out."""
     return [
-        Shard(backend, index, shards_per_backend, sub_seed(seed, backend, index), share(examples, shards_per_backend, index))
+        Shard(
+            backend,
+            index,
+            shards_per_backend,
+            sub_seed(seed, backend, index),
+            share(examples, shards_per_backend, index),
+        )
         for backend in backends
         for index in range(shards_per_backend)
         if share(examples, shards_per_backend, index) > 0

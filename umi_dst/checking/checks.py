@@ -32,7 +32,9 @@ def bit_exact(what: str, actual: object, expected: Embedding | None) -> None:
     """``get`` must return the stored float32 vector bit for bit, or ``None``."""
     if expected is None or actual is None:
         if actual is not expected:
-            raise ContractViolation(f"{what}: expected {short(expected)}, got {short(actual)}", short(expected), short(actual))
+            raise ContractViolation(
+                f"{what}: expected {short(expected)}, got {short(actual)}", short(expected), short(actual)
+            )
         return
     if not isinstance(actual, np.ndarray) or actual.dtype != np.float32 or actual.shape != expected.shape:
         described = f"{type(actual).__name__} {getattr(actual, 'dtype', '')} {getattr(actual, 'shape', '')}"

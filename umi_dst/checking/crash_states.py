@@ -69,7 +69,9 @@ class CrashState:
     def label(self, total: int) -> str:
         if self.torn_bytes is None:
             return f"crash after {self.k} of {total} file operations"
-        return f"crash in file operation {self.k + 1} of {total}, its file holding {self.torn_bytes} bytes ({self.kept})"
+        return (
+            f"crash in file operation {self.k + 1} of {total}, its file holding {self.torn_bytes} bytes ({self.kept})"
+        )
 
 
 def torn_variants(old: bytes | None, new: bytes) -> list[tuple[bytes, str]]:
@@ -84,7 +86,9 @@ def torn_variants(old: bytes | None, new: bytes) -> list[tuple[bytes, str]]:
     cut = same + (len(new) - same) // 2
     variants = {b"": _kept(old, new, 0, 0)} if old is None else {}
     if len(new) < len(before):
-        variants[new + before[len(new) :]] = f"its {len(new)} new bytes, then its old bytes {len(new)} to {len(before)}, not yet cut off"
+        variants[new + before[len(new) :]] = (
+            f"its {len(new)} new bytes, then its old bytes {len(new)} to {len(before)}, not yet cut off"
+        )
     variants[new[:cut] + before[cut:]] = _kept(old, new, same, cut)
     return [(content, kept) for content, kept in variants.items() if content not in (old, new)]
 
@@ -112,7 +116,9 @@ def crash_states(before: Snapshot, ops: list[FileOp]) -> list[CrashState]:
         states.append(CrashState(AFTER_OPS, k, state))
         if isinstance(op, Put) and op.torn:
             for content, kept in torn_variants(state.get(op.path), op.content):
-                states.append(CrashState(TORN, k, file_ops.apply(state, replace(op, content=content)), len(content), kept))
+                states.append(
+                    CrashState(TORN, k, file_ops.apply(state, replace(op, content=content)), len(content), kept)
+                )
         state = file_ops.apply(state, op)
     states.append(CrashState(AFTER_OPS, len(ops), state))
     return states

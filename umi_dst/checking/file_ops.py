@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar, Union
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -46,7 +46,7 @@ _IN_CLOEXEC = 0x80000
 _WATCHED = _IN_MODIFY | _IN_CLOSE_WRITE | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
 _EVENT = struct.Struct("iIII")
 
-Snapshot = dict[str, Union[bytes, None]]
+Snapshot = dict[str, bytes | None]
 """Relative path -> file bytes, or ``None`` for a directory."""
 
 
@@ -82,7 +82,7 @@ class MakeDir:
     content: tuple[tuple[str, bytes | None], ...] = ()
 
 
-FileOp = Union[Put, Rename, Remove, MakeDir]
+FileOp = Put | Rename | Remove | MakeDir
 
 
 def supported() -> bool:
@@ -280,7 +280,11 @@ def _resolve(ops: list[tuple[str, object]], before: Snapshot, after: Snapshot) -
         elif kind == "remove":
             for gone in [p for p in holder if p == data[0] or p.startswith(data[0] + "/")]:
                 token = holder.pop(gone)
-                made = [l for i, d, l in links if d == _parent(gone) and i > put_at[token] and l not in pairs.values()]
+                made = [
+                    link
+                    for i, d, link in links
+                    if d == _parent(gone) and i > put_at[token] and link not in pairs.values()
+                ]
                 if token in written and made:
                     pairs[token] = made[-1]
     contents: dict[int, bytes] = {}

@@ -12,8 +12,8 @@ import copy
 from typing import TYPE_CHECKING
 
 from umi_dst.checking.checks import ContractViolation
-from umi_dst.contract import WriteCall
 from umi_dst.checking.filter_checks import filtered_search, metadata_equal
+from umi_dst.contract import WriteCall
 from umi_dst.filter_ops import DeleteWhere, FilteredSearch, GetMetadata, StoreBatchTagged, StoreTagged, from_text
 from umi_dst.filters import matches, parse_filter
 
@@ -34,7 +34,9 @@ def write_call(harness: Harness, op: StoreTagged | StoreBatchTagged | DeleteWher
 def read(harness: Harness, op: GetMetadata | FilteredSearch) -> int | None:
     """Run and check a read; a filtered search returns how many records matched (for coverage)."""
     if isinstance(op, GetMetadata):
-        metadata_equal(f"get_metadata({op.id!r})", harness.backend.get_metadata(op.id), harness.oracle.get_metadata(op.id))
+        metadata_equal(
+            f"get_metadata({op.id!r})", harness.backend.get_metadata(op.id), harness.oracle.get_metadata(op.id)
+        )
         return None
     query, filter = harness.embedding(op.query), from_text(op.filter)
     try:
@@ -92,5 +94,6 @@ def _state(backend: object, id: str) -> tuple:
 def compare_every_metadata(harness: Harness, where: str) -> None:
     """Every stored record's metadata against the oracle's (after a reopen: nothing lost)."""
     for id in harness.oracle.ids():
-        metadata_equal(f"get_metadata({id!r}) {where}", harness.backend.get_metadata(id), harness.oracle.get_metadata(id))
-
+        metadata_equal(
+            f"get_metadata({id!r}) {where}", harness.backend.get_metadata(id), harness.oracle.get_metadata(id)
+        )

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from umi_dst.backends.sim import SimVectorBackend
-from umi_dst.checking import checks, crash_states, file_ops, recall_battery
-from umi_dst.checking import filter_steps
 from umi_dst import invalid
-from umi_dst.checking import search_battery
+from umi_dst.backends.sim import SimVectorBackend
+from umi_dst.checking import checks, crash_states, file_ops, filter_steps, recall_battery, search_battery
 from umi_dst.checking.checks import ContractViolation
+from umi_dst.checking.faults import INJECTED_FAULTS, inject
 from umi_dst.contract import (
     BackendFactory,
     Embedding,
@@ -32,7 +31,6 @@ from umi_dst.contract import (
     check_declarations,
     declares_filters,
 )
-from umi_dst.checking.faults import INJECTED_FAULTS, inject
 from umi_dst.filter_ops import FILTER_WRITES, FilteredSearch, GetMetadata
 from umi_dst.operations import (
     Abandon,
@@ -318,7 +316,9 @@ class Harness:
         ids, matrix = backend.scan()
         if not isinstance(matrix, np.ndarray) or matrix.dtype != np.float32 or matrix.shape != (len(ids), self.dim):
             described = f"{type(matrix).__name__} {getattr(matrix, 'dtype', '')} {getattr(matrix, 'shape', '')}"
-            raise ContractViolation(f"scan() returned {len(ids)} ids and {described}, not a float32 ({len(ids)}, {self.dim}) matrix")
+            raise ContractViolation(
+                f"scan() returned {len(ids)} ids and {described}, not a float32 ({len(ids)}, {self.dim}) matrix"
+            )
         stored = dict(zip(ids, matrix))
         if len(stored) != len(ids):
             repeated = next(id for id, n in collections.Counter(ids).items() if n > 1)
@@ -348,7 +348,9 @@ class Harness:
         nemesis = self.factory.nemeses.get(fault)
         points = self.crash_points(fault)
         if at.point not in points:
-            raise ContractViolation(f"backend {self.factory.name!r} has no crash point {at.point!r} for {fault!r}; it has {points}")
+            raise ContractViolation(
+                f"backend {self.factory.name!r} has no crash point {at.point!r} for {fault!r}; it has {points}"
+            )
         call = self.write_call(op)
         expected = nemesis.expected(at)
         returned = True
@@ -367,7 +369,9 @@ class Harness:
         if returned and outcome != "new":
             raise ContractViolation(f"{what} returned, yet a fresh connection reads the old state", "new", "old")
         if expected is not None and outcome != expected and sampled:  # a write that changes nothing leaves one state
-            raise ContractViolation(f"{what} left the {outcome} state; at this point it must leave the {expected}", expected, outcome)
+            raise ContractViolation(
+                f"{what} left the {outcome} state; at this point it must leave the {expected}", expected, outcome
+            )
         self.fault_outcome = _told_apart(outcome, sampled)
         if outcome == "new":
             call.apply(self.oracle)
@@ -387,7 +391,9 @@ class Harness:
         if root is None:
             raise ContractViolation(f"backend {self.factory.name!r} declares no data_dir, so it cannot crash")
         if at is None:
-            raise ValueError(f"fault {crash_states.CRASH!r} needs a crash point (one of {crash_states.FILE_CRASH_POINTS})")
+            raise ValueError(
+                f"fault {crash_states.CRASH!r} needs a crash point (one of {crash_states.FILE_CRASH_POINTS})"
+            )
         call = self.write_call(op)
         crashed = self.backend
         self._crashed.append(crashed)
@@ -415,8 +421,10 @@ class Harness:
         if outcome == "new":
             call.apply(self.oracle)
         if self.log:
-            self.log(f"  {len(states)} crash states over {total} file operations checked; continued from the "
-                     f"{target.label(total)}: {outcome} state")
+            self.log(
+                f"  {len(states)} crash states over {total} file operations checked; continued from the "
+                f"{target.label(total)}: {outcome} state"
+            )
 
     def _check_crash_state(self, call: WriteCall, label: str, *, acknowledged: bool) -> None:
         """A fresh connection to one crash state opens and holds all-old or all-new (all-new
@@ -455,7 +463,9 @@ class Harness:
         except Exception as exc:
             raise ContractViolation(f"search of valid input raised {type(exc).__name__}: {exc}") from exc
         ids, scores = self.oracle.scores(query)
-        checks.search_results(results, ids, scores, op.limit, self.factory.score_atol, exact=not self.factory.approximate)
+        checks.search_results(
+            results, ids, scores, op.limit, self.factory.score_atol, exact=not self.factory.approximate
+        )
 
     def _invalid(self, op: Invalid) -> None:
         args = invalid.arguments(op.call, op.defect, self.dim)
@@ -470,7 +480,9 @@ class Harness:
                 type(exc).__name__,
             ) from exc
         else:
-            raise ContractViolation(f"{op.call} with {op.defect} was accepted; it must raise InvalidInput", "InvalidInput", "no error")
+            raise ContractViolation(
+                f"{op.call} with {op.defect} was accepted; it must raise InvalidInput", "InvalidInput", "no error"
+            )
         for id in invalid.touched_ids(op.call):
             checks.bit_exact(f"get({id!r}) after rejected {op.call}", self.backend.get(id), self.oracle.get(id))
 

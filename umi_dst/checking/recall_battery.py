@@ -55,7 +55,9 @@ class RecallReport:
 
     def judge(self, floor: float | None) -> None:
         if floor is not None and self.typical:
-            checks.recall_floor(f"typical queries (adversarial ones, not judged: {_mean(self.adversarial):.3f})", self.typical, floor)
+            checks.recall_floor(
+                f"typical queries (adversarial ones, not judged: {_mean(self.adversarial):.3f})", self.typical, floor
+            )
 
 
 def queries(oracle: SimVectorBackend) -> list[Query]:
@@ -85,7 +87,9 @@ def run(backend: VectorBackend, oracle: SimVectorBackend, atol: float) -> Recall
         try:
             results = backend.search(query.vector, LIMIT)
         except Exception as exc:
-            raise checks.ContractViolation(f"search of a recall-battery query raised {type(exc).__name__}: {exc}") from exc
+            raise checks.ContractViolation(
+                f"search of a recall-battery query raised {type(exc).__name__}: {exc}"
+            ) from exc
         ids, scores = oracle.scores(query.vector)
         recall = checks.search_results(results, ids, scores, LIMIT, atol, exact=False)
         (typical if query.kind == "near" else adversarial).append(recall)

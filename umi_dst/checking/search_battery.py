@@ -22,8 +22,8 @@ import numpy as np
 from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.checking import checks
 from umi_dst.contract import Embedding, VectorBackend
-from umi_dst.recipes import NearTie
 from umi_dst.generation.search_mix import LimitChoice, concrete_limit
+from umi_dst.recipes import NearTie
 
 RECORDS = 3
 """Records picked per battery; three queries each, two limits per query."""
@@ -61,7 +61,9 @@ def run(backend: VectorBackend, oracle: SimVectorBackend, atol: float, exact: bo
         try:
             results = backend.search(query, limit)
         except Exception as exc:
-            raise checks.ContractViolation(f"search battery: a {kind} query raised {type(exc).__name__}: {exc}") from exc
+            raise checks.ContractViolation(
+                f"search battery: a {kind} query raised {type(exc).__name__}: {exc}"
+            ) from exc
         ids, scores = oracle.scores(query)
         try:
             checks.search_results(results, ids, scores, limit, atol, exact=exact)

@@ -25,9 +25,9 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 
 from umi_dst.campaign import lifeline
-from umi_dst.contract import BackendFactory, VectorBackend
 from umi_dst.checking.faults import INJECTED_FAULTS
 from umi_dst.concurrency.history import Call, Planned, perform
+from umi_dst.contract import BackendFactory, VectorBackend
 
 _SPAWN = multiprocessing.get_context("spawn")
 _CLIENT_TIMEOUT = 300.0
@@ -185,7 +185,16 @@ class ClientPool:
             except EOFError:
                 conn.close()
                 if invoked is not None:
-                    made.append(Call(index, plans[len(made)], invoked, time.monotonic_ns(), None, "client process killed in the write"))
+                    made.append(
+                        Call(
+                            index,
+                            plans[len(made)],
+                            invoked,
+                            time.monotonic_ns(),
+                            None,
+                            "client process killed in the write",
+                        )
+                    )
                 return made
             if kind == "call":
                 made.append(payload)

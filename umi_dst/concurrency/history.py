@@ -21,9 +21,9 @@ from functools import cached_property
 
 import numpy as np
 
-from umi_dst.contract import Embedding, Nemesis, VectorBackend, WriteCall
 from umi_dst.checking.faults import INJECTED_FAULTS, inject
 from umi_dst.checking.harness import describe
+from umi_dst.contract import Embedding, Nemesis, VectorBackend, WriteCall
 from umi_dst.operations import CrashPoint, Operation, Step, StoreBatch
 
 WRITE_METHODS = ("store", "store_batch", "delete")
@@ -178,7 +178,9 @@ class History:
             if call.method == "store":
                 names[call.args[1].tobytes()] = f"the vector #{index} stored"
             elif call.method == "store_batch":
-                names.update((vector.tobytes(), f"the vector #{index} stored for {id!r}") for id, vector in call.args[0])
+                names.update(
+                    (vector.tobytes(), f"the vector #{index} stored for {id!r}") for id, vector in call.args[0]
+                )
         return names
 
 

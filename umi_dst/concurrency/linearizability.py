@@ -32,8 +32,8 @@ import numpy as np
 from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.checking import checks
 from umi_dst.checking.checks import ContractViolation
-from umi_dst.contract import Embedding, WriteCall
 from umi_dst.concurrency.history import Call, History
+from umi_dst.contract import Embedding, WriteCall
 from umi_dst.validation import last_wins
 
 

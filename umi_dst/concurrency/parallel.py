@@ -42,19 +42,19 @@ from hypothesis import given
 from hypothesis import settings as Settings
 from hypothesis import strategies as st
 
-from umi_dst.seedfiles import history_codec, parallel_seeds, seeds
-from umi_dst.concurrency import linearizability
 from umi_dst import registry
-from umi_dst.generation import strategies
 from umi_dst.checking.checks import ContractViolation
-from umi_dst.concurrency.clients import KILL_CLIENT, KILL_POINTS, ClientPool, run_threads
-from umi_dst.contract import BackendFactory, FactoryBuilder
-from umi_dst.generation.determinism import seed_only_generation
 from umi_dst.checking.faults import INJECTED_FAULTS
 from umi_dst.checking.harness import Harness, describe
+from umi_dst.concurrency import linearizability
+from umi_dst.concurrency.clients import KILL_CLIENT, KILL_POINTS, ClientPool, run_threads
 from umi_dst.concurrency.history import History, Planned, perform
-from umi_dst.operations import Count, CrashPoint, Delete, Exists, Get, Search, Step, Store, StoreBatch, Write
+from umi_dst.contract import BackendFactory, FactoryBuilder
+from umi_dst.generation import strategies
+from umi_dst.generation.determinism import seed_only_generation
 from umi_dst.generation.strategies import concrete_id, resolve
+from umi_dst.operations import Count, CrashPoint, Delete, Exists, Get, Search, Step, Store, StoreBatch, Write
+from umi_dst.seedfiles import history_codec, parallel_seeds, seeds
 
 CLIENT_KINDS = parallel_seeds.CLIENT_KINDS
 LARGEST_DRAWN_CRASH_K = 8
@@ -283,7 +283,9 @@ def check_faults(factory: BackendFactory, program: ParallelProgram, clients_as: 
             if clients_as != runs_as:
                 raise seeds.MalformedSeed(f"{where}.fault: {step.fault} strikes only clients run as {runs_as}")
             if step.at is None or step.at.point not in points:
-                raise seeds.MalformedSeed(f"{where}.at: {step.fault} in a concurrent history needs a crash point, one of {points}")
+                raise seeds.MalformedSeed(
+                    f"{where}.at: {step.fault} in a concurrent history needs a crash point, one of {points}"
+                )
 
 
 def _plans(harness: Harness, program: ParallelProgram) -> tuple[list[list[Planned]], dict]:
@@ -429,7 +431,9 @@ def run_parallel(
             failure=seeds.failure_record(error, None),
             versions=seeds.software_versions(versions),
             description=str(error).splitlines()[0],
-            history=None if history is None else history_codec.recorded(history, factory.score_atol, not factory.approximate),
+            history=None
+            if history is None
+            else history_codec.recorded(history, factory.score_atol, not factory.approximate),
         )
         result.seed_path = seeds.write(seed, seeds_dir)
         from umi_dst.html import seed_page

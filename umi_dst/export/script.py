@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 
 import umi_dst
-from umi_dst.backends.sim import SimVectorBackend
-from umi_dst.seedfiles import parallel_seeds, seeds
 from umi_dst import registry
-from umi_dst.contract import DEFAULT_SCORE_ATOL
+from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.checking.faults import ERROR_AFTER, ERROR_BEFORE
 from umi_dst.checking.harness import Harness, describe, evenly_spaced
+from umi_dst.contract import DEFAULT_SCORE_ATOL
+from umi_dst.export.calls import LITERAL_VALUES, BackendCalls, Code, Data, ExportCall, ExportError, indent
+from umi_dst.export.own_class import OwnClassCalls
 from umi_dst.html.seed_page import page_path
 from umi_dst.operations import (
     Abandon,
@@ -44,8 +45,7 @@ from umi_dst.operations import (
     Step,
     Write,
 )
-from umi_dst.export.calls import LITERAL_VALUES, BackendCalls, Code, Data, ExportCall, ExportError, indent
-from umi_dst.export.own_class import OwnClassCalls
+from umi_dst.seedfiles import parallel_seeds, seeds
 
 RENDERERS: dict[str, str] = {
     "lance": "umi_dst.backends.lance.export:exact_calls",
@@ -137,9 +137,15 @@ class _Script:
         steps = seed.steps if failing is None else seed.steps[: failing + 1]
         body = self.calls.open_store()
         if failing is not None and not 0 <= failing < len(seed.steps):
-            raise ExportError(f"{self.path}: the failure names step {failing}, but the seed has {len(seed.steps)} steps")
-        if failing is not None and (isinstance(seed.steps[failing].op, Invalid) or seed.steps[failing].fault == ERROR_BEFORE):
-            raise ExportError(f"{self.path}: the failing step never reaches the engine (input rejected by validation, or a write failed before it was sent); there is no engine call to export")
+            raise ExportError(
+                f"{self.path}: the failure names step {failing}, but the seed has {len(seed.steps)} steps"
+            )
+        if failing is not None and (
+            isinstance(seed.steps[failing].op, Invalid) or seed.steps[failing].fault == ERROR_BEFORE
+        ):
+            raise ExportError(
+                f"{self.path}: the failing step never reaches the engine (input rejected by validation, or a write failed before it was sent); there is no engine call to export"
+            )
         if failing is None and "recall" in seed.failure.get("message", ""):
             raise ExportError(f"{self.path}: a recall-floor failure is judged over many searches; it is not exported")
         for index, step in enumerate(steps):
@@ -181,10 +187,14 @@ class _Script:
         text = _call_text(call)
         result = "got" if call.method == "delete" else None
         lines = ["try:", *indent(self.calls.call(call, result)), "except Exception as error:"]
-        lines.append(f"    raise AssertionError({_message(text + ' raised %r; it is a valid call and must succeed', 'error')}) from error")
+        lines.append(
+            f"    raise AssertionError({_message(text + ' raised %r; it is a valid call and must succeed', 'error')}) from error"
+        )
         expected = getattr(self.oracle, call.method)(*call.args)
         if result:
-            lines.append(f"assert got is {expected!r}, {_message(text + ' returned %r, expected ' + repr(expected), 'got')}")
+            lines.append(
+                f"assert got is {expected!r}, {_message(text + ' returned %r, expected ' + repr(expected), 'got')}"
+            )
         return lines + self._count_check(f"after {text}")
 
     def _checked_read(self, op) -> list[str]:
@@ -198,7 +208,9 @@ class _Script:
         lines = self.calls.call(call, "got")
         if isinstance(op, Exists):
             expected = self.oracle.exists(op.id)
-            lines.append(f"assert got is {expected!r}, {_message(_call_text(call) + ' returned %r, expected ' + repr(expected), 'got')}")
+            lines.append(
+                f"assert got is {expected!r}, {_message(_call_text(call) + ' returned %r, expected ' + repr(expected), 'got')}"
+            )
         else:
             lines += self._get_check(call, "got")
         return lines
@@ -258,7 +270,9 @@ class _Script:
         self._need(_SAME)
         ids = list(before)
         old = ", ".join(f"{ascii(id)}: {'None' if v is None else self.data.vector(v)}" for id, v in before.items())
-        new = ", ".join(f"{ascii(id)}: {'None' if after.get(id) is None else self.data.vector(after.get(id))}" for id in ids)
+        new = ", ".join(
+            f"{ascii(id)}: {'None' if after.get(id) is None else self.data.vector(after.get(id))}" for id in ids
+        )
         get = ExportCall("get", (Code("id"),), self.data, self.oracle)
         text = _call_text(call)
         return lines + [
@@ -314,7 +328,9 @@ class _Script:
         for client in clients:
             self.helpers += client
         body += ["errors = run_clients(store)"] + self.calls.connect() + self._outcomes(seed, initial)
-        return self._finish(body, seed.failure.get("message", "").splitlines()[0] if seed.failure.get("message") else "")
+        return self._finish(
+            body, seed.failure.get("message", "").splitlines()[0] if seed.failure.get("message") else ""
+        )
 
     def _client(self, number: int, steps: list[Step]) -> list[str]:
         """One client: its own connection, then its writes as soon as every client is ready."""
@@ -328,7 +344,9 @@ class _Script:
                 self.left_out.append(f"client {number}: {step.op.kind} under {step.fault} (never sent)")
                 continue
             if step.fault not in (None, ERROR_AFTER):
-                raise ExportError(f"client {number}: a {step.fault} in a concurrent history is not written as a script yet; replay the seed")
+                raise ExportError(
+                    f"client {number}: a {step.fault} in a concurrent history is not written as a script yet; replay the seed"
+                )
             write = self.harness.write_call(step.op)
             calls += [f"# {describe(Step(step.op))}"] + self.calls.call(
                 ExportCall(write.method, write.args, self.data, self.oracle, shared=True), None
@@ -422,7 +440,15 @@ class _Script:
 
     def _finish(self, body: list[str], failure: str) -> Export:
         calls = self.calls
-        imports = sorted({"import sys", "import tempfile", "import numpy as np", *calls.imports(), *getattr(self, "extra_imports", [])})
+        imports = sorted(
+            {
+                "import sys",
+                "import tempfile",
+                "import numpy as np",
+                *calls.imports(),
+                *getattr(self, "extra_imports", []),
+            }
+        )
         if self.data.rows and np.stack(self.data.rows).size > LITERAL_VALUES:
             imports.insert(0, "import base64")
         header = self._header(failure)
@@ -472,7 +498,9 @@ class _Script:
     def _report(self, header: str) -> str:
         seed = self.seed
         title = (seed.description or "a failure found by umi-dst").split(":")[0]
-        versions = "\n".join(f"- {name} {version}" for name, version in seed.versions.items() if name not in ("umi-dst", "hypothesis"))
+        versions = "\n".join(
+            f"- {name} {version}" for name, version in seed.versions.items() if name not in ("umi-dst", "hypothesis")
+        )
         message = seed.failure.get("message", "")
         return "\n".join(
             [

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from umi_dst.filter_ops import FilteredSearch, as_text
 from umi_dst.filters import RANGES
-from umi_dst.metadata import MAX_INT, MIN_INT
 from umi_dst.generation.strategies import limits, recipes
+from umi_dst.metadata import MAX_INT, MIN_INT
 
 TENANTS = ("u1", "u2", "u3")
 HOSTILE_STRINGS = (
@@ -39,7 +39,23 @@ HOSTILE_STRINGS = (
     "\U0001f600",
     "ǅ",
 )
-CONFUSED_VALUES = (1, 1.0, True, "1", 0, 0.0, -0.0, False, "0", "true", 2**53, 2**53 + 1, float(2**53), MAX_INT, MIN_INT)
+CONFUSED_VALUES = (
+    1,
+    1.0,
+    True,
+    "1",
+    0,
+    0.0,
+    -0.0,
+    False,
+    "0",
+    "true",
+    2**53,
+    2**53 + 1,
+    float(2**53),
+    MAX_INT,
+    MIN_INT,
+)
 
 VALUES = {
     "user": st.sampled_from(TENANTS),
@@ -53,9 +69,9 @@ VALUES = {
 KEYS = tuple(VALUES)
 
 any_value = st.one_of(*VALUES.values())
-metadata = st.fixed_dictionaries({"user": VALUES["user"]}, optional={k: v for k, v in VALUES.items() if k != "user"}) | (
-    st.fixed_dictionaries({}, optional=VALUES)
-)
+metadata = st.fixed_dictionaries(
+    {"user": VALUES["user"]}, optional={k: v for k, v in VALUES.items() if k != "user"}
+) | (st.fixed_dictionaries({}, optional=VALUES))
 """Half the records belong to a tenant (as in a memory layer), half carry any keys, or none."""
 
 

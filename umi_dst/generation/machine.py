@@ -26,15 +26,17 @@ from hypothesis import settings as Settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
-from umi_dst.generation import filter_strategies
 from umi_dst import invalid, registry
-from umi_dst.generation import search_mix, strategies
 from umi_dst.campaign import signatures
+from umi_dst.campaign.coverage import Coverage
+from umi_dst.campaign.workers import raise_if_terminated
+from umi_dst.checking.faults import INJECTED_FAULTS
+from umi_dst.checking.harness import Harness
 from umi_dst.contract import FactoryBuilder, declares_filters
 from umi_dst.filter_ops import DeleteWhere, FilteredSearch, GetMetadata, StoreBatchTagged, StoreTagged, as_text
-from umi_dst.campaign.coverage import Coverage
+from umi_dst.generation import filter_strategies, search_mix, strategies
 from umi_dst.generation.determinism import seed_only_generation
-from umi_dst.checking.harness import Harness
+from umi_dst.generation.strategies import IdChoice, NearDuplicate, Pick, concrete_id, resolve
 from umi_dst.operations import (
     Abandon,
     Count,
@@ -51,9 +53,6 @@ from umi_dst.operations import (
     rows_written,
 )
 from umi_dst.recipes import Random, Scaled
-from umi_dst.checking.faults import INJECTED_FAULTS
-from umi_dst.generation.strategies import IdChoice, NearDuplicate, Pick, concrete_id, resolve
-from umi_dst.campaign.workers import raise_if_terminated
 
 STRUCTURAL = ("reopen", "abandon")
 """Connection events that swarm testing switches on and off per test case, like faults."""
@@ -174,9 +173,7 @@ class WriteRun:
         ]
 
 
-write_runs = st.builds(
-    WriteRun, strategies.seeds, st.integers(*LONG_CASE_WRITES), st.integers(1, LONG_CASE_WRITES[1])
-)
+write_runs = st.builds(WriteRun, strategies.seeds, st.integers(*LONG_CASE_WRITES), st.integers(1, LONG_CASE_WRITES[1]))
 
 
 def case_shapes(dim: int | None, long_cases: bool) -> st.SearchStrategy:
@@ -312,7 +309,10 @@ def contract_machine(
             if isinstance(step.op, StoreBatch):
                 cover.largest_batch = max(cover.largest_batch, rows_written(step.op))
             elif isinstance(step.op, Search):
-                cover.search(search_mix.query_kind(step.op.query), search_mix.limit_class(step.op.limit, self.harness.oracle.count()))
+                cover.search(
+                    search_mix.query_kind(step.op.query),
+                    search_mix.limit_class(step.op.limit, self.harness.oracle.count()),
+                )
                 self._cover_cutoff(step.op)
 
         def _cover_cutoff(self, op: Search) -> None:
@@ -388,7 +388,11 @@ def contract_machine(
             self.run(Step(StoreTagged(target, Scaled(target, 0), as_text(metadata))))
 
         @precondition(lambda self: self.filters)
-        @rule(items=st.lists(st.tuples(ids_or_picks, strategies.recipes(recipe_dim), filter_strategies.metadata), max_size=6))
+        @rule(
+            items=st.lists(
+                st.tuples(ids_or_picks, strategies.recipes(recipe_dim), filter_strategies.metadata), max_size=6
+            )
+        )
         def store_batch_tagged(self, items: list) -> None:
             stored = self.harness.oracle.ids()
             resolved = tuple((concrete_id(id, stored), resolve(r, stored), as_text(m)) for id, r, m in items)
@@ -449,7 +453,9 @@ def contract_machine(
                 cap = min(cap, SMALL_SCALE_ROWS)
             if bulk is not None and bulk.count > cap:
                 bulk = dataclasses.replace(bulk, count=cap, distinct=min(bulk.distinct, cap))
-            return StoreBatch(tuple((concrete_id(id, stored), resolve(recipe, stored)) for id, recipe in op.items), bulk)
+            return StoreBatch(
+                tuple((concrete_id(id, stored), resolve(recipe, stored)) for id, recipe in op.items), bulk
+            )
 
         def teardown(self) -> None:
             if self.harness is None:
@@ -487,13 +493,19 @@ def contract_machine(
     if config.rule_per_fault:
         for slot in range(FAULT_RULES):
             rule_name = f"faulty_write_{slot}"
-            setattr(ContractMachine, rule_name, _faulty_write_rule(rule_name, slot, recipe_dim, config.max_bulk, FAULT_STRIKES))
+            setattr(
+                ContractMachine,
+                rule_name,
+                _faulty_write_rule(rule_name, slot, recipe_dim, config.max_bulk, FAULT_STRIKES),
+            )
     else:
         ContractMachine.faulty_write = _faulty_write_rule("faulty_write", 0, recipe_dim, config.max_bulk, None)
     if config.aimed_searches:
         search_mix.add_rules(ContractMachine, recipe_dim)
     ContractMachine.record = record
-    ContractMachine.__name__ = ContractMachine.__qualname__ = f"ContractMachine_{getattr(builder, '__name__', 'backend')}"
+    ContractMachine.__name__ = ContractMachine.__qualname__ = (
+        f"ContractMachine_{getattr(builder, '__name__', 'backend')}"
+    )
     return ContractMachine
 
 

@@ -25,11 +25,11 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
-from umi_dst.generation import strategies
 from umi_dst.contract import MAX_LIMIT
+from umi_dst.generation import strategies
+from umi_dst.generation.strategies import Pick, concrete_id, resolve
 from umi_dst.operations import Abandon, Delete, Reopen, Search, Step, Store, StoreBatch
 from umi_dst.recipes import Explicit, Negated, Perturbed, Random, Recipe, Scaled
-from umi_dst.generation.strategies import Pick, concrete_id, resolve
 
 LIMIT_CLASSES = ("tie", "count", "near_10", "near_40", "near_100", "one")
 """How a limit is aimed; ``count``, ``near_*`` take an offset of -1, 0 or +1."""

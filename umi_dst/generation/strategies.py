@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import unicodedata
 from dataclasses import dataclass
-from typing import Union
 
 from hypothesis import strategies as st
 
@@ -65,7 +64,7 @@ class NearDuplicate:
     how: str
 
 
-IdChoice = Union[str, Pick, NearDuplicate]
+IdChoice = str | Pick | NearDuplicate
 """An id as drawn: concrete, or chosen among the stored ids when the step runs."""
 
 
@@ -92,9 +91,7 @@ def resolve(recipe: Recipe, stored: list[str]) -> Recipe:
     return dataclasses.replace(recipe, **picked) if picked else recipe
 
 
-random_text_ids = st.text(
-    st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=12
-)
+random_text_ids = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=12)
 ids = st.one_of(st.sampled_from(TRICKY_IDS), random_text_ids)
 """Any valid id, biased towards the tricky pool so collisions and confusions are common."""
 
@@ -194,4 +191,3 @@ def dimensions(pinned: int | None = None) -> st.SearchStrategy:
 
 def long_case_dimensions(pinned: int | None = None) -> st.SearchStrategy:
     return st.just(pinned) if pinned is not None else st.sampled_from(LONG_CASE_DIMS)
-

@@ -35,12 +35,12 @@ def render(report, now: datetime, report_dir: Path) -> str:
         failing = [b for b in bugs if b.backend == backend and b.failing]
         verdict = "FAIL" if failing else ("error" if any(s.error for s in shards) else "pass")
         rows.append(
-            f'<tr><td>{page.escape(backend)}</td><td>{coverage[backend].cases}</td><td>{len(shards)}</td>'
+            f"<tr><td>{page.escape(backend)}</td><td>{coverage[backend].cases}</td><td>{len(shards)}</td>"
             f'<td>{len(failing)}</td><td class="{verdict.lower()}">{verdict}</td></tr>'
         )
     body = [
         f'<div class="verdict {"fail" if report.failed() else "pass"}" id="verdict">'
-        f'{"FAIL: a contract violation was found" if report.failed() else "PASS: no contract violation found"}'
+        f"{'FAIL: a contract violation was found' if report.failed() else 'PASS: no contract violation found'}"
         f" ({len(bugs)} distinct bugs listed)</div>",
         f'<p class="note">settings: {page.escape(settings)}; wall time {report.wall_seconds:.1f} s on {page.escape(report.machine.get("host"))}</p>',
         '<table class="backends"><tr><th>backend</th><th>cases</th><th>shards</th><th>failing bugs</th><th>verdict</th></tr>',
@@ -72,11 +72,17 @@ def _bugs(bugs, report_dir: Path) -> str:
             f"<tr><td>{page.escape(bug.backend)}</td><td>{page.escape(bug.signature)}</td><td>{seed}</td>"
             f"<td>{link}</td><td>{bug.hits}</td><td>{page.escape(bug.status)}</td></tr>"
         )
-    return "<table class=\"bugs\"><tr><th>backend</th><th>signature</th><th>seed</th><th>page</th><th>hits</th><th>status</th></tr>" + "".join(rows) + "</table>"
+    return (
+        '<table class="bugs"><tr><th>backend</th><th>signature</th><th>seed</th><th>page</th><th>hits</th><th>status</th></tr>'
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def _coverage(backend: str, c: Coverage) -> str:
-    faults = {name: c.faults.get(name, {}) for name in sorted(c.declared_faults - {"reopen", "abandon"} | set(c.faults))}
+    faults = {
+        name: c.faults.get(name, {}) for name in sorted(c.declared_faults - {"reopen", "abandon"} | set(c.faults))
+    }
     sizes = {
         "largest store (records)": c.largest_store,
         "largest batch (items)": c.largest_batch,

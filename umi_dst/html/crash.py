@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from umi_dst.checking import crash_states, file_ops
-from umi_dst.campaign import leftovers
 from umi_dst import registry
-from umi_dst.contract import WriteCall
+from umi_dst.campaign import leftovers
+from umi_dst.checking import crash_states, file_ops
 from umi_dst.checking.harness import Harness
+from umi_dst.contract import WriteCall
 from umi_dst.html import page
 from umi_dst.operations import Step
 from umi_dst.validation import last_wins
@@ -35,7 +35,9 @@ def crash_step(steps: Sequence[Step]) -> int | None:
     return next((i for i, step in enumerate(steps) if step.fault == crash_states.CRASH and step.at is not None), None)
 
 
-def panel(steps: Sequence[Step], at_step: int, spec: str, dim: int, failure: str = "", workdir: Path | None = None) -> str:
+def panel(
+    steps: Sequence[Step], at_step: int, spec: str, dim: int, failure: str = "", workdir: Path | None = None
+) -> str:
     """The panel's HTML for ``steps[at_step]``; a note instead when the steps before it fail.
     The state the replay's ``failure`` message names is marked as the one that failed."""
     with leftovers.scratch_directory("html-crash", workdir) as scratch:
@@ -121,20 +123,20 @@ def _html(step, ops, target, total, rows, before, failure: str) -> str:
     died = target.k
     op_rows = "".join(
         f'<tr class="{"done" if k < died else "died" if k == died else "never"}"><td>{k + 1}</td><td>{page.escape(_op_text(op))}</td>'
-        f'<td>{"done" if k < died else ("torn here" if target.torn_bytes is not None else "the process died before this") if k == died else "never ran"}</td></tr>'
+        f"<td>{'done' if k < died else ('torn here' if target.torn_bytes is not None else 'the process died before this') if k == died else 'never ran'}</td></tr>"
         for k, op in enumerate(ops)
     )
     files = "".join(
         f'<tr class="{"changed" if before.get(path) != content else ""}"><td>{page.escape(path)}{"/" if content is None else ""}</td>'
-        f'<td>{"dir" if content is None else len(content)}</td>'
-        f'<td>{"new" if path not in before else "" if before[path] == content else "changed"}</td></tr>'
+        f"<td>{'dir' if content is None else len(content)}</td>"
+        f"<td>{'new' if path not in before else '' if before[path] == content else 'changed'}</td></tr>"
         for path, content in sorted(target.files.items())
     )
     state_rows = "".join(
         f'<tr class="{"target" if state is target else ""}{" failed" if f"with a {state.label(total)} " in failure else ""}'
         f'{" mixed" if len(set(read.values())) > 1 or "neither" in read.values() else ""}">'
         f"<td>{page.escape(state.label(total))}</td>"
-        f'<td>{page.escape(", ".join(f"{id}: {v}" for id, v in read.items()))}</td></tr>'
+        f"<td>{page.escape(', '.join(f'{id}: {v}' for id, v in read.items()))}</td></tr>"
         for state, read in rows
     )
     return (
@@ -144,7 +146,7 @@ def _html(step, ops, target, total, rows, before, failure: str) -> str:
         '<div class="crashgrid"><div><h3>file operations of the write</h3>'
         f'<table class="ops"><tr><th>#</th><th>operation</th><th>at the crash</th></tr>{op_rows}</table></div>'
         f'<div><h3>files as they stood</h3><table class="files"><tr><th>path</th><th>bytes</th><th></th></tr>{files}</table></div></div>'
-        '<h3>what a fresh connection read, per crash state (old / new / neither per id; outlined: where the process died; red: the state the check failed)</h3>'
+        "<h3>what a fresh connection read, per crash state (old / new / neither per id; outlined: where the process died; red: the state the check failed)</h3>"
         f'<table class="states"><tr><th>state</th><th>read</th></tr>{state_rows}</table></section>'
     )
 

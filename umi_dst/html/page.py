@@ -44,13 +44,13 @@ def document(title: str, subtitle: str, data: object, body: str, style: str, scr
     """One whole page: ``body`` (trusted HTML made by this package), ``data`` for ``script``."""
     payload = strict_json.dumps(data, indent=None).replace("<", "\\u003c")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title>"
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'; '
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
         "script-src 'unsafe-inline'; img-src data:\">"
         f"<style>{STYLE}{style}</style></head><body>"
         f"<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p></header>"
-        f"<main>{body}</main><div class=\"tooltip\" id=\"tooltip\"></div>"
+        f'<main>{body}</main><div class="tooltip" id="tooltip"></div>'
         f'<script type="application/json" id="data">{payload}</script>'
         f"<script>{ESCAPE}{script}</script></body></html>\n"
     )

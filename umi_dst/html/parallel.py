@@ -44,28 +44,56 @@ def render(
     for i in kept:
         call = history.calls[i]
         flags = "".join(
-            flag for flag, on in (("c", i in core_set), ("o", i in optional_set), ("p", i in in_prefix),
-                                  ("s", call.planned.at is not None or call.planned.fault is not None)) if on
+            flag
+            for flag, on in (
+                ("c", i in core_set),
+                ("o", i in optional_set),
+                ("p", i in in_prefix),
+                ("s", call.planned.at is not None or call.planned.fault is not None),
+            )
+            if on
         )
-        calls.append([
-            i, call.client, (call.invoked - origin) // 1000, (call.completed - origin) // 1000,
-            _outcome(call), _what(call)[:MAX_LABEL], _answer(history, i)[:MAX_LABEL], flags,
-        ])
+        calls.append(
+            [
+                i,
+                call.client,
+                (call.invoked - origin) // 1000,
+                (call.completed - origin) // 1000,
+                _outcome(call),
+                _what(call)[:MAX_LABEL],
+                _answer(history, i)[:MAX_LABEL],
+                flags,
+            ]
+        )
     clients = 1 + max((c.client for c in history.calls), default=-1)
-    data = {"calls": calls, "clients": clients, "total": len(history.calls), "reader": clients - 1, "prefix": prefix is not None}
+    data = {
+        "calls": calls,
+        "clients": clients,
+        "total": len(history.calls),
+        "reader": clients - 1,
+        "prefix": prefix is not None,
+    }
     failed = bool(core)
     if prefix is not None:
         prefix_note = f"the first {prefix} of {len(history.calls)} calls (by invocation) can be ordered; shaded"
     else:
-        prefix_note = "not searched: a call raised with no fault (outlined)" if core else "every call: the history is linearizable"
-    cap = f" (page cap: {len(kept)} of {len(history.calls)} calls drawn, the explanation and its neighbourhood kept)" if len(kept) < len(history.calls) else ""
+        prefix_note = (
+            "not searched: a call raised with no fault (outlined)"
+            if core
+            else "every call: the history is linearizable"
+        )
+    cap = (
+        f" (page cap: {len(kept)} of {len(history.calls)} calls drawn, the explanation and its neighbourhood kept)"
+        if len(kept) < len(history.calls)
+        else ""
+    )
     body = (
         f'<div class="verdict {"fail" if failed else "pass"}" id="verdict">{page.escape(verdict)}</div>'
         f'<p class="note">longest linearizable prefix: {page.escape(prefix_note)}{page.escape(cap)}</p>'
         '<p class="legend note"><span><i style="background:var(--ok)"></i>ok</span><span><i style="background:var(--fail)"></i>failed</span>'
         '<span><i style="background:var(--indet)"></i>indeterminate</span><span><i style="background:var(--cut)"></i>cut off by a crash</span>'
         '<span><i style="outline:3px solid #000;background:#fff"></i>cannot be placed</span><span><i style="background:#ffd54f"></i>nemesis strike</span>'
-        ' hover a call for its arguments; the last track is the read-back after the run</p>'
+        " hover a call for its arguments; the last track is the read-back after the run</p>"
         '<div id="chart"><div id="axis"></div><div id="tracks"></div></div>'
     )
     return page.document(title, description, data, body, STYLE, SCRIPT)

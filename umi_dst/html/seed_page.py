@@ -12,13 +12,11 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from umi_dst.concurrency import linearizability
-from umi_dst.seedfiles import parallel_seeds, seeds
 from umi_dst import registry
-from umi_dst.checking.checks import ContractViolation
-from umi_dst.concurrency.history import History
-from umi_dst.html import crash, page, parallel, sequential, trace
 from umi_dst.campaign.leftovers import scratch_directory
+from umi_dst.checking.checks import ContractViolation
+from umi_dst.concurrency import linearizability
+from umi_dst.concurrency.history import History
 from umi_dst.concurrency.parallel import (
     ParallelProgram,
     UnexpectedError,
@@ -26,6 +24,8 @@ from umi_dst.concurrency.parallel import (
     judge,
     recorded_history,
 )
+from umi_dst.html import crash, page, parallel, sequential, trace
+from umi_dst.seedfiles import parallel_seeds, seeds
 from umi_dst.seedfiles.replay import backend_for
 
 SUFFIX = ".html"
@@ -72,7 +72,13 @@ def render_parallel(seed: parallel_seeds.ParallelSeed, spec: str, name: str) -> 
         prefix = longest_linearizable_prefix(history, atol=atol, exact=exact)
         verdict = f"FAIL on {spec} ({source}): {violation}"
     except UnexpectedError as violation:  # a call raised with no fault: it is the one marked
-        core = [next(i for i, c in enumerate(history.calls) if c.error is not None and c.planned.fault is None and not c.cut_off)]
+        core = [
+            next(
+                i
+                for i, c in enumerate(history.calls)
+                if c.error is not None and c.planned.fault is None and not c.cut_off
+            )
+        ]
         verdict = f"FAIL on {spec} ({source}): {violation}"
     title = f"parallel seed {name} on {spec}, {len(seed.clients)} clients as {seed.clients_as}"
     return parallel.render(history, title, seed.description, verdict, core, optional, prefix)

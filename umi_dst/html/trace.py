@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from umi_dst.campaign import leftovers
 from umi_dst import registry
+from umi_dst.campaign import leftovers
 from umi_dst.checking.harness import Harness, describe
 from umi_dst.concurrency.history import shown
 from umi_dst.operations import Exists, Get, Search, Step
@@ -135,7 +135,9 @@ def _ranked(got: list, oracle, query, limit: int, atol: float) -> dict:
     best = [[ids[i], float(scores[i])] for i in order]
     cut = best[min(limit, len(best)) - 1][1] if best else None
     return {
-        "backend": [[getattr(r, "id", repr(r)), _score(getattr(r, "score", None))] for r in got[: limit + RANKED_EXTRA]],
+        "backend": [
+            [getattr(r, "id", repr(r)), _score(getattr(r, "score", None))] for r in got[: limit + RANKED_EXTRA]
+        ],
         "oracle": best,
         "limit": limit,
         "band": None if cut is None else [cut - atol, cut + atol],

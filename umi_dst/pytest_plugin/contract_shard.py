@@ -21,13 +21,13 @@ from hypothesis import settings as Settings
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from umi_dst import registry, strict_json
+from umi_dst.campaign.shards import Shard, sub_seed
+from umi_dst.generation.determinism import seed_only_generation
+from umi_dst.generation.machine import MachineConfig, contract_machine
 from umi_dst.seedfiles import seeds
 from umi_dst.seedfiles.codec import encode_step
-from umi_dst.generation.determinism import seed_only_generation
 from umi_dst.seedfiles.failure_seeds import SavedSeed, save_failure
-from umi_dst.generation.machine import MachineConfig, contract_machine
 from umi_dst.seedfiles.replay import replay
-from umi_dst.campaign.shards import Shard, sub_seed
 
 SEED_PROPERTY = "umi_seed"
 """JUnit XML property naming the seed file a failing contract item wrote."""
@@ -81,19 +81,26 @@ def run_shard(
     round = 0
     while round == 0 or (deadline is not None and time.monotonic() < deadline):
         hypothesis_seed_value = round_seed(base_seed, shard, round)
-        machine = _fingerprinted(contract_machine(builder, dim=dim, workdir=workdir / f"round-{round}", config=config), fingerprint)
+        machine = _fingerprinted(
+            contract_machine(builder, dim=dim, workdir=workdir / f"round-{round}", config=config), fingerprint
+        )
         try:
             with seed_only_generation():
                 run_state_machine_as_test(
-                    hypothesis_seed(hypothesis_seed_value)(machine), settings=Settings(settings, max_examples=shard.examples)
+                    hypothesis_seed(hypothesis_seed_value)(machine),
+                    settings=Settings(settings, max_examples=shard.examples),
                 )
         except Exception as error:
             failure = machine.record.failure
             if failure is None:
                 raise
-            record_property(CASES_PROPERTY, ShardRun(examples + machine.record.examples, fingerprint.hexdigest()).describe())
+            record_property(
+                CASES_PROPERTY, ShardRun(examples + machine.record.examples, fingerprint.hexdigest()).describe()
+            )
             versions = seeds.software_versions(machine.record.versions)
-            saved = save_failure(failure, backend=shard.backend, dim=dim, versions=versions, seeds_dir=seeds_out, workdir=workdir)
+            saved = save_failure(
+                failure, backend=shard.backend, dim=dim, versions=versions, seeds_dir=seeds_out, workdir=workdir
+            )
             record_property(SEED_PROPERTY, str(saved.path))
             header = f"shard {shard.index + 1}/{shard.count}, Hypothesis seed {hypothesis_seed_value}"
             raise ContractFailure(failure_report(saved, header, error, workdir), saved.path) from None

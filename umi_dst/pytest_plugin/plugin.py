@@ -46,8 +46,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SPEC",
         help="run the contract machine against this backend (registered name or module:attribute); repeatable",
     )
-    group.addoption("--umi-dim", dest=DIM_OPTION, help="embedding dimension for --umi-backend, within the contract's bounds (default 8)")
-    group.addoption("--umi-seeds-dir", dest=SEEDS_OPTION, help="seed files replayed as regression tests (default seeds)")
+    group.addoption(
+        "--umi-dim",
+        dest=DIM_OPTION,
+        help="embedding dimension for --umi-backend, within the contract's bounds (default 8)",
+    )
+    group.addoption(
+        "--umi-seeds-dir", dest=SEEDS_OPTION, help="seed files replayed as regression tests (default seeds)"
+    )
     group.addoption(
         "--umi-seed-output",
         dest=SEED_OUTPUT_OPTION,
@@ -74,10 +80,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(BACKEND_OPTION, "backends to run the contract machine against", type="args", default=[])
     parser.addini(DIM_OPTION, "embedding dimension for the contract machine", default="8")
     parser.addini(SEEDS_OPTION, "directory of seed files replayed as regression tests", default="seeds")
-    parser.addini(SEED_OUTPUT_OPTION, "where failing contract items write seed files (default: umi_seeds_dir)", default="")
+    parser.addini(
+        SEED_OUTPUT_OPTION, "where failing contract items write seed files (default: umi_seeds_dir)", default=""
+    )
     parser.addini(SHARDS_OPTION, "contract items per backend", default="4")
     parser.addini(BASE_SEED_OPTION, "seed of the shards' Hypothesis seeds", default="")
-    parser.addini(TIME_BUDGET_OPTION, "seconds, from the first contract item, during which contract items keep searching", default="")
+    parser.addini(
+        TIME_BUDGET_OPTION,
+        "seconds, from the first contract item, during which contract items keep searching",
+        default="",
+    )
 
 
 def _setting(config: pytest.Config, name: str):
@@ -85,7 +97,9 @@ def _setting(config: pytest.Config, name: str):
     return value if value is not None else config.getini(name)
 
 
-def _number(config: pytest.Config, name: str, kind: type = int, minimum: float | None = None, maximum: float | None = None):
+def _number(
+    config: pytest.Config, name: str, kind: type = int, minimum: float | None = None, maximum: float | None = None
+):
     """A numeric setting, ``None`` when unset; a bad value is a usage error naming the setting."""
     text = _setting(config, name)
     if text in (None, ""):
@@ -167,7 +181,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items.extend(contract_items(session, spec, dim=dim))
 
 
-def contract_items(parent: pytest.Collector, spec: str, *, dim: int, examples: int | None = None, shards: int | None = None):
+def contract_items(
+    parent: pytest.Collector, spec: str, *, dim: int, examples: int | None = None, shards: int | None = None
+):
     """One ``ContractItem`` per shard of the profile's budget (or ``examples``) for ``spec``."""
     from hypothesis import settings
 
@@ -230,7 +246,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     from umi_dst.seedfiles.parallel_seeds import is_parallel_seed
     from umi_dst.seedfiles.seeds import is_seed_file
 
-    if seeds_dir(parent.config) in file_path.resolve().parents and (is_seed_file(file_path) or is_parallel_seed(file_path)):
+    if seeds_dir(parent.config) in file_path.resolve().parents and (
+        is_seed_file(file_path) or is_parallel_seed(file_path)
+    ):
         return SeedFileCollector.from_parent(parent, path=file_path)
     return None
 
@@ -269,7 +287,11 @@ class ContractItem(pytest.Item):
 
     def reportinfo(self):
         shard = self.shard
-        return self.path, None, f"contract machine on {shard.backend} (dim {self.dim}, shard {shard.index + 1}/{shard.count})"
+        return (
+            self.path,
+            None,
+            f"contract machine on {shard.backend} (dim {self.dim}, shard {shard.index + 1}/{shard.count})",
+        )
 
 
 VERDICT_WORDS = {"pass": "passes", "fail": "fails"}
@@ -328,7 +350,9 @@ class SeedItem(pytest.Item):
                 break
         if result.reproduced if self.outcome == "pass" else not reproduces_recorded_failure(self.seed, result):
             what = self.seed.description or self.seed.failure.get("message", "")
-            raise SeedOutcomeMismatch(f"seed expected to {self.outcome} on {self.spec}: {result.summary()}\n  seed: {what}")
+            raise SeedOutcomeMismatch(
+                f"seed expected to {self.outcome} on {self.spec}: {result.summary()}\n  seed: {what}"
+            )
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, SeedOutcomeMismatch):
@@ -357,7 +381,13 @@ class ParallelSeedItem(SeedItem):
         result = replay_parallel(self.seed, self.spec, PARALLEL_RUNS)
         if (self.outcome == "fail") != result.reproduced:
             what = self.seed.description or self.seed.failure.get("message", "")
-            raise SeedOutcomeMismatch(f"parallel seed expected to {self.outcome} on {self.spec}: {result.summary()}\n  seed: {what}")
+            raise SeedOutcomeMismatch(
+                f"parallel seed expected to {self.outcome} on {self.spec}: {result.summary()}\n  seed: {what}"
+            )
 
     def reportinfo(self):
-        return self.path, None, f"parallel seed {self.path.name} {VERDICT_WORDS[self.outcome]} on {self.spec} ({PARALLEL_RUNS} runs)"
+        return (
+            self.path,
+            None,
+            f"parallel seed {self.path.name} {VERDICT_WORDS[self.outcome]} on {self.spec} ({PARALLEL_RUNS} runs)",
+        )

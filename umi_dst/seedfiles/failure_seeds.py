@@ -12,10 +12,10 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from umi_dst.seedfiles import seeds
-from umi_dst.html import seed_page
 from umi_dst.generation.machine import Failure
+from umi_dst.html import seed_page
 from umi_dst.operations import READ_ONLY
+from umi_dst.seedfiles import seeds
 from umi_dst.seedfiles.replay import replay
 
 

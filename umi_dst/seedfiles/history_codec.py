@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from umi_dst import strict_json
-from umi_dst.seedfiles.codec import DecodeError
-from umi_dst.contract import MAX_ID_LENGTH, MAX_LIMIT, SearchResult
 from umi_dst.concurrency.history import Call, History, Planned
+from umi_dst.contract import MAX_ID_LENGTH, MAX_LIMIT, SearchResult
+from umi_dst.seedfiles.codec import DecodeError
 
 MAX_CALLS = 20_000
 MAX_ERROR = 2_000
@@ -55,8 +55,13 @@ class Recorded:
         calls = []
         for i, (client, invoked, completed, value, error, cut_off, never_applied) in enumerate(self.calls):
             if client >= len(plans) or taken[client] >= len(plans[client]):
-                raise DecodeError(f"history.calls[{i}].client", f"client {client} made no call #{taken[client] if client < len(plans) else 0}")
-            calls.append(Call(client, plans[client][taken[client]], invoked, completed, value, error, cut_off, never_applied))
+                raise DecodeError(
+                    f"history.calls[{i}].client",
+                    f"client {client} made no call #{taken[client] if client < len(plans) else 0}",
+                )
+            calls.append(
+                Call(client, plans[client][taken[client]], invoked, completed, value, error, cut_off, never_applied)
+            )
             taken[client] += 1
         return History(dim, initial, calls)
 
@@ -94,7 +99,9 @@ def decode(data: object, dim: int, clients: int) -> Recorded:
         raise DecodeError("history.exact", f"expected true or false, got {exact!r}")
     if not isinstance(raw, list) or len(raw) > MAX_CALLS:
         raise DecodeError("history.calls", f"expected a list of at most {MAX_CALLS} calls")
-    return Recorded(float(atol), exact, tuple(_call(call, dim, clients, f"history.calls[{i}]") for i, call in enumerate(raw)))
+    return Recorded(
+        float(atol), exact, tuple(_call(call, dim, clients, f"history.calls[{i}]") for i, call in enumerate(raw))
+    )
 
 
 def _value(value: object, dim: int) -> object:
@@ -103,12 +110,24 @@ def _value(value: object, dim: int) -> object:
     ids and finite scores), else its repr: a broken backend's answer never makes the seed unreadable."""
     if value is None or type(value) is bool or (type(value) is int and abs(value) < 2**64):
         return value
-    if isinstance(value, np.ndarray) and value.dtype == np.float32 and value.shape == (dim,) and np.isfinite(value).all():
+    if (
+        isinstance(value, np.ndarray)
+        and value.dtype == np.float32
+        and value.shape == (dim,)
+        and np.isfinite(value).all()
+    ):
         return {"vector": value.tolist()}
-    if isinstance(value, list) and len(value) <= MAX_LIMIT and all(
-        type(r) is SearchResult and type(r.id) is str and len(r.id) <= MAX_ID_LENGTH
-        and type(r.score) is float and math.isfinite(r.score)
-        for r in value
+    if (
+        isinstance(value, list)
+        and len(value) <= MAX_LIMIT
+        and all(
+            type(r) is SearchResult
+            and type(r.id) is str
+            and len(r.id) <= MAX_ID_LENGTH
+            and type(r.score) is float
+            and math.isfinite(r.score)
+            for r in value
+        )
     ):
         return {"results": [[r.id, r.score] for r in value]}
     if isinstance(value, Unreadable):
@@ -128,7 +147,15 @@ def _call(data: object, dim: int, clients: int, path: str) -> tuple:
         if not isinstance(error, str) or len(error) > MAX_ERROR:
             raise DecodeError(f"{path}.error", f"expected a string of at most {MAX_ERROR} characters")
         return client, invoked, completed, None, error, cut_off, never_applied
-    return client, invoked, completed, _decoded_value(data.get("value"), dim, f"{path}.value"), None, cut_off, never_applied
+    return (
+        client,
+        invoked,
+        completed,
+        _decoded_value(data.get("value"), dim, f"{path}.value"),
+        None,
+        cut_off,
+        never_applied,
+    )
 
 
 def _flag(data: dict, name: str, path: str) -> bool:
@@ -142,10 +169,15 @@ def _decoded_value(value: object, dim: int, path: str) -> object:
     if value is None or type(value) in (bool, int):
         return value
     if isinstance(value, dict) and len(value) == 1:
-        (kind, content), = value.items()
+        ((kind, content),) = value.items()
         if kind == "vector" and isinstance(content, list) and len(content) == dim and all(_number(v) for v in content):
             return np.asarray(content, dtype=np.float32)
-        if kind == "results" and isinstance(content, list) and len(content) <= MAX_LIMIT and all(_result(r) for r in content):
+        if (
+            kind == "results"
+            and isinstance(content, list)
+            and len(content) <= MAX_LIMIT
+            and all(_result(r) for r in content)
+        ):
             return [SearchResult(id, float(score)) for id, score in content]
         if kind == "repr" and isinstance(content, str) and len(content) <= MAX_ERROR:
             return Unreadable(content)
@@ -163,4 +195,10 @@ def _number(value: object) -> bool:
 
 
 def _result(pair: object) -> bool:
-    return isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and len(pair[0]) <= MAX_ID_LENGTH and _number(pair[1])
+    return (
+        isinstance(pair, list)
+        and len(pair) == 2
+        and isinstance(pair[0], str)
+        and len(pair[0]) <= MAX_ID_LENGTH
+        and _number(pair[1])
+    )

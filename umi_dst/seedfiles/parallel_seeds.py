@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from umi_dst.seedfiles import history_codec, seed_bounds, seeds
 from umi_dst import strict_json
-from umi_dst.seedfiles.codec import DecodeError, decode_step, encode_step
 from umi_dst.operations import Step
+from umi_dst.seedfiles import history_codec, seed_bounds, seeds
+from umi_dst.seedfiles.codec import DecodeError, decode_step, encode_step
 
 FORMAT = "umi-dst-parallel-seed"
 FORMAT_VERSION = 1
@@ -92,7 +92,9 @@ def _parse(data: object) -> ParallelSeed:
     raw_prefix = seed_bounds.check_length(seeds.field(data, "prefix", list), "prefix", seed_bounds.MAX_STEPS)
     prefix = [decode_step(step, f"prefix[{i}]") for i, step in enumerate(raw_prefix)]
     seed_bounds.check_steps(prefix, dim, "prefix")
-    clients = [[decode_step(step, f"clients[{c}][{i}]") for i, step in enumerate(steps)] for c, steps in enumerate(raw_clients)]
+    clients = [
+        [decode_step(step, f"clients[{c}][{i}]") for i, step in enumerate(steps)] for c, steps in enumerate(raw_clients)
+    ]
     for c, steps in enumerate(clients):
         seed_bounds.check_parallel_client(steps, dim, f"clients[{c}]")
     return ParallelSeed(

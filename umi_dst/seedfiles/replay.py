@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from umi_dst.campaign import leftovers
 from umi_dst import registry
-from umi_dst.seedfiles import seeds
-from umi_dst.contract import BackendFactory
+from umi_dst.campaign import leftovers
 from umi_dst.checking.harness import Harness
+from umi_dst.contract import BackendFactory
 from umi_dst.operations import Step
+from umi_dst.seedfiles import seeds
 
 ALLOW_SEED_BACKEND_FLAG = "--allow-seed-backend"
 
@@ -103,7 +103,10 @@ def replay_file(
 
 
 def replay(
-    seed: seeds.SeedFile, backend: str | None = None, workdir: Path | None = None, log: Callable[[str], None] | None = None
+    seed: seeds.SeedFile,
+    backend: str | None = None,
+    workdir: Path | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> ReplayResult:
     spec = backend or seed.backend
     with leftovers.scratch_directory("replay", workdir) as scratch:
@@ -114,7 +117,7 @@ def replay(
                 check_runnable(seed.steps, harness)
                 at_step: int | None = None
                 try:
-                    for at_step, step in enumerate(seed.steps):
+                    for at_step, step in enumerate(seed.steps):  # noqa: B007 (the except clause reads it)
                         harness.run(step)
                     at_step = None
                     harness.finish()

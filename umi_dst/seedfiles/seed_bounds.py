@@ -17,14 +17,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from umi_dst import invalid
-from umi_dst.seedfiles.codec import DecodeError
-from umi_dst.contract import MAX_ABS_VALUE, MAX_DIM, MAX_LIMIT, MIN_DIM, MIN_NORM, InvalidInput
 from umi_dst.checking.faults import INJECTED_FAULTS
+from umi_dst.contract import MAX_ABS_VALUE, MAX_DIM, MAX_LIMIT, MIN_DIM, MIN_NORM, InvalidInput
 from umi_dst.filter_ops import DeleteWhere, FilteredSearch, StoreBatchTagged, StoreTagged, from_text
 from umi_dst.filters import parse_filter
 from umi_dst.metadata import validate_metadata
 from umi_dst.operations import Count, Delete, Exists, Get, Invalid, Search, Step, Store, StoreBatch, Write
 from umi_dst.recipes import Explicit, NearTie, Negated, OneHot, Perturbed, Random, Recipe, Scaled
+from umi_dst.seedfiles.codec import DecodeError
 from umi_dst.validation import validate_id
 
 MAX_FILE_BYTES = 4 * 2**20
@@ -73,11 +73,15 @@ def check_step(step: Step, dim: int, path: str) -> None:
     op = step.op
     if step.fault is not None:
         if not _FAULT_NAME.fullmatch(step.fault):
-            raise DecodeError(f"{path}.fault", f"must be a fault or nemesis name ({_FAULT_NAME.pattern}), got {step.fault[:80]!r}")
+            raise DecodeError(
+                f"{path}.fault", f"must be a fault or nemesis name ({_FAULT_NAME.pattern}), got {step.fault[:80]!r}"
+            )
         if not isinstance(op, Write):
             raise DecodeError(f"{path}.fault", f"faults are injected into writes only, not into {op.kind}")
     if step.at is not None and not _FAULT_NAME.fullmatch(step.at.point):
-        raise DecodeError(f"{path}.at.point", f"must be a crash point name ({_FAULT_NAME.pattern}), got {step.at.point[:80]!r}")
+        raise DecodeError(
+            f"{path}.at.point", f"must be a crash point name ({_FAULT_NAME.pattern}), got {step.at.point[:80]!r}"
+        )
     if isinstance(op, (Store, Delete, Get, Exists)):
         _id(op.id, f"{path}.id")
     if isinstance(op, Store):
@@ -99,7 +103,10 @@ def check_step(step: Step, dim: int, path: str) -> None:
         if op.call not in invalid.DEFECTS:
             raise DecodeError(f"{path}.call", f"must be one of {sorted(invalid.DEFECTS)}, got {op.call[:80]!r}")
         if op.defect not in invalid.DEFECTS[op.call]:
-            raise DecodeError(f"{path}.defect", f"must be a defect of {op.call} ({', '.join(invalid.DEFECTS[op.call])}), got {op.defect[:80]!r}")
+            raise DecodeError(
+                f"{path}.defect",
+                f"must be a defect of {op.call} ({', '.join(invalid.DEFECTS[op.call])}), got {op.defect[:80]!r}",
+            )
 
 
 def check_parallel_client(steps: Sequence[Step], dim: int, path: str) -> None:
@@ -111,7 +118,8 @@ def check_parallel_client(steps: Sequence[Step], dim: int, path: str) -> None:
             raise DecodeError(f"{path}[{i}].kind", f"a parallel client does not run {step.op.kind} steps")
         if step.fault is not None and step.fault not in INJECTED_FAULTS and step.at is None:
             raise DecodeError(
-                f"{path}[{i}].at", f"a parallel client takes {INJECTED_FAULTS} or a nemesis at a crash point; {step.fault!r} has none"
+                f"{path}[{i}].at",
+                f"a parallel client takes {INJECTED_FAULTS} or a nemesis at a crash point; {step.fault!r} has none",
             )
 
 

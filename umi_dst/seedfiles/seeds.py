@@ -17,18 +17,19 @@ import re
 import stat
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import hypothesis
 import numpy as np
 
 import umi_dst
-from umi_dst.seedfiles import seed_bounds
 from umi_dst import strict_json
-from umi_dst.seedfiles.codec import DecodeError, decode_step, encode_step
 from umi_dst.operations import Step
+from umi_dst.seedfiles import seed_bounds
+from umi_dst.seedfiles.codec import DecodeError, decode_step, encode_step
 
 T = TypeVar("T")
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from umi_dst.backends.sim import SimVectorBackend
-from umi_dst.contract import DEFAULT_SCORE_ATOL, Embedding, Nemesis, SearchResult
 from umi_dst.concurrency.turns import Turns
+from umi_dst.contract import DEFAULT_SCORE_ATOL, Embedding, Nemesis, SearchResult
 from umi_dst.validation import last_wins, validate_batch, validate_embedding, validate_id
 
 ROUND_TRIP = 0.0002
@@ -111,7 +111,9 @@ class DeleteThenInsertUpsert(LockedConnection):
         for id, _ in items:
             self.shared("delete", id)
         replaced = {id for id, _ in items}
-        self.shared.race_window(lambda method, args: method in ("count", "search") or (method in ("get", "exists") and args[0] in replaced))
+        self.shared.race_window(
+            lambda method, args: method in ("count", "search") or (method in ("get", "exists") and args[0] in replaced)
+        )
         self.shared("store_batch", items)
 
 

@@ -65,7 +65,9 @@ class UpsertLeavesNormUncomputed(SimVectorBackend):
         return super()._remove(id)
 
     def search(self, query: Embedding, limit: int) -> list[SearchResult]:
-        return [SearchResult(r.id, math.nan if r.id in self._uncomputed else r.score) for r in super().search(query, limit)]
+        return [
+            SearchResult(r.id, math.nan if r.id in self._uncomputed else r.score) for r in super().search(query, limit)
+        ]
 
 
 class LimitOffByOne(SimVectorBackend):
@@ -255,7 +257,9 @@ class UnderscoreWildcardDelete(SimVectorBackend):
     """Deletes with ``LIKE id`` unescaped, so ``_`` and ``%`` match other ids too."""
 
     def delete(self, id: str) -> bool:
-        pattern = re.compile("".join("." if c == "_" else ".*" if c == "%" else re.escape(c) for c in validate_id(id)), re.S)
+        pattern = re.compile(
+            "".join("." if c == "_" else ".*" if c == "%" else re.escape(c) for c in validate_id(id)), re.S
+        )
         matches = [stored for stored in list(self._ids) if pattern.fullmatch(stored)]
         for stored in matches:
             super().delete(stored)
@@ -289,7 +293,7 @@ class TiesAtCutOffDropBest(SimVectorBackend):
         everything = super().search(query, MAX_LIMIT)
         kth = everything[min(limit, len(everything)) - 1].score if everything else 0.0
         candidates = [r for r in everything if r.score >= kth]
-        return candidates[-min(limit, len(everything)):] if everything else []
+        return candidates[-min(limit, len(everything)) :] if everything else []
 
 
 class CloseRaises(SimVectorBackend):
@@ -411,7 +415,9 @@ class _SetsFlagDuringWrite:
 
 
 NEMESES: dict[str, Callable[[], dict[str, Nemesis]]] = {
-    "large_batch_loses_last_item": lambda: {"crash_during_write": _SetsFlagDuringWrite("crash_during_write", "crashing")},
+    "large_batch_loses_last_item": lambda: {
+        "crash_during_write": _SetsFlagDuringWrite("crash_during_write", "crashing")
+    },
     "delete_reports_retry": lambda: {"lost_ack": _SetsFlagDuringWrite("lost_ack", "ack_lost")},
 }
 """Mutants whose bug shows only under a fault: the nemesis their factory declares."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from umi_dst.selftest.mutants import DeleteAlwaysTrue, LimitOffByOne, ScoreIsDistance
 from umi_dst.backends.sim import SimFactory
+from umi_dst.selftest.mutants import DeleteAlwaysTrue, LimitOffByOne, ScoreIsDistance
 
 
 class ThreeBugs(ScoreIsDistance, LimitOffByOne, DeleteAlwaysTrue):

@@ -30,15 +30,17 @@ from pathlib import Path
 
 from umi_dst import strict_json
 from umi_dst.bench.host import machine_facts
-from umi_dst.campaign.shard import DEFAULT_EXAMPLES, DEFAULT_STEPS, ShardResult
 from umi_dst.campaign.dispatch import ShardQueue
+from umi_dst.campaign.shard import DEFAULT_EXAMPLES, DEFAULT_STEPS, ShardResult
 from umi_dst.campaign.shards import Shard
 
 PROJECT = Path(__file__).resolve().parents[2]
 PREDICTED_WORKERS = (1, 2, 4, 8, 16, 32)
 
 
-def run_main_job(workers: int, *, examples: int, steps: int, seed: int, backends: Sequence[str], seeds: Path, scratch: Path) -> dict:
+def run_main_job(
+    workers: int, *, examples: int, steps: int, seed: int, backends: Sequence[str], seeds: Path, scratch: Path
+) -> dict:
     """``umi-dst run --workers N`` in a fresh process on a copy of ``seeds``; its timings."""
     seeds_copy, report_dir = scratch / f"seeds-{workers}", scratch / f"report-{workers}"
     shutil.rmtree(seeds_copy, ignore_errors=True)
@@ -70,7 +72,9 @@ def run_main_job(workers: int, *, examples: int, steps: int, seed: int, backends
         "cases": {backend: c["cases"] for backend, c in report["coverage"].items()},
         "bugs": len(report["bugs"]),
         "shard_seconds": round(sum(s["seconds"] for s in shards), 1),
-        "shards": [{k: s[k] if k != "shard" else s["shard"] for k in ("shard", "cases", "seconds", "ended")} for s in shards],
+        "shards": [
+            {k: s[k] if k != "shard" else s["shard"] for k in ("shard", "cases", "seconds", "ended")} for s in shards
+        ],
         "last_alone_seconds": round(shards[-1]["ended"] - shards[-2]["ended"], 1) if len(shards) > 1 else 0.0,
         "report": str(report_json.with_suffix("")),
     }
@@ -124,7 +128,9 @@ def _result(shard: Shard, measured: dict) -> ShardResult:
 
 def scaling(runs: Sequence[dict]) -> dict:
     """Speed-ups over the one-worker runs (medians when repeated), and predictions from their shard seconds."""
-    walls = {r["workers"]: statistics.median(x["wall_seconds"] for x in runs if x["workers"] == r["workers"]) for r in runs}
+    walls = {
+        r["workers"]: statistics.median(x["wall_seconds"] for x in runs if x["workers"] == r["workers"]) for r in runs
+    }
     one = next(r for r in runs if r["workers"] == 1)
     predicted = {n: predicted_wall(one["shards"], n) for n in PREDICTED_WORKERS}
     cores = os.cpu_count() or 1
@@ -134,7 +140,8 @@ def scaling(runs: Sequence[dict]) -> dict:
         "bound_on_this_machine": round(cores / one["machine_busy_cores"], 2),
         "longest_shard_seconds": max(s["seconds"] for s in one["shards"]),
         "predicted": {
-            str(n): {"campaign_seconds": round(wall, 1), "speedup": round(predicted[1] / wall, 2)} for n, wall in predicted.items()
+            str(n): {"campaign_seconds": round(wall, 1), "speedup": round(predicted[1] / wall, 2)}
+            for n, wall in predicted.items()
         },
     }
 
@@ -211,19 +218,31 @@ def _per_backend(result: dict) -> list[str]:
     lines = ["| backend | " + " | ".join(f"{w} worker(s) shard-s" for w, _ in per_run) + " |",
              "|---|" + "---|" * len(per_run)]  # fmt: skip
     for backend in backends:
-        lines.append(f"| {backend} | " + " | ".join(f"{seconds.get(backend, 0.0):.1f}" for _, seconds in per_run) + " |")
+        lines.append(
+            f"| {backend} | " + " | ".join(f"{seconds.get(backend, 0.0):.1f}" for _, seconds in per_run) + " |"
+        )
     return ["Shard-seconds per backend: the same shards' summed seconds in each run.", "", *lines, ""]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m umi_dst.studies.campaign_scaling", description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", default="1,2", help="worker counts to run, in this order (default 1,2; must include 1)")
-    parser.add_argument("--repeats", type=int, default=1, help="rounds; every other round runs the counts in reverse order")
+    parser = argparse.ArgumentParser(
+        prog="python -m umi_dst.studies.campaign_scaling", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--workers", default="1,2", help="worker counts to run, in this order (default 1,2; must include 1)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="rounds; every other round runs the counts in reverse order"
+    )
     parser.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES)
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--seed", type=int, default=2664187373)
-    parser.add_argument("--backend", action="append", default=[], metavar="SPEC", help="default: the main job's backends")
-    parser.add_argument("--seeds-dir", type=Path, default=PROJECT / "seeds", help="copied for each run (default: the project's seeds/)")
+    parser.add_argument(
+        "--backend", action="append", default=[], metavar="SPEC", help="default: the main job's backends"
+    )
+    parser.add_argument(
+        "--seeds-dir", type=Path, default=PROJECT / "seeds", help="copied for each run (default: the project's seeds/)"
+    )
     parser.add_argument("--report-dir", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.workers.split(",")]

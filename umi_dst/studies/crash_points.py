@@ -28,15 +28,15 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
-from umi_dst.seedfiles import parallel_seeds, seeds
 from umi_dst import registry, strict_json
 from umi_dst.checking.checks import ContractViolation
-from umi_dst.cli import main as cli
-from umi_dst.concurrency.parallel import judge_recorded, replay_parallel, run_parallel
 from umi_dst.checking.crash_states import CRASH
 from umi_dst.checking.harness import Harness
+from umi_dst.cli import main as cli
+from umi_dst.concurrency.parallel import judge_recorded, replay_parallel, run_parallel
 from umi_dst.operations import Bulk, CrashPoint, Delete, Step, Store, StoreBatch
 from umi_dst.recipes import Random
+from umi_dst.seedfiles import parallel_seeds, seeds
 from umi_dst.seedfiles.replay import replay
 
 DIM = 8
@@ -97,7 +97,11 @@ def fault_point_rows(spec: str, faults: tuple[str, ...] | None = None) -> list[R
     rows = []
     with tempfile.TemporaryDirectory(prefix="umi-crash-") as scratch:
         probe = registry.build(spec, Path(scratch), DIM)
-        plan = {fault: Harness(probe).crash_points(fault) for fault in sorted(probe.nemeses) if faults is None or fault in faults}
+        plan = {
+            fault: Harness(probe).crash_points(fault)
+            for fault in sorted(probe.nemeses)
+            if faults is None or fault in faults
+        }
         probe.destroy()
         for fault, points in plan.items():
             for kind, op in WRITE_KINDS.items():
@@ -161,7 +165,10 @@ class Concurrent:
     seconds: float
 
 
-POSTGRES_BUGS = tuple(f"umi_dst.selftest.postgres_crash_mutants:{name}" for name in ("unlogged_table", "commits_on_next_call", "commits_each_row"))
+POSTGRES_BUGS = tuple(
+    f"umi_dst.selftest.postgres_crash_mutants:{name}"
+    for name in ("unlogged_table", "commits_on_next_call", "commits_each_row")
+)
 PLANTED_LOSS = "umi_dst.selftest.postgres_crash_mutants:unlogged_table"
 CAMPAIGN_BUGS = (
     "umi_dst.backends.lance.upstream:batch_loop",
@@ -232,14 +239,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lance-cycles", type=int, default=50)
     parser.add_argument("--postgres-cycles", type=int, default=20, help="0 leaves PostgreSQL out of the report")
     parser.add_argument("--replays", type=int, default=20)
-    parser.add_argument("--concurrent-programs", type=int, default=30, help="generated concurrent programs per store (0: none)")
-    parser.add_argument("--campaign-examples", type=int, default=30, help="test cases of the fresh campaign per planted bug (0: none)")
+    parser.add_argument(
+        "--concurrent-programs", type=int, default=30, help="generated concurrent programs per store (0: none)"
+    )
+    parser.add_argument(
+        "--campaign-examples", type=int, default=30, help="test cases of the fresh campaign per planted bug (0: none)"
+    )
     parser.add_argument("--report-dir", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
     started, load_before = time.perf_counter(), os.getloadavg()[0]
-    rows = [row for spec in ("lance", "lance-approx", "umi_dst.selftest.json_files:correct") for row in crash_state_rows(spec)]
-    rows += [row for spec in ("umi_dst.selftest.json_files:rewrites_in_place", "umi_dst.selftest.json_files:acknowledges_before_durable",
-                              "umi_dst.backends.lance.upstream:batch_loop") for row in crash_state_rows(spec)]
+    rows = [
+        row
+        for spec in ("lance", "lance-approx", "umi_dst.selftest.json_files:correct")
+        for row in crash_state_rows(spec)
+    ]
+    rows += [
+        row
+        for spec in (
+            "umi_dst.selftest.json_files:rewrites_in_place",
+            "umi_dst.selftest.json_files:acknowledges_before_durable",
+            "umi_dst.backends.lance.upstream:batch_loop",
+        )
+        for row in crash_state_rows(spec)
+    ]
     soaks = [soak("lance", CRASH, args.lance_cycles)]
     if args.postgres_cycles:
         rows += fault_point_rows("postgres")
@@ -295,10 +317,21 @@ def _markdown(data: dict) -> str:
         "| backend | write | fault | checked | verdict |",
         "|---|---|---|---:|---|",
     ]
-    lines += [f"| {r['backend']} | {r['write']} | {r['fault']} | {r['checked']} | {_short(r['verdict'])} |" for r in data["crash_states"]]
-    lines += ["", "## Soak: acknowledged writes lost over N crash cycles", "",
-              "| backend | fault | cycles | acknowledged writes | lost | violations | seconds |", "|---|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {s['backend']} | {s['fault']} | {s['cycles']} | {s['acknowledged']} | {s['lost']} | {s['violations']} | {s['seconds']:.0f} |" for s in data["soak"]]
+    lines += [
+        f"| {r['backend']} | {r['write']} | {r['fault']} | {r['checked']} | {_short(r['verdict'])} |"
+        for r in data["crash_states"]
+    ]
+    lines += [
+        "",
+        "## Soak: acknowledged writes lost over N crash cycles",
+        "",
+        "| backend | fault | cycles | acknowledged writes | lost | violations | seconds |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {s['backend']} | {s['fault']} | {s['cycles']} | {s['acknowledged']} | {s['lost']} | {s['violations']} | {s['seconds']:.0f} |"
+        for s in data["soak"]
+    ]
     if data.get("concurrent"):
         lines += ["", "## Crashes in concurrent histories (PostgreSQL)", "",
                   "Generated programs (a prefix, then 2-4 clients as threads); some (column `crashed`) strike one client",
@@ -310,15 +343,29 @@ def _markdown(data: dict) -> str:
                   "crashed in concurrent histories by `kill_client` on client processes (`tests/test_crash_concurrent.py`,",
                   "slow), not measured here.", "",
                   "| backend | programs | crashed | calls cut off | verdict | seconds |", "|---|---:|---:|---:|---|---:|"]  # fmt: skip
-        lines += [f"| {c['backend']} | {c['programs']} | {c['crashes']} | {c['cut_off']} | {_short(c['verdict'])} | {c['seconds']:.0f} |" for c in data["concurrent"]]
-    lines += ["", "## Replays of the committed crash-point seeds", "", "| seed | backend | expect | runs | failed |", "|---|---|---|---:|---:|"]
-    lines += [f"| `{r['seed']}` | {r['backend']} | {r['expect']} | {r['runs']} | {r['failed']} |" for r in data["replays"]]
+        lines += [
+            f"| {c['backend']} | {c['programs']} | {c['crashes']} | {c['cut_off']} | {_short(c['verdict'])} | {c['seconds']:.0f} |"
+            for c in data["concurrent"]
+        ]
+    lines += [
+        "",
+        "## Replays of the committed crash-point seeds",
+        "",
+        "| seed | backend | expect | runs | failed |",
+        "|---|---|---|---:|---:|",
+    ]
+    lines += [
+        f"| `{r['seed']}` | {r['backend']} | {r['expect']} | {r['runs']} | {r['failed']} |" for r in data["replays"]
+    ]
     if data.get("fresh_replays"):
         lines += ["", "## Replays of the crash-point seeds found by a fresh search", "",
                   "Seeds written by this run: the concurrent search above on the planted loss (replayed live, and its",
                   "recorded run judged again), and a campaign (seed 0) on each planted crash bug.", "",
                   "| seed | backend | runs | failed | recorded run failed |", "|---|---|---:|---:|---:|"]  # fmt: skip
-        lines += [f"| `{r['seed']}` | {r['backend']} | {r['runs']} | {r['failed']} | {r.get('recorded_failed', '')} |" for r in data["fresh_replays"]]
+        lines += [
+            f"| `{r['seed']}` | {r['backend']} | {r['runs']} | {r['failed']} | {r.get('recorded_failed', '')} |"
+            for r in data["fresh_replays"]
+        ]
     return "\n".join(lines) + "\n"
 
 

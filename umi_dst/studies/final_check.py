@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from umi_dst.checking import checks, recall_battery
 from umi_dst import registry, strict_json
 from umi_dst.bench.host import machine_facts
+from umi_dst.checking import checks, recall_battery
 from umi_dst.checking.harness import Harness
 from umi_dst.recipes import random_matrix
 
@@ -66,7 +66,9 @@ def measure(spec: str, n: int, dim: int, repeat: int) -> dict:
             batch = ids[-FAILED_BATCH:]
             row["read_back_batch_s"] = _seconds(lambda: harness._stored(harness.backend, batch), repeat)
             if not factory.approximate:
-                row["old_sample_gets_s"] = _seconds(lambda: _gets(harness, [ids[int(i * step)] for i in range(OLD_SAMPLE)]), 1)
+                row["old_sample_gets_s"] = _seconds(
+                    lambda: _gets(harness, [ids[int(i * step)] for i in range(OLD_SAMPLE)]), 1
+                )
                 timed = ids[:: max(1, len(ids) // GETS_TIMED)]
                 row["final_gets_s"] = _seconds(lambda: _gets(harness, timed), 1) * len(ids) / len(timed)
                 row["read_back_batch_gets_s"] = _seconds(lambda: _gets(harness, batch), 1)

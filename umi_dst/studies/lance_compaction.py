@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from umi_dst.backends.lance.store import CompactionPolicy, IndexPlan, LanceStore, LanceVectorBackend
 from umi_dst import strict_json
+from umi_dst.backends.lance.store import CompactionPolicy, IndexPlan, LanceStore, LanceVectorBackend
 from umi_dst.bench.host import machine_facts
 from umi_dst.bench.timing import seconds
 
@@ -69,7 +69,10 @@ def run(workload: Workload, periods: list[int], seed: int = 0) -> dict[str, dict
         reads: dict[str, list[float]] = {name: [] for name in names}
         try:
             if workload.bulk:
-                batch = [(f"bulk-{i}", vector) for i, vector in enumerate(rng.standard_normal((workload.bulk, workload.dim), dtype=np.float32))]
+                batch = [
+                    (f"bulk-{i}", vector)
+                    for i, vector in enumerate(rng.standard_normal((workload.bulk, workload.dim), dtype=np.float32))
+                ]
                 for name in names:
                     stores[name].store_batch(batch)
             for step in range(workload.writes):
@@ -83,15 +86,21 @@ def run(workload: Workload, periods: list[int], seed: int = 0) -> dict[str, dict
                 if step % READ_EVERY == READ_EVERY - 1:
                     for name in order:
                         backend = stores[name]
-                        reads[name].append(seconds(lambda: (backend.get(id), backend.exists("missing"), backend.search(query, 10)))[0])
+                        reads[name].append(
+                            seconds(lambda: (backend.get(id), backend.exists("missing"), backend.search(query, 10)))[0]
+                        )
             contents = {name: stores[name].scan() for name in names}
         finally:
             for backend in stores.values():
                 backend.close()
     first = contents[names[0]]
     for name, (ids, vectors) in contents.items():
-        if sorted(ids) != sorted(first[0]) or not np.array_equal(vectors[np.argsort(ids)], first[1][np.argsort(first[0])]):
-            raise AssertionError(f"the store compacting {name} ends with other records than the one compacting {names[0]}")
+        if sorted(ids) != sorted(first[0]) or not np.array_equal(
+            vectors[np.argsort(ids)], first[1][np.argsort(first[0])]
+        ):
+            raise AssertionError(
+                f"the store compacting {name} ends with other records than the one compacting {names[0]}"
+            )
     return {
         name: {
             "write_ms": 1e3 * statistics.mean(writes[name]),
@@ -103,7 +112,9 @@ def run(workload: Workload, periods: list[int], seed: int = 0) -> dict[str, dict
     }
 
 
-def write_report(results: list[tuple[Workload, dict[str, dict]]], periods: list[int], facts: dict, directory: Path) -> Path:
+def write_report(
+    results: list[tuple[Workload, dict[str, dict]]], periods: list[int], facts: dict, directory: Path
+) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     strict_json.write(
         directory / "lance-compaction.json",
@@ -128,7 +139,9 @@ def write_report(results: list[tuple[Workload, dict[str, dict]]], periods: list[
         best = min(policies.values(), key=lambda figures: figures["total_s"])["total_s"]
         for name, f in policies.items():
             total = f"**{f['total_s']:.1f}**" if f["total_s"] == best else f"{f['total_s']:.1f}"
-            lines.append(f"| {workload.label()} | {name} | {f['write_ms']:.1f} | {f['last_writes_ms']:.1f} | {f['read_ms']:.1f} | {total} |")
+            lines.append(
+                f"| {workload.label()} | {name} | {f['write_ms']:.1f} | {f['last_writes_ms']:.1f} | {f['read_ms']:.1f} | {total} |"
+            )
     path = directory / "lance-compaction.md"
     path.write_text("\n".join(lines) + "\n")
     return path

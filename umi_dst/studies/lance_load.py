@@ -112,13 +112,15 @@ def write_report(spec: str, n: int, dim: int, rows: list[dict], facts: dict, dir
     directory.mkdir(parents=True, exist_ok=True)
     met = sum(row["ratio"] >= GOAL for row in rows)
     floor_met = sum(row["merge_ratio"] >= GOAL for row in rows)
-    strict_json.write(directory / "lance-load.json", {"host": facts, "spec": spec, "n": n, "dim": dim, "goal": GOAL, "rows": rows})
+    strict_json.write(
+        directory / "lance-load.json", {"host": facts, "spec": spec, "n": n, "dim": dim, "goal": GOAL, "rows": rows}
+    )
     lines = [
         f"# Lance bulk load: `{spec}` store_batch against raw create_table",
         "",
         f"Produced by `python -m umi_dst.studies.lance_load --n {n} --dim {dim} --runs {len(rows)}`. Each run loads the "
         f"same {n:,} clustered vectors of dim {dim} into a fresh store with `store_batch`, into a fresh directory with "
-        "`lancedb.connect(...).create_table(name, arrow_table)`, and with lancedb's `merge_insert(\"id\")` alone (the "
+        '`lancedb.connect(...).create_table(name, arrow_table)`, and with lancedb\'s `merge_insert("id")` alone (the '
         "backend's Arrow rows, converted before the clock starts, into an empty table of the backend's schema: the "
         "engine's floor for a correct bulk upsert), rotating which goes first. *ratio* is create_table seconds over "
         f"store_batch seconds (1 = as fast as the raw engine); the goal is at least {GOAL} in every run. *floor ratio* is "

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from umi_dst.concurrency import linearizability
 from umi_dst import registry, strict_json
+from umi_dst.concurrency import linearizability
 from umi_dst.concurrency.history import History
-from umi_dst.operations import Count, Delete, Exists, Get, Search, Step, Store, StoreBatch
 from umi_dst.concurrency.parallel import ParallelProgram, run_program
+from umi_dst.operations import Count, Delete, Exists, Get, Search, Step, Store, StoreBatch
 from umi_dst.recipes import Random
 
 SIZES = (10, 50, 200)
@@ -96,7 +96,15 @@ def measure(backend: str, spec: str, size: int, seed: int, workdir: Path) -> Mea
         found, _ = linearizability.explain(history, atol=1e-4, exact=True)
         explain_ms, core = (time.perf_counter() - started) * 1000, len(found)
     return Measurement(
-        backend, size, len(history.calls), history.overlapping(), verdict.linearizable, decide_ms, verdict.states, explain_ms, core
+        backend,
+        size,
+        len(history.calls),
+        history.overlapping(),
+        verdict.linearizable,
+        decide_ms,
+        verdict.states,
+        explain_ms,
+        core,
     )
 
 

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from umi_dst.campaign import shards as sharding
 from umi_dst import strict_json
 from umi_dst.bench.host import machine_facts, versions
 from umi_dst.bench.report import table
-from umi_dst.campaign.shard import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS, run_shard
+from umi_dst.campaign import shards as sharding
 from umi_dst.campaign.dispatch import SHARD_CASES
+from umi_dst.campaign.shard import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS, run_shard
 from umi_dst.generation.machine import MachineConfig
 from umi_dst.generation.profiles import PROFILES
 from umi_dst.selftest.concurrency_mutants import CONCURRENCY_MUTANTS
@@ -90,7 +90,9 @@ class Planted:
     """The budgets it is searched under (the others cannot reach it, or cost too much)."""
 
 
-SEQUENTIAL_BLIND = "a race between connections: the sequential machine cannot meet it (the parallel mode catches it); ci only"
+SEQUENTIAL_BLIND = (
+    "a race between connections: the sequential machine cannot meet it (the parallel mode catches it); ci only"
+)
 JSON_COST = "ci only, with --json-files: it rewrites its whole file per write and reads it whole per get, so a shard takes minutes"
 
 
@@ -107,7 +109,9 @@ def planted(postgres: bool = False, json_files: bool = False) -> list[Planted]:
     if json_files:
         found += [Planted(f"umi_dst.selftest.json_files:{name}", "json_files", correct=name == "correct", note=JSON_COST, budgets=("ci",))
                   for name in ("correct", "acknowledges_before_durable", "rewrites_in_place")]  # fmt: skip
-    found.append(Planted("umi_dst.selftest.concurrency_mutants:locked_sim", "concurrency_mutants", correct=True, budgets=("ci",)))
+    found.append(
+        Planted("umi_dst.selftest.concurrency_mutants:locked_sim", "concurrency_mutants", correct=True, budgets=("ci",))
+    )
     found += [Planted(f"umi_dst.selftest.concurrency_mutants:{name}", "concurrency_mutants", note=SEQUENTIAL_BLIND, budgets=("ci",))
               for name in sorted(CONCURRENCY_MUTANTS)]  # fmt: skip
     if postgres:
@@ -253,14 +257,22 @@ def markdown(result: dict) -> str:
                 cell[3:3] = [old.get("margin"), old.get("fewest")]
             cells.append(cell)
         lines += ["", f"## Budget `{budget['name']}`", "", table(headers, cells)]
-    lines += ["", "## Signatures", "", "Each backend's failing cases by signature (both budgets), most frequent first.", ""]
+    lines += [
+        "",
+        "## Signatures",
+        "",
+        "Each backend's failing cases by signature (both budgets), most frequent first.",
+        "",
+    ]
     for spec in dict.fromkeys(r["spec"] for r in result["rows"]):
         rows = [r for r in result["rows"] if r["spec"] == spec]
         total: Counter = Counter()
         for r in rows:
             total.update(r["signatures"])
         note = next((r["note"] for r in rows if r["note"]), "")
-        lines.append(f"- `{_name(spec)}`" + (f" ({note})" if note else "") + (":" if total or rows[0]["errors"] else ": none"))
+        lines.append(
+            f"- `{_name(spec)}`" + (f" ({note})" if note else "") + (":" if total or rows[0]["errors"] else ": none")
+        )
         lines += [f"  - {count} x `{signature}`" for signature, count in total.most_common()]
         lines += [f"  - error: `{error}`" for error in sorted({e for r in rows for e in r["errors"]})]
     return "\n".join(lines) + "\n"
@@ -277,18 +289,28 @@ def _name(spec: str) -> str:
 
 def _describe(budget: Budget) -> str:
     shape = f"dim {budget.dim}" if budget.dim is not None else "dimension drawn per case"
-    cut = f"in shards of {budget.shard_cases} under campaign seed S" if budget.shard_cases else "one shard under Hypothesis seed S"
-    return f"{budget.examples} cases of {budget.steps} steps, {shape}, max bulk {budget.config.max_bulk}" + (
-        ", one case in six long, a rule per fault" if budget.config.rule_per_fault else ""
-    ) + f", {cut}"
+    cut = (
+        f"in shards of {budget.shard_cases} under campaign seed S"
+        if budget.shard_cases
+        else "one shard under Hypothesis seed S"
+    )
+    return (
+        f"{budget.examples} cases of {budget.steps} steps, {shape}, max bulk {budget.config.max_bulk}"
+        + (", one case in six long, a rule per fault" if budget.config.rule_per_fault else "")
+        + f", {cut}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m umi_dst.studies.mutation_margins", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m umi_dst.studies.mutation_margins", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--budget", action="append", choices=sorted(BUDGETS), help="default: every budget")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 of each budget (default 3)")
     parser.add_argument("--examples", type=int, help="cases per budget run instead of the budget's own (a quick look)")
-    parser.add_argument("--backend", action="append", default=[], metavar="SPEC", help="only these planted backends (repeatable)")
+    parser.add_argument(
+        "--backend", action="append", default=[], metavar="SPEC", help="only these planted backends (repeatable)"
+    )
     parser.add_argument("--postgres", action="store_true", help="the PostgreSQL crash mutants too (minutes more)")
     parser.add_argument("--json-files", action="store_true", help="the JSON-file crash stores too (minutes a shard)")
     parser.add_argument("--workers", type=int, default=2, help="processes searching at once (default 2)")
@@ -316,8 +338,13 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": round((now - started).total_seconds()),
         "machine": machine_facts(),
         "versions": versions(),
-        "settings": {"seeds": seeds, "workers": args.workers,
-                     "budgets": [{"name": b.name, "examples": b.examples, "steps": b.steps, "description": _describe(b)} for b in budgets]},  # fmt: skip
+        "settings": {
+            "seeds": seeds,
+            "workers": args.workers,
+            "budgets": [
+                {"name": b.name, "examples": b.examples, "steps": b.steps, "description": _describe(b)} for b in budgets
+            ],
+        },  # fmt: skip
         "rows": [margins(p, b, rows) for b in budgets for p in backends if b.name in p.budgets],
     }
     if before is not None:

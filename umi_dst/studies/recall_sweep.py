@@ -22,13 +22,13 @@ from pathlib import Path
 
 from psycopg import sql
 
+from umi_dst import strict_json
 from umi_dst.backends.lance.factory import build_factory
 from umi_dst.backends.lance.store import IndexPlan
 from umi_dst.backends.postgres.factory import approximate_factory
 from umi_dst.backends.sim import SimVectorBackend
-from umi_dst.checking import recall_battery
-from umi_dst import strict_json
 from umi_dst.bench.host import machine_facts
+from umi_dst.checking import recall_battery
 from umi_dst.contract import VectorBackend
 from umi_dst.recipes import random_matrix
 
@@ -70,7 +70,10 @@ def lance_rows(n: int, dim: int, scratch: Path) -> Iterator[dict]:
     load_s = time.perf_counter() - started
     backend.close()
     build = f"m {base.m}, ef_construction {base.ef_construction}, {base.num_partitions} partition"
-    settings = [(f"ef {ef}, refine {refine}", dataclasses.replace(base, ef=ef, refine_factor=refine)) for ef, refine in LANCE_SEARCH]
+    settings = [
+        (f"ef {ef}, refine {refine}", dataclasses.replace(base, ef=ef, refine_factor=refine))
+        for ef, refine in LANCE_SEARCH
+    ]
     for label, plan in [*settings, ("flat scan (exact)", None)]:
         connection = factory.backend_class(dataclasses.replace(factory.store, index=plan))
         try:
@@ -114,14 +117,15 @@ def _rebuild_index(factory, m: int, ef_construction: int) -> float:
     with factory.server.connect(autocommit=True) as connection:
         table = factory.table.as_string(connection)
         for (index,) in connection.execute(
-            "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass AND NOT indisprimary", (table,)
+            "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass AND NOT indisprimary",
+            (table,),
         ).fetchall():
             connection.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(index)))
         started = time.perf_counter()
         connection.execute(
-            sql.SQL("CREATE INDEX ON {} USING hnsw (embedding vector_cosine_ops) WITH (m = {}, ef_construction = {})").format(
-                factory.table, sql.Literal(m), sql.Literal(ef_construction)
-            )
+            sql.SQL(
+                "CREATE INDEX ON {} USING hnsw (embedding vector_cosine_ops) WITH (m = {}, ef_construction = {})"
+            ).format(factory.table, sql.Literal(m), sql.Literal(ef_construction))
         )
         return time.perf_counter() - started
 

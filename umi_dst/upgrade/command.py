@@ -14,10 +14,26 @@ from umi_dst.upgrade import envs, spec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", default="lance", choices=sorted(spec.UPGRADABLE), help="the backend to upgrade (default lance)")
-    parser.add_argument("--from", dest="older", action="append", metavar="RELEASE", help="an older release, like lancedb==0.30.2 (repeatable: a version matrix)")
-    parser.add_argument("--remove-envs", action="store_true", help=f"delete the cached environments (${envs.CACHE_VARIABLE} or ~/.cache/umi-dst/envs) and exit")
-    parser.add_argument("run_options", nargs=argparse.REMAINDER, help="options for 'umi-dst run' after --: --examples, --steps, --seed, --dim, --seeds-dir, --report-dir")
+    parser.add_argument(
+        "--backend", default="lance", choices=sorted(spec.UPGRADABLE), help="the backend to upgrade (default lance)"
+    )
+    parser.add_argument(
+        "--from",
+        dest="older",
+        action="append",
+        metavar="RELEASE",
+        help="an older release, like lancedb==0.30.2 (repeatable: a version matrix)",
+    )
+    parser.add_argument(
+        "--remove-envs",
+        action="store_true",
+        help=f"delete the cached environments (${envs.CACHE_VARIABLE} or ~/.cache/umi-dst/envs) and exit",
+    )
+    parser.add_argument(
+        "run_options",
+        nargs=argparse.REMAINDER,
+        help="options for 'umi-dst run' after --: --examples, --steps, --seed, --dim, --seeds-dir, --report-dir",
+    )
 
 
 def run_arguments(args: argparse.Namespace) -> list[str]:
@@ -29,5 +45,7 @@ def run_arguments(args: argparse.Namespace) -> list[str]:
     options = args.run_options[1:] if args.run_options[:1] == ["--"] else args.run_options
     if "--backend" in options:
         raise InvalidInput("upgrade: give the backend with upgrade's own --backend, not after --")
-    backends = [part for requirement in args.older for part in ("--backend", spec.upgrade_spec(args.backend, requirement))]
+    backends = [
+        part for requirement in args.older for part in ("--backend", spec.upgrade_spec(args.backend, requirement))
+    ]
     return ["run", *backends, *options]

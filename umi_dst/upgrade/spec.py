@@ -44,7 +44,9 @@ def builder(spec: str) -> FactoryBuilder:
 
     parsed = parse(spec)
     if parsed is None or parsed[0] not in UPGRADABLE:
-        raise LookupError(f"{spec!r} is no upgrade spec: use '<backend> from <release>' with backend one of {sorted(UPGRADABLE)}")
+        raise LookupError(
+            f"{spec!r} is no upgrade spec: use '<backend> from <release>' with backend one of {sorted(UPGRADABLE)}"
+        )
     backend, requirement = parsed
     check_requirement(requirement)
     module_name, _, attribute = UPGRADABLE[backend].partition(":")
