@@ -8,6 +8,7 @@ one; it builds only the known dataclasses, so loading a trace executes nothing.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from typing import Any, Union
 
@@ -70,7 +71,7 @@ def _decode(data: object, hint: object, path: str) -> Any:
         if hint == union:
             return _decode_tagged(data, kinds, path)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Union:  # Optional[X]
+    if origin in (Union, types.UnionType):  # X | None, Optional[X]
         if data is None and type(None) in args:
             return None
         (inner,) = [a for a in args if a is not type(None)]
