@@ -174,10 +174,10 @@ class SimVectorBackend:
 
     def search(self, query: Embedding, limit: int, filter: dict | None = None) -> list[SearchResult]:
         limit = validate_limit(limit)
-        selected = self.matching(filter)
-        all_ids, all_scores = self.scores(query)
-        ids = [all_ids[slot] for slot in selected]
-        scores = all_scores[selected]
+        ids, scores = self.scores(query)
+        if filter is not None:  # ranks the records the filter selects; ``scores`` may hold more
+            selected = self.matching(filter)
+            ids, scores = [ids[slot] for slot in selected], scores[selected]
         n = len(ids)
         if n == 0:
             return []

@@ -22,11 +22,12 @@ from umi_dst.adapters import records
 from umi_dst.adapters.langchain import LangChainStore
 from umi_dst.adapters.records import IdMapping, StoreAnswerError
 from umi_dst.adapters.scores import ScoreConvention
+from umi_dst.checking.checks import ContractViolation
 from umi_dst.generation.machine import MachineConfig, run_contract_machine
 
 ADAPTER_BACKENDS = sorted(name for name in registry.BUILTIN_BACKENDS if name.startswith(("langchain-", "mem0-")))
 
-SHORT = settings(max_examples=6, stateful_step_count=15, deadline=None, database=None,
+SHORT = settings(max_examples=6, stateful_step_count=15, deadline=None, database=None, derandomize=True,
                  suppress_health_check=list(HealthCheck))  # fmt: skip
 """A short campaign: each step is a call into the real store, each case a fresh one."""
 SMALL = MachineConfig(max_bulk=64)
@@ -35,7 +36,26 @@ SLOW_CASES = {"langchain-lancedb": 3, "mem0-pgvector": 3}
 connection): fewer, so each test stays a few seconds; campaigns search them longer."""
 
 
-@pytest.mark.parametrize("name", ADAPTER_BACKENDS)
+SCORE_ORDER_FINDINGS = {"langchain-lancedb", "mem0-pgvector"}
+"""Stores whose reported scores the end-of-case search battery (docs/search.md) finds out of
+order (docs/adapters.md, findings); not yet triaged between the integration and the adapter's
+recomputed scores. Strict: once fixed, the mark must go."""
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(
+                raises=ContractViolation, strict=True, reason="search scores out of order (untriaged finding)"
+            ),
+        )
+        if name in SCORE_ORDER_FINDINGS
+        else name
+        for name in ADAPTER_BACKENDS
+    ],
+)
 def test_registered_adapter_backend_passes_a_short_campaign(name, tmp_path):
     budget = settings(SHORT, max_examples=SLOW_CASES.get(name, SHORT.max_examples))
     run_contract_machine(name, dim=8, workdir=tmp_path, settings=budget, config=SMALL)

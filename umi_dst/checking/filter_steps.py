@@ -9,7 +9,7 @@ comparison of every record's metadata on a fresh connection.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.checking.filter_checks import filtered_search, metadata_equal
@@ -19,7 +19,17 @@ from umi_dst.filters import matches, parse_filter
 
 if TYPE_CHECKING:
     from umi_dst.backends.sim import SimVectorBackend
-    from umi_dst.checking.harness import Harness
+
+
+class Harness(Protocol):
+    """What these steps use of ``umi_dst.checking.harness.Harness``, which calls them (named
+    here, not imported, so the two modules do not import each other)."""
+
+    backend: Any
+    oracle: SimVectorBackend
+    factory: Any
+
+    def embedding(self, recipe: Any) -> Any: ...
 
 
 def write_call(harness: Harness, op: StoreTagged | StoreBatchTagged | DeleteWhere) -> WriteCall:

@@ -436,9 +436,6 @@ def run_parallel(
             else history_codec.recorded(history, factory.score_atol, not factory.approximate),
         )
         result.seed_path = seeds.write(seed, seeds_dir)
-        from umi_dst.html import seed_page
-
-        seed_page.write_beside(result.seed_path)
     return result
 
 

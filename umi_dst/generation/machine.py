@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,11 +32,9 @@ from umi_dst import invalid, registry
 from umi_dst.campaign import signatures
 from umi_dst.campaign.coverage import Coverage
 from umi_dst.campaign.workers import raise_if_terminated
-from umi_dst.checking.faults import INJECTED_FAULTS
 from umi_dst.checking.harness import Harness
 from umi_dst.contract import FactoryBuilder, declares_filters
-from umi_dst.filter_ops import DeleteWhere, FilteredSearch, GetMetadata, StoreBatchTagged, StoreTagged, as_text
-from umi_dst.generation import filter_strategies, search_mix, strategies
+from umi_dst.generation import filter_rules, search_mix, strategies
 from umi_dst.generation.determinism import seed_only_generation
 from umi_dst.generation.strategies import IdChoice, NearDuplicate, Pick, concrete_id, resolve
 from umi_dst.operations import (
@@ -52,7 +52,7 @@ from umi_dst.operations import (
     StoreBatch,
     rows_written,
 )
-from umi_dst.recipes import Random, Scaled
+from umi_dst.recipes import Random
 
 STRUCTURAL = ("reopen", "abandon")
 """Connection events that swarm testing switches on and off per test case, like faults."""
@@ -373,48 +373,6 @@ def contract_machine(
         def search(self, op: Search) -> None:
             self.run(Step(Search(resolve(op.query, self.harness.oracle.ids()), op.limit)))
 
-        # -- the filter capability (docs/filters.md) ---------------------------------------
-        @precondition(lambda self: self.filters)
-        @rule(id=ids_or_picks, recipe=strategies.recipes(recipe_dim), metadata=filter_strategies.metadata)
-        def store_tagged(self, id: IdChoice, recipe, metadata: dict) -> None:
-            stored = self.harness.oracle.ids()
-            self.run(Step(StoreTagged(concrete_id(id, stored), resolve(recipe, stored), as_text(metadata))))
-
-        @precondition(lambda self: self.filters and self.harness.oracle.count() > 0)
-        @rule(id=strategies.picks, metadata=filter_strategies.metadata)
-        def retag(self, id: Pick, metadata: dict) -> None:
-            """A metadata-only upsert: the same vector, new metadata (the old must be gone)."""
-            target = concrete_id(id, self.harness.oracle.ids())
-            self.run(Step(StoreTagged(target, Scaled(target, 0), as_text(metadata))))
-
-        @precondition(lambda self: self.filters)
-        @rule(
-            items=st.lists(
-                st.tuples(ids_or_picks, strategies.recipes(recipe_dim), filter_strategies.metadata), max_size=6
-            )
-        )
-        def store_batch_tagged(self, items: list) -> None:
-            stored = self.harness.oracle.ids()
-            resolved = tuple((concrete_id(id, stored), resolve(r, stored), as_text(m)) for id, r, m in items)
-            self.run(Step(StoreBatchTagged(resolved)))
-
-        @precondition(lambda self: self.filters)
-        @rule(id=ids_or_picks)
-        def get_metadata(self, id: IdChoice) -> None:
-            self.run(Step(GetMetadata(concrete_id(id, self.harness.oracle.ids()))))
-
-        @precondition(lambda self: self.filters)
-        @rule(op=filter_strategies.filtered_searches(recipe_dim))
-        def filtered_search(self, op: FilteredSearch) -> None:
-            self.run(Step(FilteredSearch(resolve(op.query, self.harness.oracle.ids()), op.limit, op.filter)))
-
-        @precondition(lambda self: self.filters)
-        @rule(filter=filter_strategies.tenant_filters | filter_strategies.filters, fault=st.integers(0, 7))
-        def delete_where(self, filter: dict, fault: int) -> None:
-            """Under no fault, an injected one or one of the factory's nemeses (not a crash point)."""
-            faults = (None, *INJECTED_FAULTS, *sorted(self.factory.nemeses))
-            self.run(Step(DeleteWhere(as_text(filter)), faults[fault % len(faults)]))
-
         @rule(call=st.sampled_from(sorted(invalid.DEFECTS)))
         def invalid_input(self, call: str) -> None:
             """Every defect of one call, each a step of its own: all must be rejected."""
@@ -502,11 +460,29 @@ def contract_machine(
         ContractMachine.faulty_write = _faulty_write_rule("faulty_write", 0, recipe_dim, config.max_bulk, None)
     if config.aimed_searches:
         search_mix.add_rules(ContractMachine, recipe_dim)
+    if _declares_filters(builder, dim):
+        filter_rules.add_rules(ContractMachine, recipe_dim)
     ContractMachine.record = record
     ContractMachine.__name__ = ContractMachine.__qualname__ = (
         f"ContractMachine_{getattr(builder, '__name__', 'backend')}"
     )
     return ContractMachine
+
+
+def _declares_filters(builder: FactoryBuilder, dim: int | None) -> bool:
+    """Whether the builder's stores declare filters. A machine's rules are fixed before its first
+    test case, and a rule that is never enabled still changes what Hypothesis draws, so the
+    filter rules exist only for such a backend: one factory is built and destroyed to ask."""
+    probe = Path(tempfile.mkdtemp(prefix="umi-filters-probe-"))
+    try:
+        factory = builder(probe, dim or min(strategies.EMBEDDING_DIMS))
+    except Exception:  # the first test case reports why the backend cannot be built
+        return False
+    try:
+        return declares_filters(factory)
+    finally:
+        factory.destroy()
+        shutil.rmtree(probe, ignore_errors=True)
 
 
 def _faulty_write_rule(

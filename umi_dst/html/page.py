@@ -57,10 +57,11 @@ def document(title: str, subtitle: str, data: object, body: str, style: str, scr
 
 
 def write(path: Path, text: str) -> Path:
-    """Write the page atomically (a temporary file, then a rename), as seeds are."""
+    """Write the page atomically (a temporary file, then a rename), as seeds are. Text that is
+    not UTF-8 (a lone surrogate a backend returned) is shown as its ``\\udXXX`` escape."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
+    temporary.write_text(text, encoding="utf-8", errors="backslashreplace")
     temporary.replace(path)
     return path
 
