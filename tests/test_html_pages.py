@@ -48,10 +48,11 @@ def ensure_chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser(pages):
-    """Started after the pages are rendered: Playwright's sync API runs an event loop in this
-    thread, and LanceDB's sync API refuses to run inside one."""
+    """Started after the pages are rendered, and stopped after each test: Playwright's sync API
+    runs an event loop in this thread while it lives, and LanceDB's sync API refuses to run
+    inside one, so a browser kept for the session broke every Lance test xdist ran after it."""
     executable = ensure_chromium()
     try:
         from playwright.sync_api import sync_playwright
