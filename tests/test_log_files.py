@@ -50,7 +50,7 @@ def test_a_short_campaign_with_crashes_passes_the_correct_log_store():
 
 
 def test_a_short_campaign_catches_a_batch_appended_line_by_line():
-    result = shard(PER_ITEM, 1, 10)
+    result = shard(PER_ITEM, 1, 60)
     assert any("[crash]" in signature and "neither all-old nor all-new" in signature for signature in result.hits), (
         result.hits
     )

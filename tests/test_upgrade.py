@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import settings
+from test_mutants import ci_campaign
 
-from tests.test_mutants import ci_campaign
 from umi_dst import registry
 from umi_dst.contract import InvalidInput
 from umi_dst.generation.machine import run_contract_machine

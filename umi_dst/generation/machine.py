@@ -460,7 +460,7 @@ def contract_machine(
         ContractMachine.faulty_write = _faulty_write_rule("faulty_write", 0, recipe_dim, config.max_bulk, None)
     if config.aimed_searches:
         search_mix.add_rules(ContractMachine, recipe_dim)
-    if _declares_filters(builder, dim):
+    if _declares_filters(builder, workdir, dim):
         filter_rules.add_rules(ContractMachine, recipe_dim)
     ContractMachine.record = record
     ContractMachine.__name__ = ContractMachine.__qualname__ = (
@@ -469,11 +469,12 @@ def contract_machine(
     return ContractMachine
 
 
-def _declares_filters(builder: FactoryBuilder, dim: int | None) -> bool:
+def _declares_filters(builder: FactoryBuilder, workdir: Path, dim: int | None) -> bool:
     """Whether the builder's stores declare filters. A machine's rules are fixed before its first
     test case, and a rule that is never enabled still changes what Hypothesis draws, so the
     filter rules exist only for such a backend: one factory is built and destroyed to ask."""
-    probe = Path(tempfile.mkdtemp(prefix="umi-filters-probe-"))
+    workdir.mkdir(parents=True, exist_ok=True)  # in the run's scratch, which a killed run's sweep removes
+    probe = Path(tempfile.mkdtemp(prefix="filters-probe-", dir=workdir))
     try:
         factory = builder(probe, dim or min(strategies.EMBEDDING_DIMS))
     except Exception:  # the first test case reports why the backend cannot be built
