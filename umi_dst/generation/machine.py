@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from hypothesis import event, reject, target
@@ -50,9 +51,10 @@ from umi_dst.operations import (
     Step,
     Store,
     StoreBatch,
+    Write,
     rows_written,
 )
-from umi_dst.recipes import Random
+from umi_dst.recipes import Random, Recipe
 
 STRUCTURAL = ("reopen", "abandon")
 """Connection events that swarm testing switches on and off per test case, like faults."""
@@ -66,9 +68,9 @@ switches on and off per test case, and a backend with more faults gets more faul
 fewer of each."""
 FAULT_STRIKES = (3, 4)
 """With ``rule_per_fault`` a faulty-write rule's write runs under its fault 3 times in 4, else
-with none: 23 to 54 firings of each fault per 50 test cases in the main job's campaigns of three
-seeds (20 is the coverage floor; with every write faulty, up to 96, and crashing a server or a
-writer is the dearest step there is)."""
+with none: every fault fires past the coverage floor in a campaign's budget (the firings are in
+the campaign report), while crashing a server or a writer, the dearest step there is, stays
+rarer than with every write faulty."""
 SCALES = 8
 """A test case draws its scale in ``range(SCALES)``: at 0 (one case in eight) its bulk parts
 and its long run are cut to ``SMALL_SCALE_ROWS``; otherwise they keep their drawn sizes."""
@@ -76,8 +78,7 @@ SMALL_SCALE_ROWS = 8
 """Rows of a bulk part, and writes of a long run, in a small-scale test case. The scale is
 one of a case's first choices, and Hypothesis's shrinker tries the lowest value of each early
 choice before anything else: a failure that does not need large writes is cut to small ones
-in one of its first replays, and every later replay is cheap (a case-study shrink on Lance
-replayed its 300-row batches, ten seconds each, forty times over)."""
+in one of its first replays, and every later replay is cheap (tests/test_shrinking_cost.py)."""
 MAX_DRAWN_CRASH_K = 63
 """Largest count drawn for a crash point; a count past the end of a write means after it."""
 
@@ -185,288 +186,322 @@ def case_shapes(dim: int | None, long_cases: bool) -> st.SearchStrategy:
     return st.integers(0, 5).flatmap(lambda n: long if n == 5 else normal)
 
 
+class ContractMachine(RuleBasedStateMachine):
+    """The rules every backend gets and the bookkeeping of a test case: each step is run by the
+    ``Harness``, recorded, charged against the shrink budget and counted in the coverage.
+
+    ``contract_machine`` makes the class a run uses: a subclass that sets the class attributes
+    below and adds the rules whose strategies depend on the dimension and the sizes
+    (``_sized_rules``) and the optional rule modules (aimed searches, filters).
+    """
+
+    builder: ClassVar[FactoryBuilder]
+    pinned_dim: ClassVar[int | None]
+    """The dimension every case uses, or ``None`` to draw it per case."""
+    workdir: ClassVar[Path]
+    config: ClassVar[MachineConfig]
+    record: ClassVar[MachineRecord]
+
+    def __init__(self) -> None:
+        super().__init__()
+        record = self.record
+        self.store_dir = self.workdir / f"store-{next(record._stores)}"
+        self.factory = None
+        self.harness: Harness | None = None
+        self.steps: list[Step] = []
+        self.enabled: tuple[str, ...] = ()
+        self.fault_slots: list[tuple[str, ...]] = [()] * FAULT_RULES
+        """The faults each faulty-write rule writes under."""
+        self.long = False
+        self.small_scale = False
+        self.filters = False
+        """Whether the factory declares filters: only then are the filter rules drawn."""
+        self.stopped = False
+        """Set by a failure: later rules do nothing and the final checks are skipped."""
+        self.generated = record.target is None
+        if record.deadline is not None and time.monotonic() > record.deadline:
+            self.stopped, self.generated = True, False
+        self.coverage = Coverage(cases=1)
+        self.cost = 0
+        """The steps' ``step_cost`` so far."""
+
+    def start_case(self, scale: int, mask: int, shape: tuple[int, WriteRun | None]) -> None:
+        """A fresh store of this case's dimension and scale; swarm testing picks its faults and events."""
+        case_dim, run = shape
+        self.long = run is not None
+        self.small_scale = scale == 0
+        if run is not None and self.small_scale:
+            run = dataclasses.replace(run, count=SMALL_SCALE_ROWS)
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.factory = self.builder(self.store_dir, case_dim)
+        if not self.record.versions:
+            self.record.versions = getattr(self.factory, "versions", dict)()
+        self.harness = Harness(self.factory)
+        self.filters = declares_filters(self.factory)
+        kinds = STRUCTURAL + self.harness.available_faults()
+        self.enabled = tuple(kind for bit, kind in enumerate(kinds) if mask >> bit & 1)
+        faults = kinds[len(STRUCTURAL) :]
+        if self.config.rule_per_fault:  # the faults' rules and reopen: Hypothesis's swarm testing alone
+            self.enabled = (*self.enabled, "reopen")  # (the mask on top left it in one case in four)
+            self.fault_slots = [faults[slot::FAULT_RULES] for slot in range(FAULT_RULES)]
+        else:
+            self.fault_slots = [tuple(f for f in faults if f in self.enabled)] + [()] * (FAULT_RULES - 1)
+        self.coverage.dims[case_dim] += 1
+        self.coverage.declared_faults.update(kinds)
+        for step in run.steps() if run else ():
+            self.run(step)
+
+    def run(self, step: Step) -> None:
+        if self.stopped:
+            return
+        raise_if_terminated()
+        self._charge(step)
+        self.steps.append(step)
+        try:
+            self.harness.run(step)
+        except BaseException as error:
+            self._failed(error, len(self.steps) - 1)
+            return
+        self._cover(step)
+
+    def _charge(self, step: Step) -> None:
+        """Reject a shrink candidate before the step that makes it cost more than the failure
+        being shrunk. Hypothesis orders candidates by their choices, not their cost: a few
+        choices draw a 300-row bulk, and the shrinker's random completions of a case draw them
+        often. A shrunk failure never costs more than the one found."""
+        self.cost += step_cost(step)
+        if self.record.shrink_budget is not None and self.cost > self.record.shrink_budget:
+            self.stopped, self.generated = True, False
+            reject()
+
+    def _failed(self, error: BaseException, at_step: int | None) -> None:
+        """Record a failure; raise it unless its signature is one to count and move past."""
+        record = self.record
+        self.stopped = True
+        failure = Failure(list(self.steps), error, at_step, self.factory.dim)
+        if not self.config.keep_going or not isinstance(error, Exception):
+            record.failure = failure
+            raise error
+        signature = signatures.of_failure(failure.steps, at_step, error)
+        if record.target is None:
+            record.hits[signature] += 1
+            if signature in record.known or not record.shrink_new:
+                return
+            record.target = signature
+        if signature == record.target:
+            record.failure = failure
+            self._budget_shrinking()
+            raise error
+
+    def _budget_shrinking(self) -> None:
+        """The target's first failure is the one Hypothesis shrinks (failures of other
+        signatures do not fail a case): its cost bounds every candidate's. Without
+        ``keep_going`` a run may shrink several failures, so it has no budget."""
+        if self.record.shrink_budget is None:
+            self.record.shrink_budget = self.cost
+
+    def _cover(self, step: Step) -> None:
+        cover = self.coverage
+        cover.steps += 1
+        cover.operations[step.op.kind] += 1
+        if step.fault is not None:
+            cover.fault(step.fault, self.harness.fault_outcome)
+        cover.largest_store = max(cover.largest_store, self.harness.oracle.count())
+        if isinstance(step.op, StoreBatch):
+            cover.largest_batch = max(cover.largest_batch, rows_written(step.op))
+        elif isinstance(step.op, Search):
+            cover.search(
+                search_mix.query_kind(step.op.query),
+                search_mix.limit_class(step.op.limit, self.harness.oracle.count()),
+            )
+            self._cover_cutoff(step.op)
+
+    def _cover_cutoff(self, op: Search) -> None:
+        """Whether the search's cut-off fell between records with equal or nearly equal scores."""
+        oracle = self.harness.oracle
+        if not 0 < op.limit < oracle.count():
+            return
+        _, scores = oracle.scores(self.harness.embedding(op.query))
+        ranked = -np.partition(-scores, [op.limit - 1, op.limit])
+        last_in, first_out = ranked[op.limit - 1], ranked[op.limit]
+        if last_in == first_out:
+            self.coverage.tie_cutoffs += 1
+        elif last_in - first_out <= self.factory.score_atol:
+            self.coverage.near_tie_cutoffs += 1
+
+    @rule(id=strategies.existing_or_any_ids)
+    def delete(self, id: IdChoice) -> None:
+        self.run(Step(Delete(concrete_id(id, self.harness.oracle.ids()))))
+
+    @rule(base=strategies.picks)
+    def near_duplicates_stay_apart(self, base: Pick) -> None:
+        """Every near-duplicate of a stored id, each a step: none may be confused with it."""
+        for how in strategies.VARIANTS:
+            self.run(Step(Exists(concrete_id(NearDuplicate(base, how), self.harness.oracle.ids()))))
+
+    @rule(base=strategies.picks)
+    def delete_near_duplicates(self, base: Pick) -> None:
+        """Delete each near-duplicate of a stored id: only that exact id may go."""
+        for how in strategies.VARIANTS:
+            self.run(Step(Delete(concrete_id(NearDuplicate(base, how), self.harness.oracle.ids()))))
+
+    @rule(id=strategies.existing_or_any_ids)
+    def get(self, id: IdChoice) -> None:
+        self.run(Step(Get(concrete_id(id, self.harness.oracle.ids()))))
+
+    @rule(id=strategies.existing_or_any_ids)
+    def exists(self, id: IdChoice) -> None:
+        self.run(Step(Exists(concrete_id(id, self.harness.oracle.ids()))))
+
+    @rule()
+    def count(self) -> None:
+        self.run(Step(Count()))
+
+    @rule(call=st.sampled_from(sorted(invalid.DEFECTS)))
+    def invalid_input(self, call: str) -> None:
+        """Every defect of one call, each a step of its own: all must be rejected."""
+        for defect in invalid.DEFECTS[call]:
+            self.run(Step(Invalid(call, defect)))
+
+    @precondition(lambda self: "reopen" in self.enabled)
+    @rule()
+    def reopen(self) -> None:
+        self.run(Step(Reopen()))
+
+    @precondition(lambda self: "abandon" in self.enabled)
+    @rule()
+    def abandon(self) -> None:
+        self.run(Step(Abandon()))
+
+    def write_under_fault(self, fault: str | None, write: Write, point: int, k: int) -> None:
+        """A write under ``fault`` (if any); a fault that strikes inside the write gets a
+        crash point (a named point and a count), so the seed replays the same crash."""
+        stored = self.harness.oracle.ids()
+        if isinstance(write, StoreBatch):
+            op = self.resolved_batch(write)
+        elif isinstance(write, Store):
+            op = Store(write.id, resolve(write.embedding, stored))
+        else:
+            op = Delete(concrete_id(write.id, stored))
+        points = self.harness.crash_points(fault) if fault else ()
+        at = CrashPoint(points[point % len(points)], k) if points else None
+        self.run(Step(op, fault, at))
+
+    def resolved_batch(self, op: StoreBatch) -> StoreBatch:
+        """``op`` with its picks resolved and its bulk part cut to the case's dimension and scale."""
+        stored = self.harness.oracle.ids()
+        bulk = op.bulk
+        config = self.config
+        cap = config.max_bulk if self.pinned_dim is not None else config.bulk_cap(self.factory.dim)
+        if self.small_scale:
+            cap = min(cap, SMALL_SCALE_ROWS)
+        if bulk is not None and bulk.count > cap:
+            bulk = dataclasses.replace(bulk, count=cap, distinct=min(bulk.distinct, cap))
+        return StoreBatch(tuple((concrete_id(id, stored), resolve(recipe, stored)) for id, recipe in op.items), bulk)
+
+    def teardown(self) -> None:
+        if self.harness is None:
+            return
+        record = self.record
+        try:
+            self._report_to_hypothesis()
+            if not self.stopped:
+                self._finish()
+        finally:
+            self.harness.close()
+            self.factory.destroy()
+            record.examples += 1
+            if self.generated:
+                record.generated += 1
+                self.coverage.longest_case = len(self.steps)
+                record.coverage.merge(self.coverage)
+                if record.on_example:
+                    record.on_example()
+
+    def _finish(self) -> None:
+        try:
+            self.harness.finish()
+        except BaseException as error:
+            self._failed(error, None)
+
+    def _report_to_hypothesis(self) -> None:
+        """Events for ``--hypothesis-show-statistics``; targets steer towards big stores and faults."""
+        event(f"dim {self.factory.dim}" + (" (long case)" if self.long else ""))
+        for name, outcomes in sorted(self.coverage.faults.items()):
+            for outcome in sorted(outcomes):
+                event(f"fault {name}: {outcome}")
+        target(float(self.coverage.largest_store), label="largest store")
+        target(float(sum(sum(o.values()) for o in self.coverage.faults.values())), label="faults fired")
+
+
 def contract_machine(
     builder: FactoryBuilder, *, dim: int | None, workdir: Path, config: MachineConfig = MachineConfig()
-) -> type[RuleBasedStateMachine]:
+) -> type[ContractMachine]:
     """A machine class whose every test case opens a fresh store from ``builder``.
 
     ``dim=None`` draws the dimension per test case (``strategies.dimensions``).
     """
-    record = MachineRecord()
-    ids_or_picks = strategies.existing_or_any_ids
     recipe_dim = dim or max(strategies.EMBEDDING_DIMS)  # one-hot axes are taken modulo the case's dim
+    name = f"ContractMachine_{getattr(builder, '__name__', 'backend')}"
+    setup = {
+        "builder": staticmethod(builder),
+        "pinned_dim": dim,
+        "workdir": workdir,
+        "config": config,
+        "record": MachineRecord(),
+        "__qualname__": name,
+    }
+    machine = type(name, (ContractMachine,), {**setup, **_sized_rules(dim, recipe_dim, config)})
+    if config.aimed_searches:
+        search_mix.add_rules(machine, recipe_dim)
+    if _declares_filters(builder, workdir, dim):
+        filter_rules.add_rules(machine, recipe_dim)
+    return machine
 
-    class ContractMachine(RuleBasedStateMachine):
-        def __init__(self) -> None:
-            super().__init__()
-            self.store_dir = workdir / f"store-{next(record._stores)}"
-            self.factory = None
-            self.harness: Harness | None = None
-            self.steps: list[Step] = []
-            self.enabled: tuple[str, ...] = ()
-            self.fault_slots: list[tuple[str, ...]] = [()] * FAULT_RULES
-            """The faults each faulty-write rule writes under."""
-            self.long = False
-            self.small_scale = False
-            self.filters = False
-            """Whether the factory declares filters: only then are the filter rules drawn."""
-            self.stopped = False
-            """Set by a failure: later rules do nothing and the final checks are skipped."""
-            self.generated = record.target is None
-            if record.deadline is not None and time.monotonic() > record.deadline:
-                self.stopped, self.generated = True, False
-            self.coverage = Coverage(cases=1)
-            self.cost = 0
-            """The steps' ``step_cost`` so far."""
 
-        @initialize(
-            scale=st.integers(0, SCALES - 1),
-            mask=st.integers(0, 2**16 - 1),
-            shape=case_shapes(dim, config.long_cases),
-        )
-        def open_store(self, scale: int, mask: int, shape: tuple[int, WriteRun | None]) -> None:
-            """A fresh store of this case's dimension and scale; swarm testing picks its faults and events."""
-            case_dim, run = shape
-            self.long = run is not None
-            self.small_scale = scale == 0
-            if run is not None and self.small_scale:
-                run = dataclasses.replace(run, count=SMALL_SCALE_ROWS)
-            self.store_dir.mkdir(parents=True, exist_ok=True)
-            self.factory = builder(self.store_dir, case_dim)
-            if not record.versions:
-                record.versions = getattr(self.factory, "versions", dict)()
-            self.harness = Harness(self.factory)
-            self.filters = declares_filters(self.factory)
-            kinds = STRUCTURAL + self.harness.available_faults()
-            self.enabled = tuple(kind for bit, kind in enumerate(kinds) if mask >> bit & 1)
-            faults = kinds[len(STRUCTURAL) :]
-            if config.rule_per_fault:  # the faults' rules and reopen: Hypothesis's swarm testing alone
-                self.enabled = (*self.enabled, "reopen")  # (the mask on top left it in one case in four)
-                self.fault_slots = [faults[slot::FAULT_RULES] for slot in range(FAULT_RULES)]
-            else:
-                self.fault_slots = [tuple(f for f in faults if f in self.enabled)] + [()] * (FAULT_RULES - 1)
-            self.coverage.dims[case_dim] += 1
-            self.coverage.declared_faults.update(kinds)
-            for step in run.steps() if run else ():
-                self.run(step)
+def _sized_rules(dim: int | None, recipe_dim: int, config: MachineConfig) -> dict[str, Callable]:
+    """The rules whose strategies depend on the pinned dimension and the configured sizes."""
 
-        def run(self, step: Step) -> None:
-            if self.stopped:
-                return
-            raise_if_terminated()
-            self._charge(step)
-            self.steps.append(step)
-            try:
-                self.harness.run(step)
-            except BaseException as error:
-                self._failed(error, len(self.steps) - 1)
-                return
-            self._cover(step)
+    @initialize(
+        scale=st.integers(0, SCALES - 1),
+        mask=st.integers(0, 2**16 - 1),
+        shape=case_shapes(dim, config.long_cases),
+    )
+    def open_store(self, scale: int, mask: int, shape: tuple[int, WriteRun | None]) -> None:
+        self.start_case(scale, mask, shape)
 
-        def _charge(self, step: Step) -> None:
-            """Reject a shrink candidate before the step that makes it cost more than the
-            failure being shrunk. Hypothesis orders candidates by their choices, not their
-            cost: a few choices draw a 300-row bulk, and the shrinker's random completions of a
-            case drew them often (one shrink on the Lance case study spent 256 of its 266 s on
-            19 such candidates). A shrunk failure never costs more than the one found."""
-            self.cost += step_cost(step)
-            if record.shrink_budget is not None and self.cost > record.shrink_budget:
-                self.stopped, self.generated = True, False
-                reject()
+    @rule(op=strategies.stores(recipe_dim))
+    def store(self, op: Store) -> None:
+        self.run(Step(Store(op.id, resolve(op.embedding, self.harness.oracle.ids()))))
 
-        def _failed(self, error: BaseException, at_step: int | None) -> None:
-            """Record a failure; raise it unless its signature is one to count and move past."""
-            self.stopped = True
-            failure = Failure(list(self.steps), error, at_step, self.factory.dim)
-            if not config.keep_going or not isinstance(error, Exception):
-                record.failure = failure
-                raise error
-            signature = signatures.of_failure(failure.steps, at_step, error)
-            if record.target is None:
-                record.hits[signature] += 1
-                if signature in record.known or not record.shrink_new:
-                    return
-                record.target = signature
-            if signature == record.target:
-                record.failure = failure
-                self._budget_shrinking()
-                raise error
+    @rule(id=strategies.near_duplicates, recipe=strategies.recipes(recipe_dim))
+    def store_near_duplicate(self, id: NearDuplicate, recipe: Recipe) -> None:
+        stored = self.harness.oracle.ids()
+        self.run(Step(Store(concrete_id(id, stored), resolve(recipe, stored))))
 
-        def _budget_shrinking(self) -> None:
-            """The target's first failure is the one Hypothesis shrinks (failures of other
-            signatures do not fail a case): its cost bounds every candidate's. Without
-            ``keep_going`` a run may shrink several failures, so it has no budget."""
-            if record.shrink_budget is None:
-                record.shrink_budget = self.cost
+    @rule(op=strategies.batches(recipe_dim, config.max_bulk))
+    def store_batch(self, op: StoreBatch) -> None:
+        self.run(Step(self.resolved_batch(op)))
 
-        def _cover(self, step: Step) -> None:
-            cover = self.coverage
-            cover.steps += 1
-            cover.operations[step.op.kind] += 1
-            if step.fault is not None:
-                cover.fault(step.fault, self.harness.fault_outcome)
-            cover.largest_store = max(cover.largest_store, self.harness.oracle.count())
-            if isinstance(step.op, StoreBatch):
-                cover.largest_batch = max(cover.largest_batch, rows_written(step.op))
-            elif isinstance(step.op, Search):
-                cover.search(
-                    search_mix.query_kind(step.op.query),
-                    search_mix.limit_class(step.op.limit, self.harness.oracle.count()),
-                )
-                self._cover_cutoff(step.op)
+    @rule(op=strategies.searches(recipe_dim))
+    def search(self, op: Search) -> None:
+        self.run(Step(Search(resolve(op.query, self.harness.oracle.ids()), op.limit)))
 
-        def _cover_cutoff(self, op: Search) -> None:
-            """Whether the search's cut-off fell between records with equal or nearly equal scores."""
-            oracle = self.harness.oracle
-            if not 0 < op.limit < oracle.count():
-                return
-            _, scores = oracle.scores(self.harness.embedding(op.query))
-            ranked = -np.partition(-scores, [op.limit - 1, op.limit])
-            last_in, first_out = ranked[op.limit - 1], ranked[op.limit]
-            if last_in == first_out:
-                self.coverage.tie_cutoffs += 1
-            elif last_in - first_out <= self.factory.score_atol:
-                self.coverage.near_tie_cutoffs += 1
-
-        @rule(op=strategies.stores(recipe_dim))
-        def store(self, op: Store) -> None:
-            self.run(Step(Store(op.id, resolve(op.embedding, self.harness.oracle.ids()))))
-
-        @rule(id=strategies.near_duplicates, recipe=strategies.recipes(recipe_dim))
-        def store_near_duplicate(self, id: NearDuplicate, recipe) -> None:
-            stored = self.harness.oracle.ids()
-            self.run(Step(Store(concrete_id(id, stored), resolve(recipe, stored))))
-
-        @rule(op=strategies.batches(recipe_dim, config.max_bulk))
-        def store_batch(self, op: StoreBatch) -> None:
-            self.run(Step(self._resolved_batch(op)))
-
-        @rule(id=ids_or_picks)
-        def delete(self, id: IdChoice) -> None:
-            self.run(Step(Delete(concrete_id(id, self.harness.oracle.ids()))))
-
-        @rule(base=strategies.picks)
-        def near_duplicates_stay_apart(self, base: Pick) -> None:
-            """Every near-duplicate of a stored id, each a step: none may be confused with it."""
-            for how in strategies.VARIANTS:
-                self.run(Step(Exists(concrete_id(NearDuplicate(base, how), self.harness.oracle.ids()))))
-
-        @rule(base=strategies.picks)
-        def delete_near_duplicates(self, base: Pick) -> None:
-            """Delete each near-duplicate of a stored id: only that exact id may go."""
-            for how in strategies.VARIANTS:
-                self.run(Step(Delete(concrete_id(NearDuplicate(base, how), self.harness.oracle.ids()))))
-
-        @rule(id=ids_or_picks)
-        def get(self, id: IdChoice) -> None:
-            self.run(Step(Get(concrete_id(id, self.harness.oracle.ids()))))
-
-        @rule(id=ids_or_picks)
-        def exists(self, id: IdChoice) -> None:
-            self.run(Step(Exists(concrete_id(id, self.harness.oracle.ids()))))
-
-        @rule()
-        def count(self) -> None:
-            self.run(Step(Count()))
-
-        @rule(op=strategies.searches(recipe_dim))
-        def search(self, op: Search) -> None:
-            self.run(Step(Search(resolve(op.query, self.harness.oracle.ids()), op.limit)))
-
-        @rule(call=st.sampled_from(sorted(invalid.DEFECTS)))
-        def invalid_input(self, call: str) -> None:
-            """Every defect of one call, each a step of its own: all must be rejected."""
-            for defect in invalid.DEFECTS[call]:
-                self.run(Step(Invalid(call, defect)))
-
-        @precondition(lambda self: "reopen" in self.enabled)
-        @rule()
-        def reopen(self) -> None:
-            self.run(Step(Reopen()))
-
-        @precondition(lambda self: "abandon" in self.enabled)
-        @rule()
-        def abandon(self) -> None:
-            self.run(Step(Abandon()))
-
-        def write_under_fault(self, fault: str | None, write, point: int, k: int) -> None:
-            """A write under ``fault`` (if any); a fault that strikes inside the write gets a
-            crash point (a named point and a count), so the seed replays the same crash."""
-            stored = self.harness.oracle.ids()
-            if isinstance(write, StoreBatch):
-                op = self._resolved_batch(write)
-            elif isinstance(write, Store):
-                op = Store(write.id, resolve(write.embedding, stored))
-            else:
-                op = Delete(concrete_id(write.id, stored))
-            points = self.harness.crash_points(fault) if fault else ()
-            at = CrashPoint(points[point % len(points)], k) if points else None
-            self.run(Step(op, fault, at))
-
-        def _resolved_batch(self, op: StoreBatch) -> StoreBatch:
-            stored = self.harness.oracle.ids()
-            bulk = op.bulk
-            cap = config.max_bulk if dim is not None else config.bulk_cap(self.factory.dim)
-            if self.small_scale:
-                cap = min(cap, SMALL_SCALE_ROWS)
-            if bulk is not None and bulk.count > cap:
-                bulk = dataclasses.replace(bulk, count=cap, distinct=min(bulk.distinct, cap))
-            return StoreBatch(
-                tuple((concrete_id(id, stored), resolve(recipe, stored)) for id, recipe in op.items), bulk
-            )
-
-        def teardown(self) -> None:
-            if self.harness is None:
-                return
-            try:
-                self._report_to_hypothesis()
-                if not self.stopped:
-                    self._finish()
-            finally:
-                self.harness.close()
-                self.factory.destroy()
-                record.examples += 1
-                if self.generated:
-                    record.generated += 1
-                    self.coverage.longest_case = len(self.steps)
-                    record.coverage.merge(self.coverage)
-                    if record.on_example:
-                        record.on_example()
-
-        def _finish(self) -> None:
-            try:
-                self.harness.finish()
-            except BaseException as error:
-                self._failed(error, None)
-
-        def _report_to_hypothesis(self) -> None:
-            """Events for ``--hypothesis-show-statistics``; targets steer towards big stores and faults."""
-            event(f"dim {self.factory.dim}" + (" (long case)" if self.long else ""))
-            for name, outcomes in sorted(self.coverage.faults.items()):
-                for outcome in sorted(outcomes):
-                    event(f"fault {name}: {outcome}")
-            target(float(self.coverage.largest_store), label="largest store")
-            target(float(sum(sum(o.values()) for o in self.coverage.faults.values())), label="faults fired")
-
+    rules = {
+        "open_store": open_store,
+        "store": store,
+        "store_near_duplicate": store_near_duplicate,
+        "store_batch": store_batch,
+        "search": search,
+    }
     if config.rule_per_fault:
         for slot in range(FAULT_RULES):
-            rule_name = f"faulty_write_{slot}"
-            setattr(
-                ContractMachine,
-                rule_name,
-                _faulty_write_rule(rule_name, slot, recipe_dim, config.max_bulk, FAULT_STRIKES),
+            rules[f"faulty_write_{slot}"] = _faulty_write_rule(
+                f"faulty_write_{slot}", slot, recipe_dim, config.max_bulk, FAULT_STRIKES
             )
     else:
-        ContractMachine.faulty_write = _faulty_write_rule("faulty_write", 0, recipe_dim, config.max_bulk, None)
-    if config.aimed_searches:
-        search_mix.add_rules(ContractMachine, recipe_dim)
-    if _declares_filters(builder, workdir, dim):
-        filter_rules.add_rules(ContractMachine, recipe_dim)
-    ContractMachine.record = record
-    ContractMachine.__name__ = ContractMachine.__qualname__ = (
-        f"ContractMachine_{getattr(builder, '__name__', 'backend')}"
-    )
-    return ContractMachine
+        rules["faulty_write"] = _faulty_write_rule("faulty_write", 0, recipe_dim, config.max_bulk, None)
+    return rules
 
 
 def _declares_filters(builder: FactoryBuilder, workdir: Path, dim: int | None) -> bool:
