@@ -17,8 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from umi_dst.backends.lance.script_helpers import after_commits
+from umi_dst.backends.lance.store import TABLE_NAME
 
 from umi_dst.cli import main
+from umi_dst.export.calls import ExportError, embedded
 from umi_dst.export.script import Data, export_file
 from umi_dst.operations import Count, CrashPoint, Get, Invalid, Search, Step, Store, StoreBatch
 from umi_dst.recipes import Random
@@ -406,3 +409,16 @@ def _with_umi_dst(standalone, tmp_path):
         )
 
     return start
+
+
+def test_embedded_helpers_take_the_backends_constants_and_compile() -> None:
+    """Helper code lives in real modules; the script gets their definitions with the backend's
+    values in place of the module's placeholders, and nothing of an unknown constant."""
+    lines = embedded(after_commits, TABLE_DIR=TABLE_NAME + ".lance")
+    source = "\n".join(lines)
+    compile("import multiprocessing, os\n" + source, "<embedded>", "exec")
+    assert f"TABLE_DIR = {TABLE_NAME + '.lance'!r}" in lines
+    assert "import os" not in source and "The script's side" not in source  # imports, docstring stay behind
+    assert source.count("TABLE_DIR =") == 1
+    with pytest.raises(ExportError, match="NO_SUCH"):
+        embedded(after_commits, NO_SUCH=1)

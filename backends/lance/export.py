@@ -8,7 +8,9 @@ with the constants taken from those modules: a change there should change what i
 from __future__ import annotations
 
 from umi_dst.backends.lance.nemeses import AFTER_COMMITS, REWRITE_CHUNK, CompetingWriter, KillWriter, touched_ids
+from umi_dst.backends.lance.script_helpers import after_commits, retry
 from umi_dst.backends.lance.store import (
+    CONFLICT_MARKERS,
     ID_COLUMN,
     PRIMARY_KEY_MARKER,
     TABLE_NAME,
@@ -20,7 +22,7 @@ from umi_dst.backends.lance.store import (
 from umi_dst.backends.lance.upstream import UPSTREAM_RETRY
 
 from umi_dst.checking.crash_states import CRASH
-from umi_dst.export.calls import Code, ExportCall, ExportError, Rendered, indent
+from umi_dst.export.calls import Code, ExportCall, ExportError, Rendered, embedded, indent
 from umi_dst.operations import CrashPoint
 from umi_dst.validation import last_wins
 
@@ -32,21 +34,15 @@ _TABLE = repr(TABLE_NAME)
 _ID, _VECTOR = repr(ID_COLUMN), repr(VECTOR_COLUMN)
 
 
-def _retry_helper(policy: RetryPolicy, not_a_conflict: str) -> list[str]:
+def _retry_helper(policy: RetryPolicy, conflict_markers: tuple[str, ...]) -> list[str]:
     """The backend's retry loop for commits that lose a race (without its seeded jitter)."""
-    return [
-        "",
-        "",
-        f"def retry(write, attempts={policy.attempts}):",
-        '    """Retry a commit that lost a race to another writer, as the backend does."""',
-        "    for attempt in range(attempts):",
-        "        try:",
-        "            return write()",
-        "        except Exception as error:",
-        f"            if attempt + 1 == attempts or {not_a_conflict}:",
-        "                raise",
-        f"            time.sleep(min({policy.max_delay}, {policy.base_delay} * 2**attempt))",
-    ]
+    return embedded(
+        retry,
+        ATTEMPTS=policy.attempts,
+        BASE_DELAY=policy.base_delay,
+        MAX_DELAY=policy.max_delay,
+        CONFLICT_MARKERS=conflict_markers,
+    )
 
 
 class LanceCalls:
@@ -110,7 +106,7 @@ class LanceCalls:
         if self._retry:
             lines += self._retry_lines()
         if self._turns:
-            lines += _AFTER_COMMITS_HELPERS
+            lines += embedded(after_commits, TABLE_DIR=TABLE_NAME + ".lance")
         if self._dynamic:
             lines += [
                 "",
@@ -125,11 +121,7 @@ class LanceCalls:
         return lines
 
     def _retry_lines(self) -> list[str]:
-        from umi_dst.backends.lance.store import _CONFLICT_MARKERS
-
-        return ["", "", f"CONFLICT_MARKERS = {_CONFLICT_MARKERS!r}"] + _retry_helper(
-            RetryPolicy(), "not any(m in str(error).lower() for m in CONFLICT_MARKERS)"
-        )
+        return _retry_helper(RetryPolicy(), CONFLICT_MARKERS)
 
     def before_runs(self) -> list[str]:
         return []
@@ -411,70 +403,6 @@ class LanceCalls:
         return Rendered(helpers, body, timed=False)
 
 
-_AFTER_COMMITS_HELPERS = [
-    "",
-    "",
-    "def versions(store):",
-    '    """Versions the table has committed: each commit publishes one manifest."""',
-    f"    path = os.path.join(store, {TABLE_NAME + '.lance'!r}, '_versions')",
-    "    return len(os.listdir(path)) if os.path.isdir(path) else 0",
-    "",
-    "",
-    "def competitor_turn(turn, store):",
-    '    """Run the competing writer\'s turn in a process of its own, and wait for it."""',
-    '    process = multiprocessing.get_context("spawn").Process(target=turn, args=(store,))',
-    "    process.start()",
-    "    process.join()",
-    "    if process.exitcode != 0:",
-    '        raise RuntimeError(f"the competing writer\'s turn failed (exit code {process.exitcode})")',
-    "",
-    "",
-    "class AfterCommits:",
-    '    """Hands the competing writer its turn once the write has made ``k`` commits, before the',
-    '    write\'s next call to Lance (``finish``: when the write ends, if it made fewer)."""',
-    "",
-    "    def __init__(self, store, k, turn):",
-    "        self.store, self.k, self.turn = store, k, turn",
-    "        self.start, self.competitor_commits, self.taken = versions(store), 0, False",
-    "",
-    "    def wrap(self, target):",
-    '        """``target`` (the connection, a table), its calls watched; None stays None."""',
-    "        return None if target is None else Watched(target, self)",
-    "",
-    "    def before_call(self):",
-    "        if versions(self.store) - self.start - self.competitor_commits >= self.k:",
-    "            self.finish()",
-    "",
-    "    def finish(self):",
-    "        if not self.taken:",
-    "            self.taken = True",
-    "            before = versions(self.store)",
-    "            self.turn()",
-    "            self.competitor_commits += versions(self.store) - before",
-    "",
-    "",
-    "class Watched:",
-    '    """A Lance object whose method calls first let ``AfterCommits`` hand out the turn; the',
-    '    tables they return are watched too."""',
-    "",
-    "    def __init__(self, target, turns):",
-    "        self._target, self._turns = target, turns",
-    "",
-    "    def __getattr__(self, name):",
-    "        attribute = getattr(self._target, name)",
-    "        if not callable(attribute):",
-    "            return attribute",
-    "",
-    "        def call(*args, **kwargs):",
-    "            self._turns.before_call()",
-    "            result = attribute(*args, **kwargs)",
-    '            return self._turns.wrap(result) if hasattr(result, "merge_insert") else result',
-    "",
-    "        return call",
-]
-"""The script's side of ``nemeses._interleaved``: the write's commits counted by manifest."""
-
-
 class UpstreamLanceCalls(LanceCalls):
     """``UpstreamLanceBackend``: default connection settings, the table created by the first
     store with its data, upsert as delete-then-add, ids pasted into SQL, L2 search."""
@@ -489,7 +417,7 @@ class UpstreamLanceCalls(LanceCalls):
         return lines + self._fault_imports()
 
     def _retry_lines(self) -> list[str]:
-        return _retry_helper(UPSTREAM_RETRY, '"Commit conflict" not in str(error)')
+        return _retry_helper(UPSTREAM_RETRY, ("commit conflict",))  # the original looks for "Commit conflict"
 
     def _connection(self) -> list[str]:
         return ["db = lancedb.connect(store)"]

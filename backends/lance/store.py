@@ -59,7 +59,7 @@ PRIMARY_KEY_MARKER = {"lance-schema:unenforced-primary-key": "true"}
 same new id concurrently both insert it, and the table holds a duplicate (lance#4585); with
 it, Lance records the inserted keys and the later commit conflicts and is retried."""
 
-_CONFLICT_MARKERS = ("commit conflict", "preempted", "too many concurrent writers", "incompatible transaction")
+CONFLICT_MARKERS = ("commit conflict", "preempted", "too many concurrent writers", "incompatible transaction")
 
 
 class CommitConflict(RuntimeError):
@@ -69,7 +69,7 @@ class CommitConflict(RuntimeError):
 def is_commit_conflict(error: BaseException) -> bool:
     """Whether Lance rejected a commit because another writer committed first."""
     message = str(error).lower()
-    return any(marker in message for marker in _CONFLICT_MARKERS)
+    return any(marker in message for marker in CONFLICT_MARKERS)
 
 
 @dataclass(frozen=True)

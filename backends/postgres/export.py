@@ -21,6 +21,7 @@ from umi_dst.backends.postgres.crash_points import (
 )
 from umi_dst.backends.postgres.factory import PostgresFactory
 from umi_dst.backends.postgres.nemeses import STATEMENT_TIMEOUT_MS, StatementTimeout, TerminateConnection
+from umi_dst.backends.postgres.script_helpers import counting
 from umi_dst.backends.postgres.store import (
     COPY_MIN_ROWS,
     DEFAULT_EF_SEARCH,
@@ -29,7 +30,7 @@ from umi_dst.backends.postgres.store import (
 )
 from umi_dst.backends.postgres.upstream import UpstreamFactory
 
-from umi_dst.export.calls import ExportCall, ExportError, Rendered, indent
+from umi_dst.export.calls import ExportCall, ExportError, Rendered, embedded, indent
 from umi_dst.operations import CrashPoint
 from umi_dst.validation import last_wins
 
@@ -90,7 +91,7 @@ class PostgresCalls:
             *self._session(),
             "    return conn",
             *self._statements(),
-            *(_PLACED_HELPERS if self._placed else []),
+            *(embedded(counting, GONE_SQL=GONE_SQL) if self._placed else []),
         ]
 
     def _session(self) -> list[str]:
@@ -332,70 +333,6 @@ def _expected(at: CrashPoint | None) -> str | None:
     """The one state the fault leaves at ``at``, as source (None where it has none)."""
     state = None if at is None else EXPECTED[at.point]
     return None if state is None else repr(state)
-
-
-_PLACED_HELPERS = [
-    "",
-    "",
-    "def terminate(url, pid):",
-    '    """pg_terminate_backend from another session, which waits until the session is gone."""',
-    "    with psycopg.connect(url, autocommit=True) as other:",
-    '        other.execute("SELECT pg_terminate_backend(%s)", (pid,))',
-    f"        while other.execute({GONE_SQL!r}, (pid,)).fetchone()[0]:",
-    "            time.sleep(0.001)",
-    "",
-    "",
-    "class CountingConnection:",
-    '    """The connection, calling ``strike`` once ``k`` of its statements (executes and COPYs,',
-    '    through it or its cursors) have returned."""',
-    "",
-    "    def __init__(self, connection, k, strike):",
-    "        self.connection, self.k, self.strike, self.returned = connection, k, strike, 0",
-    "",
-    "    def __getattr__(self, name):",
-    "        return getattr(self.connection, name)",
-    "",
-    "    def execute(self, *args, **kwargs):",
-    "        return self.counted(self.connection.execute(*args, **kwargs))",
-    "",
-    "    def cursor(self, *args, **kwargs):",
-    "        return CountingCursor(self.connection.cursor(*args, **kwargs), self)",
-    "",
-    "    def counted(self, result):",
-    "        self.returned += 1",
-    "        if self.returned == self.k:",
-    "            self.strike()",
-    "        return result",
-    "",
-    "",
-    "class CountingCursor:",
-    "    def __init__(self, cursor, owner):",
-    "        self.cursor, self.owner = cursor, owner",
-    "",
-    "    def __getattr__(self, name):",
-    "        return getattr(self.cursor, name)",
-    "",
-    "    def __enter__(self):",
-    "        self.cursor.__enter__()",
-    "        return self",
-    "",
-    "    def __exit__(self, *exc_info):",
-    "        self.cursor.__exit__(*exc_info)",
-    "",
-    "    def execute(self, *args, **kwargs):",
-    "        self.cursor.execute(*args, **kwargs)",
-    "        return self.owner.counted(self)",
-    "",
-    "    def executemany(self, *args, **kwargs):",
-    "        self.owner.counted(self.cursor.executemany(*args, **kwargs))",
-    "",
-    "    @contextmanager",
-    "    def copy(self, *args, **kwargs):",
-    "        with self.cursor.copy(*args, **kwargs) as copy:",
-    "            yield copy",
-    "        self.owner.counted(None)",
-]
-"""The script's side of ``crash_points``: the strike, and the count of a write's statements."""
 
 
 class UpstreamPostgresCalls(PostgresCalls):

@@ -7,10 +7,13 @@ arguments (ids as exact literals, vectors as rows of one matrix ``V``, bit for b
 
 from __future__ import annotations
 
+import ast
 import base64
+import inspect
 import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -153,3 +156,34 @@ def indent(lines: Iterable[str], levels: int = 1) -> list[str]:
     """Source lines, indented ``levels`` deeper (blank lines stay blank)."""
     pad = "    " * levels
     return [pad + line if line else line for line in lines]
+
+
+def embedded(module: ModuleType, **constants: object) -> list[str]:
+    """``module``'s definitions as lines for a script to embed, each name in ``constants``
+    assigned the given value (as a literal) in place of the module's own.
+
+    Helper code a script needs lives in a real module, so the linter and the tests read it as
+    code; its docstring and imports stay behind (the renderer's ``imports`` lists them), and its
+    constants come from the backend's own, so that they are defined once.
+    """
+    source = inspect.getsource(module)
+    lines = source.splitlines()
+    body = [node for node in ast.parse(source).body if not isinstance(node, ast.Import | ast.ImportFrom)]
+    if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the module's docstring
+    assigned = {
+        target.id: node
+        for node in body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    missing = sorted(set(constants) - set(assigned))
+    if missing:
+        raise ExportError(f"{module.__name__} assigns no constant {missing[0]!r} to set")
+    for name in sorted(constants, key=lambda name: assigned[name].lineno, reverse=True):  # bottom up
+        node = assigned[name]
+        lines[node.lineno - 1 : node.end_lineno] = [f"{name} = {constants[name]!r}"]
+    first = body[0]
+    start = min([first.lineno, *(d.lineno for d in getattr(first, "decorator_list", ()))])
+    return ["", "", *lines[start - 1 :]]
