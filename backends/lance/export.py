@@ -7,7 +7,7 @@ with the constants taken from those modules: a change there should change what i
 
 from __future__ import annotations
 
-from umi_dst.backends.lance.nemeses import AFTER_COMMITS, REWRITE_CHUNK, CompetingWriter, KillWriter, touched_ids
+from umi_dst.backends.lance.nemeses import AFTER_COMMITS, REWRITE_CHUNK, CompetingWriter, KillWriter
 from umi_dst.backends.lance.script_helpers import after_commits, retry
 from umi_dst.backends.lance.store import (
     CONFLICT_MARKERS,
@@ -355,7 +355,7 @@ class LanceCalls:
             raise ExportError(f"competing_writer has no crash point {at.point!r}; it has {CompetingWriter.points}")
         self._turns = True
         shared = ExportCall(call.method, call.args, call.data, call.before, shared=True)
-        touched = touched_ids(call)
+        touched = call.changed_ids()
         helpers = [
             "",
             "",

@@ -1,9 +1,7 @@
 """Real faults for a LanceDB store: a writer killed mid-commit, and a competing writer.
 
-Both run helper processes that open their own connection to the store. Helpers are forked
-from a forkserver that has imported lancedb but never used it (see ``forkserver``; a
-process that has used Lance is not fork-safe), so a helper starts in a fraction of a second
-instead of paying lancedb's import of several seconds. A helper is started once and reused,
+Both run helper processes (``helpers``) that open their own connection to the store. A
+helper is started once and reused,
 so a nemesis step costs one write, not one process start; the competitor's helper is kept for
 the life of the process and handed each store in turn, so a test case does not pay for one.
 Each helper holds a lifeline (``umi_dst.campaign.lifeline``): it exits when the process that started it
@@ -34,31 +32,21 @@ is gone, killed or not.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-import multiprocessing.forkserver
 import os
 import random
-import signal
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from umi_dst.backends.lance.helpers import REPLY_TIMEOUT, Helper, start_forkserver
 from umi_dst.backends.lance.store import ID_COLUMN, LanceStore, LanceVectorBackend, is_commit_conflict
 
 from umi_dst.campaign import lifeline
 from umi_dst.contract import InjectedFault, VectorBackend, WriteCall
 from umi_dst.operations import CrashPoint
 
-if TYPE_CHECKING:
-    from umi_dst.export.calls import ExportCall
-
-_FORKSERVER = multiprocessing.get_context("forkserver")
-_FORKSERVER.set_forkserver_preload(["umi_dst.backends.lance.forkserver"])
-_READY_TIMEOUT = 120.0
-_WRITE_TIMEOUT = 120.0
 _POLL_INTERVAL = 0.0002
 _MAX_TYPICAL_WRITE = 10.0
 REWRITE_CHUNK = 64
@@ -66,56 +54,6 @@ REWRITE_CHUNK = 64
 
 class WriterKilled(InjectedFault):
     """The helper performing the write was SIGKILLed; the write may or may not have landed."""
-
-
-class _Helper:
-    """A helper process that talks over a pipe; ``target(conn, *args)`` runs inside it."""
-
-    def __init__(self, target: Callable, *args: object) -> None:
-        self.owner_pid = os.getpid()
-        self._conn, child_conn = _FORKSERVER.Pipe()
-        self.process = _FORKSERVER.Process(target=target, args=(child_conn, *args), daemon=True)
-        self.process.start()
-        child_conn.close()
-        self._ready = False
-
-    def wait_ready(self) -> None:
-        if not self._ready:
-            self.expect("ready", _READY_TIMEOUT)
-            self._ready = True
-
-    def send(self, message: object) -> None:
-        self._conn.send(message)
-
-    def poll(self, timeout: float = 0.0) -> bool:
-        return self._conn.poll(timeout)
-
-    def receive(self) -> tuple[str, object]:
-        return self._conn.recv()
-
-    def expect(self, kind: str, timeout: float) -> object:
-        if not self._conn.poll(timeout):
-            raise TimeoutError(f"helper {self.process.pid} sent no {kind!r} within {timeout}s")
-        got, payload = self._conn.recv()
-        if got == "error":
-            raise RuntimeError(f"helper {self.process.pid} failed: {payload}")
-        if got != kind:
-            raise RuntimeError(f"helper {self.process.pid} sent {got!r}, expected {kind!r}")
-        return payload
-
-    def kill(self) -> None:
-        if self.process.is_alive():
-            os.kill(self.process.pid, signal.SIGKILL)
-        self.process.join()
-        self._conn.close()
-
-    def stop(self) -> None:
-        try:
-            self._conn.send(None)
-        except OSError:
-            pass
-        self.process.join(timeout=10)
-        self.kill()
 
 
 def _writer_main(conn: Connection, store: LanceStore, backend_class: type[LanceVectorBackend]) -> None:
@@ -161,7 +99,7 @@ class KillWriter:
         self.store = store
         self.backend_class = backend_class
         self._rng = random.Random(seed)
-        self._helper: _Helper | None = None
+        self._helper: Helper | None = None
         self._typical_write = expected_write
         self.kills = 0
         self.kills_after_files = 0
@@ -181,7 +119,7 @@ class KillWriter:
         on_first_file = self._rng.random() < 0.5
         kill_at = self._rng.uniform(0.0, 2 * self._typical_write)
         helper.send(call)
-        helper.expect("writing", _WRITE_TIMEOUT)
+        helper.expect("writing", REPLY_TIMEOUT)
         started = time.monotonic()
         while True:
             elapsed = time.monotonic() - started
@@ -189,7 +127,7 @@ class KillWriter:
                 self._finished(helper, elapsed)
                 return
             struck = (_write_files(self.store) - before) if on_first_file else elapsed >= kill_at
-            if struck or elapsed > _WRITE_TIMEOUT:
+            if struck or elapsed > REPLY_TIMEOUT:
                 self._kill(helper)
                 if _write_files(self.store) - before:
                     self.kills_after_files += 1
@@ -198,21 +136,21 @@ class KillWriter:
                     self._typical_write = min(2 * self._typical_write, _MAX_TYPICAL_WRITE)
                 raise WriterKilled(f"writer killed {elapsed * 1000:.1f} ms into {call.method}")
 
-    def _finished(self, helper: _Helper, elapsed: float) -> None:
+    def _finished(self, helper: Helper, elapsed: float) -> None:
         kind, payload = helper.receive()
         self.completed += 1
         self._typical_write = 0.8 * self._typical_write + 0.2 * elapsed
         if kind == "failed":
             raise RuntimeError(f"writer process failed: {payload}")
 
-    def _kill(self, helper: _Helper) -> None:
+    def _kill(self, helper: Helper) -> None:
         helper.kill()
         self._helper = None
         self.kills += 1
 
-    def _spare(self) -> _Helper:
+    def _spare(self) -> Helper:
         if self._helper is None:
-            self._helper = _Helper(_writer_main, self.store, self.backend_class)
+            self._helper = Helper(_writer_main, self.store, self.backend_class)
         return self._helper
 
     def heal(self) -> None:
@@ -225,27 +163,22 @@ class KillWriter:
             self._helper = None
 
 
-def touched_ids(call: WriteCall | ExportCall) -> list[str]:
-    """The ids a write names: rows the competitor's rewrite leaves alone."""
-    return call.changed_ids()
-
-
 AFTER_COMMITS = "after_commits"
 """The competitor's point in a write: its whole turn (the same write, a rewrite of untouched
 rows, a compaction) lands after ``k`` of the write's commits, while the write waits."""
 
 _OWNERS = itertools.count()
-_shared: _Helper | None = None
+_shared: Helper | None = None
 """This process's competitor helper, handed each store in turn (see ``_competitor``)."""
 
 
-def _competitor() -> _Helper:
+def _competitor() -> Helper:
     """The competitor helper of this process, started on first use and kept across test cases:
     a test case then pays for a message, not a process. Daemonic, so it ends with this process
     (and by its lifeline if this process is killed)."""
     global _shared
     if _shared is None or _shared.owner_pid != os.getpid() or not _shared.process.is_alive():
-        _shared = _Helper(_competitor_main)
+        _shared = Helper(_competitor_main)
     return _shared
 
 
@@ -256,7 +189,7 @@ def competitor_pid() -> int | None:
     return helper.process.pid if alive else None
 
 
-def _discard(helper: _Helper) -> None:
+def _discard(helper: Helper) -> None:
     """Kill a helper whose exchange broke; the next request starts a fresh one."""
     global _shared
     if _shared is helper:
@@ -265,13 +198,13 @@ def _discard(helper: _Helper) -> None:
         helper.kill()
 
 
-def _exchange(helper: _Helper, message: object, reply: str) -> object:
+def _exchange(helper: Helper, message: object, reply: str) -> object:
     """Send ``message`` and wait for ``reply``. Any failure (an error reported, a timeout, a
     broken pipe) may leave the helper out of step, so it is discarded."""
     try:
         helper.wait_ready()
         helper.send(message)
-        return helper.expect(reply, _WRITE_TIMEOUT)
+        return helper.expect(reply, REPLY_TIMEOUT)
     except Exception:
         _discard(helper)
         raise
@@ -320,7 +253,7 @@ def _untouched_rows(backend: LanceVectorBackend, call: WriteCall) -> pa.Table | 
     if table is None:
         return None
     snapshot = backend.run(table.to_arrow())
-    busy = pc.is_in(snapshot[ID_COLUMN], value_set=pa.array(touched_ids(call), pa.string()))
+    busy = pc.is_in(snapshot[ID_COLUMN], value_set=pa.array(call.changed_ids(), pa.string()))
     return snapshot.filter(pc.invert(busy))
 
 
@@ -519,5 +452,5 @@ def lance_nemeses(store: LanceStore, backend_class: type[LanceVectorBackend]) ->
     ``kill_writer`` is not among them: the harness's ``crash`` fault checks every crash state
     of a write at an exact point, where a timed kill lands where it happens to (``KillWriter``
     remains for runs of real kills)."""
-    multiprocessing.forkserver.ensure_running()
+    start_forkserver()
     return {CompetingWriter.name: CompetingWriter(store, backend_class)}
