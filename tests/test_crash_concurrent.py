@@ -128,8 +128,9 @@ def test_a_generated_program_strikes_at_most_one_client_write_at_an_offered_poin
         assert isinstance(step.op, (Store, StoreBatch, Delete)) and step.at.point in dict(OFFERED)[step.fault]
 
 
-def test_a_parallel_seed_keeps_its_crash_point_and_a_nemesis_needs_one(tmp_path):
-    seed = parallel_seeds.ParallelSeed(
+def _program_seed() -> parallel_seeds.ParallelSeed:
+    """``PROGRAM`` as a parallel seed on PostgreSQL, with no failure recorded."""
+    return parallel_seeds.ParallelSeed(
         backend="postgres",
         dim=DIM,
         clients_as="threads",
@@ -138,6 +139,10 @@ def test_a_parallel_seed_keeps_its_crash_point_and_a_nemesis_needs_one(tmp_path)
         failure={},
         versions={},
     )
+
+
+def test_a_parallel_seed_keeps_its_crash_point_and_a_nemesis_needs_one(tmp_path):
+    seed = _program_seed()
     path = seeds.write(seed, tmp_path)
     assert parallel_seeds.load(path).clients == seed.clients
     data = json.loads(path.read_text())
@@ -193,15 +198,7 @@ def test_generated_kills_of_client_processes_pass_on_lance(tmp_path, ci_settings
 
 
 def test_a_crash_in_a_concurrent_history_is_refused_by_export_not_left_out(tmp_path):
-    seed = parallel_seeds.ParallelSeed(
-        backend="postgres",
-        dim=DIM,
-        clients_as="threads",
-        prefix=list(PROGRAM.prefix),
-        clients=[list(steps) for steps in PROGRAM.clients],
-        failure={},
-        versions={},
-    )
+    seed = _program_seed()
     with pytest.raises(
         ExportError, match="client 0: a crash_server in a concurrent history is not written as a script yet"
     ):

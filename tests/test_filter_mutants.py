@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from umi_dst.campaign.shard import run_campaign
 from umi_dst.seedfiles.replay import replay_file
 from umi_dst.selftest.filter_mutants import FILTER_MUTANTS
 
@@ -28,17 +27,9 @@ NOT_YET_IN_CI_BUDGET = {
         for name in sorted(FILTER_MUTANTS)
     ],
 )
-def test_machine_catches_planted_filter_bug_and_seed_replays(mutant, tmp_path, ci_settings):
+def test_machine_catches_planted_filter_bug_and_seed_replays(mutant, tmp_path, ci_campaign):
     spec = f"umi_dst.selftest.filter_mutants:{mutant}"
-    result = run_campaign(
-        spec,
-        dim=8,
-        examples=ci_settings.max_examples,
-        steps=ci_settings.stateful_step_count,
-        seed=0,
-        seeds_dir=tmp_path / "seeds",
-        workdir=tmp_path,
-    )
+    result = ci_campaign(spec)
     assert not result.passed, f"{mutant} was not caught within the ci budget"
     replayed = replay_file(result.seed_path, workdir=tmp_path)
     assert replayed.reproduced, f"seed did not reproduce: {replayed.summary()}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from umi_dst.campaign.shard import run_campaign, run_shard
+from umi_dst.campaign.shard import run_shard
 from umi_dst.campaign.shards import Shard
 from umi_dst.generation.machine import run_contract_machine
 from umi_dst.seedfiles.replay import replay_file, reproduces_recorded_failure
@@ -31,24 +31,12 @@ Their shrinking replays stores of hundreds of records (20-40 s of CPU), so the d
 searches the ci budget for them and the full catch, shrink and replay of each is slow."""
 
 
-def ci_campaign(spec, tmp_path, ci_settings):
-    return run_campaign(
-        spec,
-        dim=8,
-        examples=ci_settings.max_examples,
-        steps=ci_settings.stateful_step_count,
-        seed=0,
-        seeds_dir=tmp_path / "seeds",
-        workdir=tmp_path,
-    )
-
-
 @pytest.mark.parametrize(
     "mutant", [pytest.param(name, marks=pytest.mark.slow) if name in GAPS else name for name in sorted(MUTANTS)]
 )
-def test_machine_catches_planted_bug_and_seed_replays(mutant, tmp_path, ci_settings):
+def test_machine_catches_planted_bug_and_seed_replays(mutant, tmp_path, ci_campaign):
     spec = f"umi_dst.selftest.mutants:{mutant}"
-    result = ci_campaign(spec, tmp_path, ci_settings)
+    result = ci_campaign(spec)
     assert not result.passed, f"{mutant} was not caught within the ci budget"
     assert result.seed_path is not None and result.seed_path.exists()
     seed = load(result.seed_path)
@@ -88,8 +76,8 @@ def test_correct_sim_passes_at_dim_1536(tmp_path, ci_settings):
 @pytest.mark.parametrize(
     ("mutant", "field"), [(name, next(iter(declared))) for name, (_, declared) in sorted(REFUSED.items())]
 )
-def test_factory_declaring_what_the_contract_forbids_is_refused(mutant, field, tmp_path, ci_settings):
-    result = ci_campaign(f"umi_dst.selftest.mutants:{mutant}", tmp_path, ci_settings)
+def test_factory_declaring_what_the_contract_forbids_is_refused(mutant, field, tmp_path, ci_campaign):
+    result = ci_campaign(f"umi_dst.selftest.mutants:{mutant}")
     assert not result.passed and result.seed_path is None, "a refused factory runs no test case"
     assert f"{field} = " in result.failure and "CONTRACT §3" in result.failure, result.failure
 

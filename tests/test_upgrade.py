@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import settings
-from test_mutants import ci_campaign
 
 from umi_dst import registry
 from umi_dst.contract import InvalidInput
@@ -18,8 +17,8 @@ PLANTED = "umi_dst.selftest.segment_upgrade:drops_last_old_segment"
 CORRECT = "umi_dst.selftest.segment_upgrade:reads_old_segments"
 
 
-def test_upgrade_machine_catches_a_reader_that_drops_the_old_layouts_last_segment(tmp_path, ci_settings):
-    result = ci_campaign(PLANTED, tmp_path, ci_settings)
+def test_upgrade_machine_catches_a_reader_that_drops_the_old_layouts_last_segment(tmp_path, ci_campaign):
+    result = ci_campaign(PLANTED)
     assert not result.passed, "the planted upgrade bug was not caught within the ci budget"
     seed = load(result.seed_path)
     assert "after the upgrade" in seed.failure["message"], seed.failure["message"]

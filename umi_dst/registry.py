@@ -58,6 +58,12 @@ def is_registered(spec: str) -> bool:
     return spec in BUILTIN_BACKENDS or upgrade_spec.is_upgrade_spec(spec)
 
 
+def is_own(spec: str) -> bool:
+    """Whether ``spec`` names the project's own code: a built-in or a ``module:attribute`` of
+    ``umi_dst.backends`` (a case-study variant), which a seed file may name and we may import."""
+    return spec in BUILTIN_BACKENDS or canonical(spec).startswith(PACKAGE)
+
+
 def canonical(spec: str) -> str:
     """``spec`` with a ``module:attribute`` of the legacy ``backends`` package renamed."""
     return PACKAGE + spec.removeprefix(LEGACY_PACKAGE) if spec.startswith(LEGACY_PACKAGE) else spec

@@ -18,6 +18,7 @@ from umi_dst.backends.lance.nemeses import lance_nemeses
 from umi_dst.backends.lance.store import CompactionPolicy, IndexPlan, LanceStore, LanceVectorBackend, RetryPolicy
 
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Nemesis
+from umi_dst.export.calls import renderer_at
 from umi_dst.validation import validate_dim
 
 
@@ -103,6 +104,12 @@ def exact_factory(workdir: Path, dim: int) -> LanceFactory:
     return build_factory(workdir, dim, name="lance")
 
 
+exact_factory.export_calls = renderer_at("umi_dst.backends.lance.export:exact_calls")
+
+
 def approximate_factory(workdir: Path, dim: int) -> LanceFactory:
     """Registered builder for ``lance-approx``: HNSW index once 8 rows exist."""
     return build_factory(workdir, dim, name="lance-approx", index=IndexPlan())
+
+
+approximate_factory.export_calls = renderer_at("umi_dst.backends.lance.export:approximate_calls")

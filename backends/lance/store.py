@@ -151,15 +151,11 @@ class CompactionPolicy:
     """Compact (``optimize()``: merge small fragments, apply deletion files, fold new rows
     into the index) after every ``every`` commits of one connection.
 
-    A read's and a merge's cost grow with the number of fragments (a ``get`` on 50 rows took
-    3 ms in one fragment, 10 ms in 32, 13 ms in 100). A compaction is not cheap either, and
-    its cost grows with the table's history: lancedb's ``optimize()`` also prunes old
-    versions, which reads every version's manifest (about 33 KB each with the primary-key
-    marker), and it rewrites every fragment under a million rows, so 20 ms on a fresh table
-    became 60-180 ms after a few hundred commits, and an index fold costs more. Measured
-    side by side (reports/lance-writes.md), compacting every 32 commits instead of 8 made
-    single writes with a read mix 8-19% faster in total; the reads alone slowed by 5-27%,
-    and never compacting doubled them.
+    A read's and a merge's cost grow with the number of fragments, and a compaction's with the
+    table's history (lancedb's ``optimize()`` also prunes old versions, reading every version's
+    manifest, and rewrites every fragment under a million rows): the period trades the one
+    against the other, and was chosen by measuring them side by side (reports/lance-writes.md,
+    reports/lance-compaction.md).
 
     A compaction is one logically neutral commit; one that loses every commit race is skipped
     until the next turn, since the write it follows has already been acknowledged.

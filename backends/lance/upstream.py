@@ -26,6 +26,7 @@ from umi_dst.backends.lance.factory import LanceFactory, build_factory
 from umi_dst.backends.lance.store import VECTOR_COLUMN, LanceVectorBackend, RetryPolicy, to_arrow
 
 from umi_dst.contract import Embedding
+from umi_dst.export.calls import renderer_at
 from umi_dst.validation import last_wins, validate_batch
 
 
@@ -89,6 +90,9 @@ def batch_loop(workdir: Path, dim: int) -> LanceFactory:
     return build_factory(workdir, dim, name="lance-batch-loop", backend_class=BatchLoopLanceBackend, create_table=False)
 
 
+batch_loop.export_calls = renderer_at("umi_dst.backends.lance.export:batch_loop_calls")
+
+
 def factory(workdir: Path, dim: int) -> LanceFactory:
     """Registered builder for ``lance-upstream``."""
     return build_factory(
@@ -101,3 +105,6 @@ def factory(workdir: Path, dim: int) -> LanceFactory:
         compaction=None,
         create_table=False,
     )
+
+
+factory.export_calls = renderer_at("umi_dst.backends.lance.export:upstream_calls")

@@ -26,6 +26,7 @@ from umi_dst.backends.postgres.store import (
 )
 
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Nemesis
+from umi_dst.export.calls import renderer_at
 from umi_dst.validation import validate_dim
 
 TEMP_BUFFERS = "256MB"
@@ -119,8 +120,14 @@ def exact_factory(workdir: Path, dim: int) -> PostgresFactory:
     return PostgresFactory(dim=dim)
 
 
+exact_factory.export_calls = renderer_at("umi_dst.backends.postgres.export:exact_calls")
+
+
 def approximate_factory(workdir: Path, dim: int) -> PostgresFactory:
     """Registered builder for ``postgres-approx``: HNSW search with a recall floor."""
     return PostgresFactory(
         dim=dim, name="postgres-approx", ef_search=DEFAULT_EF_SEARCH, recall_floor=DEFAULT_RECALL_FLOOR
     )
+
+
+approximate_factory.export_calls = renderer_at("umi_dst.backends.postgres.export:approximate_calls")

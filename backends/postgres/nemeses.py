@@ -36,7 +36,7 @@ _POLL_SECONDS = 0.001
 _WAIT_SECONDS = 30.0
 STATEMENT_TIMEOUT_MS = 20
 """Short: the lock holds the write for as long as it takes, so the timeout alone sets how long a
-strike lasts (200 ms made it the costliest fault of a case). A batch whose staging ``COPY`` runs
+strike lasts, and a long one made it the costliest fault of a case. A batch whose staging ``COPY`` runs
 longer is cancelled there instead, before it reaches the lock: the same outcome, nothing written."""
 
 

@@ -28,6 +28,7 @@ from umi_dst.backends.postgres.factory import PostgresFactory
 from umi_dst.backends.postgres.store import PostgresVectorBackend
 
 from umi_dst.contract import Embedding, SearchResult
+from umi_dst.export.calls import renderer_at
 from umi_dst.validation import validate_batch, validate_embedding, validate_id, validate_limit
 
 IVFFLAT_LISTS = 100
@@ -110,3 +111,6 @@ class UpstreamFactory(PostgresFactory):
 def factory(workdir: Path, dim: int) -> UpstreamFactory:
     """Registered builder for ``postgres-upstream``. ``workdir`` is unused."""
     return UpstreamFactory(dim=dim)
+
+
+factory.export_calls = renderer_at("umi_dst.backends.postgres.export:upstream_calls")

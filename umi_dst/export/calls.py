@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import ast
 import base64
+import importlib
 import inspect
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
@@ -187,3 +188,14 @@ def embedded(module: ModuleType, **constants: object) -> list[str]:
     first = body[0]
     start = min([first.lineno, *(d.lineno for d in getattr(first, "decorator_list", ()))])
     return ["", "", *lines[start - 1 :]]
+
+
+def renderer_at(target: str) -> Callable[[int], BackendCalls]:
+    """An ``export_calls`` named as ``module:attribute``, imported when a seed is exported: a
+    backend's module names its renderer without importing the export code, which imports it."""
+
+    def build(dim: int) -> BackendCalls:
+        module, _, attribute = target.partition(":")
+        return getattr(importlib.import_module(module), attribute)(dim)
+
+    return build

@@ -10,13 +10,12 @@ skeleton goes beside it. A failure that depends on timing (a real fault, racing 
 in a loop and reports how often it showed.
 
 A backend opts in by giving its builder an ``export_calls`` attribute, a callable
-``(dim) -> BackendCalls`` (the built-in backends are listed in ``RENDERERS``); any other
+``(dim) -> BackendCalls``, as the built-in backends do (``calls.renderer_at``); any other
 backend is exported as calls of its own factory and backend classes.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 import textwrap
 from dataclasses import dataclass
@@ -47,17 +46,6 @@ from umi_dst.operations import (
 )
 from umi_dst.seedfiles import parallel_seeds, seeds
 
-RENDERERS: dict[str, str] = {
-    "lance": "umi_dst.backends.lance.export:exact_calls",
-    "lance-approx": "umi_dst.backends.lance.export:approximate_calls",
-    "lance-upstream": "umi_dst.backends.lance.export:upstream_calls",
-    "umi_dst.backends.lance.upstream:batch_loop": "umi_dst.backends.lance.export:batch_loop_calls",
-    "postgres": "umi_dst.backends.postgres.export:exact_calls",
-    "postgres-approx": "umi_dst.backends.postgres.export:approximate_calls",
-    "postgres-upstream": "umi_dst.backends.postgres.export:upstream_calls",
-}
-"""Built-in backend (and case-study variant) -> its renderer builder ``(dim) -> BackendCalls``."""
-
 DEFAULT_RUNS = 10
 """Runs of a timing-dependent script (a real fault or racing clients) unless given on its command line."""
 
@@ -76,14 +64,10 @@ def renderer_for(spec: str, dim: int, may_import: bool = True) -> BackendCalls:
     """The backend's own renderer, or calls of its factory and backend classes.
 
     Looking for a renderer imports a ``module:attribute`` backend (runs its code); with
-    ``may_import`` False (a spec read from a seed file, not given by the user) it is not
-    imported, and the script calls its classes.
+    ``may_import`` False (a spec read from a seed file, not given by the user) only the
+    project's own backends are imported, and the script calls the classes of any other.
     """
-    target = RENDERERS.get(registry.canonical(spec))
-    if target is not None:
-        module, _, attribute = target.partition(":")
-        return getattr(importlib.import_module(module), attribute)(dim)
-    if may_import or spec in registry.BUILTIN_BACKENDS:
+    if may_import or registry.is_own(spec):
         own = getattr(registry.resolve(spec), "export_calls", None)
         if own is not None:
             return own(dim)

@@ -122,8 +122,8 @@ def recipes(dim: int) -> st.SearchStrategy:
 
 def bulks(max_count: int) -> st.SearchStrategy:
     """Bulk parts of up to ``max_count`` items with repeated ids, or full ones: ``max_count``
-    items over ``max_count`` possible ids (drawn with replacement, so about 63% of them
-    distinct: 190 of 300), so a few steps grow a store past the sizes where stores change their
+    items over ``max_count`` possible ids (drawn with replacement, so about 1 - 1/e of them
+    distinct), so a few steps grow a store past the sizes where stores change their
     ways (pages, index builds, sampled checks) and large writes meet faults.
 
     A full part draws the same choices as a repeating one and ignores two of them: Hypothesis

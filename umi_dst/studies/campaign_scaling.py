@@ -33,6 +33,7 @@ from umi_dst.bench.host import machine_facts
 from umi_dst.campaign.dispatch import ShardQueue
 from umi_dst.campaign.shard import DEFAULT_EXAMPLES, DEFAULT_STEPS, ShardResult
 from umi_dst.campaign.shards import Shard
+from umi_dst.studies import report_files
 
 PROJECT = Path(__file__).resolve().parents[2]
 PREDICTED_WORKERS = (1, 2, 4, 8, 16, 32)
@@ -271,9 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         "scaling": scaling(runs),
     }
     stem = args.report_dir / f"campaign-scaling-{now:%Y%m%d-%H%M}-{result['machine']['hostname']}"
-    strict_json.write(stem.with_suffix(".json"), result)
-    stem.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
-    print(f"report: {stem.with_suffix('.md')}")
+    print(f"report: {report_files.write(stem, result, markdown(result))}")
     return 0
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
-from umi_dst import registry, strict_json
+from umi_dst import registry
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.checking.crash_states import CRASH
 from umi_dst.checking.harness import Harness
@@ -38,6 +38,7 @@ from umi_dst.operations import Bulk, CrashPoint, Delete, Step, Store, StoreBatch
 from umi_dst.recipes import Random
 from umi_dst.seedfiles import parallel_seeds, seeds
 from umi_dst.seedfiles.replay import replay
+from umi_dst.studies import report_files
 
 DIM = 8
 WRITE_KINDS = {
@@ -291,10 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         "replays": stability,
         "fresh_replays": fresh,
     }
-    args.report_dir.mkdir(parents=True, exist_ok=True)
-    strict_json.write(args.report_dir / "crash-points.json", data)
-    (args.report_dir / "crash-points.md").write_text(_markdown(data), encoding="utf-8")
-    print(f"report: {args.report_dir / 'crash-points.md'}")
+    print(f"report: {report_files.write(args.report_dir / 'crash-points', data, _markdown(data))}")
     return 0
 
 

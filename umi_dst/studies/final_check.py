@@ -19,11 +19,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from umi_dst import registry, strict_json
+from umi_dst import registry
 from umi_dst.bench.host import machine_facts
 from umi_dst.checking import checks, recall_battery
 from umi_dst.checking.harness import Harness
 from umi_dst.recipes import random_matrix
+from umi_dst.studies import report_files
 
 SPECS = ("lance", "postgres", "lance-approx", "postgres-approx")
 SIZES = (1_000, 10_000)
@@ -89,8 +90,7 @@ def _ms(row: dict, key: str) -> str:
 
 
 def write_report(rows: list[dict], facts: dict, directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    strict_json.write(directory / "final-check-cost.json", {"host": facts, "rows": rows})
+    data = {"host": facts, "rows": rows}
     lines = [
         "# Cost of the complete final check and read-back per test case",
         "",
@@ -118,9 +118,7 @@ def write_report(rows: list[dict], facts: dict, directory: Path) -> Path:
             f"| {_ms(row, 'old_sample_gets_s')} | {_ms(row, 'read_back_batch_s')} | {_ms(row, 'read_back_batch_gets_s')} "
             f"| {_ms(row, 'battery_s')} | {recall[0]} | {recall[1]} |"
         )
-    path = directory / "final-check-cost.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return report_files.write(directory / "final-check-cost", data, "\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> None:

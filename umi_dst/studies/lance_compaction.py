@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from umi_dst import strict_json
 from umi_dst.backends.lance.store import CompactionPolicy, IndexPlan, LanceStore, LanceVectorBackend
 from umi_dst.bench.host import machine_facts
 from umi_dst.bench.timing import seconds
+from umi_dst.studies import report_files
 
 READ_EVERY = 5
 
@@ -115,11 +115,7 @@ def run(workload: Workload, periods: list[int], seed: int = 0) -> dict[str, dict
 def write_report(
     results: list[tuple[Workload, dict[str, dict]]], periods: list[int], facts: dict, directory: Path
 ) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    strict_json.write(
-        directory / "lance-compaction.json",
-        {"host": facts, "periods": periods, "results": [{"workload": asdict(w), "policies": r} for w, r in results]},
-    )
+    data = {"host": facts, "periods": periods, "results": [{"workload": asdict(w), "policies": r} for w, r in results]}
     lines = [
         "# Lance compaction policies side by side",
         "",
@@ -142,9 +138,7 @@ def write_report(
             lines.append(
                 f"| {workload.label()} | {name} | {f['write_ms']:.1f} | {f['last_writes_ms']:.1f} | {f['read_ms']:.1f} | {total} |"
             )
-    path = directory / "lance-compaction.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return report_files.write(directory / "lance-compaction", data, "\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> None:

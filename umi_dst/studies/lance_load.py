@@ -21,11 +21,12 @@ import multiprocessing
 import tempfile
 from pathlib import Path
 
-from umi_dst import registry, strict_json
+from umi_dst import registry
 from umi_dst.bench.baselines import lance_arrow_table
 from umi_dst.bench.data import Dataset, clustered
 from umi_dst.bench.host import machine_facts
 from umi_dst.bench.timing import seconds
+from umi_dst.studies import report_files
 
 GOAL = 0.8
 """Raw seconds over backend seconds that every run must reach."""
@@ -109,12 +110,9 @@ def run(spec: str, n: int, dim: int, runs: int) -> list[dict]:
 
 
 def write_report(spec: str, n: int, dim: int, rows: list[dict], facts: dict, directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
     met = sum(row["ratio"] >= GOAL for row in rows)
     floor_met = sum(row["merge_ratio"] >= GOAL for row in rows)
-    strict_json.write(
-        directory / "lance-load.json", {"host": facts, "spec": spec, "n": n, "dim": dim, "goal": GOAL, "rows": rows}
-    )
+    data = {"host": facts, "spec": spec, "n": n, "dim": dim, "goal": GOAL, "rows": rows}
     lines = [
         f"# Lance bulk load: `{spec}` store_batch against raw create_table",
         "",
@@ -139,9 +137,7 @@ def write_report(spec: str, n: int, dim: int, rows: list[dict], facts: dict, dir
         "",
         f"Goal met in {met} of {len(rows)} runs; the merge_insert floor reaches it in {floor_met} of {len(rows)}.",
     ]
-    path = directory / "lance-load.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return report_files.write(directory / "lance-load", data, "\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> None:

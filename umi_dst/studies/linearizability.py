@@ -22,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from umi_dst import registry, strict_json
+from umi_dst import registry
 from umi_dst.concurrency import linearizability
 from umi_dst.concurrency.history import History
 from umi_dst.concurrency.parallel import ParallelProgram, run_program
 from umi_dst.operations import Count, Delete, Exists, Get, Search, Step, Store, StoreBatch
 from umi_dst.recipes import Random
+from umi_dst.studies import report_files
 
 SIZES = (10, 50, 200)
 CLIENTS = 4
@@ -141,12 +142,8 @@ def _summary_rows(results: list[Measurement]) -> list[str]:
 
 
 def write_report(results: list[Measurement], directory: Path, histories: int) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
     host = {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine()}
-    strict_json.write(
-        directory / "linearizability-bench.json",
-        {"host": host, "histories_per_cell": histories, "measurements": [asdict(m) for m in results]},
-    )
+    data = {"host": host, "histories_per_cell": histories, "measurements": [asdict(m) for m in results]}
     lines = [
         "# Linearizability checker: time to decide",
         "",
@@ -166,9 +163,7 @@ def write_report(results: list[Measurement], directory: Path, histories: int) ->
         *_summary_rows(results),
         "",
     ]
-    path = directory / "linearizability-bench.md"
-    path.write_text("\n".join(lines))
-    return path
+    return report_files.write(directory / "linearizability-bench", data, "\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> None:

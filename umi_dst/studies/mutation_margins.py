@@ -45,6 +45,7 @@ from umi_dst.generation.profiles import PROFILES
 from umi_dst.selftest.concurrency_mutants import CONCURRENCY_MUTANTS
 from umi_dst.selftest.mutants import MUTANTS, NEMESES
 from umi_dst.selftest.shape_mutants import SHAPE_MUTANTS
+from umi_dst.studies import report_files
 
 WEAK_MARGIN = 3.0
 """Fewer expected failing cases per budget than this is weak: with independent cases a budget
@@ -350,11 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     if before is not None:
         result["before"] = {"path": str(args.before), "commit": before.get("versions", {}).get("umi-dst-commit"),
                             "rows": [{k: r[k] for k in ("spec", "budget", "hit_rate", "margin", "fewest")} for r in before["rows"]]}  # fmt: skip
-    args.report_dir.mkdir(parents=True, exist_ok=True)
     stem = args.report_dir / "mutation-margins"
-    strict_json.write(stem.with_suffix(".json"), result)
-    stem.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
-    print(f"report: {stem.with_suffix('.md')}")
+    print(f"report: {report_files.write(stem, result, markdown(result))}")
     return 0
 
 

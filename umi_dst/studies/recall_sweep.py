@@ -22,7 +22,6 @@ from pathlib import Path
 
 from psycopg import sql
 
-from umi_dst import strict_json
 from umi_dst.backends.lance.factory import build_factory
 from umi_dst.backends.lance.store import IndexPlan
 from umi_dst.backends.postgres.factory import approximate_factory
@@ -31,6 +30,7 @@ from umi_dst.bench.host import machine_facts
 from umi_dst.checking import recall_battery
 from umi_dst.contract import VectorBackend
 from umi_dst.recipes import random_matrix
+from umi_dst.studies import report_files
 
 SIZES = (1_000, 10_000)
 DIM = 1536
@@ -134,8 +134,7 @@ ENGINES = {"lance-approx": lance_rows, "postgres-approx": postgres_rows}
 
 
 def write_report(rows: list[dict], facts: dict, directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    strict_json.write(directory / "recall-sweep.json", {"host": facts, "rows": rows})
+    data = {"host": facts, "rows": rows}
     lines = [
         "# Recall of the approximate backends by size and index setting",
         "",
@@ -157,9 +156,7 @@ def write_report(rows: list[dict], facts: dict, directory: Path) -> Path:
             f"| {row['engine']} | {row['n']:,} | {row['dim']} | {row['build']} | {row['build_s']:.1f} | {row['search']} "
             f"| {row['ms_per_query']:.1f} | {row['recall_typical']:.3f} | {row['recall_adversarial']:.3f} |"
         )
-    path = directory / "recall-sweep.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return report_files.write(directory / "recall-sweep", data, "\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> None:
