@@ -176,6 +176,37 @@ def test_a_parallel_seed_draws_every_client_track_and_a_calls_arguments_on_hover
     assert errors == []
 
 
+def test_a_parallel_seeds_tracks_are_its_recorded_run(browser, pages):
+    """The seed holds the run it failed with: the page draws that run (every call on its
+    client's track, at its recorded moments) and marks the calls its failure names."""
+    import re
+
+    from umi_dst.seedfiles import parallel_seeds
+
+    seed = parallel_seeds.load(PARALLEL)
+    calls = seed.history.calls
+    errors: list[str] = []
+    page = opened(browser, pages["parallel"], errors)
+    verdict = page.locator("#verdict").inner_text()
+    assert verdict.startswith("FAIL on lance (the recorded run)") and "cannot be ordered" in verdict
+    for client in range(len(seed.clients) + 1):
+        drawn = page.locator(f'.track[data-client="{client}"] .bar')
+        recorded = [i for i, call in enumerate(calls) if call[0] == client]
+        assert sorted(int(drawn.nth(k).get_attribute("data-i")) for k in range(drawn.count())) == recorded
+    named = sorted(int(i) for i in re.findall(r"^  #(\d+) ", seed.failure["message"], re.MULTILINE))
+    core = page.locator(".bar.core")
+    assert len(named) == 2 and sorted(int(core.nth(k).get_attribute("data-i")) for k in range(core.count())) == named
+    boxes = {i: page.locator(f'.bar[data-i="{i}"]').bounding_box() for i in range(len(calls))}
+    end = max(call[2] for call in calls)
+    scale = max(box["x"] + box["width"] for box in boxes.values()) - min(box["x"] for box in boxes.values())
+    origin = min(box["x"] for box in boxes.values())
+    for i, (_, invoked, completed, *_) in enumerate(calls):
+        assert abs(boxes[i]["x"] - origin - invoked / end * scale) < 2, f"call {i} starts where it was invoked"
+        if completed - invoked > end / 100:  # shorter bars are drawn at their minimum width
+            assert abs(boxes[i]["width"] - (completed - invoked) / end * scale) < 2, f"call {i} lasts as recorded"
+    assert errors == []
+
+
 def big_history(calls: int, clients: int = 16):
     """``calls`` overlapping stores and gets by ``clients`` clients, each get reading what its
     client stored last (a linearizable history, as a long passing run records)."""
