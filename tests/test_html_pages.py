@@ -4,8 +4,10 @@ what a person sees, not the HTML text. Screenshots are kept as artifacts in the 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,6 +35,18 @@ VIEWPORT = {"width": 1400, "height": 900}
 SEQUENTIAL = ROOT / "seeds/lance-upstream/unescaped-quote-in-id-filter.json"
 CRASH_POINT = ROOT / "seeds/lance-upstream/killed-batch-half-applied.json"
 PARALLEL = ROOT / "seeds/lance/parallel-281db046322c.json"
+BENCH = ROOT / "reports/bench-20261129-1230-vm.json"
+THREE_BUGS = "umi_dst.selftest.three_bugs:factory"
+
+
+def bench_copy(directory: Path, name: str, host: str, created: str, backends: list[str]) -> Path:
+    """The committed bench report as if made on ``host`` at ``created`` over ``backends``."""
+    data = json.loads(BENCH.read_text())
+    data["machine"]["hostname"], data["created_utc"] = host, created
+    data["config"]["backends"] = backends
+    path = directory / name
+    path.write_text(json.dumps(data))
+    return path
 
 
 def ensure_chromium() -> Path:
@@ -87,6 +101,15 @@ def campaign_page(tmp_path_factory) -> Path:
     """A small campaign's HTML report, against a backend with three planted bugs (so the pages
     of its seeds are written beside them)."""
     campaign = tmp_path_factory.mktemp("campaign")
+    (campaign / "reports").mkdir()
+    bench = bench_copy(
+        campaign / "reports",
+        "bench-20261129-1230-here.json",
+        socket.gethostname(),
+        "2026-11-29T12:30:06+00:00",
+        ["sim", THREE_BUGS],
+    )
+    bench.with_suffix(".md").write_text("# the bench's report\n")
     old = os.getcwd()
     os.chdir(campaign)  # the report names seeds by the path the campaign wrote them at
     try:
@@ -94,7 +117,7 @@ def campaign_page(tmp_path_factory) -> Path:
             [
                 "run",
                 "--backend",
-                "umi_dst.selftest.three_bugs:factory",
+                THREE_BUGS,
                 "--examples",
                 "12",
                 "--seed",
@@ -266,14 +289,41 @@ def test_the_campaign_page_gives_each_bug_a_link_to_its_seeds_page_and_charts_it
     bugs = page.locator("table.bugs tr").count() - 1
     links = page.locator("a.seed-page")
     assert bugs >= 1 and links.count() == bugs, "every bug links the page written beside its seed"
-    assert page.locator(".charts svg").count() == 4, "operations, faults, dimensions, sizes and ties"
+    assert page.locator(".backend .charts svg").count() == 4, "operations, faults, dimensions, sizes and ties"
     assert page.locator(".charts svg").first.bounding_box()["width"] > 200
+    bench_charts = page.locator(".bench .charts > div")
+    drawn = sorted(bench_charts.nth(i).get_attribute("data-chart") for i in range(bench_charts.count()))
+    assert drawn == sorted(json.loads(BENCH.read_text())["charts"]), "the bench's charts, where it ran"
+    assert page.locator(".bench svg").last.bounding_box()["width"] > 200
+    assert page.locator("a.bench-report").get_attribute("href") == "bench-20261129-1230-here.md"
     page.screenshot(path=screenshots / "campaign.png", full_page=True)
     links.first.click()
     page.wait_for_load_state("load")
     assert page.locator(".step.diverged, .step#final").count() == 1, "the link opens the seed's timeline"
     assert in_viewport(page, ".step.diverged, .step#final")
     assert errors == []
+
+
+def test_the_campaign_page_takes_the_newest_bench_of_its_host_over_its_backends(tmp_path):
+    from umi_dst.html.bench_section import newest_bench, section
+
+    here = socket.gethostname()
+    bench_copy(tmp_path, "bench-20261201-0000-here.json", here, "2026-12-01T00:00:00+00:00", ["sim", "lance"])
+    bench_copy(tmp_path, "bench-20261202-0000-here.json", here, "2026-12-02T00:00:00+00:00", ["lance"])
+    bench_copy(
+        tmp_path, "bench-20261203-0000-elsewhere.json", "elsewhere", "2026-12-03T00:00:00+00:00", ["sim", "lance"]
+    )
+    bench_copy(tmp_path, "bench-20261204-0000-here.json", here, "2026-12-04T00:00:00+00:00", ["x"])
+    (tmp_path / "bench-20261205-0000-here.json").write_text("{not json")
+    path, bench = newest_bench(tmp_path, here, ["lance"])
+    assert path.name == "bench-20261202-0000-here.json", "the newest of this host's benches over lance"
+    assert newest_bench(tmp_path, here, ["x"])[0].name == "bench-20261204-0000-here.json"
+    assert newest_bench(tmp_path, here, ["umi_dst.selftest.three_bugs:factory"]) is None
+    assert newest_bench(tmp_path, "elsewhere", ["sim"])[0].name == "bench-20261203-0000-elsewhere.json"
+    text = section(path, bench, tmp_path)
+    assert text.count("<svg") == len(bench["charts"]) == 3 and "bench-report" not in text
+    path.with_suffix(".md").write_text("# report\n")
+    assert 'href="bench-20261202-0000-here.md"' in section(path, bench, tmp_path)
 
 
 def test_the_bug_report_links_the_page_written_beside_the_seed(pages, tmp_path):
