@@ -22,6 +22,7 @@ from pathlib import Path
 
 from umi_dst.backends.lance.factory import build_factory
 from umi_dst.backends.lance.store import IndexPlan, LanceStore
+
 from umi_dst.contract import DEFAULT_SCORE_ATOL, FactoryBuilder, Nemesis
 from umi_dst.upgrade import envs
 from umi_dst.upgrade.client import Driver, DriverBackend
