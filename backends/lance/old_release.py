@@ -33,6 +33,13 @@ DRIVER = Path(__file__).resolve().parents[2] / "umi_dst" / "upgrade" / "lance_dr
 STORE_NAME = "lance"
 
 
+def start_driver(python: Path, store: LanceStore) -> Driver:
+    """A driver process of the release ``python`` belongs to, serving connections to ``store``
+    (approximate, with the store's index plan, when it has one)."""
+    extra = () if store.index is None else (json.dumps(dataclasses.asdict(store.index)),)
+    return Driver(python, DRIVER, store.path, store.dim, store.table_name, extra)
+
+
 @dataclass
 class OldLanceFactory:
     """Connections to one Lance store, all served by one driver process of the older release."""
@@ -70,9 +77,7 @@ class OldLanceFactory:
 
     def open(self) -> DriverBackend:
         if self._driver is None:
-            plan = self.store.index
-            extra = () if plan is None else (json.dumps(dataclasses.asdict(plan)),)
-            self._driver = Driver(self.python, DRIVER, self.store.path, self.dim, self.store.table_name, extra)
+            self._driver = start_driver(self.python, self.store)
         return self._driver.connect(self.dim)
 
     def end_connections(self) -> None:
