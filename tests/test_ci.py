@@ -4,11 +4,13 @@ CI install is the tested dependency set of constraints.txt."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -26,13 +28,14 @@ def workflow() -> dict:
 
 
 def script_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """This checkout's code, no reinstall, seeds into ``tmp_path``."""
+    """This checkout's code, no reinstall, seeds into ``tmp_path``, no upgrade pair unless asked."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("UMI_")}
     return {
         **env,
         "PYTHONPATH": str(ROOT),
         "UMI_CI_NO_INSTALL": "1",
         "UMI_SEED_OUTPUT": str(tmp_path / "ci-seeds"),
+        "UMI_CI_NO_UPGRADE": "1",
         **extra,
     }
 
@@ -61,6 +64,22 @@ def test_the_test_job_command_parses_its_options(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "test_the_test_job_command_parses_its_options" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_test_job_runs_one_real_upgrade_pair_after_the_suite(tmp_path):
+    """``.ci/run`` itself (not only the workflow) ends with a short campaign across one real
+    upgrade, lancedb 0.30.2 writing and this release reading; its report lands in the uploaded
+    seed output. The environment comes from the cache, or from the registry on a fresh machine."""
+    result = subprocess.run(
+        [str(ROOT / ".ci" / "run"), "--collect-only", "-q", "-n", "0", "tests/test_ci.py"],
+        env=script_env(tmp_path, UMI_CI_NO_UPGRADE=""), capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    (report,) = (tmp_path / "ci-seeds" / "upgrade-report").glob("campaign-*.json")
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["settings"]["backends"] == ["lance from lancedb==0.30.2"]
+    assert data["coverage"]["lance from lancedb==0.30.2"]["cases"] >= 2 and data["bugs"] == []
 
 
 def test_the_nightly_job_finds_a_planted_bug_within_its_budget_and_leaves_its_seed(tmp_path):

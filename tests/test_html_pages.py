@@ -4,8 +4,10 @@ what a person sees, not the HTML text. Screenshots are kept as artifacts in the 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,6 +35,18 @@ VIEWPORT = {"width": 1400, "height": 900}
 SEQUENTIAL = ROOT / "seeds/lance-upstream/unescaped-quote-in-id-filter.json"
 CRASH_POINT = ROOT / "seeds/lance-upstream/killed-batch-half-applied.json"
 PARALLEL = ROOT / "seeds/lance/parallel-281db046322c.json"
+BENCH = ROOT / "reports/bench-20261129-1230-vm.json"
+THREE_BUGS = "umi_dst.selftest.three_bugs:factory"
+
+
+def bench_copy(directory: Path, name: str, host: str, created: str, backends: list[str]) -> Path:
+    """The committed bench report as if made on ``host`` at ``created`` over ``backends``."""
+    data = json.loads(BENCH.read_text())
+    data["machine"]["hostname"], data["created_utc"] = host, created
+    data["config"]["backends"] = backends
+    path = directory / name
+    path.write_text(json.dumps(data))
+    return path
 
 
 def ensure_chromium() -> Path:
@@ -87,6 +101,15 @@ def campaign_page(tmp_path_factory) -> Path:
     """A small campaign's HTML report, against a backend with three planted bugs (so the pages
     of its seeds are written beside them)."""
     campaign = tmp_path_factory.mktemp("campaign")
+    (campaign / "reports").mkdir()
+    bench = bench_copy(
+        campaign / "reports",
+        "bench-20261129-1230-here.json",
+        socket.gethostname(),
+        "2026-11-29T12:30:06+00:00",
+        ["sim", THREE_BUGS],
+    )
+    bench.with_suffix(".md").write_text("# the bench's report\n")
     old = os.getcwd()
     os.chdir(campaign)  # the report names seeds by the path the campaign wrote them at
     try:
@@ -94,7 +117,7 @@ def campaign_page(tmp_path_factory) -> Path:
             [
                 "run",
                 "--backend",
-                "umi_dst.selftest.three_bugs:factory",
+                THREE_BUGS,
                 "--examples",
                 "12",
                 "--seed",
@@ -176,6 +199,37 @@ def test_a_parallel_seed_draws_every_client_track_and_a_calls_arguments_on_hover
     assert errors == []
 
 
+def test_a_parallel_seeds_tracks_are_its_recorded_run(browser, pages):
+    """The seed holds the run it failed with: the page draws that run (every call on its
+    client's track, at its recorded moments) and marks the calls its failure names."""
+    import re
+
+    from umi_dst.seedfiles import parallel_seeds
+
+    seed = parallel_seeds.load(PARALLEL)
+    calls = seed.history.calls
+    errors: list[str] = []
+    page = opened(browser, pages["parallel"], errors)
+    verdict = page.locator("#verdict").inner_text()
+    assert verdict.startswith("FAIL on lance (the recorded run)") and "cannot be ordered" in verdict
+    for client in range(len(seed.clients) + 1):
+        drawn = page.locator(f'.track[data-client="{client}"] .bar')
+        recorded = [i for i, call in enumerate(calls) if call[0] == client]
+        assert sorted(int(drawn.nth(k).get_attribute("data-i")) for k in range(drawn.count())) == recorded
+    named = sorted(int(i) for i in re.findall(r"^  #(\d+) ", seed.failure["message"], re.MULTILINE))
+    core = page.locator(".bar.core")
+    assert len(named) == 2 and sorted(int(core.nth(k).get_attribute("data-i")) for k in range(core.count())) == named
+    boxes = {i: page.locator(f'.bar[data-i="{i}"]').bounding_box() for i in range(len(calls))}
+    end = max(call[2] for call in calls)
+    scale = max(box["x"] + box["width"] for box in boxes.values()) - min(box["x"] for box in boxes.values())
+    origin = min(box["x"] for box in boxes.values())
+    for i, (_, invoked, completed, *_) in enumerate(calls):
+        assert abs(boxes[i]["x"] - origin - invoked / end * scale) < 2, f"call {i} starts where it was invoked"
+        if completed - invoked > end / 100:  # shorter bars are drawn at their minimum width
+            assert abs(boxes[i]["width"] - (completed - invoked) / end * scale) < 2, f"call {i} lasts as recorded"
+    assert errors == []
+
+
 def big_history(calls: int, clients: int = 16):
     """``calls`` overlapping stores and gets by ``clients`` clients, each get reading what its
     client stored last (a linearizable history, as a long passing run records)."""
@@ -235,14 +289,41 @@ def test_the_campaign_page_gives_each_bug_a_link_to_its_seeds_page_and_charts_it
     bugs = page.locator("table.bugs tr").count() - 1
     links = page.locator("a.seed-page")
     assert bugs >= 1 and links.count() == bugs, "every bug links the page written beside its seed"
-    assert page.locator(".charts svg").count() == 4, "operations, faults, dimensions, sizes and ties"
+    assert page.locator(".backend .charts svg").count() == 4, "operations, faults, dimensions, sizes and ties"
     assert page.locator(".charts svg").first.bounding_box()["width"] > 200
+    bench_charts = page.locator(".bench .charts > div")
+    drawn = sorted(bench_charts.nth(i).get_attribute("data-chart") for i in range(bench_charts.count()))
+    assert drawn == sorted(json.loads(BENCH.read_text())["charts"]), "the bench's charts, where it ran"
+    assert page.locator(".bench svg").last.bounding_box()["width"] > 200
+    assert page.locator("a.bench-report").get_attribute("href") == "bench-20261129-1230-here.md"
     page.screenshot(path=screenshots / "campaign.png", full_page=True)
     links.first.click()
     page.wait_for_load_state("load")
     assert page.locator(".step.diverged, .step#final").count() == 1, "the link opens the seed's timeline"
     assert in_viewport(page, ".step.diverged, .step#final")
     assert errors == []
+
+
+def test_the_campaign_page_takes_the_newest_bench_of_its_host_over_its_backends(tmp_path):
+    from umi_dst.html.bench_section import newest_bench, section
+
+    here = socket.gethostname()
+    bench_copy(tmp_path, "bench-20261201-0000-here.json", here, "2026-12-01T00:00:00+00:00", ["sim", "lance"])
+    bench_copy(tmp_path, "bench-20261202-0000-here.json", here, "2026-12-02T00:00:00+00:00", ["lance"])
+    bench_copy(
+        tmp_path, "bench-20261203-0000-elsewhere.json", "elsewhere", "2026-12-03T00:00:00+00:00", ["sim", "lance"]
+    )
+    bench_copy(tmp_path, "bench-20261204-0000-here.json", here, "2026-12-04T00:00:00+00:00", ["x"])
+    (tmp_path / "bench-20261205-0000-here.json").write_text("{not json")
+    path, bench = newest_bench(tmp_path, here, ["lance"])
+    assert path.name == "bench-20261202-0000-here.json", "the newest of this host's benches over lance"
+    assert newest_bench(tmp_path, here, ["x"])[0].name == "bench-20261204-0000-here.json"
+    assert newest_bench(tmp_path, here, ["umi_dst.selftest.three_bugs:factory"]) is None
+    assert newest_bench(tmp_path, "elsewhere", ["sim"])[0].name == "bench-20261203-0000-elsewhere.json"
+    text = section(path, bench, tmp_path)
+    assert text.count("<svg") == len(bench["charts"]) == 3 and "bench-report" not in text
+    path.with_suffix(".md").write_text("# report\n")
+    assert 'href="bench-20261202-0000-here.md"' in section(path, bench, tmp_path)
 
 
 def test_the_bug_report_links_the_page_written_beside_the_seed(pages, tmp_path):

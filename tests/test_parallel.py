@@ -161,6 +161,16 @@ def test_concurrent_first_writes_to_a_fresh_store_are_all_kept(backend, tmp_path
     assert not replayed.reproduced, replayed.summary()
 
 
+def test_the_first_writes_seed_holds_the_run_it_failed_with(tmp_path):
+    """The seed's recorded run (of the code before the fix) is judged again to its failure,
+    and that code still loses a first write: the seed's picture is a real race."""
+    seed = parallel_seeds.load(LOST_FIRST_WRITES)
+    assert seed.history is not None and len(seed.history.calls) == 17
+    assert str(judge_recorded(seed)) == seed.failure["message"]
+    replayed = replay_parallel(seed, "umi_dst.selftest.lost_first_writes:factory", runs=5, workdir=tmp_path)
+    assert replayed.reproduced, replayed.summary()
+
+
 def test_programs_are_drawn_without_the_literals_of_loaded_modules(tmp_path, ci_settings):
     """Hypothesis mixes literals of every loaded local module into its draws, so which modules
     a process had imported changed the programs one seed drew (a lazy import once hid a planted

@@ -48,6 +48,7 @@ def test_only_an_exact_engine_release_is_installed(requirement):
 
 def test_upgrade_specs_name_both_releases():
     assert registry.is_registered("lance from lancedb==0.30.2")
+    assert registry.is_registered("lance-approx from lancedb==0.30.2")
     assert spec.parse("lance from lancedb==0.30.2") == ("lance", "lancedb==0.30.2")
     assert not registry.is_registered("postgres from lancedb==0.30.2"), "only upgradable backends"
     with pytest.raises(registry.UnknownBackend, match="exact release"):
@@ -112,6 +113,39 @@ def test_crash_states_written_by_an_older_release_read_back_on_this_one(tmp_path
         assert harness.crash_states_checked > 10, "the older release's file operations were recorded"
         harness.finish()
         assert factory.upgraded and factory.versions()["lancedb (written with)"] == "0.30.2"
+    finally:
+        harness.close()
+        factory.destroy()
+
+
+@pytest.mark.slow
+def test_an_index_trained_by_an_older_release_is_searched_by_this_one(tmp_path):
+    """lance-approx from lancedb 0.30.2: the older release builds the IVF_HNSW_SQ index once 8
+    rows exist; this release finds it (builds none), searches through it, and recall is checked
+    at the final checks (lance PR #3978: a crash reading an index trained by an old version)."""
+    from umi_dst.checking.harness import Harness
+    from umi_dst.operations import Search, Step, Store, StoreBatch
+    from umi_dst.recipes import Random
+
+    factory = registry.build("lance-approx from lancedb==0.30.2", tmp_path, 8)
+    assert factory.approximate and factory.recall_floor == 0.9
+    harness = Harness(factory)
+    try:
+        harness.run(Step(StoreBatch(tuple((f"r{i}", Random(i)) for i in range(40)))))
+        harness.run(Step(Search(Random(100), 10)))
+        harness.run(Step(Store("unindexed", Random(200))))
+        indices = factory.old.store.table_dir() / "_indices"
+        built = sorted(path.name for path in indices.iterdir())
+        assert len(built) == 1, "the older release trained the index"
+        harness.finish()
+        assert factory.upgraded and factory.versions()["lancedb (written with)"] == "0.30.2"
+        assert sorted(path.name for path in indices.iterdir()) == built, "this release built no index of its own"
+        connection = factory.new.open()
+        try:
+            plan = connection.search_plan(np.ones(8, np.float32), 10)
+        finally:
+            connection.close()
+        assert f"ANNIvfPartition: uuid={built[0]}" in plan, plan
     finally:
         harness.close()
         factory.destroy()

@@ -5,16 +5,23 @@ script ``umi_dst/upgrade/lance_driver.py``; the current release is the ``lance``
 ``LanceVectorBackend`` on the same directory. The older side declares ``data_dir``, so the
 harness's ``crash`` fault kills its writes mid-way (the file operations are watched whichever
 process makes them) and the current release must read the state the crash left.
+
+``lance-approx from lancedb==X`` is the approximate store: the older release builds the
+IVF_HNSW_SQ index of ``lance-approx``'s ``IndexPlan`` once the rows it needs exist and
+searches through it; the current release opens that index (it finds it built, so it builds
+none) and searches, and recall is checked, through the index the older release trained.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from umi_dst.backends.lance.factory import build_factory
-from umi_dst.backends.lance.store import LanceStore
+from umi_dst.backends.lance.store import IndexPlan, LanceStore
 
 from umi_dst.contract import DEFAULT_SCORE_ATOL, FactoryBuilder, Nemesis
 from umi_dst.upgrade import envs
@@ -26,6 +33,13 @@ DRIVER = Path(__file__).resolve().parents[2] / "umi_dst" / "upgrade" / "lance_dr
 STORE_NAME = "lance"
 
 
+def start_driver(python: Path, store: LanceStore) -> Driver:
+    """A driver process of the release ``python`` belongs to, serving connections to ``store``
+    (approximate, with the store's index plan, when it has one)."""
+    extra = () if store.index is None else (json.dumps(dataclasses.asdict(store.index)),)
+    return Driver(python, DRIVER, store.path, store.dim, store.table_name, extra)
+
+
 @dataclass
 class OldLanceFactory:
     """Connections to one Lance store, all served by one driver process of the older release."""
@@ -34,8 +48,6 @@ class OldLanceFactory:
     store: LanceStore
     name: str = "lance (older release)"
     score_atol: float = DEFAULT_SCORE_ATOL
-    approximate: bool = False
-    recall_floor: float | None = None
     nemeses: dict[str, Nemesis] = field(default_factory=dict)
     _driver: Driver | None = None
     _versions: dict[str, str] = field(default_factory=dict)
@@ -52,12 +64,20 @@ class OldLanceFactory:
         return self.store.dim
 
     @property
+    def approximate(self) -> bool:
+        return self.store.index is not None
+
+    @property
+    def recall_floor(self) -> float | None:
+        return None if self.store.index is None else self.store.index.recall_floor
+
+    @property
     def data_dir(self) -> Path:
         return Path(self.store.path)
 
     def open(self) -> DriverBackend:
         if self._driver is None:
-            self._driver = Driver(self.python, DRIVER, self.store.path, self.dim, self.store.table_name)
+            self._driver = start_driver(self.python, self.store)
         return self._driver.connect(self.dim)
 
     def end_connections(self) -> None:
@@ -74,8 +94,9 @@ class OldLanceFactory:
         return dict(self._versions)
 
 
-def builder(requirement: str, spec: str) -> FactoryBuilder:
-    """Builds, for each test case, a store written by ``requirement`` and read by this lancedb."""
+def builder(requirement: str, spec: str, index: IndexPlan | None = None) -> FactoryBuilder:
+    """Builds, for each test case, a store written by ``requirement`` and read by this lancedb
+    (approximate, with ``index``, as ``lance-approx``)."""
     from umi_dst.registry import BackendUnavailable
 
     try:  # made now, when the spec is resolved: a campaign's workers then find it cached
@@ -84,9 +105,14 @@ def builder(requirement: str, spec: str) -> FactoryBuilder:
         raise BackendUnavailable(str(exc)) from None
 
     def build(workdir: Path, dim: int) -> UpgradeFactory:
-        store = LanceStore(path=str(Path(workdir) / STORE_NAME), dim=validate_dim(dim), compaction=None)
+        store = LanceStore(path=str(Path(workdir) / STORE_NAME), dim=validate_dim(dim), index=index, compaction=None)
         old = OldLanceFactory(python, store)
-        new = build_factory(workdir, dim, name=STORE_NAME, create_table=False)
+        new = build_factory(workdir, dim, name=STORE_NAME, index=index, create_table=False)
         return UpgradeFactory(old, new, name=spec)
 
     return build
+
+
+def approximate_builder(requirement: str, spec: str) -> FactoryBuilder:
+    """``lance-approx from <release>``: the index built by the older release."""
+    return builder(requirement, spec, IndexPlan())

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen before pyplot loads
+from matplotlib.figure import Figure  # noqa: E402
 
 POINT_OPS = ("store", "update", "get", "exists", "delete", "count")
 
 
-def draw_all(report: dict, directory: Path, stem: str) -> dict[str, str]:
-    """Draw every chart the report has data for; returns ``{chart name: file name}``."""
-    drawn = {}
+def figures(report: dict) -> Iterator[tuple[str, Figure]]:
+    """``(chart name, figure)`` for every chart the report has data for; the caller closes each."""
     for name, draw in (
         ("load", _load),
         ("search", _search),
@@ -22,8 +23,14 @@ def draw_all(report: dict, directory: Path, stem: str) -> dict[str, str]:
         ("recall_qps", _recall_qps),
     ):
         figure = draw(report)
-        if figure is None:
-            continue
+        if figure is not None:
+            yield name, figure
+
+
+def draw_all(report: dict, directory: Path, stem: str) -> dict[str, str]:
+    """Draw every chart the report has data for; returns ``{chart name: file name}``."""
+    drawn = {}
+    for name, figure in figures(report):
         path = directory / f"{stem}-{name}.png"
         figure.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(figure)

@@ -3,7 +3,9 @@
 Per backend the verdict; each bug with its status, its seed and a link to the seed's own page
 (written beside the seed when it was saved); coverage as charts (operations, faults and
 nemeses by how each write resolved, dimensions, store and batch sizes with searches cut at
-ties), drawn by ``charts``. Everything derives from the ``CampaignReport``, as the Markdown does.
+ties), drawn by ``charts``. Everything derives from the ``CampaignReport``, as the Markdown does,
+except the bench's charts where a bench ran on the same host into the same directory
+(``bench_section``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from umi_dst.campaign.coverage import FAULT_OUTCOMES, Coverage
-from umi_dst.html import charts, page
+from umi_dst.html import bench_section, charts, page
 from umi_dst.html.seed_page import page_path
 
 STYLE = """
@@ -52,6 +54,9 @@ def render(report, now: datetime, report_dir: Path) -> str:
         body += ["<h2>Errors</h2><ul>", *(f"<li>{page.escape(e)}</li>" for e in report.errors()), "</ul>"]
     body.append("<h2>Coverage</h2>")
     body += [_coverage(backend, coverage[backend]) for backend in report.backends]
+    bench = bench_section.newest_bench(report_dir, report.machine.get("host"), report.backends)
+    if bench is not None:
+        body.append(bench_section.section(*bench, report_dir))
     title = f"umi-dst campaign, {now:%Y-%m-%d %H:%M} UTC"
     return page.document(title, ", ".join(report.backends), {}, "".join(body), STYLE, "")
 

@@ -24,7 +24,8 @@ def _pyplot():
     return plt
 
 
-def _svg(figure) -> str:
+def svg(figure) -> str:
+    """The figure as inline SVG text (no date, stable ids), and closed."""
     buffer = io.StringIO()
     with _pyplot().rc_context({"svg.fonttype": "none", "svg.hashsalt": "umi-dst"}):
         figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
@@ -45,7 +46,7 @@ def bars(title: str, counts: Mapping[str, int], xlabel: str = "count") -> str:
     axes.set_xlabel(xlabel, fontsize=8)
     axes.tick_params(labelsize=8)
     axes.spines[["top", "right"]].set_visible(False)
-    return _svg(figure)
+    return svg(figure)
 
 
 def stacked(title: str, rows: Mapping[str, Mapping[str, int]], parts: Sequence[str]) -> str:
@@ -62,4 +63,4 @@ def stacked(title: str, rows: Mapping[str, Mapping[str, int]], parts: Sequence[s
     axes.tick_params(labelsize=8)
     axes.legend(fontsize=7, loc="lower right", frameon=False)
     axes.spines[["top", "right"]].set_visible(False)
-    return _svg(figure)
+    return svg(figure)

@@ -34,11 +34,14 @@ class DriverFailed(RuntimeError):
 class Driver:
     """The driver process of one store, run by an older release's interpreter."""
 
-    def __init__(self, python: Path, script: Path, path: str, dim: int, table_name: str) -> None:
+    def __init__(
+        self, python: Path, script: Path, path: str, dim: int, table_name: str, extra: Sequence[str] = ()
+    ) -> None:
+        """``extra``: further arguments of the driver script (the ``lance`` driver's index plan)."""
         self._errors = tempfile.TemporaryFile(mode="w+")
         environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
         self.process = subprocess.Popen(
-            [str(python), str(script), path, str(dim), table_name],
+            [str(python), str(script), path, str(dim), table_name, *extra],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._errors,

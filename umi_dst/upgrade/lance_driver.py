@@ -1,7 +1,7 @@
 """Drive one connection to a LanceDB table with an older lancedb release, over stdin/stdout.
 
 Run as a script by the interpreter of an older release's environment (``envs``):
-``python lance_driver.py PATH DIM TABLE``, one process per store, serving any number of
+``python lance_driver.py PATH DIM TABLE [INDEX]``, one process per store, serving any number of
 connections (starting the interpreter and importing lancedb costs seconds; a connection does not). It imports only lancedb, pyarrow, numpy and
 ``protocol`` (next to it), and uses only the synchronous API every release since 0.14 has:
 ``connect``, ``create_table(exist_ok=True)``, ``merge_insert``, ``delete`` with a SQL
@@ -10,10 +10,17 @@ predicate, ``count_rows``, ``to_arrow`` and ``search``. The table has the layout
 ``embedding``), so the current release opens what this one wrote. Input has been validated by
 the caller. Nothing is compacted, so the old release leaves every fragment and deletion file
 for the new one to read.
+
+``INDEX`` (JSON: the ``lance-approx`` backend's ``IndexPlan`` fields) makes the store
+approximate as ``lance-approx`` is: the first write that leaves ``min_rows`` rows builds the
+IVF_HNSW_SQ index over cosine distance (sync ``create_index``, in every release since 0.14),
+and searches use it with the plan's ``ef`` and ``refine_factor``; so the current release
+opens an index this release trained, and searches and recall-checks through it.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import timedelta
 
@@ -27,9 +34,11 @@ PRIMARY_KEY_MARKER = {"lance-schema:unenforced-primary-key": "true"}
 
 
 class Connection:
-    def __init__(self, path: str, dim: int, table_name: str) -> None:
+    def __init__(self, path: str, dim: int, table_name: str, index: dict | None = None) -> None:
         self.dim = dim
         self.table_name = table_name
+        self.index = index
+        self._indexed = False
         self.db = lancedb.connect(path, read_consistency_interval=timedelta(0))
         self.schema = pa.schema(
             [
@@ -63,6 +72,24 @@ class Connection:
         )
         table = self.table(create=True)
         table.merge_insert(ID_COLUMN).when_matched_update_all().when_not_matched_insert_all().execute(rows)
+        self._index_when_ready(table)
+
+    def _index_when_ready(self, table) -> None:
+        """Build the index once ``min_rows`` rows exist, unless another connection has."""
+        if self.index is None or self._indexed:
+            return
+        if any(list(getattr(index, "columns", [])) == [VECTOR_COLUMN] for index in table.list_indices()):
+            self._indexed = True
+        elif table.count_rows() >= self.index["min_rows"]:
+            table.create_index(
+                metric="cosine",
+                num_partitions=self.index["num_partitions"],
+                vector_column_name=VECTOR_COLUMN,
+                index_type="IVF_HNSW_SQ",
+                m=self.index["m"],
+                ef_construction=self.index["ef_construction"],
+            )
+            self._indexed = True
 
     def delete(self, id: str) -> bool:
         if not self.exists(id):
@@ -102,6 +129,9 @@ class Connection:
             return []
         search = table.search(protocol.decode_vector(query), vector_column_name=VECTOR_COLUMN)
         search = search.distance_type("cosine") if hasattr(search, "distance_type") else search.metric("cosine")
+        if self.index is not None:  # as lance-approx searches: probe until `limit` rows, re-rank
+            refine = self.index["refine_factor"]
+            search = search.maximum_nprobes(0).ef(max(self.index["ef"], limit * refine)).refine_factor(refine)
         rows = search.select([ID_COLUMN]).limit(limit).to_arrow()
         distances = rows["_distance"].to_numpy().astype(np.float64)
         return [[id, 1.0 - float(d)] for id, d in zip(rows[ID_COLUMN].to_pylist(), distances)]
@@ -110,7 +140,7 @@ class Connection:
 OPERATIONS = ("hello", "ensure_table", "store_batch", "delete", "scan", "get", "exists", "count", "search")
 
 
-def serve(path: str, dim: int, table_name: str, lines, out) -> None:
+def serve(path: str, dim: int, table_name: str, index: dict | None, lines, out) -> None:
     """Answer each request on the connection it names: ``open`` makes one, ``close`` drops it."""
     connections: dict[int, Connection] = {}
     for line in lines:
@@ -118,7 +148,7 @@ def serve(path: str, dim: int, table_name: str, lines, out) -> None:
         op, number = request.pop("op"), request.pop("connection")
         try:
             if op == "open":
-                connections[number] = Connection(path, dim, table_name)
+                connections[number] = Connection(path, dim, table_name, index)
                 result = None
             elif op == "close":
                 result = connections.pop(number) and None
@@ -135,5 +165,6 @@ def serve(path: str, dim: int, table_name: str, lines, out) -> None:
 
 if __name__ == "__main__":
     path, dim, table_name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    index = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
     answers, sys.stdout = sys.stdout, sys.stderr  # whatever the engine prints stays off the wire
-    serve(path, dim, table_name, sys.stdin, answers)
+    serve(path, dim, table_name, index, sys.stdin, answers)

@@ -14,7 +14,10 @@ import re
 
 from umi_dst.contract import FactoryBuilder
 
-UPGRADABLE: dict[str, str] = {"lance": "umi_dst.backends.lance.old_release:builder"}
+UPGRADABLE: dict[str, str] = {
+    "lance": "umi_dst.backends.lance.old_release:builder",
+    "lance-approx": "umi_dst.backends.lance.old_release:approximate_builder",
+}
 """Backend -> ``module:function(requirement, spec)`` building its upgrade factories."""
 SEPARATOR = " from "
 _SPEC = re.compile(r"(?P<backend>[a-z][a-z0-9-]*) from (?P<requirement>\S+)")
