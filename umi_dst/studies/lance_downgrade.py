@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from umi_dst import strict_json
 from umi_dst.backends.lance.factory import build_factory
 from umi_dst.backends.lance.old_release import start_driver
 from umi_dst.backends.lance.store import IndexPlan
+from umi_dst.studies import report_files
 from umi_dst.upgrade import envs
 from umi_dst.upgrade.client import DriverFailed
 
@@ -78,8 +78,6 @@ def _compare(answer, expected) -> str:
 
 
 def write_report(results: dict[str, dict[str, str]], current: str, report_dir: Path) -> Path:
-    report_dir.mkdir(parents=True, exist_ok=True)
-    strict_json.write(report_dir / "lance-downgrade.json", {"current": current, "results": results})
     rows = [
         f"| lancedb {current} | {requirement.partition('==')[2]} | "
         + " | ".join(_cell(answers[name]) for name in ("count", "scan", "search"))
@@ -101,9 +99,7 @@ def write_report(results: dict[str, dict[str, str]], current: str, report_dir: P
             "",
         ]
     )
-    path = report_dir / "lance-downgrade.md"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return report_files.write(report_dir / "lance-downgrade", {"current": current, "results": results}, text)
 
 
 def _cell(text: str) -> str:
