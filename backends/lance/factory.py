@@ -14,9 +14,9 @@ from pathlib import Path
 
 import lancedb
 import pyarrow as pa
+
 from umi_dst.backends.lance.nemeses import lance_nemeses
 from umi_dst.backends.lance.store import CompactionPolicy, IndexPlan, LanceStore, LanceVectorBackend, RetryPolicy
-
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Nemesis
 from umi_dst.validation import validate_dim
 
@@ -32,6 +32,8 @@ class LanceFactory:
     nemeses: Mapping[str, Nemesis] = field(default_factory=dict)
     create_table: bool = True
     """Create the empty table now, while no connection exists (see ``ensure_table``)."""
+    filters: bool = False
+    """Whether the harness generates metadata and filters for it (docs/filters.md)."""
 
     def __post_init__(self) -> None:
         if self.create_table:
@@ -79,6 +81,7 @@ def build_factory(
     read_consistency: timedelta | None = timedelta(0),
     compaction: CompactionPolicy | None = CompactionPolicy(),
     create_table: bool = True,
+    filters: bool = False,
 ) -> LanceFactory:
     """A factory for a fresh store in ``workdir/<name>``, with the Lance nemeses."""
     store = LanceStore(
@@ -95,14 +98,15 @@ def build_factory(
         backend_class=backend_class,
         nemeses=lance_nemeses(store, backend_class),
         create_table=create_table,
+        filters=filters,
     )
 
 
 def exact_factory(workdir: Path, dim: int) -> LanceFactory:
-    """Registered builder for ``lance``: flat scan, no index."""
-    return build_factory(workdir, dim, name="lance")
+    """Registered builder for ``lance``: flat scan, no index; metadata and filters."""
+    return build_factory(workdir, dim, name="lance", filters=True)
 
 
 def approximate_factory(workdir: Path, dim: int) -> LanceFactory:
-    """Registered builder for ``lance-approx``: HNSW index once 8 rows exist."""
-    return build_factory(workdir, dim, name="lance-approx", index=IndexPlan())
+    """Registered builder for ``lance-approx``: HNSW index once 8 rows exist; metadata and filters."""
+    return build_factory(workdir, dim, name="lance-approx", index=IndexPlan(), filters=True)

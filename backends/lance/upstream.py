@@ -22,9 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from umi_dst.backends.lance.factory import LanceFactory, build_factory
 from umi_dst.backends.lance.store import VECTOR_COLUMN, LanceVectorBackend, RetryPolicy, to_arrow
-
 from umi_dst.contract import Embedding
 from umi_dst.validation import last_wins, validate_batch
 
@@ -46,8 +46,8 @@ class UpstreamLanceBackend(LanceVectorBackend):
         for id, vector in validate_batch(items, self.dim):
             self._upsert([(id, vector)])
 
-    def _upsert(self, items: list[tuple[str, Embedding]]) -> None:
-        rows = to_arrow(self.config, items)
+    def _upsert(self, items: list[tuple[str, Embedding]], metadatas=None) -> None:
+        rows = to_arrow(self.config, items)  # no metadata: the original had none
         table = self.table
         if table is None:
             self._table = self.run(self._db.create_table(self.config.table_name, data=rows))

@@ -15,6 +15,7 @@ import psycopg
 from pgvector.psycopg.vector import register_vector_info
 from psycopg import sql
 from psycopg.types import TypeInfo
+
 from umi_dst.backends.postgres.crash_points import nemeses_for
 from umi_dst.backends.postgres.server import Server, admin_connection, new_schema_name, server, server_versions
 from umi_dst.backends.postgres.store import (
@@ -24,7 +25,6 @@ from umi_dst.backends.postgres.store import (
     INLINE_STORAGE,
     PostgresVectorBackend,
 )
-
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Nemesis
 from umi_dst.validation import validate_dim
 
@@ -59,6 +59,8 @@ class PostgresFactory:
     server: Server = field(default_factory=server)
     schema: str = field(default_factory=new_schema_name)
     table_name: str = "vectors"
+    filters: bool = False
+    """Whether the harness generates metadata and filters for it (docs/filters.md)."""
     nemeses: Mapping[str, Nemesis] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -90,9 +92,10 @@ class PostgresFactory:
     def _create_statements(self) -> list[sql.Composable]:
         """The table; in approximate mode its index comes later (``_index_when_ready``)."""
         return [
-            sql.SQL("CREATE TABLE {} (id text PRIMARY KEY, embedding vector({}) STORAGE MAIN NOT NULL) {}").format(
-                self.table, sql.Literal(self.dim), INLINE_STORAGE
-            )
+            sql.SQL(
+                "CREATE TABLE {} (id text PRIMARY KEY, embedding vector({}) STORAGE MAIN NOT NULL, "
+                "metadata jsonb NOT NULL DEFAULT '{{}}') {}"
+            ).format(self.table, sql.Literal(self.dim), INLINE_STORAGE)
         ]
 
     def open(self) -> PostgresVectorBackend:
@@ -116,11 +119,11 @@ class PostgresFactory:
 
 def exact_factory(workdir: Path, dim: int) -> PostgresFactory:
     """Registered builder for ``postgres``: sequential-scan search. ``workdir`` is unused."""
-    return PostgresFactory(dim=dim)
+    return PostgresFactory(dim=dim, filters=True)
 
 
 def approximate_factory(workdir: Path, dim: int) -> PostgresFactory:
     """Registered builder for ``postgres-approx``: HNSW search with a recall floor."""
     return PostgresFactory(
-        dim=dim, name="postgres-approx", ef_search=DEFAULT_EF_SEARCH, recall_floor=DEFAULT_RECALL_FLOOR
+        dim=dim, name="postgres-approx", ef_search=DEFAULT_EF_SEARCH, recall_floor=DEFAULT_RECALL_FLOOR, filters=True
     )
