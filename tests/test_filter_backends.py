@@ -7,6 +7,7 @@ import pytest
 
 from umi_dst import registry
 from umi_dst.campaign.shard import run_campaign
+from umi_dst.checking.checks import ContractViolation
 from umi_dst.checking.harness import Harness
 from umi_dst.filter_ops import DeleteWhere, FilteredSearch, GetMetadata, StoreBatchTagged, StoreTagged, as_text
 from umi_dst.generation.filter_strategies import CONFUSED_VALUES, HOSTILE_STRINGS, TENANTS
@@ -106,3 +107,32 @@ def test_short_filter_campaign_passes(backend, tmp_path):
         backend, dim=DIM, examples=3, steps=15, seed=0, seeds_dir=tmp_path / "seeds", workdir=tmp_path
     )
     assert result.passed, result.failure
+
+
+@pytest.mark.parametrize(
+    ("case_study", "filter", "named"),
+    [
+        ("postgres-hnsw-where", {"rare": True}, "under-returned"),
+        ("lance-postfilter", {"rare": True}, "under-returned"),
+        ("lance-spliced-filter", {"s": "'"}, "raised ValueError"),
+    ],
+)
+def test_each_case_study_fails_where_the_careful_backend_passes(case_study, filter, named, tmp_path):
+    factory = registry.build(case_study, tmp_path, DIM)
+    harness = Harness(factory)
+    try:
+        harness.run(
+            Step(
+                StoreBatchTagged(
+                    tuple(
+                        (f"x{i}", Random(i), as_text({"rare": i % 100 == 0, "s": "'" if i % 2 else "a"}))
+                        for i in range(300)
+                    )
+                )
+            )
+        )
+        with pytest.raises(ContractViolation, match=named):
+            harness.run(Step(FilteredSearch(Random(1000), 10, as_text(filter))))
+    finally:
+        harness.close()
+        factory.destroy()

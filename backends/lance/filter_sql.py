@@ -40,40 +40,51 @@ def float_literal(value: float) -> str:
 
 def where_sql(node: Filter, columns: set[str]) -> str:
     """The ``where`` text selecting what ``node`` selects, given the table's column names."""
-    if isinstance(node, AllOf):
-        return _join(" AND ", [where_sql(part, columns) for part in node.parts], TRUE)
-    if isinstance(node, AnyOf):
-        return _join(" OR ", [where_sql(part, columns) for part in node.parts], FALSE)
-    if isinstance(node, Negation):
-        return f"(NOT {where_sql(node.part, columns)})"
-    if isinstance(node, Exists):
-        present = _join(" OR ", [f"{c} IS NOT NULL" for c in _key_columns(node.key, columns)], FALSE)
-        return present if node.present else f"(NOT {present})"
-    if isinstance(node, Member):
-        found = _join(" OR ", [_equals(node.key, value, columns) for value in node.values], FALSE)
-        return f"(NOT {found})" if node.negate else found
-    if node.op == "$ne":
-        return f"(NOT {_equals(node.key, node.value, columns)})"
-    return _leaf(node.op, node.key, node.value, columns)
+    return WhereWriter(columns).write(node)
 
 
-def _equals(key: str, value: Scalar, columns: set[str]) -> str:
-    return _leaf("$eq", key, value, columns)
+class WhereWriter:
+    """Writes filters over one table's columns; ``string`` renders a string operand (a case
+    study overrides it to splice the value unescaped, as careless callers do)."""
 
+    def __init__(self, columns: set[str]) -> None:
+        self.columns = columns
 
-def _leaf(op: str, key: str, value: Scalar, columns: set[str]) -> str:
-    """``key op value`` over the columns that can hold a value of the operand's kind."""
-    value_kind = kind(value)
-    if value_kind == "bool":
-        conditions = [_on(column_name(key, "b"), f"= {TRUE if value else FALSE}", columns)]
-    elif value_kind == "str":
-        conditions = [_on(column_name(key, "s"), f"{_SQL_OPS[op]} {string_literal(value)}", columns)]
-    else:
-        conditions = [
-            _on(column_name(key, "i"), _int_column_vs(op, value), columns),
-            _on(column_name(key, "f"), _float_column_vs(op, value), columns),
-        ]
-    return _join(" OR ", [c for c in conditions if c != FALSE], FALSE)
+    def string(self, value: str) -> str:
+        return string_literal(value)
+
+    def write(self, node: Filter) -> str:
+        columns = self.columns
+        if isinstance(node, AllOf):
+            return _join(" AND ", [self.write(part) for part in node.parts], TRUE)
+        if isinstance(node, AnyOf):
+            return _join(" OR ", [self.write(part) for part in node.parts], FALSE)
+        if isinstance(node, Negation):
+            return f"(NOT {self.write(node.part)})"
+        if isinstance(node, Exists):
+            present = _join(" OR ", [f"{c} IS NOT NULL" for c in _key_columns(node.key, columns)], FALSE)
+            return present if node.present else f"(NOT {present})"
+        if isinstance(node, Member):
+            found = _join(" OR ", [self.leaf("$eq", node.key, value) for value in node.values], FALSE)
+            return f"(NOT {found})" if node.negate else found
+        if node.op == "$ne":
+            return f"(NOT {self.leaf('$eq', node.key, node.value)})"
+        return self.leaf(node.op, node.key, node.value)
+
+    def leaf(self, op: str, key: str, value: Scalar) -> str:
+        """``key op value`` over the columns that can hold a value of the operand's kind."""
+        columns = self.columns
+        value_kind = kind(value)
+        if value_kind == "bool":
+            conditions = [_on(column_name(key, "b"), f"= {TRUE if value else FALSE}", columns)]
+        elif value_kind == "str":
+            conditions = [_on(column_name(key, "s"), f"{_SQL_OPS[op]} {self.string(value)}", columns)]
+        else:
+            conditions = [
+                _on(column_name(key, "i"), _int_column_vs(op, value), columns),
+                _on(column_name(key, "f"), _float_column_vs(op, value), columns),
+            ]
+        return _join(" OR ", [c for c in conditions if c != FALSE], FALSE)
 
 
 def _on(column: str, condition: str | None, columns: set[str]) -> str:

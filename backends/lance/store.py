@@ -39,9 +39,9 @@ from lancedb.query import AsyncVectorQuery
 from lancedb.table import AsyncTable
 
 from umi_dst.backends.lance import metadata_columns
-from umi_dst.backends.lance.filter_sql import where_sql
+from umi_dst.backends.lance.filter_sql import WhereWriter
 from umi_dst.contract import Embedding, SearchResult
-from umi_dst.filters import MATCH_ALL, parse_filter
+from umi_dst.filters import MATCH_ALL, Filter, parse_filter
 from umi_dst.metadata import Metadata, split_batch, validate_metadata
 from umi_dst.validation import (
     last_wins,
@@ -236,6 +236,9 @@ class LanceVectorBackend:
     Lance's internal merge retries), so tests can show that races really happened.
     """
 
+    where_writer: type[WhereWriter] = WhereWriter
+    """How filters become ``where`` strings (``filter_sql``)."""
+
     scan_from = 2
     """Reading back two ids or more, the harness scans: a Lance read costs about the same query
     plan whether it filters one id or returns the whole table (a crash state's read-back of
@@ -413,8 +416,8 @@ class LanceVectorBackend:
             return None
         return metadata_columns.metadata_of(rows.to_pylist()[0])
 
-    def _where(self, table: AsyncTable, node) -> str:
-        return where_sql(node, set(self.run(table.schema()).names))
+    def _where(self, table: AsyncTable, node: Filter) -> str:
+        return self.where_writer(set(self.run(table.schema()).names)).write(node)
 
     def get(self, id: str) -> Embedding | None:
         rows = self._rows_with_id(validate_id(id), [VECTOR_COLUMN])
