@@ -11,7 +11,7 @@ from umi_dst.checking.checks import ContractViolation
 from umi_dst.checking.harness import Harness
 from umi_dst.filter_ops import DeleteWhere, FilteredSearch, GetMetadata, StoreBatchTagged, StoreTagged, as_text
 from umi_dst.generation.filter_strategies import CONFUSED_VALUES, HOSTILE_STRINGS, TENANTS
-from umi_dst.operations import Step
+from umi_dst.operations import CrashPoint, Step
 from umi_dst.recipes import Random, Scaled
 
 DIM = 8
@@ -133,6 +133,33 @@ def test_each_case_study_fails_where_the_careful_backend_passes(case_study, filt
         )
         with pytest.raises(ContractViolation, match=named):
             harness.run(Step(FilteredSearch(Random(1000), 10, as_text(filter))))
+    finally:
+        harness.close()
+        factory.destroy()
+
+
+@pytest.mark.parametrize(
+    ("backend", "fault", "point"),
+    [
+        ("lance", "crash", "after_ops"),
+        ("postgres", "terminate_connection", "before_commit"),
+        ("postgres", "terminate_connection", "after_commit"),
+    ],
+)
+@pytest.mark.parametrize("k", [2])
+def test_tagged_writes_at_crash_points_keep_vector_and_metadata_together(backend, fault, point, k, tmp_path):
+    """Every crash state of a tagged write (Lance: a column-adding commit, then the merge) holds
+    the old or the new record, metadata included (compared after the crash point). The machine
+    draws no ``delete_where`` at a crash point: the read-back there knows only the ids a write names."""
+    factory = registry.build(backend, tmp_path, DIM)
+    harness = Harness(factory)
+    try:
+        harness.run(Step(tagged_records(6)))
+        retag = StoreBatchTagged(
+            (("r1", Random(50), as_text({"new_key": "v", "turn": 2**60})), ("r9", Random(9), "{}"))
+        )
+        harness.run(Step(retag, fault, CrashPoint(point, k)))
+        harness.finish()
     finally:
         harness.close()
         factory.destroy()
