@@ -15,7 +15,6 @@ column, every key and value a bound parameter (never spliced into the SQL text).
 from __future__ import annotations
 
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from umi_dst.backends.postgres.jsonb import exact_decimal, jsonb_text
 from umi_dst.filters import AllOf, AnyOf, Compare, Exists, Filter, Member, Negation, kind
@@ -25,7 +24,8 @@ _OPS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 
 
 def condition(node: Filter) -> tuple[sql.Composable, list]:
-    """The SQL condition selecting what ``node`` selects, and its parameters in order."""
+    """The SQL condition selecting what ``node`` selects, and its parameters in order: keys
+    and strings as ``str``, numbers as exact ``Decimal``, containment operands as JSON text."""
     params: list = []
     return _compile(node, params), params
 
@@ -55,8 +55,8 @@ def _compile(node: Filter, params: list) -> sql.Composable:
 
 
 def _equals(key: str, value: Scalar, params: list) -> sql.Composable:
-    params.append(Jsonb({key: value}, dumps=jsonb_text))
-    return sql.SQL("(metadata @> %s)")
+    params.append(jsonb_text({key: value}))
+    return sql.SQL("(metadata @> %s::jsonb)")
 
 
 def _range(op: str, key: str, value: Scalar, params: list) -> sql.Composable:
