@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from umi_dst import registry
+from umi_dst.backends.sim import SimVectorBackend
+from umi_dst.bench.data import clustered
 from umi_dst.campaign.shard import run_campaign
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.checking.harness import Harness
@@ -13,6 +15,7 @@ from umi_dst.filter_ops import DeleteWhere, FilteredSearch, GetMetadata, StoreBa
 from umi_dst.generation.filter_strategies import CONFUSED_VALUES, HOSTILE_STRINGS, TENANTS
 from umi_dst.operations import CrashPoint, Step
 from umi_dst.recipes import Random, Scaled
+from umi_dst.studies.filtered_search import SELECTIVITIES, measure, tagged_items
 
 DIM = 8
 FILTER_BACKENDS = ["lance", "lance-approx", "postgres", "postgres-approx"]
@@ -163,3 +166,14 @@ def test_tagged_writes_at_crash_points_keep_vector_and_metadata_together(backend
     finally:
         harness.close()
         factory.destroy()
+
+
+@pytest.mark.parametrize("backend", ["lance", "postgres-approx"])
+def test_filtered_search_study_finds_the_oracles_answers(backend, tmp_path):
+    """The study's backend and raw queries select the same records as the oracle at every selectivity."""
+    dataset = clustered(300, DIM, queries=3)
+    oracle = SimVectorBackend(DIM)
+    oracle.store_batch(tagged_items(dataset))
+    rows = measure(backend, dataset, oracle, tmp_path)
+    assert [row["selectivity_percent"] for row in rows] == list(SELECTIVITIES)
+    assert all(row["short_answers"] == 0 and row["recall"] == 1.0 for row in rows), rows
