@@ -4,9 +4,9 @@ approximate, checked step by step against the oracle by the harness, and a short
 from __future__ import annotations
 
 import pytest
+from umi_dst.backends.sim import SimVectorBackend
 
 from umi_dst import registry
-from umi_dst.backends.sim import SimVectorBackend
 from umi_dst.bench.data import clustered
 from umi_dst.campaign.shard import run_campaign
 from umi_dst.checking.checks import ContractViolation

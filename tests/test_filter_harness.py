@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from umi_dst.backends.sim import SimFactory, SimVectorBackend
+
 from umi_dst.campaign.coverage import Coverage
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.checking.harness import Harness

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import lancedb
 import pyarrow as pa
-
 from umi_dst.backends.lance.nemeses import lance_nemeses
 from umi_dst.backends.lance.store import CompactionPolicy, IndexPlan, LanceStore, LanceVectorBackend, RetryPolicy
+
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Nemesis
 from umi_dst.validation import validate_dim
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 from umi_dst.backends.lance.metadata_columns import column_name
+
 from umi_dst.filters import AllOf, AnyOf, Exists, Filter, Member, Negation, kind
 from umi_dst.metadata import MAX_INT, MIN_INT, Scalar
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pyarrow as pa
 from lancedb.query import AsyncVectorQuery
-
 from umi_dst.backends.lance.factory import LanceFactory, build_factory
 from umi_dst.backends.lance.filter_sql import WhereWriter
 from umi_dst.backends.lance.store import LanceVectorBackend

@@ -37,9 +37,9 @@ from lancedb.expr import Expr, col, lit
 from lancedb.index import HnswSq
 from lancedb.query import AsyncVectorQuery
 from lancedb.table import AsyncTable
-
 from umi_dst.backends.lance import metadata_columns
 from umi_dst.backends.lance.filter_sql import WhereWriter
+
 from umi_dst.contract import Embedding, SearchResult
 from umi_dst.filters import MATCH_ALL, Filter, parse_filter
 from umi_dst.metadata import Metadata, split_batch, validate_metadata

@@ -22,9 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from umi_dst.backends.lance.factory import LanceFactory, build_factory
 from umi_dst.backends.lance.store import VECTOR_COLUMN, LanceVectorBackend, RetryPolicy, to_arrow
+
 from umi_dst.contract import Embedding
 from umi_dst.validation import last_wins, validate_batch
 

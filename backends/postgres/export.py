@@ -11,7 +11,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from psycopg import sql
-
 from umi_dst.backends.postgres.crash_points import (
     AFTER_COMMIT,
     AFTER_STATEMENTS,
@@ -32,6 +31,7 @@ from umi_dst.backends.postgres.store import (
     PostgresVectorBackend,
 )
 from umi_dst.backends.postgres.upstream import UpstreamFactory
+
 from umi_dst.export.calls import ExportCall, ExportError, Rendered, indent
 from umi_dst.filters import MATCH_ALL, parse_filter
 from umi_dst.metadata import split_batch

@@ -15,7 +15,6 @@ import psycopg
 from pgvector.psycopg.vector import register_vector_info
 from psycopg import sql
 from psycopg.types import TypeInfo
-
 from umi_dst.backends.postgres.crash_points import nemeses_for
 from umi_dst.backends.postgres.server import Server, admin_connection, new_schema_name, server, server_versions
 from umi_dst.backends.postgres.store import (
@@ -25,6 +24,7 @@ from umi_dst.backends.postgres.store import (
     INLINE_STORAGE,
     PostgresVectorBackend,
 )
+
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Nemesis
 from umi_dst.validation import validate_dim
 

@@ -15,8 +15,8 @@ column, every key and value a bound parameter (never spliced into the SQL text).
 from __future__ import annotations
 
 from psycopg import sql
-
 from umi_dst.backends.postgres.jsonb import exact_decimal, jsonb_text
+
 from umi_dst.filters import AllOf, AnyOf, Compare, Exists, Filter, Member, Negation, kind
 from umi_dst.metadata import Scalar
 

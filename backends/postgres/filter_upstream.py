@@ -15,6 +15,7 @@ from pathlib import Path
 from umi_dst.backends.postgres.factory import PostgresFactory
 from umi_dst.backends.postgres.filter_sql import condition
 from umi_dst.backends.postgres.store import DEFAULT_EF_SEARCH, DEFAULT_RECALL_FLOOR, PostgresVectorBackend
+
 from umi_dst.contract import Embedding, SearchResult
 from umi_dst.filters import parse_filter
 from umi_dst.validation import validate_embedding, validate_limit

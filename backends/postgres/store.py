@@ -32,9 +32,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import psycopg
 from psycopg import sql
-
 from umi_dst.backends.postgres.filter_sql import condition
 from umi_dst.backends.postgres.jsonb import jsonb_text
+
 from umi_dst.contract import Embedding, SearchResult
 from umi_dst.filters import MATCH_ALL, parse_filter
 from umi_dst.metadata import Metadata, split_batch, validate_metadata
