@@ -422,3 +422,24 @@ def test_embedded_helpers_take_the_backends_constants_and_compile() -> None:
     assert source.count("TABLE_DIR =") == 1
     with pytest.raises(ExportError, match="NO_SUCH"):
         embedded(after_commits, NO_SUCH=1)
+
+
+def test_filter_case_study_exports_as_the_engines_own_sql(tmp_path, standalone):
+    """The filter in PostgreSQL's terms: containment on jsonb, a bound parameter, and the
+    HNSW settings of each backend; the case study's script fails, the fixed backend's passes."""
+    seed = ROOT / "seeds" / "postgres-hnsw-where" / "hnsw-where-without-iterative-scan-under-returns.json"
+    scripts = _export_all(tmp_path, [(seed, "postgres-hnsw-where"), (seed, "postgres-approx")])
+    (_, broken), (_, fixed_script) = scripts
+    assert (
+        "WHERE (metadata @> %s::jsonb)" in broken.read_text() and "'hnsw.iterative_scan', 'off'" in broken.read_text()
+    )
+    assert "'hnsw.iterative_scan', 'strict_order'" in fixed_script.read_text()
+    outcomes = _run_side_by_side(standalone, scripts)
+    assert outcomes[broken][0] == 1 and "returned 0 results, expected 1" in outcomes[broken][1]
+    assert outcomes[fixed_script][0] == 0, outcomes[fixed_script][1]
+
+
+def test_filter_seed_of_a_backend_without_a_filter_renderer_is_refused_by_name(tmp_path):
+    seed = ROOT / "seeds" / "lance-postfilter" / "filter-applied-after-limit-under-returns.json"
+    with pytest.raises(ExportError, match=r"step 0 \(store_batch_tagged\) uses metadata and filters"):
+        export_file(seed)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from umi_dst.backends.sim import SimFactory, SimVectorBackend
 
+from umi_dst.campaign.coverage import Coverage
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.checking.harness import Harness
 from umi_dst.contract import InvalidInput
@@ -127,3 +128,17 @@ def test_filter_steps_round_trip_through_the_seed_codec(op):
 def test_seed_bounds_refuse_a_malformed_filter():
     with pytest.raises(DecodeError, match=r"steps\[0\]\.filter: .*unknown field operator"):
         check_step(Step(DeleteWhere(as_text({"n": {"$regex": "."}}))), DIM, "steps[0]")
+
+
+def test_coverage_counts_filters_by_operator_and_share_of_the_store():
+    coverage = Coverage()
+    coverage.filtered(["$and", "$eq"], 0, 10)
+    coverage.filtered(["$eq"], 1, 100)
+    coverage.filtered(["$in"], None, 5)  # a delete_where: operators only
+    coverage.filtered(["$eq"], 10, 10)
+    coverage.filtered(["$eq"], 30, 100)
+    assert coverage.filter_operators == {"$and": 1, "$eq": 4, "$in": 1}
+    assert coverage.filter_selectivity == {"none": 1, "1%": 1, "all": 1, "50%": 1}
+    again = Coverage.from_json(coverage.to_json())
+    again.merge(coverage)
+    assert again.filter_selectivity["none"] == 2 and again.filter_operators["$eq"] == 8

@@ -33,6 +33,8 @@ class LanceFactory:
     nemeses: Mapping[str, Nemesis] = field(default_factory=dict)
     create_table: bool = True
     """Create the empty table now, while no connection exists (see ``ensure_table``)."""
+    filters: bool = False
+    """Whether the harness generates metadata and filters for it (docs/filters.md)."""
 
     def __post_init__(self) -> None:
         if self.create_table:
@@ -80,6 +82,7 @@ def build_factory(
     read_consistency: timedelta | None = timedelta(0),
     compaction: CompactionPolicy | None = CompactionPolicy(),
     create_table: bool = True,
+    filters: bool = False,
 ) -> LanceFactory:
     """A factory for a fresh store in ``workdir/<name>``, with the Lance nemeses."""
     store = LanceStore(
@@ -96,20 +99,21 @@ def build_factory(
         backend_class=backend_class,
         nemeses=lance_nemeses(store, backend_class),
         create_table=create_table,
+        filters=filters,
     )
 
 
 def exact_factory(workdir: Path, dim: int) -> LanceFactory:
-    """Registered builder for ``lance``: flat scan, no index."""
-    return build_factory(workdir, dim, name="lance")
+    """Registered builder for ``lance``: flat scan, no index; metadata and filters."""
+    return build_factory(workdir, dim, name="lance", filters=True)
 
 
 exact_factory.export_calls = renderer_at("umi_dst.backends.lance.export:exact_calls")
 
 
 def approximate_factory(workdir: Path, dim: int) -> LanceFactory:
-    """Registered builder for ``lance-approx``: HNSW index once 8 rows exist."""
-    return build_factory(workdir, dim, name="lance-approx", index=IndexPlan())
+    """Registered builder for ``lance-approx``: HNSW index once 8 rows exist; metadata and filters."""
+    return build_factory(workdir, dim, name="lance-approx", index=IndexPlan(), filters=True)
 
 
 approximate_factory.export_calls = renderer_at("umi_dst.backends.lance.export:approximate_calls")

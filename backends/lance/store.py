@@ -37,8 +37,12 @@ from lancedb.expr import Expr, col, lit
 from lancedb.index import HnswSq
 from lancedb.query import AsyncVectorQuery
 from lancedb.table import AsyncTable
+from umi_dst.backends.lance import metadata_columns
+from umi_dst.backends.lance.filter_sql import WhereWriter
 
 from umi_dst.contract import Embedding, SearchResult
+from umi_dst.filters import MATCH_ALL, Filter, parse_filter
+from umi_dst.metadata import Metadata, split_batch, validate_metadata
 from umi_dst.validation import (
     last_wins,
     validate_batch,
@@ -193,12 +197,24 @@ class LanceStore:
         return Path(self.path) / f"{self.table_name}.lance"
 
 
-def to_arrow(store: LanceStore, items: Sequence[tuple[str, Embedding]]) -> pa.Table:
-    """Rows as an Arrow table: the float32 bytes go in unchanged."""
+def to_arrow(
+    store: LanceStore,
+    items: Sequence[tuple[str, Embedding]],
+    metadatas: list[Metadata] | None = None,
+    schema: pa.Schema | None = None,
+) -> pa.Table:
+    """Rows as an Arrow table: the float32 bytes go in unchanged. With ``schema`` (the table's),
+    every metadata column it has is written, null where a row's metadata has no value."""
     matrix = np.stack([vector for _, vector in items]) if items else np.empty((0, store.dim), np.float32)
     embeddings = pa.FixedSizeListArray.from_arrays(pa.array(matrix.astype(np.float32, copy=False).ravel()), store.dim)
     ids = pa.array([id for id, _ in items], pa.string())
-    return pa.Table.from_arrays([ids, embeddings], schema=store.schema())
+    base = pa.Table.from_arrays([ids, embeddings], schema=store.schema())
+    if schema is None:
+        return base
+    arrays = metadata_columns.metadata_arrays(schema, metadatas or [{}] * len(items))
+    for name, array in arrays.items():
+        base = base.append_column(schema.field(name), array)
+    return base
 
 
 def vectors_of(column: pa.ChunkedArray, dim: int) -> np.ndarray:
@@ -215,6 +231,9 @@ class LanceVectorBackend:
     ``commit_retries`` counts conflicts this connection retried (its own backoff plus
     Lance's internal merge retries), so tests can show that races really happened.
     """
+
+    where_writer: type[WhereWriter] = WhereWriter
+    """How filters become ``where`` strings (``filter_sql``)."""
 
     scan_from = 2
     """Reading back two ids or more, the harness scans: a Lance read costs about the same query
@@ -272,15 +291,30 @@ class LanceVectorBackend:
         return table
 
     # -- writes -------------------------------------------------------------------------
-    def store(self, id: str, embedding: Embedding) -> None:
+    def store(self, id: str, embedding: Embedding, metadata: Metadata | None = None) -> None:
         id = validate_id(id)
         vector = validate_embedding(embedding, self.dim)
-        self._upsert([(id, vector)])
+        self._upsert([(id, vector)], [validate_metadata(metadata)])
 
-    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
-        checked = last_wins(validate_batch(items, self.dim))
+    def store_batch(self, items: Sequence[tuple]) -> None:
+        pairs, metadatas = split_batch(items)
+        latest = dict(zip((id for id, _ in pairs), metadatas))
+        checked = last_wins(validate_batch(pairs, self.dim))
         if checked:
-            self._upsert(checked)
+            self._upsert(checked, [latest[id] for id, _ in checked])
+
+    def delete_where(self, filter: dict) -> int:
+        """Delete every record the filter selects in one commit (a deletion file); return how many."""
+        node = parse_filter(filter)
+        table = self.table
+        if table is None:
+            return 0
+        where = self._where(table, node)
+        if not self._matches(table, where):
+            return 0  # nothing to delete, nothing to commit
+        result = self._retry.run(lambda: self.run(table.delete(where)), "delete_where")
+        self._committed(table)
+        return result.num_deleted_rows
 
     def delete(self, id: str) -> bool:
         where = self._id_filter(validate_id(id))
@@ -291,10 +325,12 @@ class LanceVectorBackend:
         self._committed(table)
         return result.num_deleted_rows > 0
 
-    def _upsert(self, items: list[tuple[str, Embedding]]) -> None:
-        """All items in one merge commit, so a batch is applied whole or not at all."""
-        rows = to_arrow(self.config, items)
+    def _upsert(self, items: list[tuple[str, Embedding]], metadatas: list[Metadata] | None = None) -> None:
+        """All items in one merge commit, so a batch is applied whole or not at all; every
+        metadata column is written (null where a row has no such value), which replaces the
+        metadata whole. A column a row needs is first added, all null, in a commit of its own."""
         table = self.ensure_table()
+        rows = to_arrow(self.config, items, metadatas, self._schema_with(table, metadatas or []))
 
         def merge():
             return self.run(
@@ -305,6 +341,22 @@ class LanceVectorBackend:
         self._merge_retries += result.num_attempts - 1
         self._index_when_ready(table)
         self._committed(table)
+
+    def _schema_with(self, table: AsyncTable, metadatas: list[Metadata]) -> pa.Schema:
+        """The table's schema, after adding the metadata columns ``metadatas`` need."""
+        schema = self.run(table.schema())
+        missing = [f for name, f in metadata_columns.needed_fields(metadatas).items() if name not in schema.names]
+        if missing:
+
+            def add() -> None:
+                present = set(self.run(table.schema()).names)
+                wanted = [f for f in missing if f.name not in present]
+                if wanted:
+                    self.run(table.add_columns(wanted))
+
+            self._retry.run(add, "add metadata columns")
+            schema = self.run(table.schema())
+        return schema
 
     def _committed(self, table: AsyncTable) -> None:
         """Count a commit of this connection; compact when the policy says so."""
@@ -349,6 +401,20 @@ class LanceVectorBackend:
             return None
         return self.run(table.query().where(self._id_filter(id)).select(columns).limit(2).to_arrow())
 
+    def get_metadata(self, id: str) -> Metadata | None:
+        id = validate_id(id)
+        table = self.table
+        if table is None:
+            return None
+        columns = metadata_columns.metadata_columns(self.run(table.schema()))
+        rows = self._rows_with_id(id, [ID_COLUMN, *columns])
+        if rows is None or rows.num_rows == 0:
+            return None
+        return metadata_columns.metadata_of(rows.to_pylist()[0])
+
+    def _where(self, table: AsyncTable, node: Filter) -> str:
+        return self.where_writer(set(self.run(table.schema()).names)).write(node)
+
     def get(self, id: str) -> Embedding | None:
         rows = self._rows_with_id(validate_id(id), [VECTOR_COLUMN])
         if rows is None or rows.num_rows == 0:
@@ -372,15 +438,25 @@ class LanceVectorBackend:
         rows = self.run(table.to_arrow())
         return rows[ID_COLUMN].to_pylist(), vectors_of(rows[VECTOR_COLUMN], self.dim)
 
-    def search(self, query: Embedding, limit: int) -> list[SearchResult]:
+    def search(self, query: Embedding, limit: int, filter: dict | None = None) -> list[SearchResult]:
+        """The nearest ``limit`` records among those ``filter`` selects, the filter applied
+        before the vector search (Lance's prefilter), never to its first ``limit`` results.
+
+        An approximate search that comes back short of ``limit`` while more rows match (an
+        index searched under a selective mask can run out of reachable candidates) is redone
+        as an exact scan of the matching rows: the contract counts a short answer as wrong.
+        """
         vector = validate_embedding(query, self.dim, "query")
         limit = validate_limit(limit)
+        node = MATCH_ALL if filter is None else parse_filter(filter)
         table = self.table
         if table is None:
             return []
-        rows = self.run(
-            self._vector_query(table, vector, limit).select([ID_COLUMN, "_distance"]).limit(limit).to_arrow()
-        )
+        where = None if node == MATCH_ALL else self._where(table, node)
+        rows = self._nearest(self._vector_query(table, vector, limit), where, limit)
+        if where is not None and self.config.index is not None and rows.num_rows < limit:
+            if self.run(table.count_rows(where)) > rows.num_rows:
+                rows = self._nearest(self._exact_query(table, vector), where, limit)
         distances = rows["_distance"].to_numpy().astype(np.float64)
         return [SearchResult(id, score) for id, score in zip(rows[ID_COLUMN].to_pylist(), self._scores(distances))]
 
@@ -390,11 +466,19 @@ class LanceVectorBackend:
         vector = validate_embedding(query, self.dim, "query")
         return self.run(self._vector_query(table, vector, validate_limit(limit)).explain_plan())
 
+    def _nearest(self, query: AsyncVectorQuery, where: str | None, limit: int) -> pa.Table:
+        if where is not None:
+            query = query.where(where)  # a prefilter: lancedb's default for vector queries
+        return self.run(query.select([ID_COLUMN, "_distance"]).limit(limit).to_arrow())
+
+    def _exact_query(self, table: AsyncTable, vector: Embedding) -> AsyncVectorQuery:
+        return table.query().nearest_to(vector).column(VECTOR_COLUMN).distance_type("cosine").bypass_vector_index()
+
     def _vector_query(self, table: AsyncTable, vector: Embedding, limit: int) -> AsyncVectorQuery:
-        query = table.query().nearest_to(vector).column(VECTOR_COLUMN).distance_type("cosine")
         plan = self.config.index
         if plan is None:
-            return query.bypass_vector_index()
+            return self._exact_query(table, vector)
+        query = table.query().nearest_to(vector).column(VECTOR_COLUMN).distance_type("cosine")
         # maximum_nprobes(0): keep probing partitions until `limit` rows are found; HNSW
         # needs ef at least the number of candidates handed to the refine step.
         ef = max(plan.ef, limit * plan.refine_factor)

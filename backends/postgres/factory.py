@@ -60,6 +60,8 @@ class PostgresFactory:
     server: Server = field(default_factory=server)
     schema: str = field(default_factory=new_schema_name)
     table_name: str = "vectors"
+    filters: bool = False
+    """Whether the harness generates metadata and filters for it (docs/filters.md)."""
     nemeses: Mapping[str, Nemesis] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -91,9 +93,10 @@ class PostgresFactory:
     def _create_statements(self) -> list[sql.Composable]:
         """The table; in approximate mode its index comes later (``_index_when_ready``)."""
         return [
-            sql.SQL("CREATE TABLE {} (id text PRIMARY KEY, embedding vector({}) STORAGE MAIN NOT NULL) {}").format(
-                self.table, sql.Literal(self.dim), INLINE_STORAGE
-            )
+            sql.SQL(
+                "CREATE TABLE {} (id text PRIMARY KEY, embedding vector({}) STORAGE MAIN NOT NULL, "
+                "metadata jsonb NOT NULL DEFAULT '{{}}') {}"
+            ).format(self.table, sql.Literal(self.dim), INLINE_STORAGE)
         ]
 
     def open(self) -> PostgresVectorBackend:
@@ -117,7 +120,7 @@ class PostgresFactory:
 
 def exact_factory(workdir: Path, dim: int) -> PostgresFactory:
     """Registered builder for ``postgres``: sequential-scan search. ``workdir`` is unused."""
-    return PostgresFactory(dim=dim)
+    return PostgresFactory(dim=dim, filters=True)
 
 
 exact_factory.export_calls = renderer_at("umi_dst.backends.postgres.export:exact_calls")
@@ -126,7 +129,7 @@ exact_factory.export_calls = renderer_at("umi_dst.backends.postgres.export:exact
 def approximate_factory(workdir: Path, dim: int) -> PostgresFactory:
     """Registered builder for ``postgres-approx``: HNSW search with a recall floor."""
     return PostgresFactory(
-        dim=dim, name="postgres-approx", ef_search=DEFAULT_EF_SEARCH, recall_floor=DEFAULT_RECALL_FLOOR
+        dim=dim, name="postgres-approx", ef_search=DEFAULT_EF_SEARCH, recall_floor=DEFAULT_RECALL_FLOOR, filters=True
     )
 
 

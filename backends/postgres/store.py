@@ -32,8 +32,12 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import psycopg
 from psycopg import sql
+from umi_dst.backends.postgres.filter_sql import condition
+from umi_dst.backends.postgres.jsonb import jsonb_text
 
 from umi_dst.contract import Embedding, SearchResult
+from umi_dst.filters import MATCH_ALL, parse_filter
+from umi_dst.metadata import Metadata, split_batch, validate_metadata
 from umi_dst.validation import (
     last_wins,
     validate_batch,
@@ -83,18 +87,27 @@ class PostgresVectorBackend:
         return f"{type(self).__name__}({self.table.as_string(None)}, dim={self.dim}, pid={self.connection.info.backend_pid})"
 
     # -- writes -------------------------------------------------------------------------
-    def store(self, id: str, embedding: Embedding) -> None:
+    def store(self, id: str, embedding: Embedding, metadata: Metadata | None = None) -> None:
         row = (validate_id(id), validate_embedding(embedding, self.dim))
-        self.connection.execute(self._upsert_sql(), row)
+        kept = validate_metadata(metadata)
+        if kept:
+            self.connection.execute(self._upsert_sql(tagged=True), (*row, jsonb_text(kept)))
+        else:
+            self.connection.execute(self._upsert_sql(), row)
         self._index_when_ready()
 
-    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
+    def store_batch(self, items: Sequence[tuple]) -> None:
+        pairs, metadatas = split_batch(items)
+        latest = dict(zip((id for id, _ in pairs), metadatas))
         # Sorted, so that concurrent batches lock their rows in one order and cannot deadlock.
-        rows = sorted(last_wins(validate_batch(items, self.dim)), key=lambda row: row[0])
+        rows = sorted(last_wins(validate_batch(pairs, self.dim)), key=lambda row: row[0])
         if not rows:
             return
         with self.connection.transaction(), self.connection.cursor() as cursor:
-            if len(rows) < COPY_MIN_ROWS:
+            if any(latest[id] for id, _ in rows):  # metadata travels as jsonb parameters, not by COPY
+                tagged = [(id, vector, jsonb_text(latest[id])) for id, vector in rows]
+                cursor.executemany(self._upsert_sql(tagged=True), tagged)
+            elif len(rows) < COPY_MIN_ROWS:
                 cursor.executemany(self._upsert_sql(), rows)
             elif self._any_exists(cursor, [id for id, _ in rows]):
                 self._upsert_through_staging(cursor, rows)
@@ -132,10 +145,20 @@ class PostgresVectorBackend:
         cursor = self.connection.execute(sql.SQL("DELETE FROM {} WHERE id = %s").format(self.table), (id,))
         return cursor.rowcount > 0
 
-    def _upsert_sql(self) -> sql.Composed:
+    def delete_where(self, filter: dict) -> int:
+        """One ``DELETE ... WHERE`` statement: a single transaction, so all or nothing."""
+        where, params = condition(parse_filter(filter))
+        cursor = self.connection.execute(sql.SQL("DELETE FROM {} WHERE {}").format(self.table, where), params)
+        return cursor.rowcount
+
+    def _upsert_sql(self, tagged: bool = False) -> sql.Composed:
+        """An upsert of ``(id, embedding)``, or with ``tagged`` of ``(id, embedding, metadata)``;
+        either replaces the metadata whole (the untagged one with the column default, ``{}``)."""
+        columns, values = ("id, embedding, metadata", "%s, %b, %s::jsonb") if tagged else ("id, embedding", "%s, %b")
         return sql.SQL(
-            "INSERT INTO {} (id, embedding) VALUES (%s, %b) ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding"
-        ).format(self.table)
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, "
+            "metadata = EXCLUDED.metadata"
+        ).format(self.table, sql.SQL(columns), sql.SQL(values))
 
     def _any_exists(self, cursor: psycopg.Cursor, ids: list[str]) -> bool:
         query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE id = ANY(%s))").format(self.table)
@@ -153,7 +176,7 @@ class PostgresVectorBackend:
         cursor.execute(
             sql.SQL(
                 "INSERT INTO {table} (id, embedding) SELECT id, embedding FROM {staging} "
-                "ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding"
+                "ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata"
             ).format(table=self.table, staging=_STAGING)
         )
 
@@ -168,6 +191,12 @@ class PostgresVectorBackend:
         query = sql.SQL("SELECT embedding FROM {} WHERE id = %s").format(self.table)
         row = self.connection.execute(query, (id,), binary=True).fetchone()
         return None if row is None else row[0].to_numpy().copy()
+
+    def get_metadata(self, id: str) -> Metadata | None:
+        id = validate_id(id)
+        query = sql.SQL("SELECT metadata FROM {} WHERE id = %s").format(self.table)
+        row = self.connection.execute(query, (id,)).fetchone()
+        return None if row is None else row[0]
 
     def exists(self, id: str) -> bool:
         id = validate_id(id)
@@ -184,38 +213,64 @@ class PostgresVectorBackend:
             data = b"".join(copy)
         return parse_binary_copy(data, self.dim)
 
-    def search(self, query: Embedding, limit: int) -> list[SearchResult]:
+    def search(self, query: Embedding, limit: int, filter: dict | None = None) -> list[SearchResult]:
+        """The nearest ``limit`` rows among those ``filter`` selects.
+
+        With a filter, the approximate mode scans the index in ``strict_order`` iterative mode:
+        pgvector filters after the index scan, so a plain HNSW scan yields at most
+        ``ef_search`` candidates and a selective filter leaves fewer than ``limit`` of them
+        (pgvector #259); the iterative scan goes on until ``limit`` rows pass the filter or
+        ``hnsw.max_scan_tuples`` are scanned, and a search still short of the matching rows
+        is redone as an exact scan.
+        """
         vector = validate_embedding(query, self.dim, "query")
         limit = validate_limit(limit)
+        node = MATCH_ALL if filter is None else parse_filter(filter)
+        where = None if node == MATCH_ALL else condition(node)
         if self.ef_search is None:
-            rows = self._nearest(vector, limit)
+            rows = self._nearest(vector, limit, where)
         else:
             with self.connection.transaction():
                 self._configure(
                     ("hnsw.ef_search", str(self.ef_search)),
-                    ("hnsw.iterative_scan", "relaxed_order"),
+                    ("hnsw.iterative_scan", "relaxed_order" if where is None else "strict_order"),
                     ("enable_seqscan", "off"),  # the index even where a scan looks cheaper
                 )
-                rows = self._nearest(vector, limit)
-                if len(rows) < limit and len(rows) < self.count():
+                rows = self._nearest(vector, limit, where)
+                if len(rows) < limit and len(rows) < self._count(where):
                     self._configure(("enable_seqscan", "on"), ("enable_indexscan", "off"))
-                    rows = self._nearest(vector, limit)
+                    rows = self._nearest(vector, limit, where)
         return [SearchResult(id, score) for id, score in rows]
+
+    def _count(self, where: tuple[sql.Composable, list] | None) -> int:
+        if where is None:
+            return self.count()
+        query = sql.SQL("SELECT count(*) FROM {} WHERE {}").format(self.table, where[0])
+        return self.connection.execute(query, where[1]).fetchone()[0]
 
     def _configure(self, *settings: tuple[str, str]) -> None:
         """Set planner and pgvector settings for the current transaction only."""
         calls = sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in settings)
         self.connection.execute(sql.SQL("SELECT {}").format(calls), [value for pair in settings for value in pair])
 
-    def _nearest(self, vector: Embedding, limit: int) -> list[tuple[str, float]]:
+    def _nearest(
+        self, vector: Embedding, limit: int, where: tuple[sql.Composable, list] | None = None
+    ) -> list[tuple[str, float]]:
         """The ``limit`` nearest rows, scored ``1 - cosine distance``, best first.
 
         The query is the shape an index scan serves. The re-sort after a relaxed-order
         iterative scan happens here, not in SQL: PostgreSQL 17+ carries the inner ``ORDER BY``
         out of a materialized CTE, believes the rows sorted and skips an outer re-sort.
         """
-        query = sql.SQL("SELECT id, embedding <=> %(query)b FROM {} ORDER BY embedding <=> %(query)b LIMIT %(limit)s")
-        rows = self.connection.execute(query.format(self.table), {"query": vector, "limit": limit}).fetchall()
+        if where is None:
+            query = sql.SQL("SELECT id, embedding <=> %b FROM {} ORDER BY embedding <=> %b LIMIT %s").format(self.table)
+            params: list = [vector, vector, limit]
+        else:
+            query = sql.SQL("SELECT id, embedding <=> %b FROM {} WHERE {} ORDER BY embedding <=> %b LIMIT %s").format(
+                self.table, where[0]
+            )
+            params = [vector, *where[1], vector, limit]
+        rows = self.connection.execute(query, params).fetchall()
         rows.sort(key=lambda row: (row[1], row[0]))
         return [(id, 1 - distance) for id, distance in rows]
 

@@ -42,6 +42,10 @@ class Coverage:
     """Query kind (``search_mix.query_kind``) -> searches."""
     search_limits: Counter = field(default_factory=Counter)
     """Limit class (``search_mix.limit_class``) -> searches."""
+    filter_operators: Counter = field(default_factory=Counter)
+    """Filter operator -> filtered searches and ``delete_where`` calls whose filter uses it."""
+    filter_selectivity: Counter = field(default_factory=Counter)
+    """Share of the store a filtered search's filter selected (``selectivity_class``) -> searches."""
 
     # -- recording ----------------------------------------------------------------------
     def fault(self, name: str, outcome: str) -> None:
@@ -50,6 +54,13 @@ class Coverage:
     def search(self, kind: str, limit_class: str) -> None:
         self.search_kinds[kind] += 1
         self.search_limits[limit_class] += 1
+
+    def filtered(self, operators: list[str], matching: int | None, count: int) -> None:
+        """A filtered search (``matching`` records of ``count`` selected) or, with ``matching``
+        None, a ``delete_where``."""
+        self.filter_operators.update(operators)
+        if matching is not None:
+            self.filter_selectivity[selectivity_class(matching, count)] += 1
 
     def fired(self, name: str) -> int:
         return sum(self.faults.get(name, Counter()).values())
@@ -69,6 +80,8 @@ class Coverage:
         self.dims.update(other.dims)
         self.search_kinds.update(other.search_kinds)
         self.search_limits.update(other.search_limits)
+        self.filter_operators.update(other.filter_operators)
+        self.filter_selectivity.update(other.filter_selectivity)
 
     # -- reading ------------------------------------------------------------------------
     def warnings(self) -> list[str]:
@@ -112,6 +125,8 @@ class Coverage:
             "dims": {str(d): n for d, n in sorted(self.dims.items())},
             "search_kinds": dict(sorted(self.search_kinds.items())),
             "search_limits": dict(sorted(self.search_limits.items())),
+            "filter_operators": dict(sorted(self.filter_operators.items())),
+            "filter_selectivity": dict(sorted(self.filter_selectivity.items())),
         }
 
     @classmethod
@@ -130,4 +145,19 @@ class Coverage:
             dims=Counter({int(d): n for d, n in data["dims"].items()}),
             search_kinds=Counter(data.get("search_kinds", {})),
             search_limits=Counter(data.get("search_limits", {})),
+            filter_operators=Counter(data.get("filter_operators", {})),
+            filter_selectivity=Counter(data.get("filter_selectivity", {})),
         )
+
+
+SELECTIVITY_CLASSES = ("none", "1%", "10%", "50%", "most", "all")
+"""Upper bounds of the share of the store a filter selects: none, up to 1%, 10%, 50%, under all, all."""
+
+
+def selectivity_class(matching: int, count: int) -> str:
+    if matching == 0:
+        return "none"
+    if matching >= count:
+        return "all"
+    share = matching / count
+    return "1%" if share <= 0.01 else "10%" if share <= 0.1 else "50%" if share <= 0.5 else "most"

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from umi_dst import strict_json
-from umi_dst.campaign.coverage import FAULT_OUTCOMES, Coverage
+from umi_dst.campaign.coverage import FAULT_OUTCOMES, SELECTIVITY_CLASSES, Coverage
 from umi_dst.campaign.shard import SeedReplay, ShardResult
 from umi_dst.html import campaign_page
 from umi_dst.html import page as html_page
@@ -219,6 +219,10 @@ def _coverage_lines(backend: str, c: Coverage) -> list[str]:
     lines.append(
         "- searches by limit class: " + (", ".join(f"{k} {n}" for k, n in sorted(c.search_limits.items())) or "none")
     )
+    if c.filter_operators or c.filter_selectivity:
+        lines.append("- filters by operator: " + ", ".join(f"{k} {n}" for k, n in sorted(c.filter_operators.items())))
+        shares = [f"{k} {c.filter_selectivity[k]}" for k in SELECTIVITY_CLASSES if c.filter_selectivity[k]]
+        lines.append("- filtered searches by share of the store selected: " + (", ".join(shares) or "none"))
     lines += [
         "",
         "| fault or nemesis | fired | write completed | failed, old state | failed, new state | failed, write changes nothing |",

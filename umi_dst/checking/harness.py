@@ -375,6 +375,7 @@ class Harness:
         self.fault_outcome = _told_apart(outcome, sampled)
         if outcome == "new":
             call.apply(self.oracle)
+        self._compare_metadata_after(call, what)
         if self.log:
             self.log(f"  {what}: {outcome} state, as expected")
 
@@ -420,11 +421,19 @@ class Harness:
         self.fault_outcome = _told_apart(outcome, sampled)
         if outcome == "new":
             call.apply(self.oracle)
+        self._compare_metadata_after(call, f"{call.method} with a {target.label(total)}")
         if self.log:
             self.log(
                 f"  {len(states)} crash states over {total} file operations checked; continued from the "
                 f"{target.label(total)}: {outcome} state"
             )
+
+    def _compare_metadata_after(self, call: WriteCall, what: str) -> None:
+        """After a crash point, the metadata of (a sample of) the ids the write changes is the
+        state's too: a vector that landed without its metadata, or the reverse, is caught here."""
+        if declares_filters(self.factory):
+            sample = evenly_spaced(call.changed_ids(), CRASH_STATE_SAMPLE)
+            filter_steps.compare_metadata_of(self, sample, f"after {what}")
 
     def _check_crash_state(self, call: WriteCall, label: str, *, acknowledged: bool) -> None:
         """A fresh connection to one crash state opens and holds all-old or all-new (all-new

@@ -31,6 +31,7 @@ from umi_dst.checking.harness import Harness, describe, evenly_spaced
 from umi_dst.contract import DEFAULT_SCORE_ATOL
 from umi_dst.export.calls import LITERAL_VALUES, BackendCalls, Code, Data, ExportCall, ExportError, indent
 from umi_dst.export.own_class import OwnClassCalls
+from umi_dst.filter_ops import FILTER_OPERATIONS, FilteredSearch, GetMetadata, from_text
 from umi_dst.html.seed_page import page_path
 from umi_dst.operations import (
     Abandon,
@@ -89,7 +90,13 @@ def export_file(path: Path, backend: str | None = None) -> Export:
 
 
 # -- building a script -----------------------------------------------------------------------
-_READS = (Get, Exists, Count, Search)
+_READS = (Get, Exists, Count, Search, FilteredSearch, GetMetadata)
+
+_TYPED = [
+    "def typed(metadata):",
+    '    """Metadata as comparable data: each value with its type (1 is not 1.0 nor True)."""',
+    "    return None if metadata is None else sorted((k, type(v).__name__, v) for k, v in metadata.items())",
+]
 
 _SAME = [
     "def same(a, b):",
@@ -109,7 +116,7 @@ class _Script:
         self.helpers: list[str] = []
         self.left_out: list[str] = []
         self.timing = False
-        self.approximate = spec.endswith("-approx")
+        self.approximate = getattr(self.calls, "approximate", spec.endswith("-approx"))
 
     @property
     def oracle(self) -> SimVectorBackend:
@@ -129,6 +136,12 @@ class _Script:
         ):
             raise ExportError(
                 f"{self.path}: the failing step never reaches the engine (input rejected by validation, or a write failed before it was sent); there is no engine call to export"
+            )
+        tagged = next((i for i, step in enumerate(steps) if isinstance(step.op, FILTER_OPERATIONS)), None)
+        if tagged is not None and not getattr(self.calls, "filters", False):
+            raise ExportError(
+                f"{self.path}: step {tagged} ({steps[tagged].op.kind}) uses metadata and filters, which the "
+                f"export for {self.spec!r} does not render yet"
             )
         if failing is None and "recall" in seed.failure.get("message", ""):
             raise ExportError(f"{self.path}: a recall-floor failure is judged over many searches; it is not exported")
@@ -169,15 +182,16 @@ class _Script:
 
     def _checked_write(self, call: ExportCall) -> list[str]:
         text = _call_text(call)
-        result = "got" if call.method == "delete" else None
+        result = "got" if call.method in ("delete", "delete_where") else None
         lines = ["try:", *indent(self.calls.call(call, result)), "except Exception as error:"]
         lines.append(
             f"    raise AssertionError({_message(text + ' raised %r; it is a valid call and must succeed', 'error')}) from error"
         )
         expected = getattr(self.oracle, call.method)(*call.args)
         if result:
+            same = "is" if isinstance(expected, bool) else "=="
             lines.append(
-                f"assert got is {expected!r}, {_message(text + ' returned %r, expected ' + repr(expected), 'got')}"
+                f"assert got {same} {expected!r}, {_message(text + ' returned %r, expected ' + repr(expected), 'got')}"
             )
         return lines + self._count_check(f"after {text}")
 
@@ -188,6 +202,16 @@ class _Script:
             query = self.harness.embedding(op.query)
             call = ExportCall("search", (query, op.limit), self.data, self.oracle)
             return self.calls.call(call, "got") + self._search_check(call)
+        if isinstance(op, FilteredSearch):
+            query = self.harness.embedding(op.query)
+            call = ExportCall("filtered_search", (query, op.limit, from_text(op.filter)), self.data, self.oracle)
+            return self.calls.call(call, "got") + self._search_check(call)
+        if isinstance(op, GetMetadata):
+            self._need(_TYPED)
+            call = ExportCall("get_metadata", (op.id,), self.data, self.oracle)
+            expected = self.oracle.get_metadata(op.id)
+            message = _message(_call_text(call) + " returned %r, expected " + repr(expected), "got")
+            return [*self.calls.call(call, "got"), f"assert typed(got) == typed({expected!r}), {message}"]
         call = ExportCall(op.kind, (op.id,), self.data, self.oracle)
         lines = self.calls.call(call, "got")
         if isinstance(op, Exists):
@@ -207,8 +231,8 @@ class _Script:
         return [f"assert same({got}, {want}), {_message(_call_text(call) + ' returned %r, expected ' + promise, got)}"]
 
     def _search_check(self, call: ExportCall) -> list[str]:
-        query, limit = call.args
-        expected = [(r.id, r.score) for r in self.oracle.search(query, limit)]
+        query, limit = call.args[:2]
+        expected = [(r.id, r.score) for r in self.oracle.search(query, limit, *call.args[2:])]
         text = _call_text(call)
         lines = [
             f"expected = {_short_list(expected)}  # (id, cosine similarity), best first: numpy, float64, over the stored float32 vectors",
@@ -560,6 +584,10 @@ def _call_text(call: ExportCall) -> str:
         return f"store_batch of {len(call.args[0])} items"
     if call.method == "search":
         return f"search(limit={call.args[1]})"
+    if call.method == "filtered_search":
+        return f"search(limit={call.args[1]}, filter={call.args[2]!r})"
+    if call.method == "delete_where":
+        return f"delete_where({call.args[0]!r})"
     shown = [ascii(a) if isinstance(a, str) and not isinstance(a, Code) else "..." for a in call.args]
     return f"{call.method}({', '.join(shown)})"
 

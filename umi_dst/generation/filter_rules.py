@@ -12,12 +12,31 @@ from collections.abc import Callable
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
+from umi_dst.campaign.coverage import Coverage
 from umi_dst.checking.faults import INJECTED_FAULTS
-from umi_dst.filter_ops import DeleteWhere, FilteredSearch, GetMetadata, StoreBatchTagged, StoreTagged, as_text
+from umi_dst.checking.harness import Harness
+from umi_dst.filter_ops import (
+    DeleteWhere,
+    FilteredSearch,
+    GetMetadata,
+    StoreBatchTagged,
+    StoreTagged,
+    as_text,
+    from_text,
+)
+from umi_dst.filters import operator_names, parse_filter
 from umi_dst.generation import filter_strategies, strategies
 from umi_dst.generation.strategies import IdChoice, Pick, concrete_id, resolve
 from umi_dst.operations import Step
 from umi_dst.recipes import Scaled
+
+
+def cover(coverage: Coverage, op: object, harness: Harness) -> None:
+    """Count a filter operation's operators and, for a search, the share of the store it selected."""
+    if isinstance(op, (FilteredSearch, DeleteWhere)):
+        operators = operator_names(parse_filter(from_text(op.filter)))
+        matching = harness.matching if isinstance(op, FilteredSearch) else None
+        coverage.filtered(operators, matching, harness.oracle.count())
 
 
 def add_rules(machine: type, recipe_dim: int) -> None:

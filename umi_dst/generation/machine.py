@@ -315,6 +315,8 @@ class ContractMachine(RuleBasedStateMachine):
                 search_mix.limit_class(step.op.limit, self.harness.oracle.count()),
             )
             self._cover_cutoff(step.op)
+        else:
+            filter_rules.cover(cover, step.op, self.harness)
 
     def _cover_cutoff(self, op: Search) -> None:
         """Whether the search's cut-off fell between records with equal or nearly equal scores."""
