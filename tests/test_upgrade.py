@@ -149,3 +149,17 @@ def test_an_index_trained_by_an_older_release_is_searched_by_this_one(tmp_path):
     finally:
         harness.close()
         factory.destroy()
+
+
+@pytest.mark.slow
+def test_the_downgrade_probe_compares_every_answer_of_an_older_reader(tmp_path):
+    """The probe behind reports/lance-downgrade.md: lancedb 0.36.0 reads a table this release
+    wrote, index and deletion file included, exactly as this release does."""
+    from umi_dst.studies.lance_downgrade import probe, write_report
+
+    answers = probe("lancedb==0.36.0")
+    assert answers == {"count": "same", "scan": "same", "search": "same"}
+    text = write_report({"lancedb==0.36.0": answers}, "0.40.0", tmp_path).read_text()
+    assert "| lancedb 0.40.0 | 0.36.0 | same | same | same |" in text
+    with pytest.raises(InvalidInput, match="exact release"):
+        probe("lancedb>=0.30")

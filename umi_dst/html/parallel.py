@@ -143,7 +143,7 @@ STYLE = """
 #axis span { position: absolute; top: 0; transform: translateX(-50%); }
 .track { position: relative; height: 26px; border-bottom: 1px dashed #e0e0e0; }
 .track .label { position: absolute; left: -86px; width: 80px; top: 5px; font-size: 12px; text-align: right; color: #37474f; }
-.bar { position: absolute; top: 5px; height: 16px; min-width: 3px; }
+.bar { position: absolute; top: 5px; height: 16px; min-width: 3px; border-right: 1px solid #fff; }
 .bar.ok { background: var(--ok); } .bar.fail { background: var(--fail); } .bar.indet { background: var(--indet); } .bar.cut { background: var(--cut); }
 .bar.core { outline: 3px solid #000; z-index: 2; top: 3px; height: 20px; }
 .bar.opt { background-image: repeating-linear-gradient(45deg, rgba(255,255,255,.6) 0 3px, transparent 3px 6px); }

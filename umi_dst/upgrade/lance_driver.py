@@ -13,9 +13,10 @@ for the new one to read.
 
 ``INDEX`` (JSON: the ``lance-approx`` backend's ``IndexPlan`` fields) makes the store
 approximate as ``lance-approx`` is: the first write that leaves ``min_rows`` rows builds the
-IVF_HNSW_SQ index over cosine distance (sync ``create_index``, in every release since 0.14),
-and searches use it with the plan's ``ef`` and ``refine_factor``; so the current release
-opens an index this release trained, and searches and recall-checks through it.
+IVF_HNSW_SQ index over cosine distance (sync ``create_index``), and searches use it with
+``maximum_nprobes(0)`` and the plan's ``ef`` and ``refine_factor`` (all three present in
+0.25.3, 0.30.2 and 0.36.0); so the current release opens an index this release trained,
+and searches and recall-checks through it.
 """
 
 from __future__ import annotations
