@@ -22,7 +22,9 @@ from umi_dst.adapters import records
 from umi_dst.adapters.langchain import LangChainStore
 from umi_dst.adapters.records import IdMapping, StoreAnswerError
 from umi_dst.adapters.scores import ScoreConvention
+from umi_dst.checking import checks
 from umi_dst.checking.checks import ContractViolation
+from umi_dst.contract import DEFAULT_SCORE_ATOL, SearchResult
 from umi_dst.generation.machine import MachineConfig, run_contract_machine
 
 ADAPTER_BACKENDS = sorted(name for name in registry.BUILTIN_BACKENDS if name.startswith(("langchain-", "mem0-")))
@@ -36,26 +38,7 @@ SLOW_CASES = {"langchain-lancedb": 3, "mem0-pgvector": 3}
 connection): fewer, so each test stays a few seconds; campaigns search them longer."""
 
 
-SCORE_ORDER_FINDINGS = {"langchain-lancedb", "mem0-pgvector"}
-"""Stores whose reported scores the end-of-case search battery (docs/search.md) finds out of
-order (docs/adapters.md, findings); not yet triaged between the integration and the adapter's
-recomputed scores. Strict: once fixed, the mark must go."""
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                raises=ContractViolation, strict=True, reason="search scores out of order (untriaged finding)"
-            ),
-        )
-        if name in SCORE_ORDER_FINDINGS
-        else name
-        for name in ADAPTER_BACKENDS
-    ],
-)
+@pytest.mark.parametrize("name", ADAPTER_BACKENDS)
 def test_registered_adapter_backend_passes_a_short_campaign(name, tmp_path):
     budget = settings(SHORT, max_examples=SLOW_CASES.get(name, SHORT.max_examples))
     run_contract_machine(name, dim=8, workdir=tmp_path, settings=budget, config=SMALL)
@@ -67,6 +50,25 @@ def test_adapter_backend_is_cleaned_up(name, tmp_path):
     factory.open().store("a", np.ones(4, dtype=np.float32))
     factory.destroy()
     assert list(tmp_path.iterdir()) == [], "destroy leaves nothing in the working directory"
+
+
+def test_recomputed_scores_keep_the_store_ranking_within_its_rounding():
+    """A store ranks by float32 arithmetic: two records within its rounding of a tie may come
+    in either order and still pass, but one ranked above a record that beats it does not."""
+    query = np.array([1.0, 0.0], dtype=np.float32)
+    vectors = {name: np.array(v, dtype=np.float32) for name, v in
+               {"exact": [1.0, 0.0], "near": [1.0, 1e-4], "far": [0.5, 0.8]}.items()}  # fmt: skip
+    oracle_scores = np.array([records.cosine(query, v) for v in vectors.values()])
+
+    def check(*ranked):
+        scores = records.ranked_cosines(query, [vectors[name] for name in ranked])
+        results = [SearchResult(name, score) for name, score in zip(ranked, scores)]
+        checks.search_results(results, list(vectors), oracle_scores, 3, DEFAULT_SCORE_ATOL, exact=True)
+
+    assert records.cosine(query, vectors["near"]) < records.cosine(query, vectors["exact"])
+    check("near", "exact", "far")
+    with pytest.raises(ContractViolation, match="search score of 'exact' at rank 1"):
+        check("far", "exact", "near")
 
 
 def test_wrong_score_declaration_is_a_finding(tmp_path):
