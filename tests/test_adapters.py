@@ -107,6 +107,7 @@ def test_score_conventions_invert_their_own_formula(convention):
         ScoreConvention.L2_UNIT: np.sqrt(2 - 2 * cosine),
         ScoreConvention.L2_SQUARED_UNIT: 2 - 2 * cosine,
         ScoreConvention.RELEVANCE: (1 + cosine) / 2,
+        ScoreConvention.INVERSE_L2_SQUARED_UNIT: 1 / (1 + (2 - 2 * cosine)),
     }[convention]
     assert convention.to_cosine(native) == pytest.approx(cosine, abs=1e-12)
 

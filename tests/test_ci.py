@@ -115,7 +115,7 @@ def test_the_tested_set_pins_everything_the_test_extra_installs():
     """A dependency added to pyproject.toml without running .ci/pin would install unpinned."""
     pins = pinned()
     needed: dict[str, str] = {}
-    required("umi-dst", {"test", "lance", "postgres", "bench", "cluster", "langchain", "mem0"}, needed)
+    required("umi-dst", {"test", "lance", "postgres", "bench", "cluster", "langchain", "mem0", "chroma"}, needed)
     del needed["umi-dst"]
     assert sorted(set(needed) - set(pins)) == [], "installed by .[test] but not pinned in constraints.txt"
     for name in needed:

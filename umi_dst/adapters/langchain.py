@@ -69,7 +69,10 @@ class LangChainStore:
     build: Callable[[Path, Embeddings], VectorStore]
     name: str
     score: ScoreConvention = ScoreConvention.COSINE_SIMILARITY
-    """What ``similarity_search_with_score_by_vector`` returns."""
+    """What ``scored_search`` returns beside each document."""
+    scored_search: str = "similarity_search_with_score_by_vector"
+    """The store's method that returns ``(document, score)`` pairs for a vector (names differ:
+    Chroma's is ``similarity_search_by_vector_with_relevance_scores``)."""
     ids: IdMapping = IdMapping.SAME
     has_get_by_ids: bool = True
     """False: ``get`` reads the record from a full listing instead."""
@@ -165,9 +168,8 @@ class LangChainConnection:
         limit = validate_limit(limit)
         values = records.as_stored(query, self._unit)
         if self.declared.has_scores:
-            found = self.vectorstore.similarity_search_with_score_by_vector(
-                values, k=limit, **self.declared.search_kwargs
-            )
+            scored_search = getattr(self.vectorstore, self.declared.scored_search)
+            found = scored_search(values, k=limit, **self.declared.search_kwargs)
             return [
                 SearchResult(records.contract_id(doc.metadata), self.declared.score.to_cosine(score))
                 for doc, score in found
