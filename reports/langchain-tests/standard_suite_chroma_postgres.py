@@ -18,7 +18,9 @@ class TestChromaEmbedded(VectorStoreIntegrationTests):
     @pytest.fixture
     def vectorstore(self, tmp_path):
         client = chromadb.PersistentClient(path=str(tmp_path / "c"), settings=Settings(anonymized_telemetry=False))
-        yield Chroma("umi", self.get_embeddings(), client=client, collection_configuration={"hnsw": {"space": "cosine"}})
+        yield Chroma(
+            "umi", self.get_embeddings(), client=client, collection_configuration={"hnsw": {"space": "cosine"}}
+        )
         client.close()
 
 
