@@ -1,6 +1,6 @@
 """langchain-postgres's PGVector: a second store in the process keeps the first one's dimension.
 
-Found by umi-dst (langchain-postgres adapter, a campaign drawing the dimension per case); needs
+Found by umi-dst (langchain-postgres adapter: two stores of different dimensions in one process); needs
 only langchain-postgres and a PostgreSQL server with pgvector, in which the script makes two
 databases' worth of tables in two fresh schemas and drops them:
 python langchain_postgres_second_dimension_refused.py postgresql+psycopg://...
