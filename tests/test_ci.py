@@ -36,6 +36,7 @@ def script_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "UMI_CI_NO_INSTALL": "1",
         "UMI_SEED_OUTPUT": str(tmp_path / "ci-seeds"),
         "UMI_CI_NO_UPGRADE": "1",
+        "UMI_CI_NO_LANGCHAIN_POSTGRES": "1",
         **extra,
     }
 
@@ -134,7 +135,7 @@ def test_the_tested_set_pins_everything_the_test_extra_installs():
     """A dependency added to pyproject.toml without running .ci/pin would install unpinned."""
     pins = pinned()
     needed: dict[str, str] = {}
-    required("umi-dst", {"test", "lance", "postgres", "bench", "cluster", "langchain", "mem0"}, needed)
+    required("umi-dst", {"test", "lance", "postgres", "bench", "cluster", "langchain", "mem0", "chroma"}, needed)
     del needed["umi-dst"]
     assert sorted(set(needed) - set(pins)) == [], "installed by .[test] but not pinned in constraints.txt"
     for name in needed:

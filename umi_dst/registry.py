@@ -30,8 +30,11 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "langchain-qdrant": "umi_dst.backends.langchain.qdrant:qdrant",
     "langchain-faiss": "umi_dst.backends.langchain.faiss:flat",
     "langchain-lancedb": "umi_dst.backends.langchain.lancedb:cosine",
+    "langchain-chroma": "umi_dst.backends.langchain.chroma:chroma",
+    "langchain-postgres": "umi_dst.backends.langchain.postgres:pgvector",
     "mem0-qdrant": "umi_dst.backends.mem0.qdrant:qdrant",
     "mem0-pgvector": "umi_dst.backends.mem0.pgvector:pgvector",
+    "mem0-chroma": "umi_dst.backends.mem0.chroma:chroma",
 }
 """Every built-in backend; the upstream variants are case studies, not campaign defaults, and
 the ``langchain-*`` and ``mem0-*`` ones test an integration layer (docs/adapters.md)."""

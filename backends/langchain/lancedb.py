@@ -1,7 +1,9 @@
 """LanceDB's LangChain store (``langchain-community``), embedded in the working directory.
 
 It offers neither ``get_by_ids`` nor a score-returning search by vector, so records are read
-through its search; ``mode="append"`` because its default (``"overwrite"``) replaces the whole
+through its search. Its ``distance="cosine"`` only picks the relevance-score function, and
+every search ranks by LanceDB's default, L2, unless it is given ``metrics="cosine"``
+(docs/adapters.md, findings): each search is. ``mode="append"`` because its default (``"overwrite"``) replaces the whole
 table on every ``add_texts``, and since an append keeps the old row of a re-added id, an
 upsert deletes the record first. The table is created up front: before its first
 ``add_texts`` the store has none, and its search raises ``AttributeError`` (docs/adapters.md,
@@ -10,6 +12,7 @@ findings).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import lancedb
@@ -47,6 +50,12 @@ cosine = LangChainStore(
     has_get_by_ids=False,
     has_scores=False,
     replaces_on_add=False,
+    search_kwargs={"metrics": "cosine"},
     count=_count,
     packages=("langchain-core", "langchain-community", "lancedb"),
 )
+
+
+as_documented = dataclasses.replace(cosine, search_kwargs={})
+"""The store as its documentation has it, ``distance="cosine"`` alone: it ranks by L2, and
+the finding's seed (``seeds/umi_dst.backends.langchain.lancedb-as_documented/``) fails on it."""

@@ -13,8 +13,18 @@ import uuid
 
 from mem0.vector_stores.pgvector import PGVector
 
-store = PGVector(dbname=None, collection_name=f"clamp_{uuid.uuid4().hex[:8]}", embedding_model_dims=2, user=None,
-                 password=None, host=None, port=None, diskann=False, hnsw=False, connection_string=sys.argv[1])
+store = PGVector(
+    dbname=None,
+    collection_name=f"clamp_{uuid.uuid4().hex[:8]}",
+    embedding_model_dims=2,
+    user=None,
+    password=None,
+    host=None,
+    port=None,
+    diskann=False,
+    hnsw=False,
+    connection_string=sys.argv[1],
+)
 try:
     store.insert([[-1.0, 0.0]], payloads=[{"data": "opposite"}], ids=[str(uuid.uuid4())])
     (hit,) = store.search("", [1.0, 0.0], 1)

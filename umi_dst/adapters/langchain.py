@@ -12,8 +12,8 @@ the store on its own terms and anything else it does is a finding.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
@@ -69,14 +69,21 @@ class LangChainStore:
     build: Callable[[Path, Embeddings], VectorStore]
     name: str
     score: ScoreConvention = ScoreConvention.COSINE_SIMILARITY
-    """What ``similarity_search_with_score_by_vector`` returns."""
+    """What ``scored_search`` returns beside each document."""
+    scored_search: str = "similarity_search_with_score_by_vector"
+    """The store's method that returns ``(document, score)`` pairs for a vector (names differ:
+    Chroma's is ``similarity_search_by_vector_with_relevance_scores``)."""
     ids: IdMapping = IdMapping.SAME
     has_get_by_ids: bool = True
     """False: ``get`` reads the record from a full listing instead."""
     has_scores: bool = True
-    """False: scores are the cosine of the query and the vector the record came back with."""
+    """False: scores are the cosine of the query and the vector the record came back with
+    (``records.ranked_cosines``)."""
     replaces_on_add: bool = True
     """False: ``add_texts`` refuses an existing id, so the adapter deletes it first."""
+    search_kwargs: Mapping[str, object] = field(default_factory=dict)
+    """Keyword arguments every search takes, for a store whose constructor does not reach its
+    search (LanceDB's ``metrics``)."""
     count: Callable[[VectorStore], int] | None = None
     """The store's own count; None counts a full listing (stores of up to 10,000 records)."""
     close: Callable[[VectorStore], None] | None = None
@@ -161,16 +168,16 @@ class LangChainConnection:
         limit = validate_limit(limit)
         values = records.as_stored(query, self._unit)
         if self.declared.has_scores:
-            found = self.vectorstore.similarity_search_with_score_by_vector(values, k=limit)
+            scored_search = getattr(self.vectorstore, self.declared.scored_search)
+            found = scored_search(values, k=limit, **self.declared.search_kwargs)
             return [
                 SearchResult(records.contract_id(doc.metadata), self.declared.score.to_cosine(score))
                 for doc, score in found
             ]
-        results = []
-        for doc in self.vectorstore.similarity_search_by_vector(values, k=limit):
-            id = records.contract_id(doc.metadata)
-            results.append(SearchResult(id, records.cosine(query, records.vector_of(doc.metadata, id, self.dim))))
-        return results
+        documents = self.vectorstore.similarity_search_by_vector(values, k=limit, **self.declared.search_kwargs)
+        ids = [records.contract_id(doc.metadata) for doc in documents]
+        vectors = [records.vector_of(doc.metadata, id, self.dim) for id, doc in zip(ids, documents)]
+        return [SearchResult(id, score) for id, score in zip(ids, records.ranked_cosines(query, vectors))]
 
     def _documents(self, ids: list[str]) -> list:
         """The documents the store holds for ``ids``, in one call."""
@@ -182,7 +189,7 @@ class LangChainConnection:
     def _listing(self) -> list:
         """Every record, as the store's own search returns them (one query reaches all)."""
         probe = [1.0] + [0.0] * (self.dim - 1)
-        return self.vectorstore.similarity_search_by_vector(probe, k=MAX_LIMIT)
+        return self.vectorstore.similarity_search_by_vector(probe, k=MAX_LIMIT, **self.declared.search_kwargs)
 
     def _store_id(self, id: str) -> str:
         return self.declared.ids.store_id(id)

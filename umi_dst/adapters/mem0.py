@@ -32,7 +32,8 @@ class Mem0Store:
     """What ``search`` returns as each hit's ``score``."""
     has_scores: bool = True
     """False: the store's scores lose information (clamped, rounded), so each is the cosine
-    of the query and the vector the record came back with; ranking is still the store's."""
+    of the query and the vector the record came back with (``records.ranked_cosines``);
+    the ranking is still the store's."""
     ids: IdMapping = IdMapping.UUID
     """mem0 itself writes UUIDs, and several of its stores accept nothing else."""
     count: Callable[[VectorStoreBase], int] | None = None
@@ -136,10 +137,9 @@ class Mem0Connection:
             return [
                 SearchResult(records.contract_id(hit.payload), self.declared.score.to_cosine(hit.score)) for hit in hits
             ]
-        found = [(records.contract_id(hit.payload), hit.payload) for hit in hits]
-        return [
-            SearchResult(id, records.cosine(query, records.vector_of(payload, id, self.dim))) for id, payload in found
-        ]
+        ids = [records.contract_id(hit.payload) for hit in hits]
+        vectors = [records.vector_of(hit.payload, id, self.dim) for id, hit in zip(ids, hits)]
+        return [SearchResult(id, score) for id, score in zip(ids, records.ranked_cosines(query, vectors))]
 
     def _store_id(self, id: str) -> str:
         return self.declared.ids.store_id(id)

@@ -9,8 +9,9 @@ from the contract id, deterministically, and the metadata keeps the original.
 from __future__ import annotations
 
 import enum
+import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -76,7 +77,22 @@ def as_stored(vector: Embedding, unit: bool) -> list[float]:
 
 
 def cosine(query: Embedding, vector: Embedding) -> float:
-    """The contract's score, for a store whose own scores are missing or lossy: the float64
-    cosine of the query and the vector the record came back with."""
+    """The float64 cosine of the query and the vector a record came back with."""
     a, b = query.astype(np.float64), vector.astype(np.float64)
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def ranked_cosines(query: Embedding, vectors: Sequence[Embedding]) -> list[float]:
+    """The contract's scores, for a store whose own are missing or lossy, of the records it
+    ranked in this order: each the float64 cosine, lowered to the one ranked above it.
+
+    The store ranks by its own float32 arithmetic, so records within its rounding of a tie may
+    come in either order; a plain float64 cosine would then read as a ranking mistake. The
+    running minimum keeps them in order and moves no score by more than the store misranked
+    it: a record ranked above one it does not beat by the tolerance still fails the score check.
+    """
+    scores, lowest = [], math.inf
+    for vector in vectors:
+        lowest = min(lowest, cosine(query, vector))
+        scores.append(lowest)
+    return scores

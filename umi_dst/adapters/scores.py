@@ -21,6 +21,9 @@ class ScoreConvention(enum.Enum):
     """Squared Euclidean distance between the unit vectors: ``2 - 2 cosine``."""
     RELEVANCE = "relevance"
     """``(1 + cosine) / 2``, in [0, 1]."""
+    INVERSE_L2_SQUARED_UNIT = "inverse_l2_squared_unit"
+    """``1 / (1 + d)`` of the squared Euclidean distance ``d`` between the unit vectors:
+    ``1 / (3 - 2 cosine)``, in [0.2, 1] (mem0's Chroma store)."""
 
     def to_cosine(self, score: float) -> float:
         score = float(score)
@@ -32,9 +35,15 @@ class ScoreConvention(enum.Enum):
             return 1.0 - score * score / 2.0
         if self is ScoreConvention.L2_SQUARED_UNIT:
             return 1.0 - score / 2.0
-        return 2.0 * score - 1.0
+        if self is ScoreConvention.RELEVANCE:
+            return 2.0 * score - 1.0
+        return (3.0 - 1.0 / score) / 2.0
 
     @property
     def needs_unit_vectors(self) -> bool:
         """A Euclidean score says nothing of the cosine unless the store holds unit vectors."""
-        return self in (ScoreConvention.L2_UNIT, ScoreConvention.L2_SQUARED_UNIT)
+        return self in (
+            ScoreConvention.L2_UNIT,
+            ScoreConvention.L2_SQUARED_UNIT,
+            ScoreConvention.INVERSE_L2_SQUARED_UNIT,
+        )
