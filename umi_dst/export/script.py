@@ -52,6 +52,8 @@ RENDERERS: dict[str, str] = {
     "lance": "umi_dst.backends.lance.export:exact_calls",
     "lance-approx": "umi_dst.backends.lance.export:approximate_calls",
     "lance-upstream": "umi_dst.backends.lance.export:upstream_calls",
+    "lance-postfilter": "umi_dst.backends.lance.export:postfilter_calls",
+    "lance-spliced-filter": "umi_dst.backends.lance.export:spliced_filter_calls",
     "umi_dst.backends.lance.upstream:batch_loop": "umi_dst.backends.lance.export:batch_loop_calls",
     "postgres": "umi_dst.backends.postgres.export:exact_calls",
     "postgres-approx": "umi_dst.backends.postgres.export:approximate_calls",
@@ -222,7 +224,9 @@ class _Script:
         if isinstance(op, FilteredSearch):
             query = self.harness.embedding(op.query)
             call = ExportCall("filtered_search", (query, op.limit, from_text(op.filter)), self.data, self.oracle)
-            return self.calls.call(call, "got") + self._search_check(call)
+            raised = _message(_call_text(call) + " raised %r; it is a valid call and must succeed", "error")
+            lines = ["try:", *indent(self.calls.call(call, "got")), "except Exception as error:"]
+            return [*lines, f"    raise AssertionError({raised}) from error", *self._search_check(call)]
         if isinstance(op, GetMetadata):
             self._need(_TYPED)
             call = ExportCall("get_metadata", (op.id,), self.data, self.oracle)
