@@ -424,22 +424,32 @@ def test_embedded_helpers_take_the_backends_constants_and_compile() -> None:
         embedded(after_commits, NO_SUCH=1)
 
 
-def test_filter_case_study_exports_as_the_engines_own_sql(tmp_path, standalone):
-    """The filter in PostgreSQL's terms: containment on jsonb, a bound parameter, and the
-    HNSW settings of each backend; the case study's script fails, the fixed backend's passes."""
-    seed = ROOT / "seeds" / "postgres-hnsw-where" / "hnsw-where-without-iterative-scan-under-returns.json"
-    scripts = _export_all(tmp_path, [(seed, "postgres-hnsw-where"), (seed, "postgres-approx")])
-    (_, broken), (_, fixed_script) = scripts
-    assert (
-        "WHERE (metadata @> %s::jsonb)" in broken.read_text() and "'hnsw.iterative_scan', 'off'" in broken.read_text()
-    )
-    assert "'hnsw.iterative_scan', 'strict_order'" in fixed_script.read_text()
+FILTER_CASE_STUDIES = {
+    "postgres-hnsw-where": ("WHERE (metadata @> %s::jsonb)", "returned 0 results, expected 1"),
+    "lance-postfilter": ("prefilter=False", "returned 0 results, expected 1"),
+    "lance-spliced-filter": ("COALESCE(m_s_73 = ''', false)", "Unterminated string literal"),
+}
+"""Each filter case study: a fragment of the filter in the engine's own terms (as the script
+writes it), and its script's failure."""
+
+
+@pytest.mark.slow
+def test_filter_case_studies_export_as_the_engines_own_terms(tmp_path, standalone):
+    """The filter as the engine gets it (jsonb containment with a bound parameter; a Lance
+    ``where`` string); each case study's script fails as its seed did, the fixed backend's passes."""
+    plan = []
+    for name in FILTER_CASE_STUDIES:
+        [seed] = sorted((ROOT / "seeds" / name).glob("*.json"))
+        plan += [(seed, name), (seed, fixed(seed))]
+    scripts = _export_all(tmp_path, plan)
     outcomes = _run_side_by_side(standalone, scripts)
-    assert outcomes[broken][0] == 1 and "returned 0 results, expected 1" in outcomes[broken][1]
-    assert outcomes[fixed_script][0] == 0, outcomes[fixed_script][1]
-
-
-def test_filter_seed_of_a_backend_without_a_filter_renderer_is_refused_by_name(tmp_path):
-    seed = ROOT / "seeds" / "lance-postfilter" / "filter-applied-after-limit-under-returns.json"
-    with pytest.raises(ExportError, match=r"step 0 \(store_batch_tagged\) uses metadata and filters"):
-        export_file(seed)
+    for (_, path), (_, backend) in zip(scripts, plan):
+        code, output = outcomes[path]
+        if backend in FILTER_CASE_STUDIES:
+            fragment, failure = FILTER_CASE_STUDIES[backend]
+            assert fragment in path.read_text(), fragment
+            assert code == 1 and failure in output, f"{path.name}:\n{output}"
+        else:
+            assert code == 0, f"{path.name}:\n{output}"
+    fixed_postgres = next(path for (_, path), (_, backend) in zip(scripts, plan) if backend == "postgres-approx")
+    assert "'hnsw.iterative_scan', 'strict_order'" in fixed_postgres.read_text()

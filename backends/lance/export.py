@@ -7,6 +7,9 @@ with the constants taken from those modules: a change there should change what i
 
 from __future__ import annotations
 
+from umi_dst.backends.lance.filter_sql import WhereWriter
+from umi_dst.backends.lance.filter_upstream import SplicingWhereWriter
+from umi_dst.backends.lance.metadata_columns import KIND_TYPES, column_name, kind_letter, needed_fields
 from umi_dst.backends.lance.nemeses import AFTER_COMMITS, REWRITE_CHUNK, CompetingWriter, KillWriter
 from umi_dst.backends.lance.script_helpers import after_commits, retry
 from umi_dst.backends.lance.store import (
@@ -23,6 +26,8 @@ from umi_dst.backends.lance.upstream import UPSTREAM_RETRY
 
 from umi_dst.checking.crash_states import CRASH
 from umi_dst.export.calls import Code, ExportCall, ExportError, Rendered, embedded, indent
+from umi_dst.filters import MATCH_ALL, parse_filter
+from umi_dst.metadata import Metadata, split_batch
 from umi_dst.operations import CrashPoint
 from umi_dst.validation import last_wins
 
@@ -50,6 +55,10 @@ class LanceCalls:
     cosine search (flat, or through the HNSW index of an ``IndexPlan``)."""
 
     requirements = ("lancedb", "pyarrow", "numpy")
+    filters = True
+    """Renders metadata (typed columns) and filters (the backend's ``where`` strings)."""
+    where_writer: type[WhereWriter] = WhereWriter
+    prefilter = True
 
     def __init__(
         self,
@@ -71,6 +80,8 @@ class LanceCalls:
         self._retry = False
         self._faults = False
         self._turns = False
+        self._columns: dict[str, str] = {}
+        """Metadata columns the script's table has, name -> kind letter (``metadata_columns``)."""
 
     # -- the script around the calls -----------------------------------------------------------
     def imports(self) -> list[str]:
@@ -103,6 +114,8 @@ class LanceCalls:
             "    flat = pa.array(np.asarray(vectors, dtype=np.float32).ravel())",
             "    return pa.Table.from_arrays([pa.array(ids, pa.string()), pa.FixedSizeListArray.from_arrays(flat, DIM)], schema=SCHEMA)",
         ]
+        if self._columns:
+            lines += _METADATA_HELPERS
         if self._retry:
             lines += self._retry_lines()
         if self._turns:
@@ -166,23 +179,38 @@ class LanceCalls:
         return getattr(self, f"_{call.method}")(call, result)
 
     def _store(self, call: ExportCall, result: str | None) -> list[str]:
-        return self._upsert(call, [call.args[0]], [call.args[1]])
+        metadatas = [call.args[2] or {}] if len(call.args) > 2 else None
+        return self._upsert(call, [call.args[0]], [call.args[1]], metadatas)
 
     def _store_batch(self, call: ExportCall, result: str | None) -> list[str]:
-        items = last_wins(call.args[0])
+        pairs, metadatas = split_batch(call.args[0])
+        latest = dict(zip((id for id, _ in pairs), metadatas))
+        items = last_wins(pairs)
         if not items:
             return ["pass  # an empty batch never reaches the engine"]
-        return self._upsert(call, [id for id, _ in items], [v for _, v in items])
+        tagged = [latest[id] for id, _ in items] if any(latest.values()) else None
+        return self._upsert(call, [id for id, _ in items], [v for _, v in items], tagged)
 
-    def _upsert(self, call: ExportCall, ids: list, vectors: list) -> list[str]:
+    def _upsert(self, call: ExportCall, ids: list, vectors: list, metadatas: list[Metadata] | None = None) -> list[str]:
         data = f"rows([{', '.join(_literal(i) for i in ids)}], {_vectors(vectors, call)})"
+        added = []
+        if metadatas or self._columns:
+            if call.shared:
+                raise ExportError("metadata written by racing clients or under a fault is not exported yet")
+            metadatas = metadatas or [{}] * len(ids)
+            new = [f for name, f in needed_fields(metadatas).items() if name not in self._columns]
+            if new:
+                fields = ", ".join(f"pa.field({f.name!r}, {_ARROW[kind_letter_of(f.name)]})" for f in new)
+                added = [f"table.add_columns([{fields}])  # the metadata columns this write needs, all null"]
+                self._columns.update((f.name, kind_letter_of(f.name)) for f in new)
+            data = f"tagged_rows({data}, {{{self._column_values(metadatas)}}})"
         merge = f"table.merge_insert({_ID}).when_matched_update_all().when_not_matched_insert_all().execute({data})"
         if call.shared and not self.table_up_front:
             self._created = True
             ensure = ["if table is None:", f"    table = db.create_table({_TABLE}, schema=SCHEMA, exist_ok=True)"]
         else:
             ensure = self._ensure_table()
-        lines = [*ensure, self._retried(merge, call)]
+        lines = [*ensure, *added, self._retried(merge, call)]
         after = call.before.count() + len({i for i in ids if not isinstance(i, Code) and not call.before.exists(i)})
         if self.index is not None and not self._indexed and after >= self.index.min_rows and not call.shared:
             self._indexed = True
@@ -252,6 +280,57 @@ class LanceCalls:
         return [
             f"found = {vector_query}.select([{_ID}, '_distance']).limit({limit}).to_arrow()",
             f"{result} = [(id, {self._score('d')}) for id, d in zip(found[{_ID}].to_pylist(), found['_distance'].to_pylist())]",
+        ]
+
+    def _column_values(self, metadatas: list[Metadata]) -> str:
+        """``name: (type, values)`` for every metadata column: each row's value, None where it has none."""
+        parts = []
+        for name, kind in self._columns.items():
+            values = [_metadata_value(m, name, kind) for m in metadatas]
+            parts.append(f"{name!r}: ({_ARROW[kind]}, [{', '.join(values)}])")
+        return ", ".join(parts)
+
+    def _where(self, filter: dict) -> str:
+        """The ``where`` string the backend sends for ``filter`` over the script's columns."""
+        return self.where_writer({ID_COLUMN, VECTOR_COLUMN, *self._columns}).write(parse_filter(filter))
+
+    def _filtered_search(self, call: ExportCall, result: str | None) -> list[str]:
+        query, limit, filter = call.arg(0), call.args[1], call.args[2]
+        if call.shared:
+            raise ExportError("a filtered search among racing clients is not exported yet")
+        if parse_filter(filter) == MATCH_ALL:
+            return self._search(ExportCall("search", call.args[:2], call.data, call.before), result)
+        where = self._where(filter)
+        search = f"table.search({query}, vector_column_name={_VECTOR})"
+        prefilter = f".where({where!r}, prefilter={self.prefilter})"
+        selected = f".select([{_ID}, '_distance']).limit({limit}).to_arrow()"
+        lines = [f"found = {search}{self._search_options(limit)}{prefilter}{selected}"]
+        if self.index is not None:
+            exact = f"{search}.distance_type('cosine').bypass_vector_index().where({where!r}, prefilter=True)"
+            lines += [
+                f"if found.num_rows < {limit} and table.count_rows({where!r}) > found.num_rows:  # short: scan the matches",
+                f"    found = {exact}{selected}",
+            ]
+        pairs = f"zip(found[{_ID}].to_pylist(), found['_distance'].to_pylist())"
+        return lines + [f"{result} = [(id, {self._score('d')}) for id, d in {pairs}]"]
+
+    def _delete_where(self, call: ExportCall, result: str | None) -> list[str]:
+        if call.shared:
+            raise ExportError("a delete_where among racing clients or under a fault is not exported yet")
+        where = self._where(call.args[0])
+        target = result or "deleted"
+        return [
+            f"{target} = 0  # nothing matches: nothing to delete, no commit",
+            f"if table.search().where({where!r}).select([{_ID}]).limit(1).to_arrow().num_rows > 0:",
+            f"    {target} = table.delete({where!r}).num_deleted_rows",
+            *indent(self._committed(call)),
+        ]
+
+    def _get_metadata(self, call: ExportCall, result: str | None) -> list[str]:
+        columns = "".join(f", {name!r}" for name in self._columns)
+        return [
+            f"found = table.search().where({self._id_filter(call)}).select([{_ID}{columns}]).limit(2).to_arrow()",
+            f"{result} = metadata_of(found.to_pylist()[0]) if found.num_rows else None",
         ]
 
     def _search_options(self, limit: int) -> str:
@@ -439,7 +518,7 @@ class UpstreamLanceCalls(LanceCalls):
             lines += indent(self._upsert(loop, [Code("id")], [Code("vector")]))
         return lines
 
-    def _upsert(self, call: ExportCall, ids: list, vectors: list) -> list[str]:
+    def _upsert(self, call: ExportCall, ids: list, vectors: list, metadatas: None = None) -> list[str]:
         (id,), (vector,) = ids, vectors
         data = f"rows([{_literal(id)}], {_vector(vector, call)})"
         create = f"table = db.create_table({_TABLE}, data={data})"
@@ -537,3 +616,56 @@ def upstream_calls(dim: int) -> UpstreamLanceCalls:
 
 def batch_loop_calls(dim: int) -> BatchLoopLanceCalls:
     return BatchLoopLanceCalls(dim)
+
+
+_ARROW = {"s": "pa.string()", "i": "pa.int64()", "f": "pa.float64()", "b": "pa.bool_()"}
+"""The Arrow type of each metadata column kind, as source (``metadata_columns.KIND_TYPES``)."""
+assert set(_ARROW) == set(KIND_TYPES)
+
+
+def kind_letter_of(name: str) -> str:
+    """The kind letter of a metadata column's name (``m_<kind>_<hex>``)."""
+    return name[2]
+
+
+def _metadata_value(metadata: Metadata, name: str, kind: str) -> str:
+    for key, value in metadata.items():
+        if column_name(key, kind_letter(value)) == name:
+            return ascii(value) if isinstance(value, str) else repr(value)
+    return "None"
+
+
+_METADATA_HELPERS = [
+    "",
+    "",
+    "def tagged_rows(table, columns):",
+    '    """``rows`` with the metadata columns: name -> (Arrow type, each row\'s value or None)."""',
+    "    for name, (kind, values) in columns.items():",
+    "        table = table.append_column(pa.field(name, kind), pa.array(values, kind))",
+    "    return table",
+    "",
+    "",
+    "def metadata_of(row):",
+    '    """A row\'s metadata: column m_<kind>_<hex of the key> holds the key\'s value of that kind."""',
+    '    return {bytes.fromhex(name[4:]).decode(): value for name, value in row.items() if name.startswith("m_") and value is not None}',
+]
+
+
+class PostfilterLanceCalls(LanceCalls):
+    """``lance-postfilter`` (``filter_upstream``): the filter after the search's ``LIMIT``."""
+
+    prefilter = False
+
+
+class SplicedFilterLanceCalls(LanceCalls):
+    """``lance-spliced-filter`` (``filter_upstream``): string values spliced into ``where`` unescaped."""
+
+    where_writer = SplicingWhereWriter
+
+
+def postfilter_calls(dim: int) -> PostfilterLanceCalls:
+    return PostfilterLanceCalls(dim)
+
+
+def spliced_filter_calls(dim: int) -> SplicedFilterLanceCalls:
+    return SplicedFilterLanceCalls(dim)

@@ -21,6 +21,8 @@ from umi_dst.backends.lance.factory import LanceFactory, build_factory
 from umi_dst.backends.lance.filter_sql import WhereWriter
 from umi_dst.backends.lance.store import LanceVectorBackend
 
+from umi_dst.export.calls import renderer_at
+
 
 class PostfilterLanceBackend(LanceVectorBackend):
     """``lance`` with the filter applied to the first ``limit`` results, not before them."""
@@ -52,3 +54,7 @@ def spliced_filter(workdir: Path, dim: int) -> LanceFactory:
     return build_factory(
         workdir, dim, name="lance-spliced-filter", backend_class=SplicedFilterLanceBackend, filters=True
     )
+
+
+postfilter.export_calls = renderer_at("umi_dst.backends.lance.export:postfilter_calls")
+spliced_filter.export_calls = renderer_at("umi_dst.backends.lance.export:spliced_filter_calls")

@@ -205,7 +205,9 @@ class _Script:
         if isinstance(op, FilteredSearch):
             query = self.harness.embedding(op.query)
             call = ExportCall("filtered_search", (query, op.limit, from_text(op.filter)), self.data, self.oracle)
-            return self.calls.call(call, "got") + self._search_check(call)
+            raised = _message(_call_text(call) + " raised %r; it is a valid call and must succeed", "error")
+            lines = ["try:", *indent(self.calls.call(call, "got")), "except Exception as error:"]
+            return [*lines, f"    raise AssertionError({raised}) from error", *self._search_check(call)]
         if isinstance(op, GetMetadata):
             self._need(_TYPED)
             call = ExportCall("get_metadata", (op.id,), self.data, self.oracle)
