@@ -15,7 +15,14 @@ from pathlib import Path
 import lancedb
 import pyarrow as pa
 from umi_dst.backends.lance.nemeses import lance_nemeses
-from umi_dst.backends.lance.store import CompactionPolicy, IndexPlan, LanceStore, LanceVectorBackend, RetryPolicy
+from umi_dst.backends.lance.store import (
+    MAINTENANCE,
+    CompactionPolicy,
+    IndexPlan,
+    LanceStore,
+    LanceVectorBackend,
+    RetryPolicy,
+)
 
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Nemesis
 from umi_dst.validation import validate_dim
@@ -32,6 +39,8 @@ class LanceFactory:
     nemeses: Mapping[str, Nemesis] = field(default_factory=dict)
     create_table: bool = True
     """Create the empty table now, while no connection exists (see ``ensure_table``)."""
+    maintenance: tuple[str, ...] = MAINTENANCE
+    """The maintenance operations the machine runs as steps (``LanceVectorBackend.maintain``)."""
 
     def __post_init__(self) -> None:
         if self.create_table:

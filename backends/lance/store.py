@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -38,7 +39,7 @@ from lancedb.index import HnswSq
 from lancedb.query import AsyncVectorQuery
 from lancedb.table import AsyncTable
 
-from umi_dst.contract import Embedding, SearchResult
+from umi_dst.contract import Embedding, InvalidInput, SearchResult
 from umi_dst.validation import (
     last_wins,
     validate_batch,
@@ -49,6 +50,9 @@ from umi_dst.validation import (
 )
 
 T = TypeVar("T")
+
+MAINTENANCE = ("build_index", "cleanup_versions", "optimize")
+"""The maintenance operations a Lance store declares (``LanceVectorBackend.maintain``)."""
 
 TABLE_NAME = "vectors"
 ID_COLUMN = "id"
@@ -338,6 +342,27 @@ class LanceVectorBackend:
         table = self.table
         if table is not None:
             self._retry.run(lambda: self.run(table.optimize()), "optimize")
+
+    def maintain(self, operation: str) -> None:
+        """Run one of ``MAINTENANCE`` with lancedb's own call (the ``Maintained`` capability).
+
+        ``build_index`` (re)builds the ANN index over every row now stored, replacing any index
+        (in exact mode too: searches bypass it, so it must change nothing); ``optimize``
+        compacts, applies deletion files and folds unindexed rows into the index;
+        ``cleanup_versions`` does the same and removes every version but the latest.
+        """
+        if operation not in MAINTENANCE:
+            raise InvalidInput(f"unknown maintenance operation {operation!r}; Lance offers {MAINTENANCE}")
+        table = self.ensure_table()
+        config = (self.config.index or IndexPlan()).config()
+        calls: dict[str, Callable[[], Awaitable[object]]] = {
+            "build_index": lambda: table.create_index(VECTOR_COLUMN, replace=True, config=config),
+            "optimize": table.optimize,
+            "cleanup_versions": lambda: table.optimize(cleanup_older_than=timedelta(0)),
+        }
+        with warnings.catch_warnings():  # that readers of older versions fail: this connection reads the latest
+            warnings.filterwarnings("ignore", r"optimize\(cleanup_older_than=0\)", UserWarning)
+            self._retry.run(lambda: self.run(calls[operation]()), operation)
 
     # -- reads --------------------------------------------------------------------------
     def _id_filter(self, id: str) -> Expr | str:

@@ -18,9 +18,11 @@ from psycopg.types import TypeInfo
 from umi_dst.backends.postgres.crash_points import nemeses_for
 from umi_dst.backends.postgres.server import Server, admin_connection, new_schema_name, server, server_versions
 from umi_dst.backends.postgres.store import (
+    APPROXIMATE_MAINTENANCE,
     DEFAULT_EF_SEARCH,
     DEFAULT_INDEX_MIN_ROWS,
     DEFAULT_RECALL_FLOOR,
+    EXACT_MAINTENANCE,
     INLINE_STORAGE,
     PostgresVectorBackend,
 )
@@ -82,6 +84,11 @@ class PostgresFactory:
     @property
     def approximate(self) -> bool:
         return self.ef_search is not None
+
+    @property
+    def maintenance(self) -> tuple[str, ...]:
+        """The maintenance operations the machine runs as steps (``PostgresVectorBackend.maintain``)."""
+        return APPROXIMATE_MAINTENANCE if self.approximate else EXACT_MAINTENANCE
 
     @property
     def table(self) -> sql.Identifier:

@@ -4,7 +4,8 @@ Counted over the generated test cases only (never the replays of shrinking): ope
 each fault and nemesis with how its write then ended (``completed`` despite the fault, or
 failed and resolved to the ``old`` or the ``new`` state, or ``unchanged``: the write changes
 nothing, so the two states are one), the largest store and batch, searches
-whose cut-off fell on an exact tie or a near tie, the dimensions and the longest case.
+whose cut-off fell on an exact tie or a near tie, maintenance operations run and cut off by
+their fault, the dimensions and the longest case.
 Coverages add up, so shards, workers and CI jobs merge into one.
 """
 
@@ -42,6 +43,11 @@ class Coverage:
     """Query kind (``search_mix.query_kind``) -> searches."""
     search_limits: Counter = field(default_factory=Counter)
     """Limit class (``search_mix.limit_class``) -> searches."""
+    declared_maintenance: set[str] = field(default_factory=set)
+    maintenance: Counter = field(default_factory=Counter)
+    """Maintenance operation -> steps that ran it."""
+    maintenance_interrupted: Counter = field(default_factory=Counter)
+    """Maintenance operation -> steps whose fault cut it off (it raised, or a crash left it part-way)."""
 
     # -- recording ----------------------------------------------------------------------
     def fault(self, name: str, outcome: str) -> None:
@@ -50,6 +56,10 @@ class Coverage:
     def search(self, kind: str, limit_class: str) -> None:
         self.search_kinds[kind] += 1
         self.search_limits[limit_class] += 1
+
+    def maintained(self, operation: str, interrupted: bool) -> None:
+        self.maintenance[operation] += 1
+        self.maintenance_interrupted[operation] += interrupted
 
     def fired(self, name: str) -> int:
         return sum(self.faults.get(name, Counter()).values())
@@ -69,6 +79,9 @@ class Coverage:
         self.dims.update(other.dims)
         self.search_kinds.update(other.search_kinds)
         self.search_limits.update(other.search_limits)
+        self.declared_maintenance |= other.declared_maintenance
+        self.maintenance.update(other.maintenance)
+        self.maintenance_interrupted.update(other.maintenance_interrupted)
 
     # -- reading ------------------------------------------------------------------------
     def warnings(self) -> list[str]:
@@ -83,7 +96,19 @@ class Coverage:
                     f"{name} fired only {fired} times (fewer than {MIN_FIRINGS}): swarm testing switches it on "
                     "or off per test case, so few cases can leave it rare; a larger --examples fires it more"
                 )
-        return lines + self._search_warnings()
+        return lines + self._search_warnings() + self._maintenance_warnings()
+
+    def _maintenance_warnings(self) -> list[str]:
+        """A declared maintenance operation run or cut off fewer than ``MIN_FIRINGS`` times."""
+        lines = []
+        for name in sorted(self.declared_maintenance):
+            ran, cut = self.maintenance.get(name, 0), self.maintenance_interrupted.get(name, 0)
+            if ran < MIN_FIRINGS or cut < MIN_FIRINGS:
+                lines.append(
+                    f"maintenance {name} ran {ran} times and was cut off by a fault {cut} times "
+                    f"(fewer than {MIN_FIRINGS})"
+                )
+        return lines
 
     def _search_warnings(self) -> list[str]:
         searches = self.operations.get("search", 0)
@@ -112,6 +137,9 @@ class Coverage:
             "dims": {str(d): n for d, n in sorted(self.dims.items())},
             "search_kinds": dict(sorted(self.search_kinds.items())),
             "search_limits": dict(sorted(self.search_limits.items())),
+            "declared_maintenance": sorted(self.declared_maintenance),
+            "maintenance": dict(sorted(self.maintenance.items())),
+            "maintenance_interrupted": dict(sorted(self.maintenance_interrupted.items())),
         }
 
     @classmethod
@@ -130,4 +158,7 @@ class Coverage:
             dims=Counter({int(d): n for d, n in data["dims"].items()}),
             search_kinds=Counter(data.get("search_kinds", {})),
             search_limits=Counter(data.get("search_limits", {})),
+            declared_maintenance=set(data.get("declared_maintenance", [])),
+            maintenance=Counter(data.get("maintenance", {})),
+            maintenance_interrupted=Counter(data.get("maintenance_interrupted", {})),
         )

@@ -40,6 +40,7 @@ from umi_dst.operations import (
     Exists,
     Get,
     Invalid,
+    Maintain,
     Reopen,
     Search,
     Step,
@@ -163,6 +164,9 @@ class _Script:
             return []
         if isinstance(op, (Reopen, Abandon)):
             return [what] + self.calls.connect()
+        if isinstance(op, Maintain):
+            self.left_out.append(f"step {index} (maintain {op.operation}): maintenance is not exported")
+            return []
         if isinstance(op, _READS):
             if not last:
                 self.left_out.append(f"step {index} ({op.kind}): a read that passed")

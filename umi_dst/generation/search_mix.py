@@ -130,15 +130,16 @@ def _explicit(vector: np.ndarray) -> Explicit:
     return Explicit(tuple(float(x) for x in vector))
 
 
-def _rules(recipe_dim: int) -> dict[str, Callable]:
-    def searches(self, query: Recipe, limits: list[LimitChoice]) -> None:
-        """Run ``query`` once per limit choice, each resolved against the state of its step."""
-        harness = self.harness
-        query = resolve(query, harness.oracle.ids())
-        for choice in limits:
-            _, scores = harness.oracle.scores(harness.embedding(query))
-            self.run(Step(Search(query, concrete_limit(choice, scores, self.factory.score_atol))))
+def searches(machine, query: Recipe, limits: list[LimitChoice]) -> None:
+    """Run ``query`` on ``machine`` once per limit choice, each resolved against the state of its step."""
+    harness = machine.harness
+    query = resolve(query, harness.oracle.ids())
+    for choice in limits:
+        _, scores = harness.oracle.scores(harness.embedding(query))
+        machine.run(Step(Search(query, concrete_limit(choice, scores, machine.factory.score_atol))))
 
+
+def _rules(recipe_dim: int) -> dict[str, Callable]:
     @rule(query=aimed_queries(), limits=limit_lists)
     def search_aimed(self, query: Recipe, limits: list[LimitChoice]) -> None:
         searches(self, query, limits)
