@@ -1,0 +1,173 @@
+"""Maintenance as steps (issue 24): each declared operation of the real engines keeps every
+result, under faults too; the step is named in seed files; the planted regime bugs are caught."""
+
+from __future__ import annotations
+
+import pytest
+
+from umi_dst import registry
+from umi_dst.campaign.coverage import MIN_FIRINGS, Coverage
+from umi_dst.checking.checks import ContractViolation
+from umi_dst.checking.harness import Harness
+from umi_dst.contract import InvalidDeclaration, InvalidInput, declared_maintenance
+from umi_dst.operations import Bulk, CrashPoint, Delete, Maintain, Search, Step, StoreBatch
+from umi_dst.recipes import Random, Scaled
+from umi_dst.seedfiles.codec import decode_step, encode_step
+from umi_dst.selftest import maintenance_mutants
+
+DIM = 8
+
+
+def _filled(factory) -> Harness:
+    """A harness over 30 records, five of them deleted since (deletion files, holes in the index)."""
+    harness = Harness(factory)
+    harness.run(Step(StoreBatch((), Bulk(1, 30, 30))))
+    for id in harness.oracle.ids()[:5]:
+        harness.run(Step(Delete(id)))
+    return harness
+
+
+@pytest.mark.parametrize(
+    "spec, declared",
+    [
+        ("lance", ("build_index", "cleanup_versions", "optimize")),
+        ("lance-approx", ("build_index", "cleanup_versions", "optimize")),
+        ("postgres", ("reindex", "vacuum")),
+        ("postgres-approx", ("build_index", "reindex", "vacuum")),
+    ],
+)
+def test_each_declared_operation_changes_no_result(spec, declared, tmp_path):
+    factory = registry.resolve(spec)(tmp_path, DIM)
+    harness = _filled(factory)
+    try:
+        assert declared_maintenance(factory) == declared
+        for operation in declared:
+            harness.run(Step(Maintain(operation)))
+            assert not harness.maintenance_interrupted
+            harness.run(Step(StoreBatch((("after-" + operation, Random(7)),), None)))
+            harness.run(Step(Search(Scaled("after-" + operation, 0), harness.oracle.count())))
+        harness.finish()
+    finally:
+        harness.close()
+        factory.destroy()
+
+
+@pytest.mark.parametrize(
+    "spec, fault, at",
+    [
+        ("lance-approx", "error_before", None),
+        ("lance-approx", "crash", CrashPoint("after_ops", 2)),
+        ("postgres-approx", "terminate_connection", CrashPoint("before_statement")),
+    ],
+)
+def test_an_operation_cut_off_by_its_fault_leaves_every_record(spec, fault, at, tmp_path):
+    factory = registry.resolve(spec)(tmp_path, DIM)
+    harness = _filled(factory)
+    try:
+        harness.run(Step(Maintain("build_index"), fault, at))
+        assert harness.maintenance_interrupted
+        assert harness.fault_outcome == "unchanged"
+        harness.finish()
+        if fault == "crash":
+            assert harness.crash_states_checked == 0  # maintenance crash states are checked by maintenance_steps
+    finally:
+        harness.close()
+        factory.destroy()
+
+
+def test_an_undeclared_operation_is_refused_by_name(tmp_path):
+    factory = registry.resolve("lance")(tmp_path, DIM)
+    harness = Harness(factory)
+    try:
+        with pytest.raises(ContractViolation, match="declares no maintenance operation 'vacuum'"):
+            harness.run(Step(Maintain("vacuum")))
+        with pytest.raises(InvalidInput, match="unknown maintenance operation 'compact'"):
+            harness.backend.maintain("compact")
+    finally:
+        harness.close()
+        factory.destroy()
+
+
+def test_a_declaration_that_is_not_a_tuple_of_names_is_refused():
+    class Factory:
+        name = "odd"
+        maintenance = "optimize"
+
+    with pytest.raises(InvalidDeclaration, match="maintenance = 'optimize'"):
+        declared_maintenance(Factory())
+    assert declared_maintenance(object()) == ()
+
+
+def test_a_maintenance_step_round_trips_through_a_seed_file():
+    step = Step(Maintain("cleanup_versions"), "crash", CrashPoint("torn", 3))
+    encoded = encode_step(step)
+    assert encoded == {"kind": "maintain", "operation": "cleanup_versions", "fault": "crash",
+                       "at": {"point": "torn", "k": 3}}  # fmt: skip
+    assert decode_step(encoded, "steps[0]") == step
+
+
+def test_coverage_warns_for_an_operation_rarely_run_or_cut_off():
+    coverage = Coverage(declared_maintenance={"optimize", "vacuum"})
+    for _ in range(MIN_FIRINGS):
+        coverage.maintained("optimize", interrupted=True)
+        coverage.maintained("vacuum", interrupted=False)
+    warnings = [line for line in coverage.warnings() if line.startswith("maintenance")]
+    assert warnings == [
+        f"maintenance vacuum ran {MIN_FIRINGS} times and was cut off by a fault 0 times (fewer than {MIN_FIRINGS})"
+    ]
+    assert Coverage.from_json(coverage.to_json()).maintenance_interrupted == coverage.maintenance_interrupted
+
+
+CAUGHT_BY = {
+    "appended_rows_never_searched": "search returned 16 results, expected",
+    "compaction_resurrects_delete": "which is not stored",
+    "compaction_drops_update": "not a bit-exact round trip",
+}
+
+
+def regime(mutant: str, harness: Harness) -> list[Step]:
+    """The steps that reach the regime a planted bug breaks, over ``_filled``'s store."""
+    live = harness.oracle.ids()[-1]
+    count = harness.oracle.count()
+    return {
+        "appended_rows_never_searched": [
+            Step(Maintain("build_index")),
+            Step(StoreBatch((("appended-1", Random(11)), ("appended-2", Random(12))), None)),
+            Step(Search(Scaled("appended-2", 0), count + 2)),
+        ],
+        "compaction_resurrects_delete": [Step(Delete(live)), Step(Maintain("optimize"))],
+        "compaction_drops_update": [Step(StoreBatch(((live, Random(13)),), None)), Step(Maintain("cleanup_versions"))],
+    }[mutant]
+
+
+@pytest.mark.parametrize("mutant", sorted(maintenance_mutants.MAINTENANCE_MUTANTS))
+def test_each_planted_regime_bug_is_caught_and_the_correct_store_passes(mutant, tmp_path):
+    for spec, caught in ((mutant, True), ("control", False)):
+        factory = getattr(maintenance_mutants, spec)(tmp_path / spec, DIM)
+        harness = _filled(factory)
+        try:
+            steps = regime(mutant, harness)
+            if caught:
+                with pytest.raises(ContractViolation, match=CAUGHT_BY[mutant]):
+                    for step in steps:
+                        harness.run(step)
+            else:
+                for step in steps:
+                    harness.run(step)
+                harness.finish()
+        finally:
+            harness.close()
+            factory.destroy()
+
+
+def test_campaign_machine_gets_maintenance_rules_for_a_declaring_backend_only(tmp_path):
+    from umi_dst.campaign.shard import DEFAULT_CONFIG
+    from umi_dst.generation.machine import MachineConfig, contract_machine
+
+    def rules(spec, config):
+        machine = contract_machine(registry.resolve(spec), dim=DIM, workdir=tmp_path / spec, config=config)
+        return {"maintain", "search_appended", "rebuild_after_deletes"} & set(dir(machine))
+
+    assert rules("lance-approx", DEFAULT_CONFIG) == {"maintain", "search_appended", "rebuild_after_deletes"}
+    assert rules("sim", DEFAULT_CONFIG) == set()
+    assert rules("lance-approx", MachineConfig()) == set()
