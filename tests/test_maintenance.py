@@ -9,7 +9,7 @@ from umi_dst import registry
 from umi_dst.campaign.coverage import MIN_FIRINGS, Coverage
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.checking.harness import Harness
-from umi_dst.contract import InvalidDeclaration, InvalidInput, declared_maintenance
+from umi_dst.contract import InvalidDeclaration, InvalidInput, declared_maintenance, unindexed_rows
 from umi_dst.operations import Bulk, CrashPoint, Delete, Maintain, Search, Step, StoreBatch
 from umi_dst.recipes import Random, Scaled
 from umi_dst.seedfiles.codec import decode_step, encode_step
@@ -171,3 +171,23 @@ def test_campaign_machine_gets_maintenance_rules_for_a_declaring_backend_only(tm
     assert rules("lance-approx", DEFAULT_CONFIG) == {"maintain", "search_appended", "rebuild_after_deletes"}
     assert rules("sim", DEFAULT_CONFIG) == set()
     assert rules("lance-approx", MachineConfig()) == set()
+
+
+def test_lance_says_how_many_rows_its_index_leaves_out_until_a_compaction(tmp_path):
+    factory = registry.resolve("lance-approx")(tmp_path, DIM)
+    harness = _filled(factory)
+    try:
+        harness.run(Step(Maintain("build_index")))
+        assert unindexed_rows(harness.backend) == 0
+        harness.run(Step(StoreBatch((("appended-1", Random(11)), ("appended-2", Random(12))), None)))
+        assert unindexed_rows(harness.backend) == 2
+        harness.run(Step(Maintain("optimize")))
+        assert unindexed_rows(harness.backend) == 0
+    finally:
+        harness.close()
+        factory.destroy()
+    exact = registry.resolve("lance")(tmp_path / "exact", DIM)
+    try:
+        assert unindexed_rows(exact.open()) is None  # exact mode: every search is a flat scan
+    finally:
+        exact.destroy()

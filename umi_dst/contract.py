@@ -105,10 +105,18 @@ class Maintained(Protocol):
     it supports (``build_index``, ``optimize``, ``cleanup_versions``, ``reindex``, ...).
     ``maintain(name)`` runs the engine's own call for one of them. A maintenance operation
     never changes a result: every read after it, whether it completed or was cut off, must
-    answer as before (docs/maintenance.md).
+    answer as before (docs/maintenance.md). A backend whose index leaves recent rows outside
+    it may also offer ``unindexed_rows() -> int | None``, for coverage.
     """
 
     def maintain(self, operation: str) -> None: ...
+
+
+def unindexed_rows(backend: object) -> int | None:
+    """Rows the backend's searches now reach outside its ANN index, if it says (its optional
+    ``unindexed_rows()``); ``None``: it does not say, or has no index to be outside of."""
+    probe = getattr(backend, "unindexed_rows", None)
+    return None if probe is None else probe()
 
 
 def declared_maintenance(factory: object) -> tuple[str, ...]:

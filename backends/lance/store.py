@@ -364,6 +364,16 @@ class LanceVectorBackend:
             warnings.filterwarnings("ignore", r"optimize\(cleanup_older_than=0\)", UserWarning)
             self._retry.run(lambda: self.run(calls[operation]()), operation)
 
+    def unindexed_rows(self) -> int | None:
+        """Rows an approximate search reaches only by the flat scan beside the ANN index
+        (written since the index was built or last folded them in); ``None`` in exact mode
+        or with no index yet, where every search is a flat scan (coverage)."""
+        table = self.table
+        if table is None or self.config.index is None:
+            return None
+        stats = self.run(table.index_stats(f"{VECTOR_COLUMN}_idx"))
+        return None if stats is None else stats.num_unindexed_rows
+
     # -- reads --------------------------------------------------------------------------
     def _id_filter(self, id: str) -> Expr | str:
         """A predicate matching exactly ``id``; the id travels as a literal value."""

@@ -5,7 +5,7 @@ each fault and nemesis with how its write then ended (``completed`` despite the 
 failed and resolved to the ``old`` or the ``new`` state, or ``unchanged``: the write changes
 nothing, so the two states are one), the largest store and batch, searches
 whose cut-off fell on an exact tie or a near tie, maintenance operations run and cut off by
-their fault, the dimensions and the longest case.
+their fault, searches over rows outside an ANN index, the dimensions and the longest case.
 Coverages add up, so shards, workers and CI jobs merge into one.
 """
 
@@ -48,6 +48,10 @@ class Coverage:
     """Maintenance operation -> steps that ran it."""
     maintenance_interrupted: Counter = field(default_factory=Counter)
     """Maintenance operation -> steps whose fault cut it off (it raised, or a crash left it part-way)."""
+    index_probed_searches: int = 0
+    """Searches after which the backend said how many rows its index left out (``unindexed_rows``)."""
+    unindexed_searches: int = 0
+    """... and of those, the searches over a store with rows outside the index."""
 
     # -- recording ----------------------------------------------------------------------
     def fault(self, name: str, outcome: str) -> None:
@@ -82,6 +86,8 @@ class Coverage:
         self.declared_maintenance |= other.declared_maintenance
         self.maintenance.update(other.maintenance)
         self.maintenance_interrupted.update(other.maintenance_interrupted)
+        self.index_probed_searches += other.index_probed_searches
+        self.unindexed_searches += other.unindexed_searches
 
     # -- reading ------------------------------------------------------------------------
     def warnings(self) -> list[str]:
@@ -108,6 +114,10 @@ class Coverage:
                     f"maintenance {name} ran {ran} times and was cut off by a fault {cut} times "
                     f"(fewer than {MIN_FIRINGS})"
                 )
+        if self.index_probed_searches and self.unindexed_searches < MIN_FIRINGS:
+            lines.append(
+                f"only {self.unindexed_searches} searches ran with rows outside the index (fewer than {MIN_FIRINGS})"
+            )
         return lines
 
     def _search_warnings(self) -> list[str]:
@@ -140,6 +150,8 @@ class Coverage:
             "declared_maintenance": sorted(self.declared_maintenance),
             "maintenance": dict(sorted(self.maintenance.items())),
             "maintenance_interrupted": dict(sorted(self.maintenance_interrupted.items())),
+            "index_probed_searches": self.index_probed_searches,
+            "unindexed_searches": self.unindexed_searches,
         }
 
     @classmethod
@@ -161,4 +173,6 @@ class Coverage:
             declared_maintenance=set(data.get("declared_maintenance", [])),
             maintenance=Counter(data.get("maintenance", {})),
             maintenance_interrupted=Counter(data.get("maintenance_interrupted", {})),
+            index_probed_searches=data.get("index_probed_searches", 0),
+            unindexed_searches=data.get("unindexed_searches", 0),
         )

@@ -219,6 +219,15 @@ def _coverage_lines(backend: str, c: Coverage) -> list[str]:
     lines.append(
         "- searches by limit class: " + (", ".join(f"{k} {n}" for k, n in sorted(c.search_limits.items())) or "none")
     )
+    if c.declared_maintenance:
+        lines.append(
+            "- maintenance run / cut off by a fault: "
+            + ", ".join(
+                f"{k} {c.maintenance[k]} / {c.maintenance_interrupted[k]}" for k in sorted(c.declared_maintenance)
+            )
+        )
+    if c.index_probed_searches:
+        lines.append(f"- searches with rows outside the ANN index {c.unindexed_searches} of {c.index_probed_searches}")
     lines += [
         "",
         "| fault or nemesis | fired | write completed | failed, old state | failed, new state | failed, write changes nothing |",

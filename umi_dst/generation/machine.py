@@ -33,7 +33,7 @@ from umi_dst.campaign import signatures
 from umi_dst.campaign.coverage import Coverage
 from umi_dst.campaign.workers import raise_if_terminated
 from umi_dst.checking.harness import Harness
-from umi_dst.contract import FactoryBuilder, declared_maintenance, declares_filters
+from umi_dst.contract import FactoryBuilder, declared_maintenance, declares_filters, unindexed_rows
 from umi_dst.generation import filter_rules, maintenance_rules, search_mix, strategies
 from umi_dst.generation.determinism import seed_only_generation
 from umi_dst.generation.strategies import IdChoice, NearDuplicate, Pick, concrete_id, resolve
@@ -324,6 +324,9 @@ def contract_machine(
                     search_mix.limit_class(step.op.limit, self.harness.oracle.count()),
                 )
                 self._cover_cutoff(step.op)
+                if self.maintenance and (unindexed := unindexed_rows(self.harness.backend)) is not None:
+                    cover.index_probed_searches += 1
+                    cover.unindexed_searches += unindexed > 0
 
         def _cover_cutoff(self, op: Search) -> None:
             """Whether the search's cut-off fell between records with equal or nearly equal scores."""

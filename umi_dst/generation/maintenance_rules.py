@@ -23,8 +23,10 @@ from umi_dst.operations import CrashPoint, Delete, Maintain, Step, StoreBatch
 from umi_dst.recipes import Random, Recipe, Scaled
 
 STRIKES = (3, 4)
-"""A maintenance step runs under a fault 3 times in 4, else with none: each operation is to be
-cut off by a fault often (the coverage floor counts both), and a clean run is the common case."""
+"""A ``search_after_maintenance`` step runs under a fault 3 times in 4, else with none; a
+``maintain`` step always runs under one, and the index builds of ``search_appended`` and
+``rebuild_after_deletes`` under none: each operation is to be cut off by a fault often (the
+coverage floor counts runs and cut-offs alike) and searched after clean runs too."""
 APPENDED = (1, 12)
 """New records a ``search_appended`` rule writes after an index build (bounds included)."""
 DELETED = (2, 16)
@@ -61,9 +63,10 @@ def _rules(recipe_dim: int) -> dict[str, Callable]:
         return self.maintenance[choice % len(self.maintenance)]
 
     @precondition(lambda self: bool(self.maintenance))
-    @rule(**maintenance)
-    def maintain(self, choice: int, fault: int, strike: int, point: int, k: int) -> None:
-        _maintain(self, operation(self, choice), fault, strike, point, k)
+    @rule(**{name: drawn for name, drawn in maintenance.items() if name != "strike"})
+    def maintain(self, choice: int, fault: int, point: int, k: int) -> None:
+        """A maintenance operation under one of the case's faults."""
+        _maintain(self, operation(self, choice), fault, 1, point, k)
 
     @precondition(lambda self: bool(self.maintenance))
     @rule(**maintenance, query=search_mix.aimed_queries(), limits=search_mix.limit_lists)
