@@ -191,3 +191,36 @@ def test_lance_says_how_many_rows_its_index_leaves_out_until_a_compaction(tmp_pa
         assert unindexed_rows(exact.open()) is None  # exact mode: every search is a flat scan
     finally:
         exact.destroy()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", sorted(maintenance_mutants.MAINTENANCE_MUTANTS))
+def test_the_main_jobs_budget_catches_each_planted_regime_bug_and_its_seed_replays(mutant, tmp_path):
+    """The machine of ``umi-dst run`` (its default configuration, cases and steps) finds the bug."""
+    from umi_dst.campaign.shard import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STEPS, run_campaign
+    from umi_dst.seedfiles.replay import replay_file
+
+    spec = f"umi_dst.selftest.maintenance_mutants:{mutant}"
+    result = run_campaign(spec, dim=None, examples=DEFAULT_EXAMPLES, steps=DEFAULT_STEPS, seed=0,
+                          seeds_dir=tmp_path / "seeds", workdir=tmp_path, config=DEFAULT_CONFIG)  # fmt: skip
+    assert not result.passed, f"{mutant} was not caught within the main job's budget"
+    assert replay_file(result.seed_path, workdir=tmp_path).reproduced
+    control = "umi_dst.selftest.maintenance_mutants:control"
+    assert not replay_file(result.seed_path, backend=control, workdir=tmp_path).reproduced
+
+
+def test_a_seed_with_a_maintenance_step_replays_its_verdict_and_names_the_step(tmp_path):
+    from umi_dst.seedfiles import seeds
+    from umi_dst.seedfiles.replay import replay_file
+
+    steps = [Step(StoreBatch((), Bulk(1, 30, 30))), Step(Delete("bulk-1-9")), Step(Maintain("optimize"))]
+    seed = seeds.SeedFile("umi_dst.selftest.maintenance_mutants:compaction_resurrects_delete", DIM, steps,
+                          {"step": 2, "error": "ContractViolation", "message": ""}, {})  # fmt: skip
+    path = seeds.write(seed, tmp_path / "seeds")
+    lines: list[str] = []
+    assert replay_file(path, workdir=tmp_path, log=lines.append).at_step == 2
+    assert "step 2: maintain(operation='optimize')" in lines
+    control = "umi_dst.selftest.maintenance_mutants:control"
+    assert not replay_file(path, backend=control, workdir=tmp_path).reproduced
+    with pytest.raises(seeds.MalformedSeed, match=r"steps\[2\].operation: backend 'sim' declares no maintenance"):
+        replay_file(path, backend="sim", workdir=tmp_path)
