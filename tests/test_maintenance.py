@@ -9,8 +9,8 @@ from umi_dst import registry
 from umi_dst.campaign.coverage import MIN_FIRINGS, Coverage
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.checking.harness import Harness
-from umi_dst.contract import InvalidDeclaration, InvalidInput, declared_maintenance, unindexed_rows
-from umi_dst.operations import Bulk, CrashPoint, Delete, Maintain, Search, Step, StoreBatch
+from umi_dst.contract import InvalidDeclaration, InvalidInput, declared_maintenance, declared_schedules, unindexed_rows
+from umi_dst.operations import Bulk, CrashPoint, Delete, Maintain, Schedule, Search, Step, StoreBatch
 from umi_dst.recipes import Random, Scaled
 from umi_dst.seedfiles.codec import decode_step, encode_step
 from umi_dst.selftest import maintenance_mutants
@@ -224,3 +224,23 @@ def test_a_seed_with_a_maintenance_step_replays_its_verdict_and_names_the_step(t
     assert not replay_file(path, backend=control, workdir=tmp_path).reproduced
     with pytest.raises(seeds.MalformedSeed, match=r"steps\[2\].operation: backend 'sim' declares no maintenance"):
         replay_file(path, backend="sim", workdir=tmp_path)
+
+
+def test_a_schedule_step_sets_when_the_store_builds_its_index_and_seeds_name_it(tmp_path):
+    factory = registry.resolve("lance-approx")(tmp_path, DIM)
+    harness = Harness(factory)
+    try:
+        assert declared_schedules(factory) == {"compaction_every": (0, 4, 32), "index_min_rows": (8, 100, 1000)}
+        harness.run(Step(Schedule("index_min_rows", 1000)))
+        harness.run(Step(Schedule("compaction_every", 0)))
+        harness.run(Step(StoreBatch((), Bulk(1, 30, 30))))
+        assert harness.backend.run(harness.backend.table.list_indices()) == []  # 30 rows: no index yet
+        assert harness.backend.config.compaction is None
+        with pytest.raises(ContractViolation, match="declares no schedule index_min_rows = 7"):
+            harness.run(Step(Schedule("index_min_rows", 7)))
+        harness.finish()
+    finally:
+        harness.close()
+        factory.destroy()
+    step = Step(Schedule("compaction_every", 4))
+    assert decode_step(encode_step(step), "steps[0]") == step

@@ -112,6 +112,17 @@ class Maintained(Protocol):
     def maintain(self, operation: str) -> None: ...
 
 
+def declared_schedules(factory: object) -> dict[str, tuple[int, ...]]:
+    """The automatic schedules a factory lets a case set, each with the values it may take.
+
+    Optional: ``schedules`` (setting name -> values, Lance's ``compaction_every``, an index's
+    ``index_min_rows``) and ``schedule(setting, value)``, which applies to the connections
+    opened after it. A case that draws one runs a ``Schedule`` step, so its seed names the
+    regime it reached (docs/maintenance.md)."""
+    declared = getattr(factory, "schedules", {})
+    return {name: tuple(values) for name, values in sorted(declared.items())}
+
+
 def unindexed_rows(backend: object) -> int | None:
     """Rows the backend's searches now reach outside its ANN index, if it says (its optional
     ``unindexed_rows()``); ``None``: it does not say, or has no index to be outside of."""

@@ -118,6 +118,16 @@ class Maintain:
     kind: ClassVar[str] = "maintain"
 
 
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Set one of the backend's automatic schedules (how often it compacts, when it builds its
+    index) for the connections opened from now on, and reopen: the seed names the regime."""
+
+    setting: str
+    value: int
+    kind: ClassVar[str] = "schedule"
+
+
 Write = Store | StoreBatch | Delete | StoreTagged | StoreBatchTagged | DeleteWhere
 Operation = (
     Store
@@ -131,6 +141,7 @@ Operation = (
     | Reopen
     | Abandon
     | Maintain
+    | Schedule
     | StoreTagged
     | StoreBatchTagged
     | DeleteWhere
@@ -151,6 +162,7 @@ OPERATION_KINDS: dict[str, type] = {
         Reopen,
         Abandon,
         Maintain,
+        Schedule,
         *FILTER_OPERATIONS,
     )
 }

@@ -31,6 +31,8 @@ from umi_dst.contract import DEFAULT_SCORE_ATOL, Nemesis
 from umi_dst.validation import validate_dim
 
 TEMP_BUFFERS = "256MB"
+INDEX_MIN_ROWS = (8, 100, 1000)
+"""Rows at which an approximate store builds its index on its own, as a case may draw it."""
 
 _vector_types: dict[str, TypeInfo] = {}
 
@@ -89,6 +91,17 @@ class PostgresFactory:
     def maintenance(self) -> tuple[str, ...]:
         """The maintenance operations the machine runs as steps (``PostgresVectorBackend.maintain``)."""
         return APPROXIMATE_MAINTENANCE if self.approximate else EXACT_MAINTENANCE
+
+    @property
+    def schedules(self) -> dict[str, tuple[int, ...]]:
+        """The automatic schedule a case may set: the rows at which approximate mode builds its index."""
+        return {"index_min_rows": INDEX_MIN_ROWS} if self.approximate else {}
+
+    def schedule(self, setting: str, value: int) -> None:
+        """Apply a schedule to the connections opened from now on."""
+        if setting not in self.schedules:
+            raise ValueError(f"{self.name} has no schedule {setting!r}; it has {sorted(self.schedules)}")
+        self.index_min_rows = value
 
     @property
     def table(self) -> sql.Identifier:

@@ -50,6 +50,7 @@ from umi_dst.operations import (
     Invalid,
     Maintain,
     Reopen,
+    Schedule,
     Search,
     Step,
     Store,
@@ -151,6 +152,8 @@ class Harness:
         elif isinstance(op, Abandon):
             self._abandoned.append(self.backend)
             self.backend = self.factory.open()
+        elif isinstance(op, Schedule):
+            maintenance_steps.schedule(self, op)
         else:
             raise TypeError(f"unknown operation {op!r}")
         checks.equal("count()", self.backend.count(), self.oracle.count())

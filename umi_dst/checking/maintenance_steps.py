@@ -7,6 +7,8 @@ its file operations. It must never change a result, so the oracle does nothing, 
 the fault did, the store is then compared record for record with the oracle (every crash
 state too); the harness's count check and the steps that follow check the rest.
 
+A ``Schedule`` step sets one of the backend's automatic schedules and reopens.
+
 Kept apart from ``umi_dst.checking.harness`` so the capability is one module.
 """
 
@@ -18,8 +20,8 @@ from typing import Any, Protocol
 from umi_dst.checking import crash_states, file_ops
 from umi_dst.checking.checks import ContractViolation, equal
 from umi_dst.checking.faults import INJECTED_FAULTS, inject
-from umi_dst.contract import Maintained, WriteCall
-from umi_dst.operations import CrashPoint, Maintain, Step
+from umi_dst.contract import Maintained, WriteCall, declared_schedules
+from umi_dst.operations import CrashPoint, Maintain, Schedule, Step
 
 
 class Harness(Protocol):
@@ -70,6 +72,18 @@ def run(harness: Harness, step: Step) -> bool:
         interrupted = False
     harness._compare_every_record(f"after maintain({op.operation!r})")
     return interrupted
+
+
+def schedule(harness: Harness, op: Schedule) -> None:
+    """Set one of the factory's automatic schedules, then reopen so the connection follows it."""
+    values = declared_schedules(harness.factory).get(op.setting, ())
+    if op.value not in values:
+        raise ContractViolation(
+            f"backend {harness.factory.name!r} declares no schedule {op.setting} = {op.value}; "
+            f"it declares {declared_schedules(harness.factory)}"
+        )
+    harness.factory.schedule(op.setting, op.value)
+    harness.reopen()
 
 
 def _under_fault(harness: Harness, call: WriteCall, fault: str, at: CrashPoint | None) -> bool:

@@ -42,6 +42,7 @@ from umi_dst.operations import (
     Invalid,
     Maintain,
     Reopen,
+    Schedule,
     Search,
     Step,
     Write,
@@ -164,8 +165,8 @@ class _Script:
             return []
         if isinstance(op, (Reopen, Abandon)):
             return [what] + self.calls.connect()
-        if isinstance(op, Maintain):
-            self.left_out.append(f"step {index} (maintain {op.operation}): maintenance is not exported")
+        if isinstance(op, (Maintain, Schedule)):
+            self.left_out.append(f"step {index} ({describe(step)}): maintenance is not exported")
             return []
         if isinstance(op, _READS):
             if not last:

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
+from umi_dst.contract import declared_schedules
 from umi_dst.generation import search_mix, strategies
 from umi_dst.generation.search_mix import LimitChoice
 from umi_dst.generation.strategies import Pick, concrete_id
-from umi_dst.operations import CrashPoint, Delete, Maintain, Step, StoreBatch
+from umi_dst.operations import CrashPoint, Delete, Maintain, Schedule, Step, StoreBatch
 from umi_dst.recipes import Random, Recipe, Scaled
 
 STRIKES = (3, 4)
@@ -98,8 +99,17 @@ def _rules(recipe_dim: int) -> dict[str, Callable]:
         self.run(Step(Maintain("build_index")))
         search_mix.searches(self, query, limits)
 
+    @precondition(lambda self: bool(declared_schedules(self.factory)))
+    @rule(setting=st.integers(0, 15), value=st.integers(0, 15))
+    def reschedule(self, setting: int, value: int) -> None:
+        """Set one of the backend's automatic schedules (compaction cadence, index threshold)."""
+        schedules = declared_schedules(self.factory)
+        name = sorted(schedules)[setting % len(schedules)]
+        self.run(Step(Schedule(name, schedules[name][value % len(schedules[name])])))
+
     return {
         "maintain": maintain,
+        "reschedule": reschedule,
         "search_after_maintenance": search_after_maintenance,
         "search_appended": search_appended,
         "rebuild_after_deletes": rebuild_after_deletes,
