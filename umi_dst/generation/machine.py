@@ -477,7 +477,7 @@ def contract_machine(
     if filters:
         filter_rules.add_rules(ContractMachine, recipe_dim)
     if maintenance and config.maintenance_steps:
-        maintenance_rules.add_rules(ContractMachine, recipe_dim)
+        maintenance_rules.add_rules(ContractMachine, recipe_dim, maintenance)
     ContractMachine.record = record
     ContractMachine.__name__ = ContractMachine.__qualname__ = (
         f"ContractMachine_{getattr(builder, '__name__', 'backend')}"

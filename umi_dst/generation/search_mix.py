@@ -34,7 +34,7 @@ from umi_dst.recipes import Explicit, Negated, Perturbed, Random, Recipe, Scaled
 LIMIT_CLASSES = ("tie", "count", "near_10", "near_40", "near_100", "one")
 """How a limit is aimed; ``count``, ``near_*`` take an offset of -1, 0 or +1."""
 AROUND = {"near_10": 10, "near_40": 40, "near_100": 100}
-SEARCHES_PER_RULE = (3, 5)
+SEARCHES_PER_RULE = (4, 6)
 """An aimed-search rule runs the same query at this many limits (bounds included): a search
 costs a backend far less than a write, and one query at several cut-offs tries the top-k rule
 at each."""
