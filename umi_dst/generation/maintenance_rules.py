@@ -57,7 +57,7 @@ def _maintain(machine, operation: str, fault: int, strike: int, point: int, k: i
 def _faulty_maintenance_rule(operation: str) -> Callable:
     """``operation`` under one of the case's faults, always: a rule per operation, so each is run
     and cut off about as often whatever else the rules run (a single rule drawing among them
-    left the ones no other rule runs under the coverage floor: 9 to 13 cut-offs in 50 cases)."""
+    left the ones no other rule runs under the coverage floor: reports/maintenance-20261207.md)."""
 
     @precondition(lambda self: operation in self.maintenance)
     @rule(fault=st.integers(0, 255), point=st.integers(0, 15), k=st.integers(0, 63))

@@ -24,6 +24,7 @@ from lancedb.table import AsyncTable
 from umi_dst.backends.lance.factory import LanceFactory, build_factory
 from umi_dst.backends.lance.store import IndexPlan, LanceVectorBackend
 from umi_dst.contract import Embedding
+from umi_dst.validation import validate_batch
 
 
 class AppendedRowsNeverSearched(LanceVectorBackend):
@@ -62,7 +63,8 @@ class CompactionDropsUpdate(LanceVectorBackend):
         self._overwritten: tuple[str, Embedding] | None = None
 
     def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
-        first = items[0][0] if items else None  # one read per batch, not per row
+        checked = validate_batch(items, self.dim)  # bad input is refused before the read below
+        first = checked[0][0] if checked else None  # one read per batch, not per row
         old = None if first is None else self.get(first)
         super().store_batch(items)
         if old is not None:
