@@ -215,13 +215,13 @@ def test_a_seed_with_a_maintenance_step_replays_its_verdict_and_names_the_step(t
     from umi_dst.seedfiles import seeds
     from umi_dst.seedfiles.replay import replay_file
 
-    steps = [Step(StoreBatch((), Bulk(1, 30, 30))), Step(Delete("bulk-1-9")), Step(Maintain("optimize"))]
+    steps = [Step(StoreBatch((), Bulk(1, 30, 30))), Step(Delete("bulk-1-9")), Step(Maintain("optimize"), "error_after")]
     seed = seeds.SeedFile("umi_dst.selftest.maintenance_mutants:compaction_resurrects_delete", DIM, steps,
                           {"step": 2, "error": "ContractViolation", "message": ""}, {})  # fmt: skip
     path = seeds.write(seed, tmp_path / "seeds")
     lines: list[str] = []
     assert replay_file(path, workdir=tmp_path, log=lines.append).at_step == 2
-    assert "step 2: maintain(operation='optimize')" in lines
+    assert "step 2: maintain(operation='optimize') under fault error_after" in lines
     control = "umi_dst.selftest.maintenance_mutants:control"
     assert not replay_file(path, backend=control, workdir=tmp_path).reproduced
     with pytest.raises(seeds.MalformedSeed, match=r"steps\[2\].operation: backend 'sim' declares no maintenance"):
