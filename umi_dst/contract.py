@@ -97,11 +97,54 @@ def declares_filters(factory: object) -> bool:
     return getattr(factory, "filters", False) is True
 
 
+@runtime_checkable
+class Maintained(Protocol):
+    """Optional capability: index and storage maintenance as calls (CONTRACT §9).
+
+    Offered by a backend whose factory declares ``maintenance``, the names of the operations
+    it supports (``build_index``, ``optimize``, ``cleanup_versions``, ``reindex``, ...).
+    ``maintain(name)`` runs the engine's own call for one of them. A maintenance operation
+    never changes a result: every read after it, whether it completed or was cut off, must
+    answer as before (docs/maintenance.md). A backend whose index leaves recent rows outside
+    it may also offer ``unindexed_rows() -> int | None``, for coverage.
+    """
+
+    def maintain(self, operation: str) -> None: ...
+
+
+def declared_schedules(factory: object) -> dict[str, tuple[int, ...]]:
+    """The automatic schedules a factory lets a case set, each with the values it may take.
+
+    Optional: ``schedules`` (setting name -> values, Lance's ``compaction_every``, an index's
+    ``index_min_rows``) and ``schedule(setting, value)``, which applies to the connections
+    opened after it. A case that draws one runs a ``Schedule`` step, so its seed names the
+    regime it reached (docs/maintenance.md)."""
+    declared = getattr(factory, "schedules", {})
+    return {name: tuple(values) for name, values in sorted(declared.items())}
+
+
+def unindexed_rows(backend: object) -> int | None:
+    """Rows the backend's searches now reach outside its ANN index, if it says (its optional
+    ``unindexed_rows()``); ``None``: it does not say, or has no index to be outside of."""
+    probe = getattr(backend, "unindexed_rows", None)
+    return None if probe is None else probe()
+
+
+def declared_maintenance(factory: object) -> tuple[str, ...]:
+    """The maintenance operations a factory declares, sorted; factories that say nothing have none."""
+    declared = getattr(factory, "maintenance", ())
+    if isinstance(declared, str) or not all(isinstance(name, str) and name for name in declared):
+        name = getattr(factory, "name", type(factory).__name__)
+        raise InvalidDeclaration(f"backend {name!r} declares maintenance = {declared!r}; expected a tuple of names")
+    return tuple(sorted(declared))
+
+
 @dataclass(frozen=True, slots=True)
 class WriteCall:
     """A write handed to a nemesis: it may run it here, in another process, or not at all.
 
-    ``method`` is ``"store"``, ``"store_batch"``, ``"delete"`` or ``"delete_where"``; ``args`` are the call's
+    ``method`` is ``"store"``, ``"store_batch"``, ``"delete"``, ``"delete_where"`` or ``"maintain"``
+    (a maintenance operation, run under faults like a write); ``args`` are the call's
     positional arguments, plain data (str and numpy arrays) so they can cross a process.
     """
 
@@ -114,12 +157,13 @@ class WriteCall:
     def changes(self) -> list[tuple[str, Embedding | None]]:
         """The ids this write changes, each with the vector it leaves (None: deleted). A
         ``delete_where`` changes the records its filter selects in the store it runs on, so it
-        names none here (``filter_steps.changed_ids`` reads them from the oracle)."""
+        names none here (``filter_steps.changed_ids`` reads them from the oracle); a
+        ``maintain`` changes none."""
         if self.method == "store_batch":
             return list(last_wins([(item[0], item[1]) for item in self.args[0]]))
         if self.method == "store":
             return [(self.args[0], self.args[1])]
-        if self.method == "delete_where":
+        if self.method in ("delete_where", "maintain"):
             return []
         return [(self.args[0], None)]
 

@@ -108,6 +108,26 @@ class Abandon:
     kind: ClassVar[str] = "abandon"
 
 
+@dataclass(frozen=True, slots=True)
+class Maintain:
+    """One of the backend's declared maintenance operations (an index build, a compaction, a
+    clean-up of old versions, a vacuum): run like a write, faults included, yet changing no
+    result (docs/maintenance.md)."""
+
+    operation: str
+    kind: ClassVar[str] = "maintain"
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Set one of the backend's automatic schedules (how often it compacts, when it builds its
+    index) for the connections opened from now on, and reopen: the seed names the regime."""
+
+    setting: str
+    value: int
+    kind: ClassVar[str] = "schedule"
+
+
 Write = Store | StoreBatch | Delete | StoreTagged | StoreBatchTagged | DeleteWhere
 Operation = (
     Store
@@ -120,6 +140,8 @@ Operation = (
     | Invalid
     | Reopen
     | Abandon
+    | Maintain
+    | Schedule
     | StoreTagged
     | StoreBatchTagged
     | DeleteWhere
@@ -128,7 +150,21 @@ Operation = (
 )
 OPERATION_KINDS: dict[str, type] = {
     cls.kind: cls
-    for cls in (Store, StoreBatch, Delete, Get, Exists, Count, Search, Invalid, Reopen, Abandon, *FILTER_OPERATIONS)
+    for cls in (
+        Store,
+        StoreBatch,
+        Delete,
+        Get,
+        Exists,
+        Count,
+        Search,
+        Invalid,
+        Reopen,
+        Abandon,
+        Maintain,
+        Schedule,
+        *FILTER_OPERATIONS,
+    )
 }
 READ_ONLY = (Get, Exists, Count, Search, Invalid, GetMetadata, FilteredSearch)
 """Operations that never change a correct store's content."""

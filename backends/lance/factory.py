@@ -6,6 +6,7 @@ back (``nemeses`` needs ``LanceStore``; the factory needs both).
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,11 +16,23 @@ from pathlib import Path
 import lancedb
 import pyarrow as pa
 from umi_dst.backends.lance.nemeses import lance_nemeses
-from umi_dst.backends.lance.store import CompactionPolicy, IndexPlan, LanceStore, LanceVectorBackend, RetryPolicy
+from umi_dst.backends.lance.store import (
+    MAINTENANCE,
+    CompactionPolicy,
+    IndexPlan,
+    LanceStore,
+    LanceVectorBackend,
+    RetryPolicy,
+)
 
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Nemesis
 from umi_dst.export.calls import renderer_at
 from umi_dst.validation import validate_dim
+
+COMPACTION_EVERY = (0, 4, 32)
+"""Commits of one connection between its automatic compactions a case may draw (0: never)."""
+INDEX_MIN_ROWS = (8, 100, 1000)
+"""Rows at which an approximate store builds its index on its own, as a case may draw it."""
 
 
 @dataclass
@@ -35,6 +48,8 @@ class LanceFactory:
     """Create the empty table now, while no connection exists (see ``ensure_table``)."""
     filters: bool = False
     """Whether the harness generates metadata and filters for it (docs/filters.md)."""
+    maintenance: tuple[str, ...] = MAINTENANCE
+    """The maintenance operations the machine runs as steps (``LanceVectorBackend.maintain``)."""
 
     def __post_init__(self) -> None:
         if self.create_table:
@@ -58,6 +73,26 @@ class LanceFactory:
     @property
     def recall_floor(self) -> float | None:
         return None if self.store.index is None else self.store.index.recall_floor
+
+    @property
+    def schedules(self) -> dict[str, tuple[int, ...]]:
+        """Lance's automatic schedules a case may set: commits per compaction (0: never
+        compact on its own) and, in approximate mode, the rows at which the index is built."""
+        declared = {"compaction_every": COMPACTION_EVERY}
+        if self.store.index is not None:
+            declared["index_min_rows"] = INDEX_MIN_ROWS
+        return declared
+
+    def schedule(self, setting: str, value: int) -> None:
+        """Apply a schedule to the connections opened from now on (not the nemeses' writers,
+        whose commits change no content)."""
+        if setting == "compaction_every":
+            policy = CompactionPolicy(every=value) if value else None
+            self.store = dataclasses.replace(self.store, compaction=policy)
+        elif setting == "index_min_rows" and self.store.index is not None:
+            self.store = dataclasses.replace(self.store, index=dataclasses.replace(self.store.index, min_rows=value))
+        else:
+            raise ValueError(f"{self.name} has no schedule {setting!r}; it has {sorted(self.schedules)}")
 
     def open(self) -> LanceVectorBackend:
         return self.backend_class(self.store)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -40,7 +41,7 @@ from lancedb.table import AsyncTable
 from umi_dst.backends.lance import metadata_columns
 from umi_dst.backends.lance.filter_sql import WhereWriter
 
-from umi_dst.contract import Embedding, SearchResult
+from umi_dst.contract import Embedding, InvalidInput, SearchResult
 from umi_dst.filters import MATCH_ALL, Filter, parse_filter
 from umi_dst.metadata import Metadata, split_batch, validate_metadata
 from umi_dst.validation import (
@@ -53,6 +54,9 @@ from umi_dst.validation import (
 )
 
 T = TypeVar("T")
+
+MAINTENANCE = ("build_index", "cleanup_versions", "optimize")
+"""The maintenance operations a Lance store declares (``LanceVectorBackend.maintain``)."""
 
 TABLE_NAME = "vectors"
 ID_COLUMN = "id"
@@ -386,6 +390,37 @@ class LanceVectorBackend:
         table = self.table
         if table is not None:
             self._retry.run(lambda: self.run(table.optimize()), "optimize")
+
+    def maintain(self, operation: str) -> None:
+        """Run one of ``MAINTENANCE`` with lancedb's own call (the ``Maintained`` capability).
+
+        ``build_index`` (re)builds the ANN index over every row now stored, replacing any index
+        (in exact mode too: searches bypass it, so it must change nothing); ``optimize``
+        compacts, applies deletion files and folds unindexed rows into the index;
+        ``cleanup_versions`` does the same and removes every version but the latest.
+        """
+        if operation not in MAINTENANCE:
+            raise InvalidInput(f"unknown maintenance operation {operation!r}; Lance offers {MAINTENANCE}")
+        table = self.ensure_table()
+        config = (self.config.index or IndexPlan()).config()
+        calls: dict[str, Callable[[], Awaitable[object]]] = {
+            "build_index": lambda: table.create_index(VECTOR_COLUMN, replace=True, config=config),
+            "optimize": table.optimize,
+            "cleanup_versions": lambda: table.optimize(cleanup_older_than=timedelta(0)),
+        }
+        with warnings.catch_warnings():  # that readers of older versions fail: this connection reads the latest
+            warnings.filterwarnings("ignore", r"optimize\(cleanup_older_than=0\)", UserWarning)
+            self._retry.run(lambda: self.run(calls[operation]()), operation)
+
+    def unindexed_rows(self) -> int | None:
+        """Rows an approximate search reaches only by the flat scan beside the ANN index
+        (written since the index was built or last folded them in); ``None`` in exact mode
+        or with no index yet, where every search is a flat scan (coverage)."""
+        table = self.table
+        if table is None or self.config.index is None:
+            return None
+        stats = self.run(table.index_stats(f"{VECTOR_COLUMN}_idx"))
+        return None if stats is None else stats.num_unindexed_rows
 
     # -- reads --------------------------------------------------------------------------
     def _id_filter(self, id: str) -> Expr | str:

@@ -18,9 +18,11 @@ from psycopg.types import TypeInfo
 from umi_dst.backends.postgres.crash_points import nemeses_for
 from umi_dst.backends.postgres.server import Server, admin_connection, new_schema_name, server, server_versions
 from umi_dst.backends.postgres.store import (
+    APPROXIMATE_MAINTENANCE,
     DEFAULT_EF_SEARCH,
     DEFAULT_INDEX_MIN_ROWS,
     DEFAULT_RECALL_FLOOR,
+    EXACT_MAINTENANCE,
     INLINE_STORAGE,
     PostgresVectorBackend,
 )
@@ -30,6 +32,8 @@ from umi_dst.export.calls import renderer_at
 from umi_dst.validation import validate_dim
 
 TEMP_BUFFERS = "256MB"
+INDEX_MIN_ROWS = (8, 100, 1000)
+"""Rows at which an approximate store builds its index on its own, as a case may draw it."""
 
 _vector_types: dict[str, TypeInfo] = {}
 
@@ -85,6 +89,22 @@ class PostgresFactory:
     @property
     def approximate(self) -> bool:
         return self.ef_search is not None
+
+    @property
+    def maintenance(self) -> tuple[str, ...]:
+        """The maintenance operations the machine runs as steps (``PostgresVectorBackend.maintain``)."""
+        return APPROXIMATE_MAINTENANCE if self.approximate else EXACT_MAINTENANCE
+
+    @property
+    def schedules(self) -> dict[str, tuple[int, ...]]:
+        """The automatic schedule a case may set: the rows at which approximate mode builds its index."""
+        return {"index_min_rows": INDEX_MIN_ROWS} if self.approximate else {}
+
+    def schedule(self, setting: str, value: int) -> None:
+        """Apply a schedule to the connections opened from now on."""
+        if setting not in self.schedules:
+            raise ValueError(f"{self.name} has no schedule {setting!r}; it has {sorted(self.schedules)}")
+        self.index_min_rows = value
 
     @property
     def table(self) -> sql.Identifier:

@@ -35,7 +35,7 @@ from psycopg import sql
 from umi_dst.backends.postgres.filter_sql import condition
 from umi_dst.backends.postgres.jsonb import jsonb_text
 
-from umi_dst.contract import Embedding, SearchResult
+from umi_dst.contract import Embedding, InvalidInput, SearchResult
 from umi_dst.filters import MATCH_ALL, parse_filter
 from umi_dst.metadata import Metadata, split_batch, validate_metadata
 from umi_dst.validation import (
@@ -55,6 +55,9 @@ DEFAULT_EF_SEARCH = 800
 100; at 10,000 such records 0.62 at 100, 0.88 at 400 and 0.975 at 800, with pgvector's default
 build (reports/recall-sweep.md)."""
 DEFAULT_INDEX_MIN_ROWS = 8
+EXACT_MAINTENANCE = ("reindex", "vacuum")
+"""Maintenance of an exact store (``PostgresVectorBackend.maintain``): it has no vector index to build."""
+APPROXIMATE_MAINTENANCE = ("build_index", *EXACT_MAINTENANCE)
 DEFAULT_RECALL_FLOOR = 0.9
 _COPY_ROWS_PER_WRITE = 512
 _PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -129,16 +132,46 @@ class PostgresVectorBackend:
             return
         with self.connection.transaction():
             self.connection.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(self.table))
-            found = self.connection.execute(
-                "SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = %s::regclass AND NOT indisprimary)",
-                (self.table.as_string(self.connection),),
-            ).fetchone()[0]
+            found = bool(self._vector_indexes())
             if not found and self.count() >= self.index_min_rows:
-                self.connection.execute(
-                    sql.SQL("CREATE INDEX ON {} USING hnsw (embedding vector_cosine_ops)").format(self.table)
-                )
+                self._create_index()
                 found = True
         self._indexed = found
+
+    def _create_index(self) -> None:
+        self.connection.execute(
+            sql.SQL("CREATE INDEX ON {} USING hnsw (embedding vector_cosine_ops)").format(self.table)
+        )
+
+    def _vector_indexes(self) -> list[str]:
+        """The table's indexes other than its primary key, as the server names them (qualified, quoted)."""
+        rows = self.connection.execute(
+            "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass AND NOT indisprimary",
+            (self.table.as_string(self.connection),),
+        ).fetchall()
+        return [name for (name,) in rows]
+
+    def maintain(self, operation: str) -> None:
+        """Run one maintenance operation with PostgreSQL's own statement (the ``Maintained`` capability).
+
+        ``build_index`` drops the HNSW index and builds it again over the rows now stored, in
+        one transaction (``CREATE INDEX`` after data exists, as after a bulk load);
+        ``reindex`` is ``REINDEX TABLE`` (the primary key and any vector index); ``vacuum`` is
+        ``VACUUM``, which reclaims deleted rows' space and their index entries.
+        """
+        offered = EXACT_MAINTENANCE if self.ef_search is None else APPROXIMATE_MAINTENANCE
+        if operation not in offered:
+            raise InvalidInput(f"unknown maintenance operation {operation!r}; this store offers {offered}")
+        if operation == "build_index":
+            with self.connection.transaction():
+                for name in self._vector_indexes():
+                    self.connection.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(name)))
+                self._create_index()
+            self._indexed = True
+        elif operation == "reindex":
+            self.connection.execute(sql.SQL("REINDEX TABLE {}").format(self.table))
+        else:
+            self.connection.execute(sql.SQL("VACUUM {}").format(self.table))
 
     def delete(self, id: str) -> bool:
         id = validate_id(id)

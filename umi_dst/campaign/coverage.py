@@ -4,7 +4,8 @@ Counted over the generated test cases only (never the replays of shrinking): ope
 each fault and nemesis with how its write then ended (``completed`` despite the fault, or
 failed and resolved to the ``old`` or the ``new`` state, or ``unchanged``: the write changes
 nothing, so the two states are one), the largest store and batch, searches
-whose cut-off fell on an exact tie or a near tie, the dimensions and the longest case.
+whose cut-off fell on an exact tie or a near tie, maintenance operations run and cut off by
+their fault, searches over rows outside an ANN index, the dimensions and the longest case.
 Coverages add up, so shards, workers and CI jobs merge into one.
 """
 
@@ -46,6 +47,15 @@ class Coverage:
     """Filter operator -> filtered searches and ``delete_where`` calls whose filter uses it."""
     filter_selectivity: Counter = field(default_factory=Counter)
     """Share of the store a filtered search's filter selected (``selectivity_class``) -> searches."""
+    declared_maintenance: set[str] = field(default_factory=set)
+    maintenance: Counter = field(default_factory=Counter)
+    """Maintenance operation -> steps that ran it."""
+    maintenance_interrupted: Counter = field(default_factory=Counter)
+    """Maintenance operation -> steps whose fault cut it off (it raised, or a crash left it part-way)."""
+    index_probed_searches: int = 0
+    """Searches after which the backend said how many rows its index left out (``unindexed_rows``)."""
+    unindexed_searches: int = 0
+    """... and of those, the searches over a store with rows outside the index."""
 
     # -- recording ----------------------------------------------------------------------
     def fault(self, name: str, outcome: str) -> None:
@@ -61,6 +71,10 @@ class Coverage:
         self.filter_operators.update(operators)
         if matching is not None:
             self.filter_selectivity[selectivity_class(matching, count)] += 1
+
+    def maintained(self, operation: str, interrupted: bool) -> None:
+        self.maintenance[operation] += 1
+        self.maintenance_interrupted[operation] += interrupted
 
     def fired(self, name: str) -> int:
         return sum(self.faults.get(name, Counter()).values())
@@ -82,6 +96,11 @@ class Coverage:
         self.search_limits.update(other.search_limits)
         self.filter_operators.update(other.filter_operators)
         self.filter_selectivity.update(other.filter_selectivity)
+        self.declared_maintenance |= other.declared_maintenance
+        self.maintenance.update(other.maintenance)
+        self.maintenance_interrupted.update(other.maintenance_interrupted)
+        self.index_probed_searches += other.index_probed_searches
+        self.unindexed_searches += other.unindexed_searches
 
     # -- reading ------------------------------------------------------------------------
     def warnings(self) -> list[str]:
@@ -96,7 +115,23 @@ class Coverage:
                     f"{name} fired only {fired} times (fewer than {MIN_FIRINGS}): swarm testing switches it on "
                     "or off per test case, so few cases can leave it rare; a larger --examples fires it more"
                 )
-        return lines + self._search_warnings()
+        return lines + self._search_warnings() + self._maintenance_warnings()
+
+    def _maintenance_warnings(self) -> list[str]:
+        """A declared maintenance operation run or cut off fewer than ``MIN_FIRINGS`` times."""
+        lines = []
+        for name in sorted(self.declared_maintenance):
+            ran, cut = self.maintenance.get(name, 0), self.maintenance_interrupted.get(name, 0)
+            if ran < MIN_FIRINGS or cut < MIN_FIRINGS:
+                lines.append(
+                    f"maintenance {name} ran {ran} times and was cut off by a fault {cut} times "
+                    f"(fewer than {MIN_FIRINGS})"
+                )
+        if self.index_probed_searches and self.unindexed_searches < MIN_FIRINGS:
+            lines.append(
+                f"only {self.unindexed_searches} searches ran with rows outside the index (fewer than {MIN_FIRINGS})"
+            )
+        return lines
 
     def _search_warnings(self) -> list[str]:
         searches = self.operations.get("search", 0)
@@ -127,6 +162,11 @@ class Coverage:
             "search_limits": dict(sorted(self.search_limits.items())),
             "filter_operators": dict(sorted(self.filter_operators.items())),
             "filter_selectivity": dict(sorted(self.filter_selectivity.items())),
+            "declared_maintenance": sorted(self.declared_maintenance),
+            "maintenance": dict(sorted(self.maintenance.items())),
+            "maintenance_interrupted": dict(sorted(self.maintenance_interrupted.items())),
+            "index_probed_searches": self.index_probed_searches,
+            "unindexed_searches": self.unindexed_searches,
         }
 
     @classmethod
@@ -147,6 +187,11 @@ class Coverage:
             search_limits=Counter(data.get("search_limits", {})),
             filter_operators=Counter(data.get("filter_operators", {})),
             filter_selectivity=Counter(data.get("filter_selectivity", {})),
+            declared_maintenance=set(data.get("declared_maintenance", [])),
+            maintenance=Counter(data.get("maintenance", {})),
+            maintenance_interrupted=Counter(data.get("maintenance_interrupted", {})),
+            index_probed_searches=data.get("index_probed_searches", 0),
+            unindexed_searches=data.get("unindexed_searches", 0),
         )
 
 

@@ -223,6 +223,15 @@ def _coverage_lines(backend: str, c: Coverage) -> list[str]:
         lines.append("- filters by operator: " + ", ".join(f"{k} {n}" for k, n in sorted(c.filter_operators.items())))
         shares = [f"{k} {c.filter_selectivity[k]}" for k in SELECTIVITY_CLASSES if c.filter_selectivity[k]]
         lines.append("- filtered searches by share of the store selected: " + (", ".join(shares) or "none"))
+    if c.declared_maintenance:
+        lines.append(
+            "- maintenance run / cut off by a fault: "
+            + ", ".join(
+                f"{k} {c.maintenance[k]} / {c.maintenance_interrupted[k]}" for k in sorted(c.declared_maintenance)
+            )
+        )
+    if c.index_probed_searches:
+        lines.append(f"- searches with rows outside the ANN index {c.unindexed_searches} of {c.index_probed_searches}")
     lines += [
         "",
         "| fault or nemesis | fired | write completed | failed, old state | failed, new state | failed, write changes nothing |",

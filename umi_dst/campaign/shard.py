@@ -38,7 +38,9 @@ from umi_dst.seedfiles.failure_seeds import verified_seed
 from umi_dst.seedfiles.replay import replay
 
 DEFAULT_EXAMPLES, DEFAULT_STEPS = 50, 30
-DEFAULT_CONFIG = MachineConfig(max_bulk=2000, long_cases=True, rule_per_fault=True, aimed_searches=True)
+DEFAULT_CONFIG = MachineConfig(
+    max_bulk=2000, long_cases=True, rule_per_fault=True, aimed_searches=True, maintenance_steps=True
+)
 """The default campaign (``umi-dst run``): dimensions drawn per case, one case in six long,
 each fault a rule of its own."""
 

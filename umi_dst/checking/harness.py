@@ -18,7 +18,15 @@ import numpy as np
 
 from umi_dst import invalid
 from umi_dst.backends.sim import SimVectorBackend
-from umi_dst.checking import checks, crash_states, file_ops, filter_steps, recall_battery, search_battery
+from umi_dst.checking import (
+    checks,
+    crash_states,
+    file_ops,
+    filter_steps,
+    maintenance_steps,
+    recall_battery,
+    search_battery,
+)
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.checking.faults import INJECTED_FAULTS, inject
 from umi_dst.contract import (
@@ -40,7 +48,9 @@ from umi_dst.operations import (
     Exists,
     Get,
     Invalid,
+    Maintain,
     Reopen,
+    Schedule,
     Search,
     Step,
     Store,
@@ -74,6 +84,8 @@ class Harness:
     fault_outcome: str | None = None
     """How the latest faulty write ended: ``completed``, or failed and resolved to ``old`` or
     ``new``, or ``unchanged`` when the write changes nothing (old and new are one state)."""
+    maintenance_interrupted: bool = False
+    """Whether the latest maintenance step was cut off by its fault (coverage)."""
     _abandoned: list[VectorBackend] = field(default_factory=list)
     _crashed: list[VectorBackend] = field(default_factory=list)
     """Connections of a process that crashed: never closed, as nothing runs after a crash."""
@@ -112,7 +124,10 @@ class Harness:
             self.log(f"step {self.steps_run}: {describe(step)}")
         self.steps_run += 1
         op = step.op
-        if step.fault == crash_states.CRASH:
+        if isinstance(op, Maintain):
+            self.maintenance_interrupted = maintenance_steps.run(self, step)
+            self.fault_outcome = "unchanged" if self.maintenance_interrupted else "completed"
+        elif step.fault == crash_states.CRASH:
             self._crash(op, step.at)
         elif step.at is not None:
             self._placed_fault(op, step.fault, step.at)
@@ -137,6 +152,8 @@ class Harness:
         elif isinstance(op, Abandon):
             self._abandoned.append(self.backend)
             self.backend = self.factory.open()
+        elif isinstance(op, Schedule):
+            maintenance_steps.schedule(self, op)
         else:
             raise TypeError(f"unknown operation {op!r}")
         checks.equal("count()", self.backend.count(), self.oracle.count())
@@ -184,6 +201,14 @@ class Harness:
                 ) from exc
 
     # -- writes -------------------------------------------------------------------------
+    def _disturb(self) -> None:
+        """The connections now open live through a nemesis: they may fail to close."""
+        self._disturbed.extend([*self._abandoned, self.backend])
+
+    def _crash_connection(self) -> None:
+        """The current connection's process crashes: it is never closed."""
+        self._crashed.append(self.backend)
+
     def write_call(self, op: Write) -> WriteCall:
         """Concrete arguments for a write, with recipes made against the oracle's state."""
         if isinstance(op, FILTER_WRITES):
@@ -217,7 +242,7 @@ class Harness:
         call = self.write_call(op)
         nemesis = self.factory.nemeses.get(fault)
         if nemesis is not None:
-            self._disturbed.extend([*self._abandoned, self.backend])
+            self._disturb()
         recorder = _ReturnRecorder(self.backend, call.method)
         failed = False
         try:
@@ -325,14 +350,16 @@ class Harness:
             raise ContractViolation(f"scan() returned id {repeated!r} more than once", 1, ids.count(repeated))
         return stored
 
-    def _compare_every_record(self, where: str) -> None:
-        """Every stored record bit for bit against the oracle: one scan, or one get per id."""
+    def _compare_every_record(self, where: str, backend: VectorBackend | None = None) -> None:
+        """Every record stored through ``backend`` (default: the current connection) bit for
+        bit against the oracle: one scan, or one get per id."""
+        backend = self.backend if backend is None else backend
         expected_ids = self.oracle.ids()
-        if not isinstance(self.backend, FullScan):
+        if not isinstance(backend, FullScan):
             for id in expected_ids:
-                checks.bit_exact(f"get({id!r}) {where}", self.backend.get(id), self.oracle.get(id))
+                checks.bit_exact(f"get({id!r}) {where}", backend.get(id), self.oracle.get(id))
             return
-        stored = self._scan(self.backend)
+        stored = self._scan(backend)
         extra = sorted(set(stored) - set(expected_ids))
         if extra:
             raise ContractViolation(f"scan() {where} holds {extra[0]!r}, which is not stored", None, extra[:5])
@@ -354,7 +381,7 @@ class Harness:
         call = self.write_call(op)
         expected = nemesis.expected(at)
         returned = True
-        self._disturbed.extend([*self._abandoned, self.backend])
+        self._disturb()
         try:
             nemesis.strike(self.backend, call, at)
         except Exception as exc:
@@ -397,7 +424,7 @@ class Harness:
             )
         call = self.write_call(op)
         crashed = self.backend
-        self._crashed.append(crashed)
+        self._crash_connection()
         root.mkdir(parents=True, exist_ok=True)
         try:
             _, before, ops, after = file_ops.record(root, lambda: call.apply(crashed))

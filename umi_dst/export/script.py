@@ -40,7 +40,9 @@ from umi_dst.operations import (
     Exists,
     Get,
     Invalid,
+    Maintain,
     Reopen,
+    Schedule,
     Search,
     Step,
     Write,
@@ -160,6 +162,9 @@ class _Script:
             return []
         if isinstance(op, (Reopen, Abandon)):
             return [what] + self.calls.connect()
+        if isinstance(op, (Maintain, Schedule)):
+            self.left_out.append(f"step {index} ({describe(step)}): maintenance is not exported")
+            return []
         if isinstance(op, _READS):
             if not last:
                 self.left_out.append(f"step {index} ({op.kind}): a read that passed")

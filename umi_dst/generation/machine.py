@@ -34,8 +34,8 @@ from umi_dst.campaign import signatures
 from umi_dst.campaign.coverage import Coverage
 from umi_dst.campaign.workers import raise_if_terminated
 from umi_dst.checking.harness import Harness
-from umi_dst.contract import FactoryBuilder, declares_filters
-from umi_dst.generation import filter_rules, search_mix, strategies
+from umi_dst.contract import FactoryBuilder, declared_maintenance, declares_filters, unindexed_rows
+from umi_dst.generation import filter_rules, maintenance_rules, search_mix, strategies
 from umi_dst.generation.determinism import seed_only_generation
 from umi_dst.generation.strategies import IdChoice, NearDuplicate, Pick, concrete_id, resolve
 from umi_dst.operations import (
@@ -46,6 +46,7 @@ from umi_dst.operations import (
     Exists,
     Get,
     Invalid,
+    Maintain,
     Reopen,
     Search,
     Step,
@@ -103,6 +104,9 @@ class MachineConfig:
     aimed_searches: bool = False
     """Add ``search_mix``'s rules: search becomes the most frequent read, aimed at ties, limits
     and the states after deletes, re-stores, batches, reopens, abandons and faults."""
+    maintenance_steps: bool = False
+    """Add ``maintenance_rules``' rules for a backend that declares maintenance operations:
+    index builds, compactions, clean-ups as steps, under faults, searched right after."""
 
     def bulk_cap(self, dim: int) -> int:
         """The largest bulk part at a drawn ``dim``: as many floats as ``max_bulk`` rows at dim 32,
@@ -216,6 +220,8 @@ class ContractMachine(RuleBasedStateMachine):
         self.small_scale = False
         self.filters = False
         """Whether the factory declares filters: only then are the filter rules drawn."""
+        self.maintenance: tuple[str, ...] = ()
+        """The factory's maintenance operations, which the maintenance rules run."""
         self.stopped = False
         """Set by a failure: later rules do nothing and the final checks are skipped."""
         self.generated = record.target is None
@@ -238,6 +244,8 @@ class ContractMachine(RuleBasedStateMachine):
             self.record.versions = getattr(self.factory, "versions", dict)()
         self.harness = Harness(self.factory)
         self.filters = declares_filters(self.factory)
+        self.maintenance = declared_maintenance(self.factory) if self.config.maintenance_steps else ()
+        self.coverage.declared_maintenance.update(self.maintenance)
         kinds = STRUCTURAL + self.harness.available_faults()
         self.enabled = tuple(kind for bit, kind in enumerate(kinds) if mask >> bit & 1)
         faults = kinds[len(STRUCTURAL) :]
@@ -307,7 +315,9 @@ class ContractMachine(RuleBasedStateMachine):
         if step.fault is not None:
             cover.fault(step.fault, self.harness.fault_outcome)
         cover.largest_store = max(cover.largest_store, self.harness.oracle.count())
-        if isinstance(step.op, StoreBatch):
+        if isinstance(step.op, Maintain):
+            cover.maintained(step.op.operation, self.harness.maintenance_interrupted)
+        elif isinstance(step.op, StoreBatch):
             cover.largest_batch = max(cover.largest_batch, rows_written(step.op))
         elif isinstance(step.op, Search):
             cover.search(
@@ -315,6 +325,9 @@ class ContractMachine(RuleBasedStateMachine):
                 search_mix.limit_class(step.op.limit, self.harness.oracle.count()),
             )
             self._cover_cutoff(step.op)
+            if self.maintenance and (unindexed := unindexed_rows(self.harness.backend)) is not None:
+                cover.index_probed_searches += 1
+                cover.unindexed_searches += unindexed > 0
         else:
             filter_rules.cover(cover, step.op, self.harness)
 
@@ -456,8 +469,11 @@ def contract_machine(
     machine = type(name, (ContractMachine,), {**setup, **_sized_rules(dim, recipe_dim, config)})
     if config.aimed_searches:
         search_mix.add_rules(machine, recipe_dim)
-    if _declares_filters(builder, workdir, dim):
+    filters, maintenance = _declared(builder, workdir, dim)
+    if filters:
         filter_rules.add_rules(machine, recipe_dim)
+    if maintenance and config.maintenance_steps:
+        maintenance_rules.add_rules(machine, recipe_dim, maintenance)
     return machine
 
 
@@ -506,18 +522,19 @@ def _sized_rules(dim: int | None, recipe_dim: int, config: MachineConfig) -> dic
     return rules
 
 
-def _declares_filters(builder: FactoryBuilder, workdir: Path, dim: int | None) -> bool:
-    """Whether the builder's stores declare filters. A machine's rules are fixed before its first
-    test case, and a rule that is never enabled still changes what Hypothesis draws, so the
-    filter rules exist only for such a backend: one factory is built and destroyed to ask."""
+def _declared(builder: FactoryBuilder, workdir: Path, dim: int | None) -> tuple[bool, tuple[str, ...]]:
+    """Whether the builder's stores declare filters, and their maintenance operations. A
+    machine's rules are fixed before its first test case, and a rule that is never enabled
+    still changes what Hypothesis draws, so the filter and maintenance rules exist only for
+    such a backend: one factory is built and destroyed to ask."""
     workdir.mkdir(parents=True, exist_ok=True)  # in the run's scratch, which a killed run's sweep removes
     probe = Path(tempfile.mkdtemp(prefix="filters-probe-", dir=workdir))
     try:
         factory = builder(probe, dim or min(strategies.EMBEDDING_DIMS))
     except Exception:  # the first test case reports why the backend cannot be built
-        return False
+        return False, ()
     try:
-        return declares_filters(factory)
+        return declares_filters(factory), declared_maintenance(factory)
     finally:
         factory.destroy()
         shutil.rmtree(probe, ignore_errors=True)

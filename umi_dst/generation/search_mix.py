@@ -34,7 +34,7 @@ from umi_dst.recipes import Explicit, Negated, Perturbed, Random, Recipe, Scaled
 LIMIT_CLASSES = ("tie", "count", "near_10", "near_40", "near_100", "one")
 """How a limit is aimed; ``count``, ``near_*`` take an offset of -1, 0 or +1."""
 AROUND = {"near_10": 10, "near_40": 40, "near_100": 100}
-SEARCHES_PER_RULE = (2, 4)
+SEARCHES_PER_RULE = (4, 6)
 """An aimed-search rule runs the same query at this many limits (bounds included): a search
 costs a backend far less than a write, and one query at several cut-offs tries the top-k rule
 at each."""
@@ -130,15 +130,16 @@ def _explicit(vector: np.ndarray) -> Explicit:
     return Explicit(tuple(float(x) for x in vector))
 
 
-def _rules(recipe_dim: int) -> dict[str, Callable]:
-    def searches(self, query: Recipe, limits: list[LimitChoice]) -> None:
-        """Run ``query`` once per limit choice, each resolved against the state of its step."""
-        harness = self.harness
-        query = resolve(query, harness.oracle.ids())
-        for choice in limits:
-            _, scores = harness.oracle.scores(harness.embedding(query))
-            self.run(Step(Search(query, concrete_limit(choice, scores, self.factory.score_atol))))
+def searches(machine, query: Recipe, limits: list[LimitChoice]) -> None:
+    """Run ``query`` on ``machine`` once per limit choice, each resolved against the state of its step."""
+    harness = machine.harness
+    query = resolve(query, harness.oracle.ids())
+    for choice in limits:
+        _, scores = harness.oracle.scores(harness.embedding(query))
+        machine.run(Step(Search(query, concrete_limit(choice, scores, machine.factory.score_atol))))
 
+
+def _rules(recipe_dim: int) -> dict[str, Callable]:
     @rule(query=aimed_queries(), limits=limit_lists)
     def search_aimed(self, query: Recipe, limits: list[LimitChoice]) -> None:
         searches(self, query, limits)

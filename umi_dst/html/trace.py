@@ -33,6 +33,8 @@ CHECKS = {
     "invalid": "raises InvalidInput and changes nothing",
     "reopen": "count() on the new connection",
     "abandon": "count() on the new connection",
+    "maintain": "every record and the count as before: maintenance changes no result",
+    "schedule": "count() on the new connection",
 }
 WRITE_CHECK = "count() after the write; under a fault: all old or all new on read-back"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from umi_dst import registry
 from umi_dst.campaign import leftovers
 from umi_dst.checking.harness import Harness
-from umi_dst.contract import BackendFactory
-from umi_dst.operations import Step
+from umi_dst.contract import BackendFactory, declared_maintenance, declared_schedules
+from umi_dst.operations import Maintain, Schedule, Step
 from umi_dst.seedfiles import seeds
 
 ALLOW_SEED_BACKEND_FLAG = "--allow-seed-backend"
@@ -62,10 +62,22 @@ def backend_for(seed_backend: str, backend: str | None = None, allow_seed_backen
 
 
 def check_runnable(steps: Sequence[Step], harness: Harness, path: str = "steps") -> None:
-    """Every fault (and crash point) a seed places must be one the backend offers: checked
-    before any step runs."""
+    """Every fault (and crash point) a seed places, and every maintenance operation it runs,
+    must be one the backend offers: checked before any step runs."""
     offered = harness.available_faults()
+    maintenance = declared_maintenance(harness.factory)
+    schedules = declared_schedules(harness.factory)
     for i, step in enumerate(steps):
+        if isinstance(step.op, Maintain) and step.op.operation not in maintenance:
+            raise seeds.MalformedSeed(
+                f"field {path}[{i}].operation: backend {harness.factory.name!r} declares no maintenance operation "
+                f"{step.op.operation!r} (it declares {', '.join(maintenance) or 'none'})"
+            )
+        if isinstance(step.op, Schedule) and step.op.value not in schedules.get(step.op.setting, ()):
+            raise seeds.MalformedSeed(
+                f"field {path}[{i}]: backend {harness.factory.name!r} declares no schedule "
+                f"{step.op.setting} = {step.op.value} (it declares {schedules or 'none'})"
+            )
         if step.fault is not None and step.fault not in offered:
             raise seeds.MalformedSeed(
                 f"field {path}[{i}].fault: backend {harness.factory.name!r} offers no fault {step.fault!r} "

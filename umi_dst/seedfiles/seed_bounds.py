@@ -22,7 +22,20 @@ from umi_dst.contract import MAX_ABS_VALUE, MAX_DIM, MAX_LIMIT, MIN_DIM, MIN_NOR
 from umi_dst.filter_ops import DeleteWhere, FilteredSearch, StoreBatchTagged, StoreTagged, from_text
 from umi_dst.filters import parse_filter
 from umi_dst.metadata import validate_metadata
-from umi_dst.operations import Count, Delete, Exists, Get, Invalid, Search, Step, Store, StoreBatch, Write
+from umi_dst.operations import (
+    Count,
+    Delete,
+    Exists,
+    Get,
+    Invalid,
+    Maintain,
+    Schedule,
+    Search,
+    Step,
+    Store,
+    StoreBatch,
+    Write,
+)
 from umi_dst.recipes import Explicit, NearTie, Negated, OneHot, Perturbed, Random, Recipe, Scaled
 from umi_dst.seedfiles.codec import DecodeError
 from umi_dst.validation import validate_id
@@ -63,6 +76,10 @@ def check_length(items: Sequence[object], path: str, at_most: int) -> Sequence[o
     return items
 
 
+MAX_SCHEDULE_VALUE = 1_000_000
+"""Bound on a schedule's value (commits, rows), so a seed cannot ask for an absurd one."""
+
+
 def check_steps(steps: Sequence[Step], dim: int, path: str) -> None:
     for i, step in enumerate(steps):
         check_step(step, dim, f"{path}[{i}]")
@@ -76,12 +93,20 @@ def check_step(step: Step, dim: int, path: str) -> None:
             raise DecodeError(
                 f"{path}.fault", f"must be a fault or nemesis name ({_FAULT_NAME.pattern}), got {step.fault[:80]!r}"
             )
-        if not isinstance(op, Write):
-            raise DecodeError(f"{path}.fault", f"faults are injected into writes only, not into {op.kind}")
+        if not isinstance(op, (Write, Maintain)):
+            raise DecodeError(
+                f"{path}.fault", f"faults are injected into writes and maintenance only, not into {op.kind}"
+            )
     if step.at is not None and not _FAULT_NAME.fullmatch(step.at.point):
         raise DecodeError(
             f"{path}.at.point", f"must be a crash point name ({_FAULT_NAME.pattern}), got {step.at.point[:80]!r}"
         )
+    if isinstance(op, Maintain) and not _FAULT_NAME.fullmatch(op.operation):
+        raise DecodeError(
+            f"{path}.operation", f"must be an operation name ({_FAULT_NAME.pattern}), got {op.operation[:80]!r}"
+        )
+    if isinstance(op, Schedule) and not (_FAULT_NAME.fullmatch(op.setting) and 0 <= op.value <= MAX_SCHEDULE_VALUE):
+        raise DecodeError(f"{path}", f"a schedule is a setting name and a value from 0 to {MAX_SCHEDULE_VALUE}")
     if isinstance(op, (Store, Delete, Get, Exists)):
         _id(op.id, f"{path}.id")
     if isinstance(op, Store):

@@ -43,6 +43,7 @@ from umi_dst.campaign.shard import DEFAULT_CONFIG, DEFAULT_EXAMPLES, DEFAULT_STE
 from umi_dst.generation.machine import MachineConfig
 from umi_dst.generation.profiles import PROFILES
 from umi_dst.selftest.concurrency_mutants import CONCURRENCY_MUTANTS
+from umi_dst.selftest.maintenance_mutants import MAINTENANCE_MUTANTS
 from umi_dst.selftest.mutants import MUTANTS, NEMESES
 from umi_dst.selftest.shape_mutants import SHAPE_MUTANTS
 from umi_dst.studies import report_files
@@ -94,6 +95,7 @@ class Planted:
 SEQUENTIAL_BLIND = (
     "a race between connections: the sequential machine cannot meet it (the parallel mode catches it); ci only"
 )
+MAINTENANCE_ONLY_MAIN = "real Lance, reached by the maintenance rules, which only the main job's machine has: main only"
 JSON_COST = "ci only, with --json-files: it rewrites its whole file per write and reads it whole per get, so a shard takes minutes"
 
 
@@ -115,6 +117,10 @@ def planted(postgres: bool = False, json_files: bool = False) -> list[Planted]:
     )
     found += [Planted(f"umi_dst.selftest.concurrency_mutants:{name}", "concurrency_mutants", note=SEQUENTIAL_BLIND, budgets=("ci",))
               for name in sorted(CONCURRENCY_MUTANTS)]  # fmt: skip
+    found.append(Planted("umi_dst.selftest.maintenance_mutants:control", "maintenance_mutants", correct=True,
+                         note=MAINTENANCE_ONLY_MAIN, budgets=("main",)))  # fmt: skip
+    found += [Planted(f"umi_dst.selftest.maintenance_mutants:{name}", "maintenance_mutants", note=MAINTENANCE_ONLY_MAIN, budgets=("main",))
+              for name in sorted(MAINTENANCE_MUTANTS)]  # fmt: skip
     if postgres:
         found.append(Planted("postgres", "postgres_crash_mutants", correct=True))
         found += [Planted(f"umi_dst.selftest.postgres_crash_mutants:{name}", "postgres_crash_mutants")

@@ -1,0 +1,168 @@
+"""How the harness runs and checks a maintenance step (docs/maintenance.md, the ``Maintained`` capability).
+
+A maintenance operation (an index build, a compaction, a clean-up of old versions, a vacuum)
+is run like a write: with no fault, under an injected fault, under one of the factory's
+nemeses (at a crash point when the nemesis places its faults) or crashed at a crash point of
+its file operations. It must never change a result, so the oracle does nothing, and whatever
+the fault did, the store is then compared record for record with the oracle (every crash
+state too); the harness's count check and the steps that follow check the rest.
+
+A ``Schedule`` step sets one of the backend's automatic schedules and reopens.
+
+Kept apart from ``umi_dst.checking.harness`` so the capability is one module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Protocol
+
+from umi_dst.checking import crash_states, file_ops
+from umi_dst.checking.checks import ContractViolation, equal
+from umi_dst.checking.faults import INJECTED_FAULTS, inject
+from umi_dst.contract import Maintained, WriteCall, declared_schedules
+from umi_dst.operations import CrashPoint, Maintain, Schedule, Step
+
+
+class Harness(Protocol):
+    """What these steps use of ``umi_dst.checking.harness.Harness``, which calls them (named
+    here, not imported, so the two modules do not import each other)."""
+
+    backend: Any
+    oracle: Any
+    factory: Any
+    log: Any
+    data_dir: Any
+
+    def reopen(self) -> None: ...
+
+    def _compare_every_record(self, where: str, backend: Any = None) -> None: ...
+
+    def _disturb(self) -> None: ...
+
+    def _crash_connection(self) -> None: ...
+
+
+def run(harness: Harness, step: Step) -> bool:
+    """Run a maintenance step and check that the store still holds the oracle's state;
+    return whether the operation was cut off (it raised, or a crash left it part-way)."""
+    op = step.op
+    assert isinstance(op, Maintain)
+    declared = tuple(getattr(harness.factory, "maintenance", ()))
+    if op.operation not in declared:
+        raise ContractViolation(
+            f"backend {harness.factory.name!r} declares no maintenance operation {op.operation!r}; it declares {declared}"
+        )
+    if not isinstance(harness.backend, Maintained):
+        raise ContractViolation(f"backend {harness.factory.name!r} declares maintenance but has no maintain()")
+    call = WriteCall("maintain", (op.operation,))
+    if step.fault == crash_states.CRASH:
+        interrupted = _crash(harness, call, step.at)
+    elif step.fault is not None:
+        interrupted = _under_fault(harness, call, step.fault, step.at)
+    else:
+        try:
+            call.apply(harness.backend)
+        except Exception as exc:
+            raise ContractViolation(
+                f"maintain({op.operation!r}) raised {type(exc).__name__} with no fault injected: {exc}",
+                "success",
+                repr(exc),
+            ) from exc
+        interrupted = False
+    harness._compare_every_record(f"after maintain({op.operation!r})")
+    return interrupted
+
+
+def schedule(harness: Harness, op: Schedule) -> None:
+    """Set one of the factory's automatic schedules, then reopen so the connection follows it."""
+    values = declared_schedules(harness.factory).get(op.setting, ())
+    if op.value not in values:
+        raise ContractViolation(
+            f"backend {harness.factory.name!r} declares no schedule {op.setting} = {op.value}; "
+            f"it declares {declared_schedules(harness.factory)}"
+        )
+    harness.factory.schedule(op.setting, op.value)
+    harness.reopen()
+
+
+def _under_fault(harness: Harness, call: WriteCall, fault: str, at: CrashPoint | None) -> bool:
+    """The operation under an injected fault or a nemesis; a nemesis is healed and the
+    harness continues on a fresh connection, as after a write."""
+    nemesis = harness.factory.nemeses.get(fault)
+    if nemesis is None and fault not in INJECTED_FAULTS:
+        raise ContractViolation(f"backend {harness.factory.name!r} declares no nemesis {fault!r}")
+    if nemesis is not None:
+        harness._disturb()
+    try:
+        if nemesis is None:
+            inject(fault, harness.backend, call)
+        elif at is not None:
+            nemesis.strike(harness.backend, call, at)
+        else:
+            nemesis.disturb(harness.backend, call)
+    except ContractViolation:
+        raise
+    except Exception as exc:
+        if harness.log:
+            harness.log(f"  maintain({call.args[0]!r}) raised under {fault}: {type(exc).__name__}: {exc}")
+        return True
+    finally:
+        if nemesis is not None:
+            nemesis.heal()
+            harness.reopen()
+    return False
+
+
+def _crash(harness: Harness, call: WriteCall, at: CrashPoint | None) -> bool:
+    """Crash the process inside the operation: every crash state must open and hold exactly
+    the oracle's records; the case continues from the state ``at`` names."""
+    root = harness.data_dir
+    if root is None:
+        raise ContractViolation(f"backend {harness.factory.name!r} declares no data_dir, so it cannot crash")
+    if at is None:
+        raise ValueError(f"fault {crash_states.CRASH!r} needs a crash point (one of {crash_states.FILE_CRASH_POINTS})")
+    crashed = harness.backend
+    harness._crash_connection()
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        _, before, ops, after = file_ops.record(root, lambda: call.apply(crashed))
+    except file_ops.RecordingError:
+        raise
+    except Exception as exc:
+        raise ContractViolation(
+            f"maintain({call.args[0]!r}) raised {type(exc).__name__} with no fault injected: {exc}",
+            "success",
+            repr(exc),
+        ) from exc
+    states = crash_states.crash_states(before, ops)
+    current = after
+    for state in crash_states.distinct(states):
+        crash_states.materialize(root, current, state.files)
+        current = state.files
+        _check_crash_state(harness, f"maintain({call.args[0]!r}) with a {state.label(len(ops))}")
+    target = crash_states.chosen(states, at)
+    crash_states.materialize(root, current, target.files)
+    harness.backend = harness.factory.open()
+    if harness.log:
+        harness.log(f"  {len(states)} crash states of maintain({call.args[0]!r}) checked; continued from the "
+                    f"{target.label(len(ops))}")  # fmt: skip
+    return target.files != after
+
+
+def _check_crash_state(harness: Harness, what: str) -> None:
+    backend = None
+    try:
+        backend = harness.factory.open()
+        equal(f"count() after {what}", backend.count(), harness.oracle.count())
+        harness._compare_every_record(f"after {what}", backend)
+    except ContractViolation:
+        raise
+    except Exception as exc:
+        raise ContractViolation(
+            f"{what}: a fresh connection fails: {type(exc).__name__}: {exc}", "the store opens and reads", repr(exc)
+        ) from exc
+    finally:
+        if backend is not None:
+            with contextlib.suppress(Exception):
+                backend.close()
