@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -462,16 +462,14 @@ class Harness:
             sample = evenly_spaced(call.changed_ids(), CRASH_STATE_SAMPLE)
             filter_steps.compare_metadata_of(self, sample, f"after {what}")
 
-    def _check_crash_state(self, call: WriteCall, label: str, *, acknowledged: bool) -> None:
-        """A fresh connection to one crash state opens and holds all-old or all-new (all-new
-        when the write had done everything), with a count to match."""
-        self.crash_states_checked += 1
-        what = f"{call.method} with a {label}"
+    @contextlib.contextmanager
+    def fresh_connection(self, what: str) -> Iterator[VectorBackend]:
+        """A new connection to the store as a crash or a fault left it, closed afterwards; a
+        connection that cannot open or read is a violation of ``what`` (CONTRACT §6)."""
         backend = None
         try:
             backend = self.factory.open()
-            outcome, _ = self._read_back(backend, call, what, CRASH_STATE_SAMPLE)
-            count = backend.count()
+            yield backend
         except ContractViolation:
             raise
         except Exception as exc:
@@ -482,6 +480,15 @@ class Harness:
             if backend is not None:
                 with contextlib.suppress(Exception):
                     backend.close()
+
+    def _check_crash_state(self, call: WriteCall, label: str, *, acknowledged: bool) -> None:
+        """A fresh connection to one crash state opens and holds all-old or all-new (all-new
+        when the write had done everything), with a count to match."""
+        self.crash_states_checked += 1
+        what = f"{call.method} with a {label}"
+        with self.fresh_connection(what) as backend:
+            outcome, _ = self._read_back(backend, call, what, CRASH_STATE_SAMPLE)
+            count = backend.count()
         if acknowledged and outcome != "new":
             raise ContractViolation(
                 f"{what} lost the write: every file operation of it was done, yet a fresh connection reads the old state",

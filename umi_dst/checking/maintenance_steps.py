@@ -14,7 +14,6 @@ Kept apart from ``umi_dst.checking.harness`` so the capability is one module.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Protocol
 
 from umi_dst.checking import crash_states, file_ops
@@ -151,18 +150,6 @@ def _crash(harness: Harness, call: WriteCall, at: CrashPoint | None) -> bool:
 
 
 def _check_crash_state(harness: Harness, what: str) -> None:
-    backend = None
-    try:
-        backend = harness.factory.open()
+    with harness.fresh_connection(what) as backend:
         equal(f"count() after {what}", backend.count(), harness.oracle.count())
         harness._compare_every_record(f"after {what}", backend)
-    except ContractViolation:
-        raise
-    except Exception as exc:
-        raise ContractViolation(
-            f"{what}: a fresh connection fails: {type(exc).__name__}: {exc}", "the store opens and reads", repr(exc)
-        ) from exc
-    finally:
-        if backend is not None:
-            with contextlib.suppress(Exception):
-                backend.close()
