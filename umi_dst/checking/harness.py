@@ -67,6 +67,19 @@ unless it names its own threshold as ``scan_from`` (a store whose every read is 
 plan, like Lance, scans from 2 ids)."""
 
 
+@dataclass(frozen=True)
+class Crash:
+    """Where ``Harness.crash_inside`` left the store: the crash state it continues from."""
+
+    target: crash_states.CrashState
+    states: int
+    """Crash states the call's file operations give (before removing duplicates)."""
+    total: int
+    """File operations the call made."""
+    complete: bool
+    """Whether ``target`` is the state after the call's last file operation."""
+
+
 @dataclass
 class Harness:
     """One store under test, its oracle, and the checks between them."""
@@ -415,6 +428,38 @@ class Harness:
         """
         if not isinstance(op, Write):
             raise TypeError(f"fault {crash_states.CRASH!r} attached to {op.kind}, which is not a write")
+        call = self.write_call(op)
+        crash = self.crash_inside(
+            call,
+            at,
+            lambda exc: f"{call.method} of valid input raised {type(exc).__name__}: {exc}",
+            lambda state, total, acknowledged: self._check_crash_state(
+                call, state.label(total), acknowledged=acknowledged
+            ),
+        )
+        target, total = crash.target, crash.total
+        outcome, sampled = self._read_back(self.backend, call, target.label(total))
+        self.fault_outcome = _told_apart(outcome, sampled)
+        if outcome == "new":
+            call.apply(self.oracle)
+        self._compare_metadata_after(call, f"{call.method} with a {target.label(total)}")
+        if self.log:
+            self.log(
+                f"  {crash.states} crash states over {total} file operations checked; continued from the "
+                f"{target.label(total)}: {outcome} state"
+            )
+
+    def crash_inside(
+        self,
+        call: WriteCall,
+        at: CrashPoint | None,
+        raised: Callable[[Exception], str],
+        check: Callable[[crash_states.CrashState, int, bool], None],
+    ) -> Crash:
+        """Run ``call`` on a connection the process then loses, recording its file operations;
+        ``check(state, total, acknowledged)`` each distinct crash state of the store's files
+        (``acknowledged``: the state after the last one), then leave the files as ``at`` names
+        and open a fresh connection there. A call that raises is a violation, told by ``raised``."""
         root = self.data_dir
         if root is None:
             raise ContractViolation(f"backend {self.factory.name!r} declares no data_dir, so it cannot crash")
@@ -422,7 +467,6 @@ class Harness:
             raise ValueError(
                 f"fault {crash_states.CRASH!r} needs a crash point (one of {crash_states.FILE_CRASH_POINTS})"
             )
-        call = self.write_call(op)
         crashed = self.backend
         self._crash_connection()
         root.mkdir(parents=True, exist_ok=True)
@@ -431,29 +475,17 @@ class Harness:
         except file_ops.RecordingError:
             raise
         except Exception as exc:
-            raise ContractViolation(
-                f"{call.method} of valid input raised {type(exc).__name__}: {exc}", "success", repr(exc)
-            ) from exc
+            raise ContractViolation(raised(exc), "success", repr(exc)) from exc
         states = crash_states.crash_states(before, ops)
-        total = len(ops)
         current = after
         for state in crash_states.distinct(states):
             crash_states.materialize(root, current, state.files)
             current = state.files
-            self._check_crash_state(call, state.label(total), acknowledged=state.files == after)
+            check(state, len(ops), state.files == after)
         target = crash_states.chosen(states, at)
         crash_states.materialize(root, current, target.files)
         self.backend = self.factory.open()
-        outcome, sampled = self._read_back(self.backend, call, target.label(total))
-        self.fault_outcome = _told_apart(outcome, sampled)
-        if outcome == "new":
-            call.apply(self.oracle)
-        self._compare_metadata_after(call, f"{call.method} with a {target.label(total)}")
-        if self.log:
-            self.log(
-                f"  {len(states)} crash states over {total} file operations checked; continued from the "
-                f"{target.label(total)}: {outcome} state"
-            )
+        return Crash(target, len(states), len(ops), complete=target.files == after)
 
     def _compare_metadata_after(self, call: WriteCall, what: str) -> None:
         """After a crash point, the metadata of (a sample of) the ids the write changes is the

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from umi_dst.checking import crash_states, file_ops
+from umi_dst.checking import crash_states
 from umi_dst.checking.checks import ContractViolation, equal
 from umi_dst.checking.faults import INJECTED_FAULTS, inject
 from umi_dst.contract import Maintained, WriteCall, declared_schedules
@@ -39,7 +39,9 @@ class Harness(Protocol):
 
     def _disturb(self) -> None: ...
 
-    def _crash_connection(self) -> None: ...
+    def fresh_connection(self, what: str) -> Any: ...
+
+    def crash_inside(self, call: WriteCall, at: CrashPoint | None, raised: Any, check: Any) -> Any: ...
 
 
 def run(harness: Harness, step: Step) -> bool:
@@ -116,37 +118,17 @@ def _under_fault(harness: Harness, call: WriteCall, fault: str, at: CrashPoint |
 def _crash(harness: Harness, call: WriteCall, at: CrashPoint | None) -> bool:
     """Crash the process inside the operation: every crash state must open and hold exactly
     the oracle's records; the case continues from the state ``at`` names."""
-    root = harness.data_dir
-    if root is None:
-        raise ContractViolation(f"backend {harness.factory.name!r} declares no data_dir, so it cannot crash")
-    if at is None:
-        raise ValueError(f"fault {crash_states.CRASH!r} needs a crash point (one of {crash_states.FILE_CRASH_POINTS})")
-    crashed = harness.backend
-    harness._crash_connection()
-    root.mkdir(parents=True, exist_ok=True)
-    try:
-        _, before, ops, after = file_ops.record(root, lambda: call.apply(crashed))
-    except file_ops.RecordingError:
-        raise
-    except Exception as exc:
-        raise ContractViolation(
-            f"maintain({call.args[0]!r}) raised {type(exc).__name__} with no fault injected: {exc}",
-            "success",
-            repr(exc),
-        ) from exc
-    states = crash_states.crash_states(before, ops)
-    current = after
-    for state in crash_states.distinct(states):
-        crash_states.materialize(root, current, state.files)
-        current = state.files
-        _check_crash_state(harness, f"maintain({call.args[0]!r}) with a {state.label(len(ops))}")
-    target = crash_states.chosen(states, at)
-    crash_states.materialize(root, current, target.files)
-    harness.backend = harness.factory.open()
+    what = f"maintain({call.args[0]!r})"
+    crash = harness.crash_inside(
+        call,
+        at,
+        lambda exc: f"{what} raised {type(exc).__name__} with no fault injected: {exc}",
+        lambda state, total, _: _check_crash_state(harness, f"{what} with a {state.label(total)}"),
+    )
     if harness.log:
-        harness.log(f"  {len(states)} crash states of maintain({call.args[0]!r}) checked; continued from the "
-                    f"{target.label(len(ops))}")  # fmt: skip
-    return target.files != after
+        harness.log(f"  {crash.states} crash states of {what} checked; continued from the "
+                    f"{crash.target.label(crash.total)}")  # fmt: skip
+    return not crash.complete
 
 
 def _check_crash_state(harness: Harness, what: str) -> None:
