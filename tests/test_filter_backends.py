@@ -81,6 +81,20 @@ def test_every_filter_selects_what_the_oracle_selects(harness):
     harness.finish()
 
 
+def test_scan_metadata_reads_what_get_metadata_reads(harness):
+    """The final check reads metadata by one scan: it must hold each value as its own get does."""
+    harness.run(Step(tagged_records(40)))
+    harness.run(Step(StoreTagged("r3", Scaled("r3", 0), as_text({}))))
+    harness.run(Step(DeleteWhere(as_text({"user": "u1"}))))
+    ids, rows = harness.backend.scan_metadata()
+    assert sorted(ids) == harness.oracle.ids()
+    for id, metadata in zip(ids, rows):
+        assert [(k, type(v), v) for k, v in sorted(metadata.items())] == [
+            (k, type(v), v) for k, v in sorted(harness.backend.get_metadata(id).items())
+        ]
+        assert metadata == harness.oracle.get_metadata(id)
+
+
 def test_upserts_replace_metadata_and_delete_where_is_one_write(harness):
     harness.run(Step(tagged_records(24)))
     harness.run(Step(StoreTagged("r1", Scaled("r1", 0), as_text({"user": "u9"}))))  # metadata only

@@ -92,6 +92,19 @@ class FilteredBackend(Protocol):
     def delete_where(self, filter: dict) -> int: ...
 
 
+@runtime_checkable
+class MetadataScan(Protocol):
+    """Optional capability of a filtered backend: every record's metadata in one read.
+
+    ``scan_metadata()`` returns every stored id and, row for row, its metadata as
+    ``get_metadata`` would return it, in any order. The harness compares every record's
+    metadata with the oracle's at the end of each test case; with it that is one read
+    instead of one ``get_metadata`` per id.
+    """
+
+    def scan_metadata(self) -> tuple[list[str], list[dict]]: ...
+
+
 def declares_filters(factory: object) -> bool:
     """Whether a factory declares the filter capability; factories that say nothing do not."""
     return getattr(factory, "filters", False) is True

@@ -473,6 +473,15 @@ class LanceVectorBackend:
         rows = self.run(table.to_arrow())
         return rows[ID_COLUMN].to_pylist(), vectors_of(rows[VECTOR_COLUMN], self.dim)
 
+    def scan_metadata(self) -> tuple[list[str], list[Metadata]]:
+        """Every record's metadata in one Arrow read (the optional ``MetadataScan`` capability)."""
+        table = self.table
+        if table is None:
+            return [], []
+        columns = metadata_columns.metadata_columns(self.run(table.schema()))
+        rows = self.run(table.query().select([ID_COLUMN, *columns]).to_arrow())
+        return rows[ID_COLUMN].to_pylist(), [metadata_columns.metadata_of(row) for row in rows.to_pylist()]
+
     def search(self, query: Embedding, limit: int, filter: dict | None = None) -> list[SearchResult]:
         """The nearest ``limit`` records among those ``filter`` selects, the filter applied
         before the vector search (Lance's prefilter), never to its first ``limit`` results.

@@ -246,6 +246,11 @@ class PostgresVectorBackend:
             data = b"".join(copy)
         return parse_binary_copy(data, self.dim)
 
+    def scan_metadata(self) -> tuple[list[str], list[Metadata]]:
+        """Every record's metadata in one query (the optional ``MetadataScan`` capability)."""
+        rows = self.connection.execute(sql.SQL("SELECT id, metadata FROM {}").format(self.table)).fetchall()
+        return [id for id, _ in rows], [metadata for _, metadata in rows]
+
     def search(self, query: Embedding, limit: int, filter: dict | None = None) -> list[SearchResult]:
         """The nearest ``limit`` rows among those ``filter`` selects.
 
