@@ -156,6 +156,10 @@ class SimVectorBackend:
         """Every stored id, sorted (oracle use)."""
         return sorted(self._ids)
 
+    def vectors(self, ids: list[str]) -> np.ndarray:
+        """The stored float32 vectors of ``ids`` (all stored), row for row (oracle use)."""
+        return self._raw[[self._slot[id] for id in ids]]
+
     def scores(self, query: Embedding) -> tuple[list[str], np.ndarray]:
         """Cosine of ``query`` against every record, in slot order (oracle use)."""
         q = validate_embedding(query, self.dim, "query").astype(np.float64)

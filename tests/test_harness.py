@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from umi_dst.backends.sim import SimFactory
+from umi_dst.backends.sim import SimFactory, SimVectorBackend
 
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.checking.harness import Harness
@@ -174,3 +174,46 @@ def test_a_write_that_completes_under_a_nemesis_has_its_return_value_checked():
 def test_declarations_beyond_the_contract_are_refused(declared, field):
     with pytest.raises(InvalidDeclaration, match=f"declares .*{re.escape(field)}.*CONTRACT §3"):
         Harness(SimFactory(dim=DIM, **declared))
+
+
+class ScanningSim(SimVectorBackend):
+    """A Sim that offers ``scan``, altered by ``change`` so that the scan lies about one record."""
+
+    change = staticmethod(lambda ids, matrix: (ids, matrix))
+
+    def scan(self):
+        ids = self.ids()
+        return self.change(list(ids), self.vectors(ids).copy())
+
+
+def _flip_low_bit(ids, matrix):
+    matrix.view(np.uint32)[1, 2] ^= 1
+    return ids, matrix
+
+
+def _negative_zero(ids, matrix):
+    matrix[1, 0] = -0.0
+    return ids, matrix
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (_flip_low_bit, "record 'r1'"),
+        (_negative_zero, "record 'r1'"),
+        (lambda ids, matrix: (ids[1:], matrix[1:]), "record 'r0'"),
+        (lambda ids, matrix: ([*ids, "ghost"], np.vstack([matrix, matrix[:1]])), "holds 'ghost'"),
+    ],
+)
+def test_a_scan_that_differs_from_the_oracle_by_one_bit_is_named(change, named):
+    """The final check compares a whole scan at once; a difference still names its record."""
+    records = [("r0", np.ones(DIM, np.float32)), ("r1", np.array([0.0, 1.0, 2.0, 3.0], np.float32))]
+    lying = type("Lying", (ScanningSim,), {"change": staticmethod(change)})
+    for backend_class in (ScanningSim, lying):
+        harness = Harness(SimFactory(dim=DIM, backend_class=backend_class))
+        harness.backend.store_batch(records)
+        harness.oracle.store_batch(records)
+        if backend_class is ScanningSim:
+            harness._compare_every_record("now")  # the honest scan passes
+    with pytest.raises(ContractViolation, match=re.escape(named)):
+        harness._compare_every_record("now")
