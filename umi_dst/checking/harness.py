@@ -34,6 +34,7 @@ from umi_dst.contract import (
     Embedding,
     FullScan,
     InvalidInput,
+    MetadataScan,
     VectorBackend,
     WriteCall,
     check_declarations,
@@ -318,7 +319,7 @@ class Harness:
         sample = informative if sample_size is None else evenly_spaced(informative, sample_size)
         if not sample:
             return "new", 0  # the write changes nothing: old and new are the same state
-        seen = self._stored(backend, sample)
+        seen = self.stored(backend, sample)
         old = [id for id in sample if _same(seen[id], before.get(id))]
         new = [id for id in sample if _same(seen[id], after.get(id))]
         if len(old) == len(sample):
@@ -342,12 +343,27 @@ class Harness:
             {"old": old[:5], "new": new[:5], "neither": third[:5]},
         )
 
-    def _stored(self, backend: VectorBackend, ids: list[str]) -> dict[str, Embedding | None]:
+    def stored(self, backend: VectorBackend, ids: list[str]) -> dict[str, Embedding | None]:
         """Each id's stored vector (``None`` when absent): one scan when the backend offers it and it pays."""
         if len(ids) < getattr(backend, "scan_from", SCAN_AT) or not isinstance(backend, FullScan):
             return {id: backend.get(id) for id in ids}
         stored = self._scan(backend)
         return {id: stored.get(id) for id in ids}
+
+    def stored_metadata(self, backend: VectorBackend, ids: list[str]) -> dict[str, dict | None]:
+        """Each id's metadata (``None`` when absent): one metadata scan when the backend offers
+        it and it pays, as for ``stored``."""
+        if len(ids) < getattr(backend, "scan_from", SCAN_AT) or not isinstance(backend, MetadataScan):
+            return {id: backend.get_metadata(id) for id in ids}
+        stored = self.scan_metadata(backend)
+        return {id: stored.get(id) for id in ids}
+
+    def scan_metadata(self, backend: MetadataScan) -> dict[str, dict]:
+        """The backend's metadata scan, checked for shape and repeated ids, as a dict."""
+        ids, rows = backend.scan_metadata()
+        if len(ids) != len(rows):
+            raise ContractViolation(f"scan_metadata() returned {len(ids)} ids and {len(rows)} metadata")
+        return _unique("scan_metadata()", ids, rows)
 
     def _scan(self, backend: VectorBackend) -> dict[str, Embedding]:
         """The backend's full scan, checked for shape and repeated ids, as a dict."""
@@ -357,10 +373,7 @@ class Harness:
             raise ContractViolation(
                 f"scan() returned {len(ids)} ids and {described}, not a float32 ({len(ids)}, {self.dim}) matrix"
             )
-        stored = dict(zip(ids, matrix))
-        if len(stored) != len(ids):
-            repeated = next(id for id, n in collections.Counter(ids).items() if n > 1)
-            raise ContractViolation(f"scan() returned id {repeated!r} more than once", 1, ids.count(repeated))
+        stored = _unique("scan()", ids, matrix)
         return stored
 
     def _compare_every_record(self, where: str, backend: VectorBackend | None = None) -> None:
@@ -560,8 +573,8 @@ class Harness:
             raise ContractViolation(
                 f"{op.call} with {op.defect} was accepted; it must raise InvalidInput", "InvalidInput", "no error"
             )
-        for id in invalid.touched_ids(op.call):
-            checks.bit_exact(f"get({id!r}) after rejected {op.call}", self.backend.get(id), self.oracle.get(id))
+        for id, vector in self.stored(self.backend, list(invalid.touched_ids(op.call))).items():
+            checks.bit_exact(f"get({id!r}) after rejected {op.call}", vector, self.oracle.get(id))
 
 
 def _count_after(oracle: SimVectorBackend, call: WriteCall) -> int:
@@ -636,6 +649,15 @@ def describe(step: Step) -> str:
     if step.at is not None:
         return text + f" under fault {step.fault} at {step.at.point} k={step.at.k}"
     return text + (f" under fault {step.fault}" if step.fault else "")
+
+
+def _unique(what: str, ids: list[str], rows: Sequence) -> dict:
+    """A scan's rows by id; an id it returned twice is a violation (a duplicated record)."""
+    stored = dict(zip(ids, rows))
+    if len(stored) != len(ids):
+        repeated = next(id for id, n in collections.Counter(ids).items() if n > 1)
+        raise ContractViolation(f"{what} returned id {repeated!r} more than once", 1, ids.count(repeated))
+    return stored
 
 
 def _holds_exactly(stored: dict[str, Embedding], oracle: SimVectorBackend, ids: list[str]) -> bool:

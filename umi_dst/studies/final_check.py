@@ -65,7 +65,7 @@ def measure(spec: str, n: int, dim: int, repeat: int) -> dict:
             row: dict = {"spec": spec, "n": n, "dim": dim}
             row["final_scan_s"] = _seconds(lambda: harness._compare_every_record("on a fresh connection"), repeat)
             batch = ids[-FAILED_BATCH:]
-            row["read_back_batch_s"] = _seconds(lambda: harness._stored(harness.backend, batch), repeat)
+            row["read_back_batch_s"] = _seconds(lambda: harness.stored(harness.backend, batch), repeat)
             if not factory.approximate:
                 row["old_sample_gets_s"] = _seconds(
                     lambda: _gets(harness, [ids[int(i * step)] for i in range(OLD_SAMPLE)]), 1
