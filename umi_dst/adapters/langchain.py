@@ -89,6 +89,16 @@ class LangChainStore:
     close: Callable[[VectorStore], None] | None = None
     packages: tuple[str, ...] = ("langchain-core",)
 
+    def __post_init__(self) -> None:
+        # ``umi-dst export`` writes a seed of this store with LangChain's own API; an instance
+        # attribute, so the registry's checked wrapper (``functools.wraps``) carries it along.
+        object.__setattr__(self, "export_calls", self._export_calls)
+
+    def _export_calls(self, dim: int):
+        from umi_dst.adapters.export import LangChainCalls
+
+        return LangChainCalls(dim, self)
+
     def __call__(self, workdir: Path, dim: int) -> AdapterFactory:
         dim = validate_dim(dim)
         workdir = Path(workdir) / self.name
