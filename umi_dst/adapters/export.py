@@ -10,11 +10,13 @@ builder needs umi-dst's code (``NotStandalone``) exports as calls of the adapter
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
 from umi_dst.adapters import records
+from umi_dst.adapters.scores import ScoreConvention
 from umi_dst.adapters.script_helpers import langchain as langchain_helpers
 from umi_dst.adapters.script_helpers import mem0 as mem0_helpers
 from umi_dst.adapters.script_helpers import reads
@@ -26,9 +28,16 @@ from umi_dst.metadata import split_batch
 from umi_dst.operations import CrashPoint
 from umi_dst.validation import last_wins
 
-if TYPE_CHECKING:
-    from umi_dst.adapters.langchain import LangChainStore
-    from umi_dst.adapters.mem0 import Mem0Store
+
+class Declaration(Protocol):
+    """What the renderers read of a ``LangChainStore`` or ``Mem0Store`` (which import this
+    module lazily, so it names neither)."""
+
+    build: Callable
+    packages: tuple[str, ...]
+    score: ScoreConvention
+    ids: records.IdMapping
+    count: Callable | None
 
 
 class _AdapterCalls:
@@ -38,7 +47,7 @@ class _AdapterCalls:
     helper_modules: tuple = (record_helpers, reads)
     family_imports: tuple[str, ...] = ()
 
-    def __init__(self, dim: int, declared: LangChainStore | Mem0Store) -> None:
+    def __init__(self, dim: int, declared: Declaration) -> None:
         self.dim = dim
         self.declared = declared
         self.unit = declared.score.needs_unit_vectors
