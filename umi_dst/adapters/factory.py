@@ -32,6 +32,8 @@ class AdapterFactory:
     approximate: bool = False
     recall_floor: float | None = None
     nemeses: Mapping[str, Nemesis] = field(default_factory=dict)
+    filters: bool = False
+    """Connections take metadata and filters (CONTRACT §8): the store's filter is declared."""
     shared_across_processes: ClassVar[bool] = False
     """The store is an object in this process: a client process would get a copy of it."""
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from umi_dst.adapters.script_helpers.records import ID_KEY, VECTOR_KEY, cosine, metadata, ranked_cosines, uuid_of
-from umi_dst.contract import Embedding
+from umi_dst.contract import Embedding, InvalidInput
 
 # ``ID_KEY`` and ``VECTOR_KEY`` are the metadata keys the adapters reserve (filters on user
 # metadata must leave them alone); they live in ``script_helpers.records``, which scripts embed.
@@ -35,6 +35,20 @@ class IdMapping(enum.Enum):
 
     def store_id(self, id: str) -> str:
         return id if self is IdMapping.SAME else uuid_of(id)
+
+
+def user_metadata(payload: Mapping | None) -> dict:
+    """The record's own metadata: what the store returned, without the adapter's keys."""
+    return {key: value for key, value in (payload or {}).items() if key not in (ID_KEY, VECTOR_KEY)}
+
+
+def tagged(id: str, vector: Embedding, user: Mapping) -> dict:
+    """The metadata written for a record: the adapter's keys, then the user's (refused if they
+    take a reserved key, before anything is written)."""
+    reserved = sorted({ID_KEY, VECTOR_KEY} & set(user))
+    if reserved:
+        raise InvalidInput(f"metadata key {reserved[0]!r} is reserved for the adapter's record; use another key")
+    return {**metadata(id, vector), **user}
 
 
 def contract_id(payload: Mapping | None) -> str:
