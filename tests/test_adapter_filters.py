@@ -15,8 +15,10 @@ from umi_dst.backends.langchain.faiss import flat
 from umi_dst.backends.langchain.inmemory import inmemory
 
 from umi_dst import registry
-from umi_dst.adapters.langchain import LangChainStore
+from umi_dst.adapters.langchain import LangChainStore, document_predicate
 from umi_dst.contract import InvalidInput
+from umi_dst.filter_support import FilterSupport
+from umi_dst.filters import parse_filter
 from umi_dst.generation.machine import MachineConfig, run_contract_machine
 
 TYPED = {"n": 1, "f": 1.0, "flag": True, "s": "1", "big": 2**53 + 1, "zero": -0.0}
@@ -100,3 +102,43 @@ def test_a_wrong_filter_mapping_is_a_finding(tmp_path):
                       suppress_health_check=list(HealthCheck), phases=[Phase.generate], report_multiple_bugs=False)  # fmt: skip
     with pytest.raises(Exception, match="delete_where|search|filter"):
         run_contract_machine(unfiltered, dim=8, workdir=tmp_path, settings=budget, config=MachineConfig(max_bulk=64))
+
+
+FLAT_EQUALITY = FilterSupport(operators=frozenset({"$eq", "$ne", "$in", "$and", "$or"}), nesting=False)
+"""A subset like a simple ``where`` dialect's: equality and membership, one level of $and/$or."""
+
+
+def refusing(node):
+    """A store filter that takes only ``FLAT_EQUALITY``, as a dialect's translation would."""
+    assert FLAT_EQUALITY.allows(node), f"the store was handed a filter it does not take: {node}"
+    return document_predicate(node)
+
+
+def test_the_machine_draws_only_the_filters_a_store_declares(tmp_path):
+    budget = settings(max_examples=12, stateful_step_count=30, deadline=None, database=None, derandomize=True,
+                      suppress_health_check=list(HealthCheck), phases=[Phase.generate], report_multiple_bugs=False)  # fmt: skip
+    declared = dataclasses.replace(inmemory, filter_argument=refusing, filter_support=FLAT_EQUALITY)
+    run_contract_machine(
+        declared, dim=8, workdir=tmp_path / "declared", settings=budget, config=MachineConfig(max_bulk=64)
+    )
+    undeclared = dataclasses.replace(inmemory, filter_argument=refusing)
+    with pytest.raises(Exception, match="a filter it does not take"):
+        run_contract_machine(
+            undeclared, dim=8, workdir=tmp_path / "undeclared", settings=budget, config=MachineConfig()
+        )
+
+
+def test_a_declared_subset_names_what_it_allows(tmp_path):
+    assert FLAT_EQUALITY.allows(parse_filter({"user": "u1", "n": {"$in": [1, 2]}})), "two keys: one implicit $and"
+    assert FLAT_EQUALITY.allows(parse_filter({}))
+    assert not FLAT_EQUALITY.allows(parse_filter({"$or": [{"a": 1}, {"$and": [{"b": 1}, {"c": 2}]}]})), "nested"
+    assert not FLAT_EQUALITY.allows(parse_filter({"n": {"$gt": 1}}))
+    with pytest.raises(ValueError, match="'\\$regex', not an operator"):
+        FilterSupport(operators=frozenset({"$eq", "$regex"}))
+    declared = dataclasses.replace(inmemory, filter_support=FLAT_EQUALITY)
+    factory = declared(tmp_path, 4)
+    try:
+        with pytest.raises(InvalidInput, match="takes only the filters of"):
+            factory.open().delete_where({"$not": {"user": "u1"}})
+    finally:
+        factory.destroy()

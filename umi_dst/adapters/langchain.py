@@ -25,6 +25,7 @@ from umi_dst.adapters.factory import AdapterFactory, package_versions
 from umi_dst.adapters.records import IdMapping, StoreAnswerError
 from umi_dst.adapters.scores import ScoreConvention
 from umi_dst.contract import MAX_LIMIT, Embedding, InvalidInput, SearchResult
+from umi_dst.filter_support import FilterSupport
 from umi_dst.filters import Filter, matches, parse_filter
 from umi_dst.metadata import Metadata, split_batch, validate_metadata
 from umi_dst.validation import last_wins, validate_batch, validate_dim, validate_embedding, validate_id, validate_limit
@@ -95,6 +96,9 @@ class LangChainStore:
     """How a parsed filter (``umi_dst.filters``) becomes the store's own ``filter`` argument
     (``document_predicate``, ``metadata_predicate``, a store's dict); None: the store is
     declared without filters, and the machine draws no metadata and no filters for it."""
+    filter_support: FilterSupport | None = None
+    """The part of the dialect ``filter_argument`` takes (None: all of it); the machine draws
+    only that, and the adapter refuses the rest as ``InvalidInput``."""
 
     def __post_init__(self) -> None:
         # ``umi-dst export`` writes a seed of this store with LangChain's own API; an instance
@@ -120,6 +124,7 @@ class LangChainStore:
             close_store=lambda: self.close(store) if self.close else None,
             library_versions=package_versions(*self.packages),
             filters=self.filter_argument is not None,
+            filter_support=self.filter_support,
         )
 
 
@@ -240,6 +245,10 @@ class LangChainConnection:
         node = parse_filter(filter)
         if self.declared.filter_argument is None:
             raise InvalidInput(f"{self.declared.name} is declared without filters: search it without one")
+        if self.declared.filter_support is not None and not self.declared.filter_support.allows(node):
+            raise InvalidInput(
+                f"{self.declared.name} takes only the filters of {self.declared.filter_support}: got {filter!r:.80}"
+            )
         return {**self.declared.search_kwargs, "filter": self.declared.filter_argument(node)}
 
     def _listing(self, **kwargs: object) -> list:
