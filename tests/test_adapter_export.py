@@ -147,6 +147,8 @@ def test_a_builder_reading_an_unknown_global_is_named():
     store = LangChainStore(name="broken", build=lambda workdir, embeddings: nowhere(embeddings))  # noqa: F821
     with pytest.raises(NotStandalone, match="defines no 'nowhere'"):
         LangChainCalls(4, store)
+    with pytest.raises(NotStandalone):  # a builder with no source to read
+        Standalone().add(eval("lambda workdir, embeddings: embeddings"), "build")  # noqa: S307
 
 
 def test_the_script_s_embeddings_refuse_a_text_no_step_wrote():

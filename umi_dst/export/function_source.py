@@ -40,9 +40,10 @@ class Standalone:
     def add(self, function: Callable, name: str) -> str:
         """Write ``function`` out (as ``def name`` if it is a lambda); the name to call it by."""
         module = inspect.getmodule(function)
-        if module is None:
-            raise NotStandalone(f"{function!r} has no module to read its source from")
-        tree = ast.parse(inspect.getsource(module))
+        try:
+            tree = ast.parse(inspect.getsource(module))
+        except (OSError, TypeError):  # no module, or no source file (an interactive session)
+            raise NotStandalone(f"the source of {function!r} cannot be read") from None
         node = _definition(tree, function)
         if isinstance(node, ast.Lambda):
             node = ast.FunctionDef(
