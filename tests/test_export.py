@@ -53,39 +53,6 @@ TIMING = ("killed-batch-half-applied", "concurrent-upsert-duplicates-id")
 RUNS = "5"
 """Runs of a timing-dependent script in the tests (each spawns a process)."""
 
-BLOCKER = """\
-import importlib.abc
-import sys
-
-
-class _Blocked(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in ("umi_dst", "backends"):
-            raise ImportError(f"an exported script must not need {name}")
-        return None
-
-
-sys.meta_path.insert(0, _Blocked())
-"""
-
-
-@pytest.fixture
-def standalone(tmp_path):
-    """Start scripts in fresh interpreters that cannot import umi_dst or backends."""
-    blocker = tmp_path / "blocker"
-    blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text(BLOCKER)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("UMI_DST")}
-    env["PYTHONPATH"] = str(blocker)
-
-    def start(script: Path, *args: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, str(script), *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-
-    return start
-
 
 def _export_all(tmp_path: Path, seeds_and_backends: list[tuple[Path, str]]) -> list[tuple[str, Path]]:
     scripts = []

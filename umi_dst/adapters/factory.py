@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from umi_dst.contract import DEFAULT_SCORE_ATOL, Nemesis, VectorBackend
+from umi_dst.filter_support import FilterSupport
 
 
 @dataclass
@@ -32,6 +33,10 @@ class AdapterFactory:
     approximate: bool = False
     recall_floor: float | None = None
     nemeses: Mapping[str, Nemesis] = field(default_factory=dict)
+    filters: bool = False
+    """Connections take metadata and filters (CONTRACT §8): the store's filter is declared."""
+    filter_support: FilterSupport | None = None
+    """The part of the dialect the store's filter takes (None: all of it)."""
     shared_across_processes: ClassVar[bool] = False
     """The store is an object in this process: a client process would get a copy of it."""
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
@@ -23,7 +24,10 @@ from umi_dst.adapters import records
 from umi_dst.adapters.factory import AdapterFactory, package_versions
 from umi_dst.adapters.records import IdMapping, StoreAnswerError
 from umi_dst.adapters.scores import ScoreConvention
-from umi_dst.contract import MAX_LIMIT, Embedding, SearchResult
+from umi_dst.contract import MAX_LIMIT, Embedding, InvalidInput, SearchResult
+from umi_dst.filter_support import FilterSupport
+from umi_dst.filters import Filter, matches, parse_filter
+from umi_dst.metadata import Metadata, split_batch, validate_metadata
 from umi_dst.validation import last_wins, validate_batch, validate_dim, validate_embedding, validate_id, validate_limit
 
 
@@ -88,6 +92,23 @@ class LangChainStore:
     """The store's own count; None counts a full listing (stores of up to 10,000 records)."""
     close: Callable[[VectorStore], None] | None = None
     packages: tuple[str, ...] = ("langchain-core",)
+    filter_argument: Callable[[Filter], object] | None = None
+    """How a parsed filter (``umi_dst.filters``) becomes the store's own ``filter`` argument
+    (``document_predicate``, ``metadata_predicate``, a store's dict); None: the store is
+    declared without filters, and the machine draws no metadata and no filters for it."""
+    filter_support: FilterSupport | None = None
+    """The part of the dialect ``filter_argument`` takes (None: all of it); the machine draws
+    only that, and the adapter refuses the rest as ``InvalidInput``."""
+
+    def __post_init__(self) -> None:
+        # ``umi-dst export`` writes a seed of this store with LangChain's own API; an instance
+        # attribute, so the registry's checked wrapper (``functools.wraps``) carries it along.
+        object.__setattr__(self, "export_calls", self._export_calls)
+
+    def _export_calls(self, dim: int):
+        from umi_dst.adapters.export import LangChainCalls
+
+        return LangChainCalls(dim, self)
 
     def __call__(self, workdir: Path, dim: int) -> AdapterFactory:
         dim = validate_dim(dim)
@@ -102,6 +123,8 @@ class LangChainStore:
             connect=lambda: LangChainConnection(self, store, embeddings, dim),
             close_store=lambda: self.close(store) if self.close else None,
             library_versions=package_versions(*self.packages),
+            filters=self.filter_argument is not None,
+            filter_support=self.filter_support,
         )
 
 
@@ -119,15 +142,23 @@ class LangChainConnection:
         return f"LangChainConnection({self.declared.name!r}, {type(self.vectorstore).__name__})"
 
     # -- writes -------------------------------------------------------------------------
-    def store(self, id: str, embedding: Embedding) -> None:
-        self._add([(validate_id(id), validate_embedding(embedding, self.dim))])
+    def store(self, id: str, embedding: Embedding, metadata: Metadata | None = None) -> None:
+        id, vector = validate_id(id), validate_embedding(embedding, self.dim)
+        self._add([(id, vector)], [self._tagged(id, vector, validate_metadata(metadata))])
 
-    def store_batch(self, items: Sequence[tuple[str, Embedding]]) -> None:
-        checked = last_wins(validate_batch(items, self.dim))
+    def store_batch(self, items: Sequence[tuple]) -> None:
+        pairs, metadatas = split_batch(items)
+        latest = dict(zip((id for id, _ in pairs), metadatas))
+        checked = last_wins(validate_batch(pairs, self.dim))
         if checked:
-            self._add(checked)
+            self._add(checked, [self._tagged(id, vector, latest[id]) for id, vector in checked])
 
-    def _add(self, items: list[tuple[str, Embedding]]) -> None:
+    def _tagged(self, id: str, vector: Embedding, user: Metadata) -> dict:
+        if user and self.declared.filter_argument is None:
+            raise InvalidInput(f"{self.declared.name} is declared without filters: it takes no metadata")
+        return records.tagged(id, vector, user)
+
+    def _add(self, items: list[tuple[str, Embedding]], metadatas: list[dict]) -> None:
         ids = [id for id, _ in items]
         if not self.declared.replaces_on_add:
             existing = sorted({records.contract_id(doc.metadata) for doc in self._documents(ids)})
@@ -136,7 +167,7 @@ class LangChainConnection:
         with self.embeddings.expecting({id: records.as_stored(vector, self._unit) for id, vector in items}):
             self.vectorstore.add_texts(
                 ids,
-                metadatas=[records.metadata(id, vector) for id, vector in items],
+                metadatas=metadatas,
                 ids=[self._store_id(id) for id in ids],
             )
 
@@ -147,13 +178,33 @@ class LangChainConnection:
             self.vectorstore.delete([self._store_id(id)])
         return existed
 
+    def delete_where(self, filter: dict) -> int:
+        """The ids the store's own filter selects (one filtered listing), then one ``delete``."""
+        selected = self._search_kwargs(filter)
+        doomed = sorted({records.contract_id(doc.metadata) for doc in self._listing(**selected)})
+        if doomed:
+            self.vectorstore.delete([self._store_id(id) for id in doomed])
+        return len(doomed)
+
     # -- reads --------------------------------------------------------------------------
     def get(self, id: str) -> Embedding | None:
         id = validate_id(id)
+        document = self._document(id)
+        return None if document is None else records.vector_of(document.metadata, id, self.dim)
+
+    def get_metadata(self, id: str) -> Metadata | None:
+        id = validate_id(id)
+        document = self._document(id)
+        if document is None:
+            return None
+        records.vector_of(document.metadata, id, self.dim)  # the record of this id, whole
+        return records.user_metadata(document.metadata)
+
+    def _document(self, id: str):
         documents = self._documents([id])
         if len(documents) > 1:
             raise StoreAnswerError(f"the store holds {len(documents)} records for id {id!r}")
-        return records.vector_of(documents[0].metadata, id, self.dim) if documents else None
+        return documents[0] if documents else None
 
     def exists(self, id: str) -> bool:
         return self.get(id) is not None
@@ -163,18 +214,19 @@ class LangChainConnection:
             return int(self.declared.count(self.vectorstore))
         return len(self._listing())
 
-    def search(self, query: Embedding, limit: int) -> list[SearchResult]:
+    def search(self, query: Embedding, limit: int, filter: dict | None = None) -> list[SearchResult]:
         query = validate_embedding(query, self.dim, "query")
         limit = validate_limit(limit)
+        kwargs = self._search_kwargs(filter)
         values = records.as_stored(query, self._unit)
         if self.declared.has_scores:
             scored_search = getattr(self.vectorstore, self.declared.scored_search)
-            found = scored_search(values, k=limit, **self.declared.search_kwargs)
+            found = scored_search(values, k=limit, **kwargs)
             return [
                 SearchResult(records.contract_id(doc.metadata), self.declared.score.to_cosine(score))
                 for doc, score in found
             ]
-        documents = self.vectorstore.similarity_search_by_vector(values, k=limit, **self.declared.search_kwargs)
+        documents = self.vectorstore.similarity_search_by_vector(values, k=limit, **kwargs)
         ids = [records.contract_id(doc.metadata) for doc in documents]
         vectors = [records.vector_of(doc.metadata, id, self.dim) for id, doc in zip(ids, documents)]
         return [SearchResult(id, score) for id, score in zip(ids, records.ranked_cosines(query, vectors))]
@@ -186,13 +238,40 @@ class LangChainConnection:
         wanted = set(ids)
         return [doc for doc in self._listing() if records.contract_id(doc.metadata) in wanted]
 
-    def _listing(self) -> list:
-        """Every record, as the store's own search returns them (one query reaches all)."""
+    def _search_kwargs(self, filter: dict | None) -> dict:
+        """The declared keywords, and the store's own form of ``filter`` (checked first)."""
+        if filter is None:
+            return dict(self.declared.search_kwargs)
+        node = parse_filter(filter)
+        if self.declared.filter_argument is None:
+            raise InvalidInput(f"{self.declared.name} is declared without filters: search it without one")
+        if self.declared.filter_support is not None and not self.declared.filter_support.allows(node):
+            raise InvalidInput(
+                f"{self.declared.name} takes only the filters of {self.declared.filter_support}: got {filter!r:.80}"
+            )
+        return {**self.declared.search_kwargs, "filter": self.declared.filter_argument(node)}
+
+    def _listing(self, **kwargs: object) -> list:
+        """Every record (that ``kwargs``' filter selects), as the store's own search returns
+        them (one query reaches all)."""
         probe = [1.0] + [0.0] * (self.dim - 1)
-        return self.vectorstore.similarity_search_by_vector(probe, k=MAX_LIMIT, **self.declared.search_kwargs)
+        return self.vectorstore.similarity_search_by_vector(
+            probe, k=MAX_LIMIT, **(kwargs or self.declared.search_kwargs)
+        )
 
     def _store_id(self, id: str) -> str:
         return self.declared.ids.store_id(id)
 
     def close(self) -> None:
         """Nothing to release: the store outlives its connections (``AdapterFactory.destroy``)."""
+
+
+def document_predicate(node: Filter) -> Callable[[Document], bool]:
+    """A ``filter_argument`` for a store whose ``filter`` is a callable over a ``Document``
+    (``InMemoryVectorStore``): the contract's own semantics over the metadata the store keeps."""
+    return lambda document: matches(node, records.user_metadata(document.metadata))
+
+
+def metadata_predicate(node: Filter) -> Callable[[dict], bool]:
+    """A ``filter_argument`` for a store whose ``filter`` is a callable over a metadata dict (FAISS)."""
+    return lambda metadata: matches(node, records.user_metadata(metadata))

@@ -18,6 +18,7 @@ from umi_dst.adapters import records
 from umi_dst.adapters.factory import AdapterFactory, package_versions
 from umi_dst.adapters.records import IdMapping
 from umi_dst.adapters.scores import ScoreConvention
+from umi_dst.adapters.script_helpers.mem0 import listed
 from umi_dst.contract import MAX_LIMIT, Embedding, SearchResult
 from umi_dst.validation import last_wins, validate_batch, validate_dim, validate_embedding, validate_id, validate_limit
 
@@ -41,6 +42,15 @@ class Mem0Store:
     close: Callable[[VectorStoreBase], None] | None = None
     packages: tuple[str, ...] = ("mem0ai",)
 
+    def __post_init__(self) -> None:
+        # ``umi-dst export`` writes a seed of this store with mem0's own API (as LangChainStore's).
+        object.__setattr__(self, "export_calls", self._export_calls)
+
+    def _export_calls(self, dim: int):
+        from umi_dst.adapters.export import Mem0Calls
+
+        return Mem0Calls(dim, self)
+
     def __call__(self, workdir: Path, dim: int) -> AdapterFactory:
         dim = validate_dim(dim)
         workdir = Path(workdir) / self.name
@@ -54,16 +64,6 @@ class Mem0Store:
             close_store=lambda: self.close(store) if self.close else None,
             library_versions=package_versions(*self.packages),
         )
-
-
-def listed(answer: object) -> list:
-    """The records in what ``list`` returned: its shape differs by store (Qdrant's is a
-    ``(records, next_offset)`` pair, others a list holding one list of records)."""
-    if isinstance(answer, tuple):
-        answer = answer[0]
-    if isinstance(answer, list) and len(answer) == 1 and isinstance(answer[0], list):
-        answer = answer[0]
-    return list(answer)
 
 
 class Mem0Connection:

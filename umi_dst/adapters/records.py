@@ -9,19 +9,16 @@ from the contract id, deterministically, and the metadata keeps the original.
 from __future__ import annotations
 
 import enum
-import math
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 
-from umi_dst.contract import Embedding
+from umi_dst.adapters.script_helpers.records import ID_KEY, VECTOR_KEY, cosine, metadata, ranked_cosines, uuid_of
+from umi_dst.contract import Embedding, InvalidInput
 
-ID_KEY = "umi_id"
-VECTOR_KEY = "umi_vector"
-"""Metadata keys the adapters reserve; filters on user metadata (issue 25) must leave them alone."""
-
-_NAMESPACE = uuid.UUID("6f0c1d5e-2b7a-5c1e-9a43-0d1f6b2e7c55")
+# ``ID_KEY`` and ``VECTOR_KEY`` are the metadata keys the adapters reserve (filters on user
+# metadata must leave them alone); they live in ``script_helpers.records``, which scripts embed.
+__all__ = ["ID_KEY", "VECTOR_KEY", "cosine", "metadata", "ranked_cosines"]
 
 
 class StoreAnswerError(RuntimeError):
@@ -37,12 +34,21 @@ class IdMapping(enum.Enum):
     """The store accepts only UUIDs: each contract id maps to its UUID 5."""
 
     def store_id(self, id: str) -> str:
-        return id if self is IdMapping.SAME else str(uuid.uuid5(_NAMESPACE, id))
+        return id if self is IdMapping.SAME else uuid_of(id)
 
 
-def metadata(id: str, vector: Embedding) -> dict[str, str]:
-    """What the store must keep beside the vector so the record can be read back exactly."""
-    return {ID_KEY: id, VECTOR_KEY: np.asarray(vector, dtype=np.float32).tobytes().hex()}
+def user_metadata(payload: Mapping | None) -> dict:
+    """The record's own metadata: what the store returned, without the adapter's keys."""
+    return {key: value for key, value in (payload or {}).items() if key not in (ID_KEY, VECTOR_KEY)}
+
+
+def tagged(id: str, vector: Embedding, user: Mapping) -> dict:
+    """The metadata written for a record: the adapter's keys, then the user's (refused if they
+    take a reserved key, before anything is written)."""
+    reserved = sorted({ID_KEY, VECTOR_KEY} & set(user))
+    if reserved:
+        raise InvalidInput(f"metadata key {reserved[0]!r} is reserved for the adapter's record; use another key")
+    return {**metadata(id, vector), **user}
 
 
 def contract_id(payload: Mapping | None) -> str:
@@ -74,25 +80,3 @@ def as_stored(vector: Embedding, unit: bool) -> list[float]:
         wide = values.astype(np.float64)
         values = (wide / np.linalg.norm(wide)).astype(np.float32)
     return [float(x) for x in values]
-
-
-def cosine(query: Embedding, vector: Embedding) -> float:
-    """The float64 cosine of the query and the vector a record came back with."""
-    a, b = query.astype(np.float64), vector.astype(np.float64)
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-
-
-def ranked_cosines(query: Embedding, vectors: Sequence[Embedding]) -> list[float]:
-    """The contract's scores, for a store whose own are missing or lossy, of the records it
-    ranked in this order: each the float64 cosine, lowered to the one ranked above it.
-
-    The store ranks by its own float32 arithmetic, so records within its rounding of a tie may
-    come in either order; a plain float64 cosine would then read as a ranking mistake. The
-    running minimum keeps them in order and moves no score by more than the store misranked
-    it: a record ranked above one it does not beat by the tolerance still fails the score check.
-    """
-    scores, lowest = [], math.inf
-    for vector in vectors:
-        lowest = min(lowest, cosine(query, vector))
-        scores.append(lowest)
-    return scores

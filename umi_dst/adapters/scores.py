@@ -26,18 +26,13 @@ class ScoreConvention(enum.Enum):
     ``1 / (3 - 2 cosine)``, in [0.2, 1] (mem0's Chroma store)."""
 
     def to_cosine(self, score: float) -> float:
-        score = float(score)
-        if self is ScoreConvention.COSINE_SIMILARITY:
-            return score
-        if self is ScoreConvention.COSINE_DISTANCE:
-            return 1.0 - score
-        if self is ScoreConvention.L2_UNIT:
-            return 1.0 - score * score / 2.0
-        if self is ScoreConvention.L2_SQUARED_UNIT:
-            return 1.0 - score / 2.0
-        if self is ScoreConvention.RELEVANCE:
-            return 2.0 * score - 1.0
-        return (3.0 - 1.0 / score) / 2.0
+        return _CONVERTERS[self](float(score))
+
+    @property
+    def formula(self) -> str:
+        """The cosine as a Python expression of ``score``: the adapters evaluate it and exported
+        scripts write it out, so both convert alike."""
+        return _FORMULAS[self]
 
     @property
     def needs_unit_vectors(self) -> bool:
@@ -47,3 +42,15 @@ class ScoreConvention(enum.Enum):
             ScoreConvention.L2_SQUARED_UNIT,
             ScoreConvention.INVERSE_L2_SQUARED_UNIT,
         )
+
+
+_FORMULAS = {
+    ScoreConvention.COSINE_SIMILARITY: "score",
+    ScoreConvention.COSINE_DISTANCE: "1.0 - score",
+    ScoreConvention.L2_UNIT: "1.0 - score * score / 2.0",
+    ScoreConvention.L2_SQUARED_UNIT: "1.0 - score / 2.0",
+    ScoreConvention.RELEVANCE: "2.0 * score - 1.0",
+    ScoreConvention.INVERSE_L2_SQUARED_UNIT: "(3.0 - 1.0 / score) / 2.0",
+}
+_CONVERTERS = {convention: eval(f"lambda score: {formula}") for convention, formula in _FORMULAS.items()}  # noqa: S307
+"""Each formula compiled once (the text is this module's own)."""

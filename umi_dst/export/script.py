@@ -16,6 +16,7 @@ backend is exported as calls of its own factory and backend classes.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import textwrap
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from umi_dst.checking.faults import ERROR_AFTER, ERROR_BEFORE
 from umi_dst.checking.harness import Harness, describe, evenly_spaced
 from umi_dst.contract import DEFAULT_SCORE_ATOL
 from umi_dst.export.calls import LITERAL_VALUES, BackendCalls, Code, Data, ExportCall, ExportError, indent
+from umi_dst.export.function_source import NotStandalone
 from umi_dst.export.own_class import OwnClassCalls
 from umi_dst.filter_ops import FILTER_OPERATIONS, FilteredSearch, GetMetadata, from_text
 from umi_dst.html.seed_page import page_path
@@ -72,8 +74,9 @@ def renderer_for(spec: str, dim: int, may_import: bool = True) -> BackendCalls:
     """
     if may_import or registry.is_own(spec):
         own = getattr(registry.resolve(spec), "export_calls", None)
-        if own is not None:
-            return own(dim)
+        with contextlib.suppress(NotStandalone):  # an adapter whose builder needs umi-dst's code
+            if own is not None:
+                return own(dim)
     target = registry.BUILTIN_BACKENDS.get(spec, registry.canonical(spec))
     return OwnClassCalls(dim, target)
 

@@ -24,8 +24,9 @@ from umi_dst.filter_ops import (
     as_text,
     from_text,
 )
+from umi_dst.filter_support import WHOLE_DIALECT, FilterSupport
 from umi_dst.filters import operator_names, parse_filter
-from umi_dst.generation import filter_strategies, strategies
+from umi_dst.generation import filter_strategies, filter_subsets, strategies
 from umi_dst.generation.strategies import IdChoice, Pick, concrete_id, resolve
 from umi_dst.operations import Step
 from umi_dst.recipes import Scaled
@@ -39,14 +40,14 @@ def cover(coverage: Coverage, op: object, harness: Harness) -> None:
         coverage.filtered(operators, matching, harness.oracle.count())
 
 
-def add_rules(machine: type, recipe_dim: int) -> None:
-    """Give ``machine`` (a ``contract_machine`` class) the filter rules."""
-    for name, method in _rules(recipe_dim).items():
+def add_rules(machine: type, recipe_dim: int, support: FilterSupport = WHOLE_DIALECT) -> None:
+    """Give ``machine`` (a ``contract_machine`` class) the filter rules, drawing filters ``support`` allows."""
+    for name, method in _rules(recipe_dim, support).items():
         method.__name__ = method.__qualname__ = name
         setattr(machine, name, method)
 
 
-def _rules(recipe_dim: int) -> dict[str, Callable]:
+def _rules(recipe_dim: int, support: FilterSupport) -> dict[str, Callable]:
     ids_or_picks = strategies.existing_or_any_ids
 
     @precondition(lambda self: self.filters)
@@ -77,12 +78,12 @@ def _rules(recipe_dim: int) -> dict[str, Callable]:
         self.run(Step(GetMetadata(concrete_id(id, self.harness.oracle.ids()))))
 
     @precondition(lambda self: self.filters)
-    @rule(op=filter_strategies.filtered_searches(recipe_dim))
+    @rule(op=filter_subsets.filtered_searches(recipe_dim, support))
     def filtered_search(self, op: FilteredSearch) -> None:
         self.run(Step(FilteredSearch(resolve(op.query, self.harness.oracle.ids()), op.limit, op.filter)))
 
     @precondition(lambda self: self.filters)
-    @rule(filter=filter_strategies.tenant_filters | filter_strategies.filters, fault=st.integers(0, 7))
+    @rule(filter=filter_subsets.filters_within(support), fault=st.integers(0, 7))
     def delete_where(self, filter: dict, fault: int) -> None:
         """Under no fault, an injected one or one of the factory's nemeses (not a crash point)."""
         faults = (None, *INJECTED_FAULTS, *sorted(self.factory.nemeses))

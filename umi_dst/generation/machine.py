@@ -35,6 +35,7 @@ from umi_dst.campaign.coverage import Coverage
 from umi_dst.campaign.workers import raise_if_terminated
 from umi_dst.checking.harness import Harness
 from umi_dst.contract import FactoryBuilder, declared_maintenance, declares_filters, unindexed_rows
+from umi_dst.filter_support import WHOLE_DIALECT, FilterSupport, declared_support
 from umi_dst.generation import filter_rules, maintenance_rules, search_mix, strategies
 from umi_dst.generation.determinism import seed_only_generation
 from umi_dst.generation.strategies import IdChoice, NearDuplicate, Pick, concrete_id, resolve
@@ -469,9 +470,9 @@ def contract_machine(
     machine = type(name, (ContractMachine,), {**setup, **_sized_rules(dim, recipe_dim, config)})
     if config.aimed_searches:
         search_mix.add_rules(machine, recipe_dim)
-    filters, maintenance = _declared(builder, workdir, dim)
+    filters, maintenance, support = _declared(builder, workdir, dim)
     if filters:
-        filter_rules.add_rules(machine, recipe_dim)
+        filter_rules.add_rules(machine, recipe_dim, support)
     if maintenance and config.maintenance_steps:
         maintenance_rules.add_rules(machine, recipe_dim, maintenance)
     return machine
@@ -522,8 +523,8 @@ def _sized_rules(dim: int | None, recipe_dim: int, config: MachineConfig) -> dic
     return rules
 
 
-def _declared(builder: FactoryBuilder, workdir: Path, dim: int | None) -> tuple[bool, tuple[str, ...]]:
-    """Whether the builder's stores declare filters, and their maintenance operations. A
+def _declared(builder: FactoryBuilder, workdir: Path, dim: int | None) -> tuple[bool, tuple[str, ...], FilterSupport]:
+    """Whether the builder's stores declare filters (and which), and their maintenance operations. A
     machine's rules are fixed before its first test case, and a rule that is never enabled
     still changes what Hypothesis draws, so the filter and maintenance rules exist only for
     such a backend: one factory is built and destroyed to ask."""
@@ -532,9 +533,9 @@ def _declared(builder: FactoryBuilder, workdir: Path, dim: int | None) -> tuple[
     try:
         factory = builder(probe, dim or min(strategies.EMBEDDING_DIMS))
     except Exception:  # the first test case reports why the backend cannot be built
-        return False, ()
+        return False, (), WHOLE_DIALECT
     try:
-        return declares_filters(factory), declared_maintenance(factory)
+        return declares_filters(factory), declared_maintenance(factory), declared_support(factory)
     finally:
         factory.destroy()
         shutil.rmtree(probe, ignore_errors=True)

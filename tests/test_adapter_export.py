@@ -1,0 +1,161 @@
+"""umi-dst export of adapter seeds: scripts against the integration's own API, without umi-dst.
+
+The scripts of a test run in one fresh interpreter that cannot import umi_dst (the
+``standalone`` fixture), one after the other: most of their time is importing the integration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from umi_dst.adapters.export import LangChainCalls
+from umi_dst.adapters.langchain import LangChainStore
+from umi_dst.adapters.script_helpers.langchain import Exact
+from umi_dst.cli import main
+from umi_dst.export.function_source import NotStandalone, Standalone
+from umi_dst.operations import Delete, Reopen, Search, Step, Store, StoreBatch
+from umi_dst.recipes import Random
+from umi_dst.seedfiles import seeds
+
+ROOT = Path(__file__).resolve().parent.parent
+LANCEDB_SEED = ROOT / "seeds" / "umi_dst.backends.langchain.lancedb-as_documented" / "5d498ec824c6.json"
+
+WRONG_SCORE = """\
+import dataclasses
+
+from umi_dst.adapters.scores import ScoreConvention
+from umi_dst.backends.mem0.qdrant import qdrant
+
+distance = dataclasses.replace(qdrant, score=ScoreConvention.COSINE_DISTANCE)
+"""
+"""mem0's Qdrant declared to score by cosine distance: it returns similarities, a finding."""
+
+
+def _export(seed: Path, backend: str, out: Path) -> Path:
+    assert main(["export", str(seed), "--backend", backend, "--out", str(out)]) == 0
+    code = out.read_text().split('"""', 2)[2]  # after the header, which names the seed's backend
+    assert "umi_dst" not in code and "backends" not in code, f"{backend}: the integration's API only:\n{code}"
+    return out
+
+
+RUNNER = """\
+import runpy
+import sys
+import traceback
+
+for path in sys.argv[1:]:
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except BaseException:
+        traceback.print_exc(file=sys.stdout)
+        print(f"== {path}: exit 1")
+    else:
+        print(f"== {path}: exit 0")
+"""
+"""Runs scripts one after the other in one interpreter, as ``python SCRIPT`` runs each (an
+uncaught exception is exit 1): they share the integration's imports, most of their time."""
+
+
+def _results(start, tmp_path: Path, scripts: list[Path]) -> dict[Path, tuple[int, str]]:
+    runner = tmp_path / "run_scripts.py"
+    runner.write_text(RUNNER)
+    process = start(runner, *map(str, scripts))
+    output = process.stdout.read()
+    assert process.wait(timeout=600) == 0, output
+    results, rest = {}, output
+    for path in scripts:
+        own, _, rest = rest.partition(f"== {path}: exit ")
+        results[path] = (int(rest[0]), own)
+        rest = rest[1:]
+    return results
+
+
+def every_call_seed(backend: str, directory: Path, failing_search: bool = False) -> Path:
+    """Writes, an upsert of a held id in a batch, deletes (held and not), a reopen, then a
+    search: as the failing step (the one read a script checks), or passing, so that the
+    script's final checks (count, every record) end it."""
+    steps = [
+        Step(Store("a", Random(0))),
+        Step(StoreBatch((("b", Random(1)), ("c", Random(2)), ("a", Random(3)), ("b", Random(4))))),
+        Step(Delete("c")),
+        Step(Delete("absent")),
+        Step(Reopen()),
+        Step(StoreBatch((("d", Random(5)), ("a", Random(6))))),
+        Step(Search(Random(7), 3)),
+    ]
+    failure = {"step": len(steps) - 1, "message": "a search"} if failing_search else {}
+    seed = seeds.SeedFile(backend=backend, dim=4, steps=steps, failure=failure, versions=seeds.software_versions())
+    return seeds.write(seed, directory / backend.replace(":", "-"))
+
+
+def test_the_langchain_lancedb_seed_fails_as_documented_and_passes_on_the_registered_store(tmp_path, standalone):
+    documented = _export(LANCEDB_SEED, seeds.load(LANCEDB_SEED).backend, tmp_path / "as_documented.py")
+    registered = _export(LANCEDB_SEED, "langchain-lancedb", tmp_path / "registered.py")
+    text = documented.read_text()
+    assert "LanceDB(connection=connection" in text and "distance='cosine'" in text, "built as the builder builds it"
+    assert "store.similarity_search_by_vector(" in text and "metrics=" not in text
+    assert "metrics='cosine'" in registered.read_text(), "the registered store's search keyword comes along"
+    results = _results(standalone, tmp_path, [documented, registered])
+    code, output = results[documented]
+    assert code == 1 and "AssertionError" in output and "'bulk-0-1' scored -0.47352688" in output, output
+    code, output = results[registered]
+    assert code == 0 and "PASS" in output, output
+
+
+def test_every_call_of_a_langchain_and_a_mem0_store_stands_alone(tmp_path, standalone, monkeypatch):
+    """Writes (upserts through ``add_texts``; ``update`` then ``insert`` for mem0), deletes, a
+    search and the final reads pass on the stores as registered; a wrong score declaration,
+    whose conversion the script writes out, fails the search there as it does in a campaign."""
+    (tmp_path / "wrong_score.py").write_text(WRONG_SCORE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    scripts = {
+        backend: _export(
+            every_call_seed(backend, tmp_path, search), backend, tmp_path / f"{backend.replace(':', '-')}.py"
+        )
+        for backend, search in (("langchain-inmemory", True), ("mem0-qdrant", False), ("wrong_score:distance", True))
+    }
+    mem0 = scripts["mem0-qdrant"].read_text()
+    assert "store.update(uuid_of('a')" in mem0 and "store.insert(" in mem0 and "store.delete(uuid_of('c'))" in mem0
+    assert "[(hit.payload[ID_KEY], 1.0 - score)" in scripts["wrong_score:distance"].read_text()
+    assert "def build(workdir, embeddings):" in scripts["langchain-inmemory"].read_text(), (
+        "a lambda builder, written out"
+    )
+    results = _results(standalone, tmp_path, list(scripts.values()))
+    for backend in ("langchain-inmemory", "mem0-qdrant"):
+        code, output = results[scripts[backend]]
+        assert code == 0 and "PASS" in output, f"{backend}:\n{output}"
+    code, output = results[scripts["wrong_score:distance"]]
+    assert code == 1 and "search(limit=3) scores are not best first" in output, output
+
+
+def test_a_builder_that_needs_umi_dst_exports_as_the_adapter_s_classes(tmp_path):
+    """mem0's PGVector is built on umi-dst's embedded server: no standalone script can build it."""
+    seed = every_call_seed("mem0-pgvector", tmp_path)
+    out = tmp_path / "pgvector.py"
+    assert main(["export", str(seed), "--out", str(out)]) == 0
+    assert "from umi_dst.backends.mem0.pgvector import pgvector" in out.read_text()
+    from umi_dst.backends.mem0.pgvector import embedded_store  # imports mem0
+
+    with pytest.raises(NotStandalone, match="uses 'admin_connection', which is umi-dst's own code"):
+        Standalone().add(embedded_store, "build")
+
+
+def test_a_builder_reading_an_unknown_global_is_named():
+    store = LangChainStore(name="broken", build=lambda workdir, embeddings: nowhere(embeddings))  # noqa: F821
+    with pytest.raises(NotStandalone, match="defines no 'nowhere'"):
+        LangChainCalls(4, store)
+    with pytest.raises(NotStandalone):  # a builder with no source to read
+        Standalone().add(eval("lambda workdir, embeddings: embeddings"), "build")  # noqa: S307
+
+
+def test_the_script_s_embeddings_refuse_a_text_no_step_wrote():
+    """What ``ExactEmbeddings`` reports as a finding, the script's ``Exact`` asserts."""
+    embeddings = Exact(2)
+    assert embeddings.embed_documents(["x"]) == [[1.0, 0.0]], "outside a write: the first basis vector"
+    embeddings.expect(["a"], [np.array([0.5, 0.25], np.float32)])
+    assert embeddings.embed_query("a") == [0.5, 0.25]
+    with pytest.raises(AssertionError, match="texts no step wrote"):
+        embeddings.embed_documents(["b"])

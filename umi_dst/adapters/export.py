@@ -1,0 +1,242 @@
+"""An adapter seed written against the integration's own API, for ``umi-dst export``.
+
+One renderer per family, not per store: ``LangChainCalls`` writes the ``VectorStore`` calls
+``LangChainConnection`` makes, ``Mem0Calls`` the ``VectorStoreBase`` calls of
+``Mem0Connection``, each following the store's declaration (ids, score convention, missing
+API, search keywords). The store itself is built by the declaration's own ``build`` (and
+counted by its ``count``), written out by ``export.function_source``; a declaration whose
+builder needs umi-dst's code (``NotStandalone``) exports as calls of the adapter's classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from umi_dst.adapters import records
+from umi_dst.adapters.scores import ScoreConvention
+from umi_dst.adapters.script_helpers import langchain as langchain_helpers
+from umi_dst.adapters.script_helpers import mem0 as mem0_helpers
+from umi_dst.adapters.script_helpers import reads
+from umi_dst.adapters.script_helpers import records as record_helpers
+from umi_dst.contract import MAX_LIMIT
+from umi_dst.export.calls import ExportCall, ExportError, Rendered, embedded, literal
+from umi_dst.export.function_source import Standalone
+from umi_dst.metadata import split_batch
+from umi_dst.operations import CrashPoint
+from umi_dst.validation import last_wins
+
+
+class Declaration(Protocol):
+    """What the renderers read of a ``LangChainStore`` or ``Mem0Store`` (which import this
+    module lazily, so it names neither)."""
+
+    build: Callable
+    packages: tuple[str, ...]
+    score: ScoreConvention
+    ids: records.IdMapping
+    count: Callable | None
+
+
+class _AdapterCalls:
+    """What both families write alike: the script around the calls, ids, vectors, reads."""
+
+    filters = False
+    helper_modules: tuple = (record_helpers, reads)
+    family_imports: tuple[str, ...] = ()
+
+    def __init__(self, dim: int, declared: Declaration) -> None:
+        self.dim = dim
+        self.declared = declared
+        self.unit = declared.score.needs_unit_vectors
+        self.requirements = (*declared.packages, "numpy")
+        self.code = Standalone()
+        self.build = self.code.add(declared.build, "build")
+        self.count_with = None if declared.count is None else self.code.add(declared.count, "count")
+
+    # -- the script around the calls ---------------------------------------------------------
+    def imports(self) -> list[str]:
+        basics = ["import math", "import uuid", "from importlib.metadata import version", "from pathlib import Path"]
+        return [*basics, *self.family_imports, *sorted(self.code.imports)]
+
+    def helpers(self) -> list[str]:
+        lines = [line for module in self.helper_modules for line in embedded(module)]
+        defined = {name for module in self.helper_modules for name in vars(module)}
+        return lines + self.code.lines(leaving_out=defined) + self.family_helpers()
+
+    def family_helpers(self) -> list[str]:
+        return []
+
+    def before_runs(self) -> list[str]:
+        return []
+
+    def versions(self) -> str:
+        packages = ", ".join(ascii(name) for name in self.declared.packages)
+        return f'"python", sys.version.split()[0], *(f"{{p}} {{version(p)}}" for p in ({packages},)), "numpy", np.__version__'
+
+    def connect(self, shared: bool = False) -> list[str]:
+        """Every connection of an adapter is the one store object: nothing to open."""
+        if shared:
+            raise ExportError("a concurrent history on an adapter is not written as a script; replay the seed")
+        return []
+
+    def fault(self, name: str, call: ExportCall, step: int, at: CrashPoint | None) -> Rendered:
+        raise ExportError(f"an adapter has no nemesis {name!r} to write into a script")
+
+    # -- arguments ---------------------------------------------------------------------------
+    def store_id(self, id: str) -> str:
+        """Source for the id the store keeps for a contract id (its UUID 5 where declared)."""
+        text = literal(id, None)
+        return text if self.declared.ids is records.IdMapping.SAME else f"uuid_of({text})"
+
+    def stored(self, call: ExportCall, vector: np.ndarray) -> str:
+        """Source for the values handed to the store (the unit vector for a Euclidean score)."""
+        return f"{call.data.vector(np.asarray(records.as_stored(vector, self.unit), np.float32))}.tolist()"
+
+    @staticmethod
+    def items(call: ExportCall) -> list[tuple[str, np.ndarray]]:
+        if call.method == "store":
+            return [(call.args[0], call.args[1])]
+        pairs, _ = split_batch(call.args[0])
+        return last_wins(pairs)
+
+    # -- the calls ---------------------------------------------------------------------------
+    def call(self, call: ExportCall, result: str | None) -> list[str]:
+        if call.method in ("store", "store_batch"):
+            items = self.items(call)
+            return self.write(call, items) if items else ["pass  # an empty batch never reaches the store"]
+        if call.method in ("get", "exists"):
+            lines, vector = self.read(call, call.args[0])
+            value = f"{vector} is not None" if call.method == "exists" else vector
+            return lines + ([f"{result} = {value}"] if result else [])
+        if call.method == "delete":
+            return self.delete(call, result or "existed")
+        if call.method == "count":
+            counted = f"{self.count_with}(store)" if self.count_with else self.full_count()
+            return [f"{result} = {counted}"]
+        if call.method == "search":
+            return self.search(call, result or "got")
+        raise ExportError(f"{call.method} is not written for an adapter yet")
+
+    def delete(self, call: ExportCall, result: str) -> list[str]:
+        """As the adapter does: read the record, and delete it only if the store holds it."""
+        lines, vector = self.read(call, call.args[0])
+        return [*lines, f"{result} = {vector} is not None", f"if {result}:", f"    {self.delete_call([call.args[0]])}"]
+
+    def ranked(self, query: str, hits: str, metadata: str) -> str:
+        """Source for ``(id, score)`` pairs whose scores are recomputed from the returned vectors."""
+        vectors = f"[stored_vector({metadata}) for hit in {hits}]"
+        return f"list(zip([{metadata}[ID_KEY] for hit in {hits}], ranked_cosines({query}, {vectors})))"
+
+
+class LangChainCalls(_AdapterCalls):
+    """A LangChain ``VectorStore``, called as ``LangChainConnection`` calls it."""
+
+    family_imports = ("from langchain_core.embeddings import Embeddings",)
+    helper_modules = (*_AdapterCalls.helper_modules, langchain_helpers)
+
+    def family_helpers(self) -> list[str]:
+        if self.declared.has_get_by_ids and self.count_with is not None:
+            return []
+        return [
+            "",
+            "",
+            "def listing(store):",
+            f'    """Every record, as the store\'s own search returns them (one query of limit {MAX_LIMIT} reaches all)."""',
+            f"    return store.similarity_search_by_vector([1.0] + [0.0] * (DIM - 1), k={MAX_LIMIT}{self._search_kwargs()})",
+        ]
+
+    def open_store(self) -> list[str]:
+        return ["embeddings = Exact(DIM)", f"store = {self.build}(Path(workdir), embeddings)"]
+
+    def _search_kwargs(self) -> str:
+        return "".join(f", {key}={value!r}" for key, value in self.declared.search_kwargs.items())
+
+    def _documents(self, ids: list) -> str:
+        if self.declared.has_get_by_ids:
+            return f"store.get_by_ids([{', '.join(self.store_id(id) for id in ids)}])"
+        wanted = ", ".join(literal(id, None) for id in ids)
+        return f"[doc for doc in listing(store) if doc.metadata.get(ID_KEY) in ({wanted},)]"
+
+    def read(self, call: ExportCall, id: str) -> tuple[list[str], str]:
+        return [], f"record_vector([doc.metadata for doc in {self._documents([id])}], {literal(id, None)})"
+
+    def delete_call(self, ids: list) -> str:
+        return f"store.delete([{', '.join(self.store_id(id) for id in ids)}])"
+
+    def full_count(self) -> str:
+        return "len(listing(store))"
+
+    def write(self, call: ExportCall, items: list[tuple[str, np.ndarray]]) -> list[str]:
+        ids = [id for id, _ in items]
+        lines = []
+        if not self.declared.replaces_on_add:
+            held = [id for id in ids if call.before.get(id) is not None]
+            if held:
+                lines.append(f"{self.delete_call(held)}  # the store does not replace on add: delete first")
+        texts = ", ".join(literal(id, None) for id in ids)
+        stored = ", ".join(self.stored(call, vector) for _, vector in items)
+        metadatas = ", ".join(f"metadata({literal(id, None)}, {call.data.vector(v)})" for id, v in items)
+        return lines + [
+            f"embeddings.expect([{texts}], [{stored}])",
+            f"store.add_texts([{texts}], metadatas=[{metadatas}], ids=[{', '.join(self.store_id(id) for id in ids)}])",
+        ]
+
+    def search(self, call: ExportCall, result: str) -> list[str]:
+        query, limit = call.args[:2]
+        values = self.stored(call, query)
+        if self.declared.has_scores:
+            method = self.declared.scored_search
+            hits = f"store.{method}({values}, k={limit}{self._search_kwargs()})"
+            convert = self.declared.score.formula
+            return [f"{result} = [(doc.metadata[ID_KEY], {convert}) for doc, score in {hits}]"]
+        hits = f"store.similarity_search_by_vector({values}, k={limit}{self._search_kwargs()})"
+        return ["hits = " + hits, f"{result} = {self.ranked(call.data.vector(query), 'hits', 'hit.metadata')}"]
+
+
+class Mem0Calls(_AdapterCalls):
+    """A mem0 ``VectorStoreBase``, called as ``Mem0Connection`` calls it (as mem0's ``Memory`` does)."""
+
+    helper_modules = (*_AdapterCalls.helper_modules, mem0_helpers)
+
+    def open_store(self) -> list[str]:
+        return [f"store = {self.build}(Path(workdir), DIM)"]
+
+    def read(self, call: ExportCall, id: str) -> tuple[list[str], str]:
+        return (
+            [f"record = store.get({self.store_id(id)})"],
+            f"record_vector([] if record is None else [record.payload], {literal(id, None)})",
+        )
+
+    def delete_call(self, ids: list) -> str:
+        [id] = ids
+        return f"store.delete({self.store_id(id)})"
+
+    def full_count(self) -> str:
+        return f"len(listed(store.list(None, {MAX_LIMIT})))"
+
+    def write(self, call: ExportCall, items: list[tuple[str, np.ndarray]]) -> list[str]:
+        """``update`` for the ids the store holds, one ``insert`` for the rest."""
+        lines, new = [], []
+        for id, vector in items:
+            if call.before.get(id) is None:
+                new.append((id, vector))
+                continue
+            payload = f"metadata({literal(id, None)}, {call.data.vector(vector)})"
+            lines.append(f"store.update({self.store_id(id)}, vector={self.stored(call, vector)}, payload={payload})")
+        if new:
+            vectors = ", ".join(self.stored(call, vector) for _, vector in new)
+            payloads = ", ".join(f"metadata({literal(id, None)}, {call.data.vector(v)})" for id, v in new)
+            ids = ", ".join(self.store_id(id) for id, _ in new)
+            lines.append(f"store.insert([{vectors}], payloads=[{payloads}], ids=[{ids}])")
+        return lines
+
+    def search(self, call: ExportCall, result: str) -> list[str]:
+        query, limit = call.args[:2]
+        hits = f'store.search("", {self.stored(call, query)}, {limit})'
+        if self.declared.has_scores:
+            convert = self.declared.score.formula
+            return [f"{result} = [(hit.payload[ID_KEY], {convert}) for hit in {hits} for score in [hit.score]]"]
+        return ["hits = " + hits, f"{result} = {self.ranked(call.data.vector(query), 'hits', 'hit.payload')}"]

@@ -1,0 +1,59 @@
+"""The part of the filter dialect a store takes, declared (docs/filters.md, docs/backends.md).
+
+A store whose own filter is a dialect of its own (an integration's ``where`` dict, a filter
+object) often takes only some of the contract's operators, or no logical operator inside
+another. A factory that declares ``filters`` may also declare ``filter_support``; the machine
+then draws only the filters it allows (``generation.filter_subsets``), and a filter outside it
+is the store's to refuse (``InvalidInput``), not a finding. Without one, the whole dialect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from umi_dst.filters import FIELD_OPERATORS, LOGICAL_OPERATORS, AllOf, AnyOf, Filter, Negation, operator_names
+
+ALL_OPERATORS = frozenset((*FIELD_OPERATORS, *LOGICAL_OPERATORS))
+
+
+@dataclass(frozen=True)
+class FilterSupport:
+    """Operators a store's filter takes (field ones and ``$and``/``$or``/``$not``), and whether
+    a logical operator may hold another. Several keys or operators in one dict are an ``$and``;
+    ``{}`` (every record) is always allowed."""
+
+    operators: frozenset[str] = ALL_OPERATORS
+    nesting: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.operators) - ALL_OPERATORS)
+        if unknown:
+            raise ValueError(f"filter_support names {unknown[0]!r}, not an operator of the dialect")
+        if "$eq" not in self.operators:
+            raise ValueError("filter_support must include '$eq': a store with filters selects one tenant's records")
+
+    @property
+    def whole(self) -> bool:
+        return self.operators == ALL_OPERATORS and self.nesting
+
+    def allows(self, node: Filter) -> bool:
+        if node == AllOf(()):
+            return True
+        return set(operator_names(node)) <= self.operators and (self.nesting or _logical_depth(node) <= 1)
+
+
+WHOLE_DIALECT = FilterSupport()
+
+
+def declared_support(factory: object) -> FilterSupport:
+    """The factory's ``filter_support``, or the whole dialect if it declares none."""
+    support = getattr(factory, "filter_support", None)
+    return WHOLE_DIALECT if support is None else support
+
+
+def _logical_depth(node: Filter) -> int:
+    if isinstance(node, (AllOf, AnyOf)):
+        return 1 + max((_logical_depth(part) for part in node.parts), default=0)
+    if isinstance(node, Negation):
+        return 1 + _logical_depth(node.part)
+    return 0
