@@ -122,6 +122,7 @@ CAUGHT_BY = {
     "appended_rows_never_searched": "search returned 16 results, expected",
     "compaction_resurrects_delete": "which is not stored",
     "compaction_drops_update": "not a bit-exact round trip",
+    "interrupted_build_serves_stale_snapshot": r"search score of 'bulk-1-9' at rank \d+ is \S+, but its cosine similarity is 1.0",
 }
 
 
@@ -137,6 +138,11 @@ def regime(mutant: str, harness: Harness) -> list[Step]:
         ],
         "compaction_resurrects_delete": [Step(Delete(live)), Step(Maintain("optimize"))],
         "compaction_drops_update": [Step(StoreBatch(((live, Random(13)),), None)), Step(Maintain("cleanup_versions"))],
+        "interrupted_build_serves_stale_snapshot": [  # crashed after the build's start is journaled
+            Step(Maintain("build_index"), "crash", CrashPoint("after_ops", 2)),
+            Step(StoreBatch(((live, Random(13)),), None)),
+            Step(Search(Scaled(live, 0), count)),
+        ],
     }[mutant]
 
 
