@@ -36,7 +36,7 @@ from psycopg import sql
 from umi_dst.backends.postgres.filter_sql import condition
 from umi_dst.backends.postgres.jsonb import jsonb_text
 
-from umi_dst.contract import Embedding, InvalidInput, SearchResult
+from umi_dst.contract import Embedding, InvalidInput, MaintenanceRefused, SearchResult
 from umi_dst.filters import MATCH_ALL, parse_filter
 from umi_dst.metadata import Metadata, split_batch, validate_metadata
 from umi_dst.validation import (
@@ -178,10 +178,18 @@ class PostgresVectorBackend:
         ``reindex`` is ``REINDEX TABLE`` (the primary key and any vector index); ``vacuum`` is
         ``VACUUM``, which reclaims deleted rows' space and their index entries;
         ``reindex_concurrently`` is ``REINDEX TABLE CONCURRENTLY`` (``CONCURRENT_MAINTENANCE``).
+        One that cannot run inside a transaction block, called in one (a crash point before a
+        commit opens one), raises ``MaintenanceRefused``: it did not start.
         """
         offered = (EXACT_MAINTENANCE if self.ef_search is None else APPROXIMATE_MAINTENANCE) + CONCURRENT_MAINTENANCE
         if operation not in offered:
             raise InvalidInput(f"unknown maintenance operation {operation!r}; this store offers {offered}")
+        try:
+            self._maintain(operation)
+        except psycopg.errors.ActiveSqlTransaction as refused:
+            raise MaintenanceRefused(f"{operation} cannot run inside a transaction block: {refused}") from refused
+
+    def _maintain(self, operation: str) -> None:
         if operation == "build_index":
             with self.connection.transaction():
                 for name in self._vector_indexes():
