@@ -7,6 +7,7 @@ import pytest
 
 from umi_dst import registry
 from umi_dst.campaign.coverage import MIN_FIRINGS, Coverage
+from umi_dst.checking import maintenance_steps
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.checking.harness import Harness
 from umi_dst.contract import InvalidDeclaration, InvalidInput, declared_maintenance, declared_schedules, unindexed_rows
@@ -43,7 +44,7 @@ def test_each_declared_operation_changes_no_result(spec, declared, tmp_path):
         assert declared_maintenance(factory) == declared
         for operation in declared:
             harness.run(Step(Maintain(operation)))
-            assert not harness.maintenance_interrupted
+            assert harness.maintenance_outcome == maintenance_steps.CLEAN
             harness.run(Step(StoreBatch((("after-" + operation, Random(7)),), None)))
             harness.run(Step(Search(Scaled("after-" + operation, 0), harness.oracle.count())))
         harness.finish()
@@ -65,7 +66,7 @@ def test_an_operation_cut_off_by_its_fault_leaves_every_record(spec, fault, at, 
     harness = _filled(factory)
     try:
         harness.run(Step(Maintain("build_index"), fault, at))
-        assert harness.maintenance_interrupted
+        assert harness.maintenance_outcome == maintenance_steps.CUT_OFF
         assert harness.fault_outcome == "unchanged"
         harness.finish()
         if fault == "crash":
@@ -109,8 +110,8 @@ def test_a_maintenance_step_round_trips_through_a_seed_file():
 def test_coverage_warns_for_an_operation_rarely_run_or_cut_off():
     coverage = Coverage(declared_maintenance={"optimize", "vacuum"})
     for _ in range(MIN_FIRINGS):
-        coverage.maintained("optimize", interrupted=True)
-        coverage.maintained("vacuum", interrupted=False)
+        coverage.maintained("optimize", maintenance_steps.CUT_OFF)
+        coverage.maintained("vacuum", maintenance_steps.COMPLETED)
     warnings = [line for line in coverage.warnings() if line.startswith("maintenance")]
     assert warnings == [
         f"maintenance vacuum ran {MIN_FIRINGS} times and was cut off by a fault 0 times (fewer than {MIN_FIRINGS})"
@@ -118,10 +119,41 @@ def test_coverage_warns_for_an_operation_rarely_run_or_cut_off():
     assert Coverage.from_json(coverage.to_json()).maintenance_interrupted == coverage.maintenance_interrupted
 
 
+@pytest.mark.parametrize(
+    "spec, operation, fault, at, outcome",
+    [
+        ("lance", "optimize", "error_after", None, maintenance_steps.COMPLETED),  # it ran to its end
+        ("lance", "optimize", "crash", CrashPoint("after_ops", 63), maintenance_steps.COMPLETED),
+        ("postgres", "vacuum", "terminate_connection", CrashPoint("before_commit"), maintenance_steps.REFUSED),
+        ("postgres", "vacuum", "terminate_connection", CrashPoint("before_statement"), maintenance_steps.CUT_OFF),
+    ],
+)
+def test_only_a_real_interruption_counts_as_cut_off(spec, operation, fault, at, outcome, tmp_path):
+    factory = registry.resolve(spec)(tmp_path, DIM)
+    harness = _filled(factory)
+    try:
+        harness.run(Step(Maintain(operation), fault, at))
+        assert harness.maintenance_outcome == outcome
+        harness.finish()
+    finally:
+        harness.close()
+        factory.destroy()
+    coverage = Coverage(declared_maintenance={operation})
+    coverage.maintained(operation, outcome)
+    counts = (coverage.maintenance_interrupted, coverage.maintenance_completed, coverage.maintenance_refused)
+    expected = [
+        outcome == maintenance_steps.CUT_OFF,
+        outcome == maintenance_steps.COMPLETED,
+        outcome == maintenance_steps.REFUSED,
+    ]
+    assert [c[operation] for c in counts] == expected
+
+
 CAUGHT_BY = {
     "appended_rows_never_searched": "search returned 16 results, expected",
     "compaction_resurrects_delete": "which is not stored",
     "compaction_drops_update": "not a bit-exact round trip",
+    "interrupted_build_serves_stale_snapshot": r"search score of 'bulk-1-9' at rank \d+ is \S+, but its cosine similarity is 1.0",
 }
 
 
@@ -137,6 +169,11 @@ def regime(mutant: str, harness: Harness) -> list[Step]:
         ],
         "compaction_resurrects_delete": [Step(Delete(live)), Step(Maintain("optimize"))],
         "compaction_drops_update": [Step(StoreBatch(((live, Random(13)),), None)), Step(Maintain("cleanup_versions"))],
+        "interrupted_build_serves_stale_snapshot": [  # crashed after the build's start is journaled
+            Step(Maintain("build_index"), "crash", CrashPoint("after_ops", 2)),
+            Step(StoreBatch(((live, Random(13)),), None)),
+            Step(Search(Scaled(live, 0), count)),
+        ],
     }[mutant]
 
 

@@ -33,6 +33,12 @@ class InjectedFault(RuntimeError):
     """An error the harness (or a seeded fault plan) raised on purpose."""
 
 
+class MaintenanceRefused(RuntimeError):
+    """A maintenance operation refused to start where it was called, so nothing of it ran
+    (PostgreSQL's ``VACUUM`` inside the transaction block a crash point opened around it):
+    coverage does not count it as cut off."""
+
+
 @dataclass(frozen=True, slots=True)
 class SearchResult:
     id: str
@@ -143,12 +149,13 @@ def unindexed_rows(backend: object) -> int | None:
     return None if probe is None else probe()
 
 
-def declared_maintenance(factory: object) -> tuple[str, ...]:
-    """The maintenance operations a factory declares, sorted; factories that say nothing have none."""
-    declared = getattr(factory, "maintenance", ())
+def declared_maintenance(factory: object, attribute: str = "maintenance") -> tuple[str, ...]:
+    """The maintenance operations a factory declares, sorted; factories that say nothing have none.
+    ``attribute="concurrent_maintenance"``: those the parallel mode runs beside other clients."""
+    declared = getattr(factory, attribute, ())
     if isinstance(declared, str) or not all(isinstance(name, str) and name for name in declared):
         name = getattr(factory, "name", type(factory).__name__)
-        raise InvalidDeclaration(f"backend {name!r} declares maintenance = {declared!r}; expected a tuple of names")
+        raise InvalidDeclaration(f"backend {name!r} declares {attribute} = {declared!r}; expected a tuple of names")
     return tuple(sorted(declared))
 
 

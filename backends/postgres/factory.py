@@ -19,6 +19,7 @@ from umi_dst.backends.postgres.crash_points import nemeses_for
 from umi_dst.backends.postgres.server import Server, admin_connection, new_schema_name, server, server_versions
 from umi_dst.backends.postgres.store import (
     APPROXIMATE_MAINTENANCE,
+    CONCURRENT_MAINTENANCE,
     DEFAULT_EF_SEARCH,
     DEFAULT_INDEX_MIN_ROWS,
     DEFAULT_RECALL_FLOOR,
@@ -94,6 +95,11 @@ class PostgresFactory:
     def maintenance(self) -> tuple[str, ...]:
         """The maintenance operations the machine runs as steps (``PostgresVectorBackend.maintain``)."""
         return APPROXIMATE_MAINTENANCE if self.approximate else EXACT_MAINTENANCE
+
+    @property
+    def concurrent_maintenance(self) -> tuple[str, ...]:
+        """The maintenance the parallel mode runs on a client while others read and write."""
+        return CONCURRENT_MAINTENANCE
 
     @property
     def schedules(self) -> dict[str, tuple[int, ...]]:

@@ -27,6 +27,7 @@ Two modes, each a factory configuration:
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -35,7 +36,7 @@ from psycopg import sql
 from umi_dst.backends.postgres.filter_sql import condition
 from umi_dst.backends.postgres.jsonb import jsonb_text
 
-from umi_dst.contract import Embedding, InvalidInput, SearchResult
+from umi_dst.contract import Embedding, InvalidInput, MaintenanceRefused, SearchResult
 from umi_dst.filters import MATCH_ALL, parse_filter
 from umi_dst.metadata import Metadata, split_batch, validate_metadata
 from umi_dst.validation import (
@@ -58,8 +59,17 @@ DEFAULT_INDEX_MIN_ROWS = 8
 EXACT_MAINTENANCE = ("reindex", "vacuum")
 """Maintenance of an exact store (``PostgresVectorBackend.maintain``): it has no vector index to build."""
 APPROXIMATE_MAINTENANCE = ("build_index", *EXACT_MAINTENANCE)
+CONCURRENT_MAINTENANCE = ("reindex_concurrently",)
+"""Maintenance that runs while other connections read and write: ``REINDEX TABLE CONCURRENTLY``
+(the primary key and any HNSW index, each built anew beside the old one, which serves until the
+swap). The parallel mode runs it on a client (``PostgresFactory.concurrent_maintenance``); it
+cannot run inside a transaction block, where the crash points that stand before a commit put a
+write, so the sequential machine does not draw it."""
 DEFAULT_RECALL_FLOOR = 0.9
 _COPY_ROWS_PER_WRITE = 512
+_REINDEX_TURN_POLL = 0.005
+_REINDEX_TURN_ATTEMPTS = 4000
+"""How often, and how many times (20 s), a ``REINDEX CONCURRENTLY`` asks for its turn."""
 _PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _PGCOPY_TRAILER = struct.pack(">h", -1)
 
@@ -127,15 +137,24 @@ class PostgresVectorBackend:
 
         One transaction after the write: the self-conflicting lock makes concurrent writers
         that reach this point build the index once, and the one that does not build sees it.
+        The lock is taken ``NOWAIT``: while another session holds a conflicting one (a writer
+        building the index, a ``REINDEX CONCURRENTLY``), this write leaves the check to the
+        next. Waiting deadlocked with ``REINDEX CONCURRENTLY``, which waits in turn for this
+        open transaction to end, and PostgreSQL aborted one of the two (found by the parallel
+        mode's maintenance steps).
         """
         if self._indexed:
             return
-        with self.connection.transaction():
-            self.connection.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(self.table))
-            found = bool(self._vector_indexes())
-            if not found and self.count() >= self.index_min_rows:
-                self._create_index()
-                found = True
+        try:
+            with self.connection.transaction():
+                lock = "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE NOWAIT"
+                self.connection.execute(sql.SQL(lock).format(self.table))
+                found = bool(self._vector_indexes())
+                if not found and self.count() >= self.index_min_rows:
+                    self._create_index()
+                    found = True
+        except psycopg.errors.LockNotAvailable:
+            return  # the write itself is committed; the next one checks again
         self._indexed = found
 
     def _create_index(self) -> None:
@@ -157,11 +176,20 @@ class PostgresVectorBackend:
         ``build_index`` drops the HNSW index and builds it again over the rows now stored, in
         one transaction (``CREATE INDEX`` after data exists, as after a bulk load);
         ``reindex`` is ``REINDEX TABLE`` (the primary key and any vector index); ``vacuum`` is
-        ``VACUUM``, which reclaims deleted rows' space and their index entries.
+        ``VACUUM``, which reclaims deleted rows' space and their index entries;
+        ``reindex_concurrently`` is ``REINDEX TABLE CONCURRENTLY`` (``CONCURRENT_MAINTENANCE``).
+        One that cannot run inside a transaction block, called in one (a crash point before a
+        commit opens one), raises ``MaintenanceRefused``: it did not start.
         """
-        offered = EXACT_MAINTENANCE if self.ef_search is None else APPROXIMATE_MAINTENANCE
+        offered = (EXACT_MAINTENANCE if self.ef_search is None else APPROXIMATE_MAINTENANCE) + CONCURRENT_MAINTENANCE
         if operation not in offered:
             raise InvalidInput(f"unknown maintenance operation {operation!r}; this store offers {offered}")
+        try:
+            self._maintain(operation)
+        except psycopg.errors.ActiveSqlTransaction as refused:
+            raise MaintenanceRefused(f"{operation} cannot run inside a transaction block: {refused}") from refused
+
+    def _maintain(self, operation: str) -> None:
         if operation == "build_index":
             with self.connection.transaction():
                 for name in self._vector_indexes():
@@ -170,8 +198,26 @@ class PostgresVectorBackend:
             self._indexed = True
         elif operation == "reindex":
             self.connection.execute(sql.SQL("REINDEX TABLE {}").format(self.table))
+        elif operation == "reindex_concurrently":
+            self._reindex_concurrently()
         else:
             self.connection.execute(sql.SQL("VACUUM {}").format(self.table))
+
+    def _reindex_concurrently(self) -> None:
+        """``REINDEX TABLE CONCURRENTLY``, one session at a time per table: two at once deadlock
+        (each waits for the other's transaction to end) and PostgreSQL aborts one. The turn is a
+        session advisory lock taken by polling, so no transaction stays open while it waits."""
+        key = sql.SQL("hashtext({})").format(sql.Literal(self.table.as_string(self.connection)))
+        for _ in range(_REINDEX_TURN_ATTEMPTS):
+            if self.connection.execute(sql.SQL("SELECT pg_try_advisory_lock({})").format(key)).fetchone()[0]:
+                break
+            time.sleep(_REINDEX_TURN_POLL)
+        else:
+            raise TimeoutError(f"another session kept reindexing {self.table.as_string(self.connection)}")
+        try:
+            self.connection.execute(sql.SQL("REINDEX TABLE CONCURRENTLY {}").format(self.table))
+        finally:
+            self.connection.execute(sql.SQL("SELECT pg_advisory_unlock({})").format(key))
 
     def delete(self, id: str) -> bool:
         id = validate_id(id)

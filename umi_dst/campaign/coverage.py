@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from umi_dst.checking import maintenance_steps
+
 FAULT_OUTCOMES = ("completed", "old", "new", "unchanged")
 MIN_FIRINGS = 20
 """A declared fault or nemesis fired fewer times than this gets a warning line."""
@@ -51,7 +53,11 @@ class Coverage:
     maintenance: Counter = field(default_factory=Counter)
     """Maintenance operation -> steps that ran it."""
     maintenance_interrupted: Counter = field(default_factory=Counter)
-    """Maintenance operation -> steps whose fault cut it off (it raised, or a crash left it part-way)."""
+    """Maintenance operation -> steps whose fault really cut it off (``maintenance_steps.CUT_OFF``)."""
+    maintenance_completed: Counter = field(default_factory=Counter)
+    """... -> steps under a fault that let it complete (``error_after``, a crash after its end)."""
+    maintenance_refused: Counter = field(default_factory=Counter)
+    """... -> steps under a fault that made it refuse to start (``VACUUM`` in a transaction block)."""
     index_probed_searches: int = 0
     """Searches after which the backend said how many rows its index left out (``unindexed_rows``)."""
     unindexed_searches: int = 0
@@ -72,9 +78,12 @@ class Coverage:
         if matching is not None:
             self.filter_selectivity[selectivity_class(matching, count)] += 1
 
-    def maintained(self, operation: str, interrupted: bool) -> None:
+    def maintained(self, operation: str, outcome: str) -> None:
+        """A maintenance step, with what its fault did (``maintenance_steps.OUTCOMES``)."""
         self.maintenance[operation] += 1
-        self.maintenance_interrupted[operation] += interrupted
+        self.maintenance_interrupted[operation] += outcome == maintenance_steps.CUT_OFF
+        self.maintenance_completed[operation] += outcome == maintenance_steps.COMPLETED
+        self.maintenance_refused[operation] += outcome == maintenance_steps.REFUSED
 
     def fired(self, name: str) -> int:
         return sum(self.faults.get(name, Counter()).values())
@@ -99,6 +108,8 @@ class Coverage:
         self.declared_maintenance |= other.declared_maintenance
         self.maintenance.update(other.maintenance)
         self.maintenance_interrupted.update(other.maintenance_interrupted)
+        self.maintenance_completed.update(other.maintenance_completed)
+        self.maintenance_refused.update(other.maintenance_refused)
         self.index_probed_searches += other.index_probed_searches
         self.unindexed_searches += other.unindexed_searches
 
@@ -165,6 +176,8 @@ class Coverage:
             "declared_maintenance": sorted(self.declared_maintenance),
             "maintenance": dict(sorted(self.maintenance.items())),
             "maintenance_interrupted": dict(sorted(self.maintenance_interrupted.items())),
+            "maintenance_completed": dict(sorted(self.maintenance_completed.items())),
+            "maintenance_refused": dict(sorted(self.maintenance_refused.items())),
             "index_probed_searches": self.index_probed_searches,
             "unindexed_searches": self.unindexed_searches,
         }
@@ -190,6 +203,8 @@ class Coverage:
             declared_maintenance=set(data.get("declared_maintenance", [])),
             maintenance=Counter(data.get("maintenance", {})),
             maintenance_interrupted=Counter(data.get("maintenance_interrupted", {})),
+            maintenance_completed=Counter(data.get("maintenance_completed", {})),
+            maintenance_refused=Counter(data.get("maintenance_refused", {})),
             index_probed_searches=data.get("index_probed_searches", 0),
             unindexed_searches=data.get("unindexed_searches", 0),
         )

@@ -225,9 +225,12 @@ def _coverage_lines(backend: str, c: Coverage) -> list[str]:
         lines.append("- filtered searches by share of the store selected: " + (", ".join(shares) or "none"))
     if c.declared_maintenance:
         lines.append(
-            "- maintenance run / cut off by a fault: "
+            "- maintenance run / cut off by a fault (under a fault but not cut off: the call completed, "
+            "refused to start): "
             + ", ".join(
-                f"{k} {c.maintenance[k]} / {c.maintenance_interrupted[k]}" for k in sorted(c.declared_maintenance)
+                f"{k} {c.maintenance[k]} / {c.maintenance_interrupted[k]} "
+                f"({c.maintenance_completed[k]} completed, {c.maintenance_refused[k]} refused)"
+                for k in sorted(c.declared_maintenance)
             )
         )
     if c.index_probed_searches:

@@ -98,8 +98,8 @@ class Harness:
     fault_outcome: str | None = None
     """How the latest faulty write ended: ``completed``, or failed and resolved to ``old`` or
     ``new``, or ``unchanged`` when the write changes nothing (old and new are one state)."""
-    maintenance_interrupted: bool = False
-    """Whether the latest maintenance step was cut off by its fault (coverage)."""
+    maintenance_outcome: str = ""
+    """What its fault did to the latest maintenance step (``maintenance_steps.OUTCOMES``; coverage)."""
     _abandoned: list[VectorBackend] = field(default_factory=list)
     _crashed: list[VectorBackend] = field(default_factory=list)
     """Connections of a process that crashed: never closed, as nothing runs after a crash."""
@@ -139,8 +139,9 @@ class Harness:
         self.steps_run += 1
         op = step.op
         if isinstance(op, Maintain):
-            self.maintenance_interrupted = maintenance_steps.run(self, step)
-            self.fault_outcome = "unchanged" if self.maintenance_interrupted else "completed"
+            self.maintenance_outcome = maintenance_steps.run(self, step)
+            done = self.maintenance_outcome in (maintenance_steps.CLEAN, maintenance_steps.COMPLETED)
+            self.fault_outcome = "completed" if done else "unchanged"
         elif step.fault == crash_states.CRASH:
             self._crash(op, step.at)
         elif step.at is not None:

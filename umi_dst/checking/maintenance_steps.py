@@ -18,9 +18,22 @@ from typing import Any, Protocol
 
 from umi_dst.checking import crash_states
 from umi_dst.checking.checks import ContractViolation, equal
-from umi_dst.checking.faults import INJECTED_FAULTS, inject
-from umi_dst.contract import Maintained, WriteCall, declared_schedules
+from umi_dst.checking.faults import ERROR_AFTER, INJECTED_FAULTS, inject
+from umi_dst.contract import Maintained, MaintenanceRefused, WriteCall, declared_schedules
 from umi_dst.operations import CrashPoint, Maintain, Schedule, Step
+
+CLEAN = "clean"
+"""No fault: the operation ran to its end."""
+CUT_OFF = "cut_off"
+"""Its fault really interrupted it: raised before it began (``error_before``), broken part-way by
+a nemesis, or crashed before its last file operation."""
+COMPLETED = "completed"
+"""Under a fault that did not interrupt it: the call completed (``error_after``, a nemesis that
+struck after it or missed, a crash after its last file operation)."""
+REFUSED = "refused"
+"""Under a fault that made it refuse to start (``MaintenanceRefused``: PostgreSQL's ``VACUUM``
+inside the transaction block a crash point opened)."""
+OUTCOMES = (CLEAN, CUT_OFF, COMPLETED, REFUSED)
 
 
 class Harness(Protocol):
@@ -44,9 +57,9 @@ class Harness(Protocol):
     def crash_inside(self, call: WriteCall, at: CrashPoint | None, raised: Any, check: Any) -> Any: ...
 
 
-def run(harness: Harness, step: Step) -> bool:
+def run(harness: Harness, step: Step) -> str:
     """Run a maintenance step and check that the store still holds the oracle's state;
-    return whether the operation was cut off (it raised, or a crash left it part-way)."""
+    return what its fault did to it, one of ``OUTCOMES``."""
     op = step.op
     assert isinstance(op, Maintain)
     declared = tuple(getattr(harness.factory, "maintenance", ()))
@@ -58,9 +71,9 @@ def run(harness: Harness, step: Step) -> bool:
         raise ContractViolation(f"backend {harness.factory.name!r} declares maintenance but has no maintain()")
     call = WriteCall("maintain", (op.operation,))
     if step.fault == crash_states.CRASH:
-        interrupted = _crash(harness, call, step.at)
+        outcome = _crash(harness, call, step.at)
     elif step.fault is not None:
-        interrupted = _under_fault(harness, call, step.fault, step.at)
+        outcome = _under_fault(harness, call, step.fault, step.at)
     else:
         try:
             call.apply(harness.backend)
@@ -70,9 +83,9 @@ def run(harness: Harness, step: Step) -> bool:
                 "success",
                 repr(exc),
             ) from exc
-        interrupted = False
+        outcome = CLEAN
     harness._compare_every_record(f"after maintain({op.operation!r})")
-    return interrupted
+    return outcome
 
 
 def schedule(harness: Harness, op: Schedule) -> None:
@@ -87,7 +100,7 @@ def schedule(harness: Harness, op: Schedule) -> None:
     harness.reopen()
 
 
-def _under_fault(harness: Harness, call: WriteCall, fault: str, at: CrashPoint | None) -> bool:
+def _under_fault(harness: Harness, call: WriteCall, fault: str, at: CrashPoint | None) -> str:
     """The operation under an injected fault or a nemesis; a nemesis is healed and the
     harness continues on a fresh connection, as after a write."""
     nemesis = harness.factory.nemeses.get(fault)
@@ -107,15 +120,17 @@ def _under_fault(harness: Harness, call: WriteCall, fault: str, at: CrashPoint |
     except Exception as exc:
         if harness.log:
             harness.log(f"  maintain({call.args[0]!r}) raised under {fault}: {type(exc).__name__}: {exc}")
-        return True
+        if isinstance(exc, MaintenanceRefused):
+            return REFUSED
+        return COMPLETED if fault == ERROR_AFTER else CUT_OFF
     finally:
         if nemesis is not None:
             nemesis.heal()
             harness.reopen()
-    return False
+    return COMPLETED
 
 
-def _crash(harness: Harness, call: WriteCall, at: CrashPoint | None) -> bool:
+def _crash(harness: Harness, call: WriteCall, at: CrashPoint | None) -> str:
     """Crash the process inside the operation: every crash state must open and hold exactly
     the oracle's records; the case continues from the state ``at`` names."""
     what = f"maintain({call.args[0]!r})"
@@ -128,7 +143,7 @@ def _crash(harness: Harness, call: WriteCall, at: CrashPoint | None) -> bool:
     if harness.log:
         harness.log(f"  {crash.states} crash states of {what} checked; continued from the "
                     f"{crash.target.label(crash.total)}")  # fmt: skip
-    return not crash.complete
+    return COMPLETED if crash.complete else CUT_OFF
 
 
 def _check_crash_state(harness: Harness, what: str) -> None:

@@ -316,6 +316,8 @@ class _Search:
                 checks.bit_exact("get", call.value, None if stored is None else stored.vector)
             elif call.method == "search":
                 return self._search_matches(i, call)
+            elif call.method == "maintain":
+                checks.equal("maintain", call.value, None)  # no effect on the model (``_effect``): it changes no result
             else:
                 raise TypeError(f"no model for {call.method!r}")
         except ContractViolation:

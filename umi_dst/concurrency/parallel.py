@@ -49,11 +49,11 @@ from umi_dst.checking.harness import Harness, describe
 from umi_dst.concurrency import linearizability
 from umi_dst.concurrency.clients import KILL_CLIENT, KILL_POINTS, ClientPool, run_threads
 from umi_dst.concurrency.history import History, Planned, perform
-from umi_dst.contract import BackendFactory, FactoryBuilder
+from umi_dst.contract import BackendFactory, FactoryBuilder, declared_maintenance
 from umi_dst.generation import strategies
 from umi_dst.generation.determinism import seed_only_generation
 from umi_dst.generation.strategies import concrete_id, resolve
-from umi_dst.operations import Count, CrashPoint, Delete, Exists, Get, Search, Step, Store, StoreBatch, Write
+from umi_dst.operations import Count, CrashPoint, Delete, Exists, Get, Maintain, Search, Step, Store, StoreBatch, Write
 from umi_dst.seedfiles import history_codec, parallel_seeds, seeds
 
 CLIENT_KINDS = parallel_seeds.CLIENT_KINDS
@@ -89,6 +89,9 @@ class ProgramShape:
     crashes: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """Placed nemeses, each with its crash points, that may strike one client write of a
     program (see ``placed_faults``); none by default."""
+    maintenance: tuple[str, ...] = ()
+    """Maintenance operations a client step may run while the others read and write (the
+    factory's ``concurrent_maintenance``); none by default."""
 
 
 # -- generating programs ---------------------------------------------------------------------
@@ -113,6 +116,8 @@ def parallel_programs(dim: int, shape: ProgramShape = ProgramShape()) -> st.Sear
     )
     faults = st.sampled_from((None, None, None, *INJECTED_FAULTS)) if shape.faults else st.none()
     client_step = st.one_of(reads.map(Step), st.builds(Step, writes, faults))
+    if shape.maintenance:  # a branch of its own, so programs without maintenance are drawn as before
+        client_step = st.one_of(client_step, st.builds(Maintain, st.sampled_from(shape.maintenance)).map(Step))
     return st.builds(
         _resolved_program,
         st.lists(strategies.ids, min_size=1, max_size=shape.max_keys, unique=True),
@@ -268,9 +273,16 @@ def run_program(
 def check_faults(factory: BackendFactory, program: ParallelProgram, clients_as: str) -> None:
     """Every fault a client step names can strike there: a nemesis the backend offers, placed
     at one of its points, on clients run as threads, or ``kill_client`` on client processes;
-    ``MalformedSeed`` names the first that cannot."""
+    ``MalformedSeed`` names the first that cannot, or a maintenance step the backend does not
+    run beside other clients."""
+    concurrent = declared_maintenance(factory, "concurrent_maintenance")
     for c, steps in enumerate(program.clients):
         for i, step in enumerate(steps):
+            if isinstance(step.op, Maintain) and step.op.operation not in concurrent:
+                raise seeds.MalformedSeed(
+                    f"field clients[{c}][{i}].operation: backend {factory.name!r} runs no maintenance "
+                    f"{step.op.operation!r} beside other clients; it declares {concurrent}"
+                )
             if step.fault is None or step.fault in INJECTED_FAULTS:
                 continue
             where = f"field clients[{c}][{i}]"
@@ -311,6 +323,8 @@ def plan(harness: Harness, step: Step) -> Planned:
         return Planned(op, "count", ())
     if isinstance(op, (Get, Exists)):
         return Planned(op, op.kind, (op.id,))
+    if isinstance(op, Maintain):
+        return Planned(op, "maintain", (op.operation,))
     raise TypeError(f"the parallel mode does not run {op.kind} steps")
 
 
@@ -356,6 +370,7 @@ def run_parallel(
     attempts: int = 1,
     seeds_dir: Path | None = None,
     crashes: bool = False,
+    maintenance: bool = False,
 ) -> ParallelResult:
     """Generate parallel programs against ``backend`` under Hypothesis (the active profile
     unless ``settings``); return the last failing program shrunk, saved as a seed if asked.
@@ -363,7 +378,9 @@ def run_parallel(
     Each program runs up to ``attempts`` times (a fresh store each) until one run fails: a
     race that shows only sometimes then survives shrinking more often. With ``crashes``, a
     program may strike one client write with one of the backend's placed nemeses (clients as
-    threads) or kill one client process in a write (``kill_client``).
+    threads) or kill one client process in a write (``kill_client``). With ``maintenance``,
+    a client step may run one of the backend's ``concurrent_maintenance`` operations (a
+    ``REINDEX CONCURRENTLY``) while the others read and write.
     """
     builder = registry.resolve(backend) if isinstance(backend, str) else backend
     spec = backend if isinstance(backend, str) else f"{builder.__module__}:{builder.__name__}"
@@ -377,6 +394,14 @@ def run_parallel(
             probe.destroy()
         if not shape.crashes:
             raise ValueError(f"{spec} offers no nemesis placed at crash points to crash its clients run as threads")
+    if maintenance:
+        probe = builder(workdir / "parallel-probe", dim)
+        try:
+            shape = dataclasses.replace(shape, maintenance=declared_maintenance(probe, "concurrent_maintenance"))
+        finally:
+            probe.destroy()
+        if not shape.maintenance:
+            raise ValueError(f"{spec} declares no concurrent_maintenance to run beside its clients")
     stores = itertools.count()
     failures: list[tuple[ParallelProgram, ContractViolation, BackendFactory]] = []
     overlapping: list[int] = []

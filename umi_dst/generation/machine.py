@@ -317,7 +317,7 @@ class ContractMachine(RuleBasedStateMachine):
             cover.fault(step.fault, self.harness.fault_outcome)
         cover.largest_store = max(cover.largest_store, self.harness.oracle.count())
         if isinstance(step.op, Maintain):
-            cover.maintained(step.op.operation, self.harness.maintenance_interrupted)
+            cover.maintained(step.op.operation, self.harness.maintenance_outcome)
         elif isinstance(step.op, StoreBatch):
             cover.largest_batch = max(cover.largest_batch, rows_written(step.op))
         elif isinstance(step.op, Search):

@@ -59,7 +59,7 @@ MAX_FAULT_NAME = 64
 _FAULT_NAME = re.compile(rf"[A-Za-z0-9_.-]{{1,{MAX_FAULT_NAME}}}")
 MAX_CLIENTS = 16
 MAX_CLIENT_STEPS = 1_000
-PARALLEL_CLIENT_OPS = (Store, StoreBatch, Delete, Get, Exists, Count, Search)
+PARALLEL_CLIENT_OPS = (Store, StoreBatch, Delete, Get, Exists, Count, Search, Maintain)
 """The operations a parallel client can run."""
 
 
@@ -135,8 +135,9 @@ def check_step(step: Step, dim: int, path: str) -> None:
 
 
 def check_parallel_client(steps: Sequence[Step], dim: int, path: str) -> None:
-    """A client's steps: reads and writes only, faults the injected ones or a nemesis placed at
-    a crash point (whether the backend offers it is checked when the seed runs)."""
+    """A client's steps: reads, writes and maintenance, faults the injected ones or a nemesis
+    placed at a crash point (whether the backend offers the fault, and runs the maintenance
+    beside other clients, is checked when the seed runs)."""
     check_steps(steps, dim, path)
     for i, step in enumerate(steps):
         if not isinstance(step.op, PARALLEL_CLIENT_OPS):

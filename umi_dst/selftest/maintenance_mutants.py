@@ -7,7 +7,10 @@ maintenance makes (issue 24), so the maintenance steps stay able to find them.
 - ``compaction_resurrects_delete``: a compaction brings back the last record the connection
   deleted (a deletion file dropped while fragments are rewritten);
 - ``compaction_drops_update``: a compaction puts back the vector the last record the
-  connection overwrote held before (a rewrite from a stale fragment list).
+  connection overwrote held before (a rewrite from a stale fragment list);
+- ``interrupted_build_serves_stale_snapshot``: an index build serves searches from the version
+  it started from until it completes, and one cut off part-way (a crash, a killed writer)
+  never lets go of it: every later search reads the vectors as they were before the build.
 
 Each is an approximate Lance store whose factory declares the Lance maintenance operations;
 ``umi_dst.selftest.maintenance_mutants:<name>`` is a backend spec, like ``umi_dst.selftest.mutants``.
@@ -22,7 +25,7 @@ from lancedb.query import AsyncVectorQuery
 from lancedb.table import AsyncTable
 
 from umi_dst.backends.lance.factory import LanceFactory, build_factory
-from umi_dst.backends.lance.store import IndexPlan, LanceVectorBackend
+from umi_dst.backends.lance.store import IndexPlan, LanceStore, LanceVectorBackend
 from umi_dst.contract import Embedding
 from umi_dst.validation import validate_batch
 
@@ -83,10 +86,49 @@ class CompactionDropsUpdate(LanceVectorBackend):
             self._overwritten = None
 
 
+class InterruptedBuildServesStaleSnapshot(LanceVectorBackend):
+    """An index build journals its start (the version it indexes) and its end in files beside
+    the table, and searches read the version of a started build until its end is journaled;
+    a build cut off before the end never is, so searches keep serving the vectors stored before
+    it. (A correct store would drop an unfinished build's pin when it opens.) The journal files
+    are written whole and never removed, so every crash state of a build shows them."""
+
+    def __init__(self, store: LanceStore) -> None:
+        super().__init__(store)
+        self._journal = Path(store.path) / BUILD_JOURNAL
+        self._journal.mkdir(parents=True, exist_ok=True)  # before any build, so crashes inside one see its files
+
+    def maintain(self, operation: str) -> None:
+        if operation != "build_index":
+            super().maintain(operation)
+            return
+        build = f"{len(list(self._journal.glob('*.started'))):06d}"
+        self._journal_write(f"{build}.started", str(self.run(self.ensure_table().version())))
+        super().maintain(operation)
+        self._journal_write(f"{build}.done", "")
+
+    def _journal_write(self, name: str, text: str) -> None:
+        temporary = self._journal / f".{name}.tmp"
+        temporary.write_text(text)
+        temporary.replace(self._journal / name)
+
+    def _vector_query(self, table: AsyncTable, vector: Embedding, limit: int) -> AsyncVectorQuery:
+        unfinished = [p for p in sorted(self._journal.glob("*.started")) if not p.with_suffix(".done").exists()]
+        if unfinished:
+            table = self.run(self._db.open_table(self.config.table_name))
+            self.run(table.checkout(int(unfinished[0].read_text())))
+        return super()._vector_query(table, vector, limit)
+
+
+BUILD_JOURNAL = "index-builds"
+"""The directory beside the table where ``InterruptedBuildServesStaleSnapshot`` journals its builds."""
+
+
 MAINTENANCE_MUTANTS: dict[str, type[LanceVectorBackend]] = {
     "appended_rows_never_searched": AppendedRowsNeverSearched,
     "compaction_resurrects_delete": CompactionResurrectsDelete,
     "compaction_drops_update": CompactionDropsUpdate,
+    "interrupted_build_serves_stale_snapshot": InterruptedBuildServesStaleSnapshot,
 }
 
 
