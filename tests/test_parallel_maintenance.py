@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import Phase, settings
+from umi_dst.backends.postgres.server import admin_connection
 
 from umi_dst import registry
-from umi_dst.backends.postgres.server import admin_connection
 from umi_dst.concurrency.parallel import ParallelProgram, check_program, replay_parallel, run_parallel
 from umi_dst.contract import declared_maintenance
 from umi_dst.operations import Count, Delete, Get, Maintain, Search, Step, Store, StoreBatch
