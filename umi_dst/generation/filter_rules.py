@@ -75,6 +75,12 @@ def filtered_searches(machine, query: Recipe, filter: dict, limits: list[LimitCh
         machine.run(Step(FilteredSearch(query, concrete_limit(choice, selected, machine.factory.score_atol), text)))
 
 
+def _fault(machine, choice: int) -> str:
+    """An injected fault or one of the factory's nemeses (not a crash point), by ``choice``."""
+    faults = (*INJECTED_FAULTS, *sorted(machine.factory.nemeses))
+    return faults[choice % len(faults)]
+
+
 def _rules(recipe_dim: int) -> dict[str, Callable]:
     ids_or_picks = strategies.existing_or_any_ids
 
@@ -140,9 +146,20 @@ def _rules(recipe_dim: int) -> dict[str, Callable]:
     def delete_where_aimed(self, aim: FilterAim, fault: int) -> None:
         """A ``delete_where`` of several stored records, always under an injected fault or a
         nemesis: it must delete all of them or none."""
-        faults = (*INJECTED_FAULTS, *sorted(self.factory.nemeses))
         filter = concrete_filter(aim, stored_metadata(self.harness))
-        self.run(Step(DeleteWhere(as_text(filter)), faults[fault % len(faults)]))
+        self.run(Step(DeleteWhere(as_text(filter)), _fault(self, fault)))
+
+    @precondition(lambda self: self.filters)
+    @rule(tenant=filter_strategies.tenants, fault=st.integers(0, 7),
+          items=st.lists(st.tuples(strategies.ids, strategies.recipes(recipe_dim), filter_strategies.metadata),
+                         min_size=2, max_size=4, unique_by=lambda item: item[0]))  # fmt: skip
+    def delete_tenant_under_fault(self, tenant: str, items: list, fault: int) -> None:
+        """Give a tenant several records, then delete the tenant's records under an injected
+        fault or a nemesis: a ``delete_where`` that stops part-way leaves some of them."""
+        stored = self.harness.oracle.ids()
+        tagged = tuple((id, resolve(r, stored), as_text({**m, "user": tenant})) for id, r, m in items)
+        self.run(Step(StoreBatchTagged(tagged)))
+        self.run(Step(DeleteWhere(as_text({"user": tenant})), _fault(self, fault)))
 
     return {
         "store_tagged": store_tagged,
@@ -154,4 +171,5 @@ def _rules(recipe_dim: int) -> dict[str, Callable]:
         "filtered_search_aimed": filtered_search_aimed,
         "search_after_tagging": search_after_tagging,
         "delete_where_aimed": delete_where_aimed,
+        "delete_tenant_under_fault": delete_tenant_under_fault,
     }
