@@ -130,6 +130,15 @@ def test_signatures_ignore_drawn_values():
     )
 
 
+def test_a_filter_is_a_drawn_value_of_one_signature():
+    def under_return(filter: dict) -> str:
+        return signatures.check(f"filtered search under-returned: 0 results, but 3 records match {filter!r}, so ...")
+
+    tenant = under_return({"user": "u1"})
+    assert tenant == under_return({"$and": [{"user": "u'2"}, {"turn": {"$lte": 3}}]}) == under_return({})
+    assert "<dict>" in tenant and "u1" not in tenant
+
+
 def test_a_torn_file_is_one_signature_whatever_it_kept():
     """The kinds of torn state (a new file empty or half written, an append half done) are
     drawn states of one write: a bug they all show is one bug."""

@@ -394,7 +394,7 @@ def test_embedded_helpers_take_the_backends_constants_and_compile() -> None:
 FILTER_CASE_STUDIES = {
     "postgres-hnsw-where": ("WHERE (metadata @> %s::jsonb)", "returned 0 results, expected 1"),
     "lance-postfilter": ("prefilter=False", "returned 0 results, expected 1"),
-    "lance-spliced-filter": ("COALESCE(m_s_73 = ''', false)", "Unterminated string literal"),
+    "lance-spliced-filter": ("COALESCE(m_s_75736572 = 'u1'', false)", "Unterminated string literal"),
 }
 """Each filter case study: a fragment of the filter in the engine's own terms (as the script
 writes it), and its script's failure."""

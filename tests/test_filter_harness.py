@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from umi_dst.backends.sim import SimFactory, SimVectorBackend
 
-from umi_dst.campaign.coverage import Coverage
+from umi_dst.campaign.coverage import MIN_FILTERED, Coverage
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.checking.harness import Harness
 from umi_dst.contract import InvalidInput
@@ -142,3 +142,22 @@ def test_coverage_counts_filters_by_operator_and_share_of_the_store():
     again = Coverage.from_json(coverage.to_json())
     again.merge(coverage)
     assert again.filter_selectivity["none"] == 2 and again.filter_operators["$eq"] == 8
+
+
+def test_coverage_counts_filtered_searches_by_side_of_the_limit_and_warns_when_few():
+    coverage = Coverage(declares_filters=True)
+    coverage.filtered(["$eq"], 2, 10, limit=5)
+    coverage.filtered(["$eq"], 7, 10, limit=5)
+    coverage.filtered(["$eq"], 5, 10, limit=5)
+    coverage.filtered(["$in"], None, 5)  # a delete_where: no limit
+    assert coverage.filter_cuts == {"short": 1, "cut": 1, "at": 1}
+    warnings = coverage.warnings()
+    assert any("matched fewer records than the limit" in w for w in warnings)
+    assert any("selected none of the store" in w for w in warnings)
+    for _ in range(MIN_FILTERED):
+        for matching in (0, 1, 10, 50, 100):
+            coverage.filtered(["$eq"], matching, 100, limit=matching or 1)
+        coverage.filtered(["$eq"], 60, 100, limit=1)
+    assert coverage.warnings() == []
+    assert not Coverage().warnings(), "a backend without filters gets no filter warnings"
+    assert Coverage.from_json(coverage.to_json()) == coverage

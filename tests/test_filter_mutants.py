@@ -10,23 +10,9 @@ import pytest
 from umi_dst.seedfiles.replay import replay_file
 from umi_dst.selftest.filter_mutants import FILTER_MUTANTS
 
-NOT_YET_IN_CI_BUDGET = {
-    "delete_where_half_applied": "issue 25, open: a delete_where of two or more matches under the nemesis is "
-    "not drawn in the 60 derandomised ci cases (a 212-case campaign, seed 0, hits it 15 times)",
-}
-"""Planted bugs the ci budget does not catch yet: strict xfail, so a fix shows up as a failure to remove."""
-
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "mutant",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=NOT_YET_IN_CI_BUDGET[name]))
-        if name in NOT_YET_IN_CI_BUDGET
-        else name
-        for name in sorted(FILTER_MUTANTS)
-    ],
-)
+@pytest.mark.parametrize("mutant", sorted(FILTER_MUTANTS))
 def test_machine_catches_planted_filter_bug_and_seed_replays(mutant, tmp_path, ci_campaign):
     spec = f"umi_dst.selftest.filter_mutants:{mutant}"
     result = ci_campaign(spec)

@@ -18,7 +18,7 @@ from umi_dst.backends.postgres.store import DEFAULT_EF_SEARCH, DEFAULT_RECALL_FL
 
 from umi_dst.contract import Embedding, SearchResult
 from umi_dst.export.calls import renderer_at
-from umi_dst.filters import parse_filter
+from umi_dst.filters import MATCH_ALL, parse_filter
 from umi_dst.validation import validate_embedding, validate_limit
 
 PGVECTOR_DEFAULT_EF_SEARCH = 40
@@ -28,11 +28,14 @@ class HnswWhereBackend(PostgresVectorBackend):
     """``postgres-approx`` whose filtered searches are one plain HNSW index scan."""
 
     def search(self, query: Embedding, limit: int, filter: dict | None = None) -> list[SearchResult]:
-        if filter is None:
+        """A filter with no condition (``{}``) adds no ``WHERE``, as the projects' query builders
+        add one only for conditions: it is an unfiltered search."""
+        node = None if filter is None else parse_filter(filter)
+        if node is None or node == MATCH_ALL:
             return super().search(query, limit)
         vector = validate_embedding(query, self.dim, "query")
         limit = validate_limit(limit)
-        where = condition(parse_filter(filter))
+        where = condition(node)
         with self.connection.transaction():
             self._configure(
                 ("hnsw.ef_search", str(PGVECTOR_DEFAULT_EF_SEARCH)),

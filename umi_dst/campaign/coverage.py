@@ -5,7 +5,9 @@ each fault and nemesis with how its write then ended (``completed`` despite the 
 failed and resolved to the ``old`` or the ``new`` state, or ``unchanged``: the write changes
 nothing, so the two states are one), the largest store and batch, searches
 whose cut-off fell on an exact tie or a near tie, maintenance operations run and cut off by
-their fault, searches over rows outside an ANN index, the dimensions and the longest case.
+their fault, searches over rows outside an ANN index, filtered searches by operator, by the
+share of the store selected and by the side of the limit their matches fell, the dimensions and
+the longest case.
 Coverages add up, so shards, workers and CI jobs merge into one.
 """
 
@@ -23,6 +25,12 @@ MIN_SEARCH_SHARE = 0.2
 """Searches under this share of the steps get a warning line (a vector store answers searches)."""
 MIN_TIE_CUTOFFS = 50
 """Searches cut off at an exact or near tie fewer than this (with any search) get a warning line."""
+MIN_FILTERED = 10
+"""On a backend that declares filters, a selectivity class or a side of the limit (``FILTER_CUTS``)
+with fewer filtered searches than this gets a warning line."""
+FILTER_CUTS = ("short", "cut")
+"""Filtered searches with fewer matches than the limit (every match is due: where an engine that
+filters after its ``LIMIT`` or its candidate list under-returns) and with more (the limit cuts)."""
 
 
 @dataclass
@@ -49,6 +57,10 @@ class Coverage:
     """Filter operator -> filtered searches and ``delete_where`` calls whose filter uses it."""
     filter_selectivity: Counter = field(default_factory=Counter)
     """Share of the store a filtered search's filter selected (``selectivity_class``) -> searches."""
+    filter_cuts: Counter = field(default_factory=Counter)
+    """``FILTER_CUTS`` (or ``at``: as many matches as the limit) -> filtered searches."""
+    declares_filters: bool = False
+    """Whether the backend declares filters: only then are filter warnings due."""
     declared_maintenance: set[str] = field(default_factory=set)
     maintenance: Counter = field(default_factory=Counter)
     """Maintenance operation -> steps that ran it."""
@@ -71,12 +83,14 @@ class Coverage:
         self.search_kinds[kind] += 1
         self.search_limits[limit_class] += 1
 
-    def filtered(self, operators: list[str], matching: int | None, count: int) -> None:
-        """A filtered search (``matching`` records of ``count`` selected) or, with ``matching``
-        None, a ``delete_where``."""
+    def filtered(self, operators: list[str], matching: int | None, count: int, limit: int | None = None) -> None:
+        """A filtered search (``matching`` records of ``count`` selected, at ``limit``) or, with
+        ``matching`` None, a ``delete_where``."""
         self.filter_operators.update(operators)
         if matching is not None:
             self.filter_selectivity[selectivity_class(matching, count)] += 1
+        if matching is not None and limit is not None:
+            self.filter_cuts["short" if matching < limit else "cut" if matching > limit else "at"] += 1
 
     def maintained(self, operation: str, outcome: str) -> None:
         """A maintenance step, with what its fault did (``maintenance_steps.OUTCOMES``)."""
@@ -105,6 +119,8 @@ class Coverage:
         self.search_limits.update(other.search_limits)
         self.filter_operators.update(other.filter_operators)
         self.filter_selectivity.update(other.filter_selectivity)
+        self.filter_cuts.update(other.filter_cuts)
+        self.declares_filters |= other.declares_filters
         self.declared_maintenance |= other.declared_maintenance
         self.maintenance.update(other.maintenance)
         self.maintenance_interrupted.update(other.maintenance_interrupted)
@@ -126,7 +142,25 @@ class Coverage:
                     f"{name} fired only {fired} times (fewer than {MIN_FIRINGS}): swarm testing switches it on "
                     "or off per test case, so few cases can leave it rare; a larger --examples fires it more"
                 )
-        return lines + self._search_warnings() + self._maintenance_warnings()
+        return lines + self._search_warnings() + self._maintenance_warnings() + self._filter_warnings()
+
+    def _filter_warnings(self) -> list[str]:
+        """A selectivity class (but ``most``, which few filters hit) or a side of the limit
+        with fewer than ``MIN_FILTERED`` filtered searches."""
+        if not self.declares_filters:
+            return []
+        lines = [
+            f"only {self.filter_selectivity[name]} filtered searches selected {name} of the store "
+            f"(fewer than {MIN_FILTERED})"
+            for name in SELECTIVITY_CLASSES
+            if name != "most" and self.filter_selectivity[name] < MIN_FILTERED
+        ]
+        for name, what in zip(FILTER_CUTS, ("fewer records than the limit", "more records than the limit")):
+            if self.filter_cuts[name] < MIN_FILTERED:
+                lines.append(
+                    f"only {self.filter_cuts[name]} filtered searches matched {what} (fewer than {MIN_FILTERED})"
+                )
+        return lines
 
     def _maintenance_warnings(self) -> list[str]:
         """A declared maintenance operation run or cut off fewer than ``MIN_FIRINGS`` times."""
@@ -173,6 +207,8 @@ class Coverage:
             "search_limits": dict(sorted(self.search_limits.items())),
             "filter_operators": dict(sorted(self.filter_operators.items())),
             "filter_selectivity": dict(sorted(self.filter_selectivity.items())),
+            "filter_cuts": dict(sorted(self.filter_cuts.items())),
+            "declares_filters": self.declares_filters,
             "declared_maintenance": sorted(self.declared_maintenance),
             "maintenance": dict(sorted(self.maintenance.items())),
             "maintenance_interrupted": dict(sorted(self.maintenance_interrupted.items())),
@@ -200,6 +236,8 @@ class Coverage:
             search_limits=Counter(data.get("search_limits", {})),
             filter_operators=Counter(data.get("filter_operators", {})),
             filter_selectivity=Counter(data.get("filter_selectivity", {})),
+            filter_cuts=Counter(data.get("filter_cuts", {})),
+            declares_filters=data.get("declares_filters", False),
             declared_maintenance=set(data.get("declared_maintenance", [])),
             maintenance=Counter(data.get("maintenance", {})),
             maintenance_interrupted=Counter(data.get("maintenance_interrupted", {})),

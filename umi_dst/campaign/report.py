@@ -223,6 +223,11 @@ def _coverage_lines(backend: str, c: Coverage) -> list[str]:
         lines.append("- filters by operator: " + ", ".join(f"{k} {n}" for k, n in sorted(c.filter_operators.items())))
         shares = [f"{k} {c.filter_selectivity[k]}" for k in SELECTIVITY_CLASSES if c.filter_selectivity[k]]
         lines.append("- filtered searches by share of the store selected: " + (", ".join(shares) or "none"))
+        cuts = c.filter_cuts
+        lines.append(
+            f"- filtered searches with fewer matches than the limit {cuts['short']}, as many {cuts['at']}, "
+            f"more {cuts['cut']}"
+        )
     if c.declared_maintenance:
         lines.append(
             "- maintenance run / cut off by a fault (under a fault but not cut off: the call completed, "

@@ -22,6 +22,9 @@ _VALUES = (
     (re.compile(r"\[[^\[\]]*\]"), "[…]"),
     (re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?(?![\w])", re.IGNORECASE), "<n>"),
 )
+_DICT = re.compile(r"\{[^{}]*\}")
+"""A dict once its values are out (a filter, metadata): which keys and operators a filter of
+one bug was drawn with is a value too, so it collapses to ``<dict>``, innermost first."""
 MAX_CHECK_LENGTH = 200
 
 
@@ -38,6 +41,8 @@ def check(message: str, step: Step | None = None) -> str:
         message = message.replace(step.op.defect, "<defect>")
     for pattern, placeholder in _VALUES:
         message = pattern.sub(placeholder, message)
+    while _DICT.search(message):
+        message = _DICT.sub("<dict>", message)
     return message[:MAX_CHECK_LENGTH]
 
 

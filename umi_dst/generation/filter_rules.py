@@ -1,6 +1,12 @@
 """The machine's rules for the filter capability (docs/filters.md): tagged stores and batches,
 metadata-only upserts, ``get_metadata``, filtered searches and ``delete_where``.
 
+Besides filters drawn blind, the rules aim (``filter_aims``): filters built from the stored
+metadata to select a chosen share, each searched at several limits resolved against the
+records it selects (``search_mix.concrete_limit``), so ``matching < limit`` and ``matching >
+limit`` both happen; a record searched right after it is tagged; a ``delete_where`` of several
+records under a fault, where a half-applied delete shows.
+
 They are added only to the machine of a backend that declares filters (``add_rules``), so the
 cases drawn for every other backend stay what they were.
 """
@@ -27,17 +33,21 @@ from umi_dst.filter_ops import (
 from umi_dst.filter_support import WHOLE_DIALECT, FilterSupport
 from umi_dst.filters import operator_names, parse_filter
 from umi_dst.generation import filter_strategies, filter_subsets, strategies
+from umi_dst.generation.filter_aims import FilterAim, aims, concrete_filter, several_aims
+from umi_dst.generation.search_mix import LimitChoice, aimed_queries, concrete_limit, limit_lists
 from umi_dst.generation.strategies import IdChoice, Pick, concrete_id, resolve
+from umi_dst.metadata import Metadata
 from umi_dst.operations import Step
-from umi_dst.recipes import Scaled
+from umi_dst.recipes import Recipe, Scaled
 
 
 def cover(coverage: Coverage, op: object, harness: Harness) -> None:
     """Count a filter operation's operators and, for a search, the share of the store it selected."""
     if isinstance(op, (FilteredSearch, DeleteWhere)):
         operators = operator_names(parse_filter(from_text(op.filter)))
-        matching = harness.matching if isinstance(op, FilteredSearch) else None
-        coverage.filtered(operators, matching, harness.oracle.count())
+        searched = isinstance(op, FilteredSearch)
+        matching, limit = (harness.matching, op.limit) if searched else (None, None)
+        coverage.filtered(operators, matching, harness.oracle.count(), limit)
 
 
 def add_rules(machine: type, recipe_dim: int, support: FilterSupport = WHOLE_DIALECT) -> None:
@@ -45,6 +55,31 @@ def add_rules(machine: type, recipe_dim: int, support: FilterSupport = WHOLE_DIA
     for name, method in _rules(recipe_dim, support).items():
         method.__name__ = method.__qualname__ = name
         setattr(machine, name, method)
+
+
+def stored_metadata(harness: Harness) -> list[Metadata]:
+    """The oracle's metadata of every stored record, in id order."""
+    oracle = harness.oracle
+    return [oracle.get_metadata(id) for id in oracle.ids()]
+
+
+def filtered_searches(machine, query: Recipe, filter: dict, limits: list[LimitChoice]) -> None:
+    """Run ``query`` under ``filter`` once per limit choice, each resolved against the scores of
+    the records the filter selects when its step runs."""
+    harness = machine.harness
+    oracle = harness.oracle
+    query = resolve(query, oracle.ids())
+    text = as_text(filter)
+    for choice in limits:
+        _, scores = oracle.scores(harness.embedding(query))
+        selected = scores[oracle.matching(filter)]
+        machine.run(Step(FilteredSearch(query, concrete_limit(choice, selected, machine.factory.score_atol), text)))
+
+
+def _fault(machine, choice: int) -> str:
+    """An injected fault or one of the factory's nemeses (not a crash point), by ``choice``."""
+    faults = (*INJECTED_FAULTS, *sorted(machine.factory.nemeses))
+    return faults[choice % len(faults)]
 
 
 def _rules(recipe_dim: int, support: FilterSupport) -> dict[str, Callable]:
@@ -89,6 +124,48 @@ def _rules(recipe_dim: int, support: FilterSupport) -> dict[str, Callable]:
         faults = (None, *INJECTED_FAULTS, *sorted(self.factory.nemeses))
         self.run(Step(DeleteWhere(as_text(filter)), faults[fault % len(faults)]))
 
+    @precondition(lambda self: self.filters)
+    @rule(query=aimed_queries(), aim=aims, limits=limit_lists)
+    def filtered_search_aimed(self, query: Recipe, aim: FilterAim, limits: list[LimitChoice]) -> None:
+        """An aimed filter outside what the store declares it takes is not run (``filter_support``)."""
+        filter = concrete_filter(aim, stored_metadata(self.harness))
+        if support.allows(parse_filter(filter)):
+            filtered_searches(self, query, filter, limits)
+
+    @precondition(lambda self: self.filters)
+    @rule(id=ids_or_picks, recipe=strategies.recipes(recipe_dim), metadata=filter_strategies.metadata,
+          key=st.integers(0, 7), limits=limit_lists)  # fmt: skip
+    def search_after_tagging(self, id: IdChoice, recipe: Recipe, metadata: dict, key: int, limits: list) -> None:
+        """Tag a record, then search by its vector for one of its values: it must be found
+        (rows written after an index was built were not prefiltered, lance #1561)."""
+        stored = self.harness.oracle.ids()
+        target = concrete_id(id, stored)
+        self.run(Step(StoreTagged(target, resolve(recipe, stored), as_text(metadata))))
+        keys = sorted(metadata)
+        filter = {keys[key % len(keys)]: metadata[keys[key % len(keys)]]} if keys else {"user": "u1"}
+        filtered_searches(self, Scaled(target, 0), filter, limits)
+
+    @precondition(lambda self: self.filters and self.harness.oracle.count() > 0)
+    @rule(aim=several_aims, fault=st.integers(0, 7))
+    def delete_where_aimed(self, aim: FilterAim, fault: int) -> None:
+        """A ``delete_where`` of several stored records, always under an injected fault or a
+        nemesis: it must delete all of them or none."""
+        filter = concrete_filter(aim, stored_metadata(self.harness))
+        if support.allows(parse_filter(filter)):
+            self.run(Step(DeleteWhere(as_text(filter)), _fault(self, fault)))
+
+    @precondition(lambda self: self.filters)
+    @rule(tenant=filter_strategies.tenants, fault=st.integers(0, 7),
+          items=st.lists(st.tuples(strategies.ids, strategies.recipes(recipe_dim), filter_strategies.metadata),
+                         min_size=2, max_size=4, unique_by=lambda item: item[0]))  # fmt: skip
+    def delete_tenant_under_fault(self, tenant: str, items: list, fault: int) -> None:
+        """Give a tenant several records, then delete the tenant's records under an injected
+        fault or a nemesis: a ``delete_where`` that stops part-way leaves some of them."""
+        stored = self.harness.oracle.ids()
+        tagged = tuple((id, resolve(r, stored), as_text({**m, "user": tenant})) for id, r, m in items)
+        self.run(Step(StoreBatchTagged(tagged)))
+        self.run(Step(DeleteWhere(as_text({"user": tenant})), _fault(self, fault)))
+
     return {
         "store_tagged": store_tagged,
         "retag": retag,
@@ -96,4 +173,8 @@ def _rules(recipe_dim: int, support: FilterSupport) -> dict[str, Callable]:
         "get_metadata": get_metadata,
         "filtered_search": filtered_search,
         "delete_where": delete_where,
+        "filtered_search_aimed": filtered_search_aimed,
+        "search_after_tagging": search_after_tagging,
+        "delete_where_aimed": delete_where_aimed,
+        "delete_tenant_under_fault": delete_tenant_under_fault,
     }

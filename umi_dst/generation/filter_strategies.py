@@ -95,7 +95,8 @@ def _condition(draw: st.DrawFn) -> dict:
     return {key: {op: value}}
 
 
-tenant_filters = st.sampled_from(TENANTS).map(lambda user: {"user": user})
+tenants = st.sampled_from(TENANTS)
+tenant_filters = tenants.map(lambda user: {"user": user})
 """The filter every memory layer applies: one user's records, and none of another's."""
 
 filters = st.one_of(

@@ -244,7 +244,7 @@ class ContractMachine(RuleBasedStateMachine):
         if not self.record.versions:
             self.record.versions = getattr(self.factory, "versions", dict)()
         self.harness = Harness(self.factory)
-        self.filters = declares_filters(self.factory)
+        self.filters = self.coverage.declares_filters = declares_filters(self.factory)
         self.maintenance = declared_maintenance(self.factory) if self.config.maintenance_steps else ()
         self.coverage.declared_maintenance.update(self.maintenance)
         kinds = STRUCTURAL + self.harness.available_faults()
