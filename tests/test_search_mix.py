@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 from hypothesis.stateful import RuleBasedStateMachine
 
+from umi_dst.campaign.coverage import MIN_TIE_CUTOFFS, Coverage
 from umi_dst.contract import MAX_LIMIT
 from umi_dst.generation import search_mix
 from umi_dst.generation.search_mix import LimitChoice, concrete_limit, limit_class
@@ -72,3 +75,12 @@ def test_aimed_queries_are_valid_between_a_record_and_its_scaled_copy():
         validate_embedding(resolve(query, oracle.ids()).make(8, oracle.get), 8, "query")
 
     valid()
+
+
+def test_the_search_share_counts_filtered_searches_as_searches():
+    """A backend whose searches are mostly filtered is not warned as if it searched little."""
+    coverage = Coverage(steps=100, operations=collections.Counter({"search": 12, "store": 80}))
+    coverage.tie_cutoffs = MIN_TIE_CUTOFFS
+    assert any("search (plain and filtered) was only 12 of 100" in w for w in coverage.warnings())
+    coverage.operations["filtered_search"] = 8
+    assert not any("was only" in w for w in coverage.warnings())

@@ -22,7 +22,8 @@ FAULT_OUTCOMES = ("completed", "old", "new", "unchanged")
 MIN_FIRINGS = 20
 """A declared fault or nemesis fired fewer times than this gets a warning line."""
 MIN_SEARCH_SHARE = 0.2
-"""Searches under this share of the steps get a warning line (a vector store answers searches)."""
+"""Searches, plain and filtered, under this share of the steps get a warning line (a vector store
+answers searches; a filtered search is one, checked by the same top-k rule among its matches)."""
 MIN_TIE_CUTOFFS = 50
 """Searches cut off at an exact or near tie fewer than this (with any search) get a warning line."""
 MIN_FILTERED = 10
@@ -183,8 +184,11 @@ class Coverage:
         if not self.steps:
             return []
         lines = []
-        if searches < MIN_SEARCH_SHARE * self.steps:
-            lines.append(f"search was only {searches} of {self.steps} steps (under {MIN_SEARCH_SHARE:.0%})")
+        every_search = searches + self.operations.get("filtered_search", 0)
+        if every_search < MIN_SEARCH_SHARE * self.steps:
+            lines.append(
+                f"search (plain and filtered) was only {every_search} of {self.steps} steps (under {MIN_SEARCH_SHARE:.0%})"
+            )
         ties = self.tie_cutoffs + self.near_tie_cutoffs
         if searches and ties < MIN_TIE_CUTOFFS:
             lines.append(f"only {ties} searches were cut off at an exact or near tie (fewer than {MIN_TIE_CUTOFFS})")
