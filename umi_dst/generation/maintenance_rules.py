@@ -33,6 +33,11 @@ EVEN_CHOICES = 60
 """A ``maintain_<operation>`` rule draws its fault as one of this many values, evenly, and takes
 it modulo the faults it may use (3 to 6, all dividing 60): Hypothesis's integers favour small
 and boundary values, which left some faults almost never drawn."""
+RUNS = (2, 3)
+"""A ``maintain_<operation>`` step runs its operation this many times in a row (bounds included),
+each under a fault drawn anew, as an operator retries a failed build: most faults leave the call
+completed (a nemesis that struck after it, a crash after its last file operation), so one run
+per step left some operations cut off under the coverage floor in the main job."""
 EARLY_CRASH_POINTS = 16
 """The file operations a ``maintain_<operation>`` crash may come after (0 to 15): a build makes
 about a dozen, so most such crashes land inside it."""
@@ -64,16 +69,20 @@ def _maintain(machine, operation: str, fault: int, strike: int, point: int, k: i
 
 
 def _faulty_maintenance_rule(operation: str) -> Callable:
-    """``operation`` under one of the case's faults, always, never ``error_after``: a rule per
+    """``operation`` under one of the case's faults, ``RUNS`` times, never ``error_after``: a rule per
     operation, so each is run and cut off about as often whatever else the rules run (a single
     rule drawing among them left the ones no other rule runs under the coverage floor:
     reports/maintenance-20261207.md)."""
 
+    strike = st.tuples(
+        st.sampled_from(range(EVEN_CHOICES)), st.integers(0, 15), st.sampled_from(range(EARLY_CRASH_POINTS))
+    )
+
     @precondition(lambda self: operation in self.maintenance)
-    @rule(fault=st.sampled_from(range(EVEN_CHOICES)), point=st.integers(0, 15),
-          k=st.sampled_from(range(EARLY_CRASH_POINTS)))  # fmt: skip
-    def maintain(self, fault: int, point: int, k: int) -> None:
-        _maintain(self, operation, fault, 1, point, k, completing=False)
+    @rule(strikes=st.lists(strike, min_size=RUNS[0], max_size=RUNS[1]))
+    def maintain(self, strikes: list[tuple[int, int, int]]) -> None:
+        for fault, point, k in strikes:
+            _maintain(self, operation, fault, 1, point, k, completing=False)
 
     return maintain
 
