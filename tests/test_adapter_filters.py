@@ -1,7 +1,8 @@
 """Filters through adapters: a store's own ``filter`` argument, declared, and metadata read back.
 
 The registered stores with a declared filter (InMemoryVectorStore, FAISS) also run the filter
-rules in ``test_adapters.py``'s short campaigns; here, the findings and refusals, directly.
+rules in ``test_adapters.py``'s short campaigns; here, the findings and refusals, directly, and
+Chroma's ``where`` translation against a real embedded Chroma.
 """
 
 from __future__ import annotations
@@ -205,6 +206,8 @@ def test_chroma_selects_what_the_contract_selects_and_replaces_metadata_whole(tm
             expected = {id for id, m in CHROMA_RECORDS.items() if matches(parse_filter(raw), m)}
             found = backend.search(np.array([1.0, 0.0], np.float32), 100, filter=raw)
             assert {r.id for r in found} == expected, raw
+        with pytest.raises(InvalidInput, match="takes only the filters of"):
+            backend.search(np.array([1.0, 0.0], np.float32), 3, filter={"user": {"$gt": "u"}})
         backend.store("i1", np.array([1.0, 0.0], np.float32), {"kind": "fact"})
         assert backend.get_metadata("i1") == {"kind": "fact"}, "an upsert replaces the metadata whole"
         assert backend.delete_where({"kind": {"$in": ["fact"]}}) == 2 and backend.count() == len(CHROMA_RECORDS) - 2
