@@ -1,24 +1,30 @@
 """Filters through adapters: a store's own ``filter`` argument, declared, and metadata read back.
 
 The registered stores with a declared filter (InMemoryVectorStore, FAISS) also run the filter
-rules in ``test_adapters.py``'s short campaigns; here, the findings and refusals, directly.
+rules in ``test_adapters.py``'s short campaigns; here, the findings and refusals, directly, and
+Chroma's ``where`` translation against a real embedded Chroma.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, settings
+from umi_dst.backends.langchain.chroma import where_filtered
 from umi_dst.backends.langchain.faiss import flat
 from umi_dst.backends.langchain.inmemory import inmemory
 
 from umi_dst import registry
+from umi_dst.adapters.chroma_where import CHROMA_WHERE, where_of
 from umi_dst.adapters.langchain import LangChainStore, document_predicate
 from umi_dst.contract import InvalidInput
 from umi_dst.filter_support import FilterSupport
-from umi_dst.filters import parse_filter
+from umi_dst.filters import matches, parse_filter
 from umi_dst.generation.machine import MachineConfig, run_contract_machine
 
 TYPED = {"n": 1, "f": 1.0, "flag": True, "s": "1", "big": 2**53 + 1, "zero": -0.0}
@@ -142,3 +148,79 @@ def test_a_declared_subset_names_what_it_allows(tmp_path):
             factory.open().delete_where({"$not": {"user": "u1"}})
     finally:
         factory.destroy()
+
+
+CHROMA_RECORDS = {
+    "i1": {"n": 1, "user": "u1"},
+    "f1": {"n": 1.0, "user": "u2"},
+    "t": {"n": True, "user": "u1"},
+    "s": {"n": "1", "kind": "fact"},
+    "big": {"n": 2**53 + 1},
+    "bigf": {"n": float(2**53), "user": "u'2"},
+    "none": {"kind": "event"},
+}
+"""Values Chroma reads back exactly (its float finding is its seed's), of every comparison class."""
+
+CHROMA_FILTERS = [
+    {},
+    {"n": 1},
+    {"n": {"$ne": 1}},
+    {"n": {"$in": [1, True, "1"]}},
+    {"n": {"$nin": [1.0, "1"]}},
+    {"n": {"$in": []}},
+    {"n": {"$nin": []}},
+    {"n": {"$gt": 2**53}},
+    {"n": {"$gte": 1, "$lt": 2**53}},
+    {"user": "u1", "n": {"$lte": 1}},
+    {"$or": [{"user": "u'2"}]},
+    {"$or": [{"kind": {"$in": ["fact", "event"]}}, {"$and": [{"user": "u1"}, {"n": True}]}]},
+    {"$and": [{}, {"user": {"$ne": "u1"}}]},
+]
+
+
+def test_chroma_where_keeps_the_shape_chroma_takes():
+    assert where_of(parse_filter({})) is None, "no condition: no where"
+    assert where_of(parse_filter({"user": "u1", "n": {"$gt": 1}})) == {
+        "$and": [{"user": {"$eq": "u1"}}, {"n": {"$gt": 1}}]
+    }
+    assert where_of(parse_filter({"n": {"$in": [1, "1", 2]}})) == {
+        "$or": [{"n": {"$in": [1, 2]}}, {"n": {"$in": ["1"]}}]
+    }
+    assert where_of(parse_filter({"$or": [{"n": 1}]})) == {"n": {"$eq": 1}}, "a one-part $or is its part"
+    assert not CHROMA_WHERE.allows(parse_filter({"user": {"$gt": "u1"}})), "Chroma ranges take numbers only"
+    assert not CHROMA_WHERE.allows(parse_filter({"$not": {"n": 1}}))
+    assert not CHROMA_WHERE.allows(parse_filter({"n": {"$exists": True}}))
+    assert CHROMA_WHERE.allows(parse_filter({"$or": [{"n": {"$gt": 1.5}}, {"$and": [{"a": 1}, {"b": 2}]}]}))
+
+
+def test_chroma_selects_what_the_contract_selects_and_replaces_metadata_whole(tmp_path):
+    factory = where_filtered(tmp_path, 2)
+    try:
+        backend = factory.open()
+        backend.store_batch(
+            [(id, np.array([1.0, i], np.float32), m) for i, (id, m) in enumerate(CHROMA_RECORDS.items())]
+        )
+        for id, metadata in CHROMA_RECORDS.items():
+            got = backend.get_metadata(id)
+            assert [(k, type(v), v) for k, v in sorted(got.items())] == [
+                (k, type(v), v) for k, v in sorted(metadata.items())
+            ]
+        for raw in CHROMA_FILTERS:
+            expected = {id for id, m in CHROMA_RECORDS.items() if matches(parse_filter(raw), m)}
+            found = backend.search(np.array([1.0, 0.0], np.float32), 100, filter=raw)
+            assert {r.id for r in found} == expected, raw
+        with pytest.raises(InvalidInput, match="takes only the filters of"):
+            backend.search(np.array([1.0, 0.0], np.float32), 3, filter={"user": {"$gt": "u"}})
+        backend.store("i1", np.array([1.0, 0.0], np.float32), {"kind": "fact"})
+        assert backend.get_metadata("i1") == {"kind": "fact"}, "an upsert replaces the metadata whole"
+        assert backend.delete_where({"kind": {"$in": ["fact"]}}) == 2 and backend.count() == len(CHROMA_RECORDS) - 2
+    finally:
+        factory.destroy()
+
+
+def test_chroma_float_read_back_is_still_rounded(tmp_path):
+    """The finding that keeps ``where_filtered`` unregistered: its standalone script, in a fresh
+    process, still fails; once it passes, the filtered store can be the registered one."""
+    script = Path(__file__).parents[1] / "reports" / "adapter-findings" / "chroma_float_metadata_read_back_rounded.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 1 and "floats read back changed" in done.stderr, done.stdout + done.stderr

@@ -11,19 +11,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from umi_dst.filters import FIELD_OPERATORS, LOGICAL_OPERATORS, AllOf, AnyOf, Filter, Negation, operator_names
+from umi_dst.filters import (
+    FIELD_OPERATORS,
+    LOGICAL_OPERATORS,
+    RANGES,
+    AllOf,
+    AnyOf,
+    Compare,
+    Filter,
+    Negation,
+    operator_names,
+)
 
 ALL_OPERATORS = frozenset((*FIELD_OPERATORS, *LOGICAL_OPERATORS))
 
 
 @dataclass(frozen=True)
 class FilterSupport:
-    """Operators a store's filter takes (field ones and ``$and``/``$or``/``$not``), and whether
-    a logical operator may hold another. Several keys or operators in one dict are an ``$and``;
-    ``{}`` (every record) is always allowed."""
+    """Operators a store's filter takes (field ones and ``$and``/``$or``/``$not``), whether
+    a logical operator may hold another, and whether a range (``$gt $gte $lt $lte``) may
+    compare strings (Chroma's take numbers only). Several keys or operators in one dict are an
+    ``$and``; ``{}`` (every record) is always allowed."""
 
     operators: frozenset[str] = ALL_OPERATORS
     nesting: bool = True
+    string_ranges: bool = True
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.operators) - ALL_OPERATORS)
@@ -34,12 +46,16 @@ class FilterSupport:
 
     @property
     def whole(self) -> bool:
-        return self.operators == ALL_OPERATORS and self.nesting
+        return self.operators == ALL_OPERATORS and self.nesting and self.string_ranges
 
     def allows(self, node: Filter) -> bool:
         if node == AllOf(()):
             return True
-        return set(operator_names(node)) <= self.operators and (self.nesting or _logical_depth(node) <= 1)
+        return (
+            set(operator_names(node)) <= self.operators
+            and (self.nesting or _logical_depth(node) <= 1)
+            and (self.string_ranges or not _string_range(node))
+        )
 
 
 WHOLE_DIALECT = FilterSupport()
@@ -49,6 +65,14 @@ def declared_support(factory: object) -> FilterSupport:
     """The factory's ``filter_support``, or the whole dialect if it declares none."""
     support = getattr(factory, "filter_support", None)
     return WHOLE_DIALECT if support is None else support
+
+
+def _string_range(node: Filter) -> bool:
+    if isinstance(node, Compare):
+        return node.op in RANGES and isinstance(node.value, str)
+    if isinstance(node, (AllOf, AnyOf)):
+        return any(_string_range(part) for part in node.parts)
+    return isinstance(node, Negation) and _string_range(node.part)
 
 
 def _logical_depth(node: Filter) -> int:

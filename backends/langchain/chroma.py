@@ -4,16 +4,26 @@ The collection is made with the cosine space (Chroma's default is squared L2). T
 ``similarity_search_with_score_by_vector``; its ``similarity_search_by_vector_with_relevance_scores``
 returns Chroma's distance, not a relevance, as its docstring says ("Lower score represents more
 similarity"): here the cosine distance.
+
+``where_filtered`` is the same store declared with metadata and Chroma's ``where`` dict as its
+filter (``umi_dst.adapters.chroma_where``: the contract's dialect less ``$not``, ``$exists``
+and string ranges). Its ``add_texts`` is Chroma's ``upsert``, which merges a held record's
+metadata with the new one (keys the new metadata lacks stay, chroma-core/chroma#1630), so an
+upsert deletes the record first. It is not the registered store: Chroma reads a float back
+one ulp off when its shortest form needs 17 digits, and ``-0.0`` as ``0.0`` (docs/adapters.md,
+findings), so its campaigns fail on ``get_metadata``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import chromadb
 from chromadb.config import Settings
 from langchain_chroma import Chroma
 
+from umi_dst.adapters.chroma_where import CHROMA_WHERE, where_of
 from umi_dst.adapters.langchain import ExactEmbeddings, LangChainStore
 from umi_dst.adapters.scores import ScoreConvention
 
@@ -39,3 +49,9 @@ chroma = LangChainStore(
     close=lambda store: store._client.close(),
     packages=("langchain-core", "langchain-chroma", "chromadb"),
 )
+
+
+where_filtered = dataclasses.replace(
+    chroma, replaces_on_add=False, filter_argument=where_of, filter_support=CHROMA_WHERE
+)
+"""``chroma`` with metadata and filters; its seed (``seeds/umi_dst.backends.langchain.chroma-where_filtered/``) fails."""
