@@ -374,8 +374,7 @@ class Harness:
             raise ContractViolation(
                 f"scan() returned {len(ids)} ids and {described}, not a float32 ({len(ids)}, {self.dim}) matrix"
             )
-        stored = _unique("scan()", ids, matrix)
-        return stored
+        return _unique("scan()", ids, matrix)
 
     def _compare_every_record(self, where: str, backend: VectorBackend | None = None) -> None:
         """Every record stored through ``backend`` (default: the current connection) bit for

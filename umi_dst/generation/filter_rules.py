@@ -3,7 +3,7 @@ metadata-only upserts, ``get_metadata``, filtered searches and ``delete_where``.
 
 Besides filters drawn blind, the rules aim (``filter_aims``): filters built from the stored
 metadata to select a chosen share, each searched at several limits resolved against the
-records it selects (``search_mix.concrete_limit``), so ``matching < limit`` and ``matching >
+records it selects (``search_mix.searches``), so ``matching < limit`` and ``matching >
 limit`` both happen; a record searched right after it is tagged; a ``delete_where`` of several
 records under a fault, where a half-applied delete shows.
 
@@ -32,9 +32,9 @@ from umi_dst.filter_ops import (
 )
 from umi_dst.filter_support import WHOLE_DIALECT, FilterSupport
 from umi_dst.filters import operator_names, parse_filter
-from umi_dst.generation import filter_strategies, filter_subsets, strategies
+from umi_dst.generation import filter_strategies, filter_subsets, search_mix, strategies
 from umi_dst.generation.filter_aims import FilterAim, aims, concrete_filter, several_aims
-from umi_dst.generation.search_mix import LimitChoice, aimed_queries, concrete_limit, limit_lists
+from umi_dst.generation.search_mix import LimitChoice, aimed_queries, limit_lists
 from umi_dst.generation.strategies import IdChoice, Pick, concrete_id, resolve
 from umi_dst.metadata import Metadata
 from umi_dst.operations import Step
@@ -61,19 +61,6 @@ def stored_metadata(harness: Harness) -> list[Metadata]:
     """The oracle's metadata of every stored record, in id order."""
     oracle = harness.oracle
     return [oracle.get_metadata(id) for id in oracle.ids()]
-
-
-def filtered_searches(machine, query: Recipe, filter: dict, limits: list[LimitChoice]) -> None:
-    """Run ``query`` under ``filter`` once per limit choice, each resolved against the scores of
-    the records the filter selects when its step runs."""
-    harness = machine.harness
-    oracle = harness.oracle
-    query = resolve(query, oracle.ids())
-    text = as_text(filter)
-    for choice in limits:
-        _, scores = oracle.scores(harness.embedding(query))
-        selected = scores[oracle.matching(filter)]
-        machine.run(Step(FilteredSearch(query, concrete_limit(choice, selected, machine.factory.score_atol), text)))
 
 
 def _fault(machine, choice: int) -> str:
@@ -130,7 +117,7 @@ def _rules(recipe_dim: int, support: FilterSupport) -> dict[str, Callable]:
         """An aimed filter outside what the store declares it takes is not run (``filter_support``)."""
         filter = concrete_filter(aim, stored_metadata(self.harness))
         if support.allows(parse_filter(filter)):
-            filtered_searches(self, query, filter, limits)
+            search_mix.searches(self, query, limits, filter)
 
     @precondition(lambda self: self.filters)
     @rule(id=ids_or_picks, recipe=strategies.recipes(recipe_dim), metadata=filter_strategies.metadata,
@@ -143,7 +130,7 @@ def _rules(recipe_dim: int, support: FilterSupport) -> dict[str, Callable]:
         self.run(Step(StoreTagged(target, resolve(recipe, stored), as_text(metadata))))
         keys = sorted(metadata)
         filter = {keys[key % len(keys)]: metadata[keys[key % len(keys)]]} if keys else {"user": "u1"}
-        filtered_searches(self, Scaled(target, 0), filter, limits)
+        search_mix.searches(self, Scaled(target, 0), limits, filter)
 
     @precondition(lambda self: self.filters and self.harness.oracle.count() > 0)
     @rule(aim=several_aims, fault=st.integers(0, 7))

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
 from umi_dst.contract import MAX_LIMIT
+from umi_dst.filter_ops import FilteredSearch, as_text
 from umi_dst.generation import strategies
 from umi_dst.generation.strategies import Pick, concrete_id, resolve
 from umi_dst.operations import Abandon, Delete, Reopen, Search, Step, Store, StoreBatch
@@ -130,13 +131,20 @@ def _explicit(vector: np.ndarray) -> Explicit:
     return Explicit(tuple(float(x) for x in vector))
 
 
-def searches(machine, query: Recipe, limits: list[LimitChoice]) -> None:
-    """Run ``query`` on ``machine`` once per limit choice, each resolved against the state of its step."""
+def searches(machine, query: Recipe, limits: list[LimitChoice], filter: dict | None = None) -> None:
+    """Run ``query`` on ``machine`` once per limit choice, under ``filter`` if given, each limit
+    resolved against the scores of the records searched (those the filter selects). A search
+    writes nothing, so the scores are computed once for all the limits."""
     harness = machine.harness
-    query = resolve(query, harness.oracle.ids())
+    oracle = harness.oracle
+    query = resolve(query, oracle.ids())
+    _, scores = oracle.scores(harness.embedding(query))
+    text = None if filter is None else as_text(filter)
+    if filter is not None:
+        scores = scores[oracle.matching(filter)]
     for choice in limits:
-        _, scores = harness.oracle.scores(harness.embedding(query))
-        machine.run(Step(Search(query, concrete_limit(choice, scores, machine.factory.score_atol))))
+        limit = concrete_limit(choice, scores, machine.factory.score_atol)
+        machine.run(Step(Search(query, limit) if text is None else FilteredSearch(query, limit, text)))
 
 
 def _rules(recipe_dim: int) -> dict[str, Callable]:
