@@ -6,13 +6,14 @@ failed and resolved to the ``old`` or the ``new`` state, or ``unchanged``: the w
 nothing, so the two states are one), the largest store and batch, searches
 whose cut-off fell on an exact tie or a near tie, maintenance operations run and cut off by
 their fault, searches over rows outside an ANN index, filtered searches by operator, by the
-share of the store selected and by the side of the limit their matches fell, the dimensions and
-the longest case.
+share of the store selected and by the side of the limit their matches fell, the filtered
+recall battery's recall per share of the store selected, the dimensions and the longest case.
 Coverages add up, so shards, workers and CI jobs merge into one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -32,6 +33,34 @@ with fewer filtered searches than this gets a warning line."""
 FILTER_CUTS = ("short", "cut")
 """Filtered searches with fewer matches than the limit (every match is due: where an engine that
 filters after its ``LIMIT`` or its candidate list under-returns) and with more (the limit cuts)."""
+
+
+@dataclass
+class FilteredRecall:
+    """The filtered recall battery's queries of one selectivity class, over test cases."""
+
+    cases: int = 0
+    queries: int = 0
+    recall_sum: float = 0.0
+    lowest_case_mean: float = 1.0
+    """The lowest mean recall of one test case: the floor is judged per case."""
+
+    @classmethod
+    def of(cls, recalls: list[float]) -> FilteredRecall:
+        return cls(1, len(recalls), sum(recalls), sum(recalls) / len(recalls))
+
+    @property
+    def mean(self) -> float:
+        return self.recall_sum / self.queries if self.queries else 1.0
+
+    def merge(self, other: FilteredRecall) -> None:
+        self.cases += other.cases
+        self.queries += other.queries
+        self.recall_sum += other.recall_sum
+        self.lowest_case_mean = min(self.lowest_case_mean, other.lowest_case_mean)
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -60,6 +89,8 @@ class Coverage:
     """Share of the store a filtered search's filter selected (``selectivity_class``) -> searches."""
     filter_cuts: Counter = field(default_factory=Counter)
     """``FILTER_CUTS`` (or ``at``: as many matches as the limit) -> filtered searches."""
+    filtered_recall: dict[str, FilteredRecall] = field(default_factory=dict)
+    """Selectivity class -> the filtered recall battery's queries in it (``filtered_recall_battery``)."""
     declares_filters: bool = False
     """Whether the backend declares filters: only then are filter warnings due."""
     declared_maintenance: set[str] = field(default_factory=set)
@@ -93,6 +124,12 @@ class Coverage:
         if matching is not None and limit is not None:
             self.filter_cuts["short" if matching < limit else "cut" if matching > limit else "at"] += 1
 
+    def filtered_battery(self, by_share: dict[str, list[float]]) -> None:
+        """One test case's filtered recall battery: its recalls per selectivity class."""
+        for share, recalls in by_share.items():
+            if recalls:
+                self.filtered_recall.setdefault(share, FilteredRecall()).merge(FilteredRecall.of(recalls))
+
     def maintained(self, operation: str, outcome: str) -> None:
         """A maintenance step, with what its fault did (``maintenance_steps.OUTCOMES``)."""
         self.maintenance[operation] += 1
@@ -121,6 +158,8 @@ class Coverage:
         self.filter_operators.update(other.filter_operators)
         self.filter_selectivity.update(other.filter_selectivity)
         self.filter_cuts.update(other.filter_cuts)
+        for share, recall in other.filtered_recall.items():
+            self.filtered_recall.setdefault(share, FilteredRecall()).merge(recall)
         self.declares_filters |= other.declares_filters
         self.declared_maintenance |= other.declared_maintenance
         self.maintenance.update(other.maintenance)
@@ -212,6 +251,11 @@ class Coverage:
             "filter_operators": dict(sorted(self.filter_operators.items())),
             "filter_selectivity": dict(sorted(self.filter_selectivity.items())),
             "filter_cuts": dict(sorted(self.filter_cuts.items())),
+            "filtered_recall": {
+                share: self.filtered_recall[share].to_json()
+                for share in SELECTIVITY_CLASSES
+                if share in self.filtered_recall
+            },
             "declares_filters": self.declares_filters,
             "declared_maintenance": sorted(self.declared_maintenance),
             "maintenance": dict(sorted(self.maintenance.items())),
@@ -241,6 +285,7 @@ class Coverage:
             filter_operators=Counter(data.get("filter_operators", {})),
             filter_selectivity=Counter(data.get("filter_selectivity", {})),
             filter_cuts=Counter(data.get("filter_cuts", {})),
+            filtered_recall={share: FilteredRecall(**r) for share, r in data.get("filtered_recall", {}).items()},
             declares_filters=data.get("declares_filters", False),
             declared_maintenance=set(data.get("declared_maintenance", [])),
             maintenance=Counter(data.get("maintenance", {})),

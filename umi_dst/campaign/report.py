@@ -228,6 +228,12 @@ def _coverage_lines(backend: str, c: Coverage) -> list[str]:
             f"- filtered searches with fewer matches than the limit {cuts['short']}, as many {cuts['at']}, "
             f"more {cuts['cut']}"
         )
+    if c.filtered_recall:
+        shares = [
+            f"{k} {r.mean:.3f} (lowest case {r.lowest_case_mean:.3f}; {r.queries} queries in {r.cases} cases)"
+            for k, r in ((k, c.filtered_recall[k]) for k in SELECTIVITY_CLASSES if k in c.filtered_recall)
+        ]
+        lines.append("- filtered recall battery, mean recall by share of the store selected: " + ", ".join(shares))
     if c.declared_maintenance:
         lines.append(
             "- maintenance run / cut off by a fault (under a fault but not cut off: the call completed, "

@@ -23,6 +23,7 @@ from umi_dst.checking import (
     crash_states,
     file_ops,
     filter_steps,
+    filtered_recall_battery,
     maintenance_steps,
     recall_battery,
     search_battery,
@@ -41,6 +42,7 @@ from umi_dst.contract import (
     declares_filters,
 )
 from umi_dst.filter_ops import FILTER_WRITES, FilteredSearch, GetMetadata
+from umi_dst.filter_support import declared_support
 from umi_dst.operations import (
     Abandon,
     Count,
@@ -91,6 +93,8 @@ class Harness:
     backend: VectorBackend = field(init=False)
     recall: recall_battery.RecallReport | None = None
     """The recall battery's outcome, once ``finish`` has run it (approximate mode)."""
+    filtered_recall: filtered_recall_battery.FilteredRecallReport | None = None
+    """The filtered recall battery's outcome, once ``finish`` has run it (approximate mode, filters)."""
     steps_run: int = 0
     matching: int | None = None
     """How many records the latest filtered search's filter selected (coverage)."""
@@ -192,6 +196,16 @@ class Harness:
             if self.log:
                 self.log(f"  recall battery: {self.recall.summary()}")
             self.recall.judge(self.factory.recall_floor)
+            if declares_filters(self.factory):
+                self._filtered_recall()
+
+    def _filtered_recall(self) -> None:
+        support = declared_support(self.factory)
+        report = filtered_recall_battery.run(self.backend, self.oracle, self.factory.score_atol, support)
+        self.filtered_recall = report
+        if self.log:
+            self.log(f"  filtered recall battery: {report.summary()}")
+        report.judge(self.factory.recall_floor)
 
     def close(self) -> None:
         """Release every connection, the abandoned ones included; errors here are not findings."""

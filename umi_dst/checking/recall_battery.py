@@ -68,15 +68,20 @@ def queries(oracle: SimVectorBackend) -> list[Query]:
     rng = np.random.default_rng(SEED)
     battery = []
     for _ in range(TYPICAL):
-        base = oracle.get(ids[rng.integers(len(ids))]).astype(np.float64)
-        noise = rng.standard_normal(oracle.dim) * (rng.uniform(*NOISE) * np.linalg.norm(base) / np.sqrt(oracle.dim))
-        battery.append(Query("near", _valid(base + noise, base)))
+        battery.append(Query("near", near_query(oracle, ids, rng)))
     for number in range(ADVERSARIAL):
         if number % 2 == 0:
             battery.append(Query("negated", -oracle.get(ids[rng.integers(len(ids))])))
         else:
             battery.append(Query("random", rng.standard_normal(oracle.dim).astype(np.float32)))
     return battery
+
+
+def near_query(oracle: SimVectorBackend, ids: list[str], rng: np.random.Generator) -> Embedding:
+    """A typical query: a stored record picked by ``rng`` from ``ids``, plus noise of relative size ``NOISE``."""
+    base = oracle.get(ids[rng.integers(len(ids))]).astype(np.float64)
+    noise = rng.standard_normal(oracle.dim) * (rng.uniform(*NOISE) * np.linalg.norm(base) / np.sqrt(oracle.dim))
+    return _valid(base + noise, base)
 
 
 def run(backend: VectorBackend, oracle: SimVectorBackend, atol: float) -> RecallReport:

@@ -439,6 +439,9 @@ class ContractMachine(RuleBasedStateMachine):
             self.harness.finish()
         except BaseException as error:
             self._failed(error, None)
+        finally:  # counted even when the battery's judgement failed
+            if self.harness.filtered_recall is not None:
+                self.coverage.filtered_battery(self.harness.filtered_recall.by_share)
 
     def _report_to_hypothesis(self) -> None:
         """Events for ``--hypothesis-show-statistics``; targets steer towards big stores and faults."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from umi_dst.backends.sim import SimFactory, SimVectorBackend
-from umi_dst.contract import Embedding, InjectedFault, SearchResult
+from umi_dst.contract import MAX_LIMIT, Embedding, InjectedFault, SearchResult
 from umi_dst.filters import matches, parse_filter
 from umi_dst.metadata import Metadata
 from umi_dst.selftest.mutants import _SetsFlagDuringWrite
+from umi_dst.validation import validate_limit
 
 
 class MetadataMergedOnUpsert(SimVectorBackend):
@@ -68,13 +69,42 @@ class DeleteWhereHalfApplied(SimVectorBackend):
         raise InjectedFault("crashed in the middle of delete_where")
 
 
+class SelectiveFilterPaddedFromCandidates(SimVectorBackend):
+    """An approximate index that filters after its scan: it keeps the matches among the best
+    ``CANDIDATES`` times ``limit`` records of the whole store and, so as never to under-return,
+    tops them up with the first other matches in storage order. Right while the filter keeps
+    a large share of the store; a selective filter gets mostly arbitrary matches (what padding
+    does to pgvector's post-filtered HNSW scan, #259). Every answer matches, is ordered and is
+    complete: only filtered recall shows it."""
+
+    CANDIDATES = 4
+
+    def search(self, query: Embedding, limit: int, filter: dict | None = None) -> list[SearchResult]:
+        if filter is None:
+            return super().search(query, limit)
+        limit, node = validate_limit(limit), parse_filter(filter)
+        scanned = super().search(query, min(MAX_LIMIT, self.CANDIDATES * limit))
+        found = [r.id for r in scanned if matches(node, self._metadata.get(r.id, {}))][:limit]
+        padding = [id for id in self._ids if id not in found and matches(node, self._metadata.get(id, {}))]
+        ids, scores = self.scores(query)
+        score = dict(zip(ids, scores.tolist()))
+        chosen = found + padding[: limit - len(found)]
+        return sorted((SearchResult(id, score[id]) for id in chosen), key=lambda r: (-r.score, r.id))
+
+
 FILTER_MUTANTS: dict[str, type[SimVectorBackend]] = {
     "metadata_merged_on_upsert": MetadataMergedOnUpsert,
     "metadata_lost_on_reopen": MetadataLostOnReopen,
     "int_stored_as_float": IntStoredAsFloat,
     "delete_where_half_applied": DeleteWhereHalfApplied,
     "filter_after_limit": FilterAfterLimit,
+    "selective_filter_padded_from_candidates": SelectiveFilterPaddedFromCandidates,
 }
+
+DECLARED: dict[str, dict[str, object]] = {
+    "selective_filter_padded_from_candidates": {"approximate": True, "recall_floor": 0.9},
+}
+"""What a mutant's factory declares, where it differs from the Sim's."""
 
 
 def _builder(name: str, backend_class: type[SimVectorBackend]):
@@ -82,7 +112,10 @@ def _builder(name: str, backend_class: type[SimVectorBackend]):
 
     def build(workdir: Path, dim: int) -> SimFactory:
         nemeses = {"crash_during_write": _SetsFlagDuringWrite("crash_during_write", "crashing")}
-        return factory_class(dim=dim, name=f"mutant:{name}", backend_class=backend_class, nemeses=nemeses, filters=True)
+        declared = DECLARED.get(name, {})
+        return factory_class(
+            dim=dim, name=f"mutant:{name}", backend_class=backend_class, nemeses=nemeses, filters=True, **declared
+        )
 
     build.__name__ = name
     return build
