@@ -15,6 +15,7 @@ import pytest
 
 from umi_dst.bench import command, compare
 from umi_dst.bench.data import clustered
+from umi_dst.bench.filtered import SELECTIVITIES
 from umi_dst.bench.truth import GroundTruth
 from umi_dst.contract import SearchResult
 from umi_dst.registry import CAMPAIGN_DEFAULTS
@@ -30,6 +31,7 @@ SECTIONS = (
     "## Against the original Rust plan",
     "## Engine state",
     "## Approximate search: recall against QPS",
+    "## Filtered search",
     "## Framework overhead",
     "## Shrinking",
 )
@@ -100,6 +102,16 @@ def test_report_holds_every_figure_for_every_backend(tiny_report) -> None:
         ("lance-approx", "refine_factor"),
         ("postgres-approx", "hnsw.ef_search"),
     }
+    filtered_rows = report["filtered"]["rows"]
+    assert (report["filtered"]["n"], report["filtered"]["dim"]) == (150, 8)
+    assert [(row["spec"], row["selectivity_percent"]) for row in filtered_rows] == [
+        (spec, percent) for spec in CAMPAIGN_DEFAULTS for percent in SELECTIVITIES
+    ]
+    for row in filtered_rows:
+        assert row["short_answers"] == 0 and row["backend"]["per_s"] > 0, row
+        assert (row["raw"] is None) == (row["spec"] == "sim"), "every engine backend runs beside its raw query"
+        if not row["approximate"]:
+            assert row["recall"] == 1.0 and row.get("raw_recall", 1.0) == 1.0, row
     assert report["framework"]["bare"]["steps"] > 0
     assert all(figures["steps"] > 0 for figures in report["framework"]["backends"].values())
     assert set(report["shrink"]) == {"lance-upstream", "postgres-upstream"}

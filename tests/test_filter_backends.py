@@ -8,6 +8,7 @@ from umi_dst.backends.sim import SimVectorBackend
 
 from umi_dst import registry
 from umi_dst.bench.data import clustered
+from umi_dst.bench.filtered import SELECTIVITIES, measure, tagged_items
 from umi_dst.campaign.shard import run_campaign
 from umi_dst.checking.checks import ContractViolation
 from umi_dst.checking.harness import Harness
@@ -15,7 +16,6 @@ from umi_dst.filter_ops import DeleteWhere, FilteredSearch, GetMetadata, StoreBa
 from umi_dst.generation.filter_strategies import CONFUSED_VALUES, HOSTILE_STRINGS, TENANTS
 from umi_dst.operations import CrashPoint, Step
 from umi_dst.recipes import Random, Scaled
-from umi_dst.studies.filtered_search import SELECTIVITIES, measure, tagged_items
 
 DIM = 8
 FILTER_BACKENDS = ["lance", "lance-approx", "postgres", "postgres-approx"]

@@ -74,6 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-baselines", action="store_true", help="skip the raw engine baselines")
     parser.add_argument("--no-sweep", action="store_true", help="skip the approximate-search knob sweeps")
+    parser.add_argument(
+        "--no-filtered", action="store_true", help="skip filtered search per selectivity (at the largest case)"
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes and counts: under a minute")
     parser.add_argument("--out", type=Path, default=Path("reports"), help="report directory (default reports/)")
     parser.add_argument("--workdir", type=Path, help="where stores are created (default: a temporary directory)")
@@ -162,6 +165,7 @@ def _config(args: argparse.Namespace, backends: tuple[str, ...], workdir: Path) 
         framework_steps=pick("framework_steps"),
         shrink_examples=pick("shrink_examples"),
         workdir=workdir,
+        filtered=not args.no_filtered,
     )
 
 

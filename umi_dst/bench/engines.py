@@ -13,7 +13,10 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from umi_dst.contract import BackendFactory, VectorBackend
+from umi_dst.filters import parse_filter
 
 
 def is_lance(backend: VectorBackend) -> bool:
@@ -130,6 +133,65 @@ def postgres_raw_hnsw(specs: tuple[str, ...]) -> dict | None:
     from umi_dst.backends.postgres.store import DEFAULT_EF_SEARCH
 
     return {"with": {}, "ef_search": DEFAULT_EF_SEARCH}
+
+
+def raw_filtered_query(backend: VectorBackend, limit: int) -> Callable[[np.ndarray, dict], list[str]] | None:
+    """The engine's own filtered top ``limit`` on the backend's store, or None for an engine it does not know.
+
+    It sends the filter the backend itself would send (Lance: the backend's ``where`` string
+    on a plain ``lancedb`` table handle; PostgreSQL: the backend's SQL condition on its psycopg
+    connection) with the same search settings, but without the backend's validation or its
+    fallback for a short answer.
+    """
+    if is_lance(backend):
+        return _raw_lance_query(backend, limit)
+    if is_postgres(backend):
+        return _raw_postgres_query(backend, limit)
+    return None
+
+
+def _raw_lance_query(backend: VectorBackend, limit: int) -> Callable[[np.ndarray, dict], list[str]]:
+    import lancedb
+
+    table = lancedb.connect(backend.config.path).open_table(backend.config.table_name)
+    columns = set(table.schema.names)
+    plan = backend.config.index
+
+    def query(vector: np.ndarray, filter: dict) -> list[str]:
+        where = backend.where_writer(columns).write(parse_filter(filter))
+        search = table.search(vector, vector_column_name="embedding").distance_type("cosine").where(where)
+        if plan is None:
+            search = search.bypass_vector_index()
+        else:
+            search = search.maximum_nprobes(0).ef(max(plan.ef, limit * plan.refine_factor))
+            search = search.refine_factor(plan.refine_factor)
+        return search.select(["id", "_distance"]).limit(limit).to_arrow()["id"].to_pylist()
+
+    return query
+
+
+def _raw_postgres_query(backend: VectorBackend, limit: int) -> Callable[[np.ndarray, dict], list[str]]:
+    from psycopg import sql
+
+    from umi_dst.backends.postgres.filter_sql import condition
+
+    connection = backend.connection
+
+    def query(vector: np.ndarray, filter: dict) -> list[str]:
+        where, params = condition(parse_filter(filter))
+        statement = sql.SQL("SELECT id FROM {} WHERE {} ORDER BY embedding <=> %b LIMIT %s").format(
+            backend.table, where
+        )
+        with connection.transaction():
+            if backend.ef_search is not None:
+                backend._configure(
+                    ("hnsw.ef_search", str(backend.ef_search)),
+                    ("hnsw.iterative_scan", "strict_order"),
+                    ("enable_seqscan", "off"),
+                )
+            return [row[0] for row in connection.execute(statement, [*params, vector, limit]).fetchall()]
+
+    return query
 
 
 def with_postgres(action: Callable[[str], dict]) -> dict:

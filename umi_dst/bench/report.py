@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from umi_dst import strict_json
-from umi_dst.bench import charts, yardsticks
+from umi_dst.bench import charts, filtered, yardsticks
 
 POINT_OPS = ("store", "update", "get", "exists", "exists_missing", "delete", "delete_missing", "count")
 
@@ -46,6 +46,7 @@ def markdown(report: dict, json_name: str) -> str:
         _goals_section(report),
         _engine_section(report),
         _sweep_section(report),
+        _filtered_section(report),
         _framework_section(report),
         _shrink_section(report),
         _errors_section(report),
@@ -451,6 +452,22 @@ def _sweep_section(report: dict) -> str:
         parts.append(table([curve["knob"], "recall@10", "p50 ms", "p99 ms", "QPS"], rows))
     parts.append(_chart(report, "recall_qps", "recall against QPS"))
     return "\n\n".join(parts)
+
+
+def _filtered_section(report: dict) -> str:
+    data = report.get("filtered")
+    if not data or not data["rows"]:
+        return ""
+    note = (
+        f'At {data["n"]:,} x {data["dim"]}, each record tagged `{{"bucket": i % 100}}`; the filter '
+        '`{"bucket": {"$lt": s}}` selects s% of the store. Per backend and selectivity, '
+        f"{data['queries']} queries for the top {filtered.LIMIT} through `backend.search(q, {filtered.LIMIT}, filter)`, "
+        "then through the engine directly with the filter the backend sends and the same search settings "
+        "(`raw`), on the same store; recall against the Sim's exact filtered top 10; *short* counts answers "
+        f"with fewer than min({filtered.LIMIT}, matching) results (a contract violation, not a recall loss)."
+    )
+    rows = [filtered.cells(row) for row in data["rows"]]
+    return "\n\n".join(["## Filtered search", note, table(filtered.HEADERS, rows), filtered.goal_line(data["rows"])])
 
 
 def _framework_section(report: dict) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from umi_dst import registry
-from umi_dst.bench import baselines, engines, framework, host
+from umi_dst.bench import baselines, engines, filtered, framework, host
 from umi_dst.bench.data import clustered
 from umi_dst.bench.measure import measure_backend
 from umi_dst.bench.truth import GroundTruth
@@ -41,6 +41,8 @@ class BenchConfig:
     shrink_examples: int
     """Test cases to find a failure on each ``SHRINK_BACKENDS`` backend (then shrunk); 0 skips."""
     workdir: Path
+    filtered: bool = True
+    """Measure filtered search (``umi_dst.bench.filtered``) at the largest case."""
 
 
 SHRINK_BACKENDS = ("lance-upstream", "postgres-upstream")
@@ -64,9 +66,12 @@ def run(config: BenchConfig, *, progress: bool = True) -> dict:
     units = len(config.cases) * (len(config.backends) + (1 if config.baselines else 0))
     units += (len(config.backends) + 1) * bool(config.framework_examples)
     units += len(SHRINK_BACKENDS) * bool(config.shrink_examples)
+    units += len(config.backends) * (config.filtered and bool(config.cases))
     with tqdm(total=units, desc="bench", unit="step", disable=not progress) as bar:
         for n, dim in config.cases:
             report["cases"].append(_case(config, n, dim, bar, report))
+        if config.filtered and config.cases:
+            report["filtered"] = _filtered(config, bar, report)
         if config.framework_examples:
             report["framework"] = _framework(config, bar, report)
         if config.shrink_examples:
@@ -138,6 +143,24 @@ def _baselines(config: BenchConfig, dataset, truth: GroundTruth, report: dict, w
             ),
         )
     shutil.rmtree(workdir, ignore_errors=True)
+    return out
+
+
+def _filtered(config: BenchConfig, bar: tqdm, report: dict) -> dict:
+    """Filtered search per selectivity at the largest case, each backend beside its raw engine."""
+    n, dim = max(config.cases)
+    dataset = clustered(n, dim, queries=config.queries, seed=config.seed)
+    oracle = filtered.oracle_for(dataset)
+    out: dict = {"n": n, "dim": dim, "queries": config.queries, "rows": []}
+    for spec in config.backends:
+        bar.set_postfix_str(f"filtered: {spec}")
+        workdir = config.workdir / "filtered" / spec
+        measured = _guarded(
+            report, f"filtered {spec}", lambda: {"rows": filtered.measure(spec, dataset, oracle, workdir)}
+        )
+        out["rows"] += measured.get("rows", [])
+        shutil.rmtree(workdir, ignore_errors=True)
+        bar.update()
     return out
 
 
