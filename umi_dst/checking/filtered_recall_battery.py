@@ -111,8 +111,8 @@ def run(backend: VectorBackend, oracle: SimVectorBackend, atol: float, support: 
     by_share: dict[str, list[float]] = {}
     if len(ids) <= LIMIT:
         return FilteredRecallReport(by_share, len(ids))  # as the unfiltered battery: nothing to lose
-    for number, battery in enumerate(filters_by_share(oracle, support)):
-        rng = np.random.default_rng([SEED, number])
+    for battery in filters_by_share(oracle, support):
+        rng = np.random.default_rng([SEED, SHARES.index(battery.share)])
         recalls = by_share.setdefault(battery.share, [])
         for query_number in range(QUERIES):
             slot = query_number % len(battery.filters)
