@@ -101,7 +101,7 @@ def test_a_seed_written_from_a_nan_score_failure_replays_to_the_failure(tmp_path
     from umi_dst.cli import main
 
     code = main([
-        "run", "--backend", NAN_SCORE, "--examples", "30", "--steps", "10", "--dim", "8", "--seed", "0", "--workers", "1",
+        "run", "--backend", NAN_SCORE, "--examples", "20", "--steps", "10", "--dim", "8", "--seed", "3", "--workers", "1",
         "--seeds-dir", str(tmp_path / "seeds"), "--report-dir", str(tmp_path / "reports"),
     ])  # fmt: skip
     out = capsys.readouterr().out
