@@ -37,15 +37,17 @@ class IdMapping(enum.Enum):
         return id if self is IdMapping.SAME else uuid_of(id)
 
 
-def user_metadata(payload: Mapping | None) -> dict:
-    """The record's own metadata: what the store returned, without the adapter's keys."""
-    return {key: value for key, value in (payload or {}).items() if key not in (ID_KEY, VECTOR_KEY)}
+def user_metadata(payload: Mapping | None, store_keys: tuple[str, ...] = ()) -> dict:
+    """The record's own metadata: what the store returned, without the adapter's keys and the
+    ones the store adds to what it returns (``store_keys``)."""
+    hidden = {ID_KEY, VECTOR_KEY, *store_keys}
+    return {key: value for key, value in (payload or {}).items() if key not in hidden}
 
 
-def tagged(id: str, vector: Embedding, user: Mapping) -> dict:
+def tagged(id: str, vector: Embedding, user: Mapping, store_keys: tuple[str, ...] = ()) -> dict:
     """The metadata written for a record: the adapter's keys, then the user's (refused if they
-    take a reserved key, before anything is written)."""
-    reserved = sorted({ID_KEY, VECTOR_KEY} & set(user))
+    take a key of the adapter's or one the store adds, before anything is written)."""
+    reserved = sorted({ID_KEY, VECTOR_KEY, *store_keys} & set(user))
     if reserved:
         raise InvalidInput(f"metadata key {reserved[0]!r} is reserved for the adapter's record; use another key")
     return {**metadata(id, vector), **user}
