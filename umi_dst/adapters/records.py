@@ -13,12 +13,20 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from umi_dst.adapters.script_helpers.records import ID_KEY, VECTOR_KEY, cosine, metadata, ranked_cosines, uuid_of
+from umi_dst.adapters.script_helpers.records import (
+    ID_KEY,
+    VECTOR_KEY,
+    cosine,
+    metadata,
+    ranked_cosines,
+    user_metadata,
+    uuid_of,
+)
 from umi_dst.contract import Embedding, InvalidInput
 
 # ``ID_KEY`` and ``VECTOR_KEY`` are the metadata keys the adapters reserve (filters on user
 # metadata must leave them alone); they live in ``script_helpers.records``, which scripts embed.
-__all__ = ["ID_KEY", "VECTOR_KEY", "cosine", "metadata", "ranked_cosines"]
+__all__ = ["ID_KEY", "VECTOR_KEY", "cosine", "metadata", "ranked_cosines", "user_metadata"]
 
 
 class StoreAnswerError(RuntimeError):
@@ -35,13 +43,6 @@ class IdMapping(enum.Enum):
 
     def store_id(self, id: str) -> str:
         return id if self is IdMapping.SAME else uuid_of(id)
-
-
-def user_metadata(payload: Mapping | None, store_keys: tuple[str, ...] = ()) -> dict:
-    """The record's own metadata: what the store returned, without the adapter's keys and the
-    ones the store adds to what it returns (``store_keys``)."""
-    hidden = {ID_KEY, VECTOR_KEY, *store_keys}
-    return {key: value for key, value in (payload or {}).items() if key not in hidden}
 
 
 def tagged(id: str, vector: Embedding, user: Mapping, store_keys: tuple[str, ...] = ()) -> dict:
