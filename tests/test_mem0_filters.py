@@ -18,6 +18,8 @@ from umi_dst.backends.mem0.qdrant import qdrant
 from umi_dst.adapters.mem0_filters import MEM0_EQUALITY, NO_RECORD, equality_filters, operator_equal
 from umi_dst.contract import InvalidInput
 from umi_dst.filters import matches, parse_filter
+from umi_dst.seedfiles import seeds
+from umi_dst.seedfiles.replay import replay_file
 
 FINDINGS = Path(__file__).parents[1] / "reports" / "adapter-findings"
 
@@ -90,3 +92,18 @@ def test_mem0_pgvector_filters_still_compare_text():
     script = FINDINGS / "mem0_pgvector_filters_compare_text.py"
     done = subprocess.run([sys.executable, str(script), server().url], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "filters compare text" in done.stderr, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [
+        "umi_dst.backends.mem0.chroma-filtered/mixed-number-equality.json",
+        "umi_dst.backends.mem0.pgvector-filtered/bool-equality-compares-text.json",
+    ],
+)
+def test_the_findings_seeds_still_fail_on_their_filtered_stores(seed, tmp_path):
+    path = Path(__file__).parents[1] / "seeds" / seed
+    written = seeds.load(path)
+    outcome = replay_file(path, workdir=tmp_path)
+    assert outcome.reproduced and outcome.at_step == written.failure["step"] == 1
+    assert str(outcome.error) == written.failure["message"]
