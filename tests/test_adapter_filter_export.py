@@ -48,7 +48,7 @@ def search(filter: dict) -> FilteredSearch:
 CASES = {
     "langchain-qdrant": search({"$or": [{"n": 1}, {"kind": {"$in": ["'; DROP"]}}]}),
     "langchain-qdrant:metadata": GetMetadata("a"),
-    "mem0-qdrant": search({"n": 1}),
+    "mem0-qdrant": search({"$or": [{"n": 1}, {"kind": {"$ne": "fact"}}]}),
     "mem0-qdrant:metadata": GetMetadata("a"),
     "umi_dst.backends.langchain.chroma:where_filtered": search({"n": 0.5}),
 }
@@ -66,7 +66,10 @@ def test_filter_steps_export_in_each_store_s_own_terms(tmp_path, standalone):
     assert "from qdrant_client.http.models.models import Filter" in qdrant and "Filter.model_validate(" in qdrant
     assert "'range': {'gte': 1.0, 'lte': 1.0}" in qdrant, "a number's equality as Qdrant's Range"
     mem0 = scripts["mem0-qdrant"].read_text()
-    assert "{'n': {'gte': 1, 'lte': 1}}" in mem0 and "store.list({'user': {'eq': 'u2'}}, 10000)" in mem0
+    assert (
+        "{'OR': [{'n': {'gte': 1, 'lte': 1}}, {'NOT': [{'kind': {'eq': 'fact'}}]}]}" in mem0
+        and "store.list({'user': {'eq': 'u2'}}, 10000)" in mem0
+    )
     chroma = scripts["umi_dst.backends.langchain.chroma:where_filtered"].read_text()
     assert "filter={'n': {'$eq': 0.5}}" in chroma
     results = _results(standalone, tmp_path, list(scripts.values()))

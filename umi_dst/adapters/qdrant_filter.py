@@ -92,11 +92,16 @@ def _range(node: Compare) -> models.FieldCondition:
 
 def path(key: str) -> str:
     """The payload path of a metadata key: ``metadata.k``, or ``metadata."k"`` for any other name."""
+    return f"{METADATA_KEY}.{field_name(key)}"
+
+
+def field_name(key: str) -> str:
+    """A payload key as one step of a Qdrant path: as is if plain, else quoted."""
     if _PLAIN_NAME.fullmatch(key):
-        return f"{METADATA_KEY}.{key}"
+        return key
     if '"' in key:
         raise InvalidInput(f"Qdrant's payload paths cannot name the key {key!r:.40}: it holds a '\"'")
-    return f'{METADATA_KEY}."{key}"'
+    return f'"{key}"'
 
 
 NO_RECORD = models.Filter(must=[models.IsEmptyCondition(is_empty=models.PayloadField(key=path(ID_KEY)))])
