@@ -7,7 +7,8 @@ is what mem0's embedders return; the declared convention makes the adapter hand 
 ``filtered`` is the same store declared with metadata and equality filters
 (``umi_dst.adapters.mem0_filters``, mem0's ``{"eq": v}``). It is not the registered store:
 Chroma reads some floats back one ulp off and ``-0.0`` as ``0.0``, and compares an int with a
-float inexactly (``eq 0.5`` selects the int 0; docs/adapters.md, findings).
+float inexactly (``eq 0.5`` selects the int 0; docs/adapters.md, findings). Its ``update``
+also keeps the keys a new payload lacks, as Chroma's update merges metadata.
 """
 
 from __future__ import annotations
