@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from test_adapter_export import _export, _results
 
+from umi_dst.cli import main
 from umi_dst.filter_ops import DeleteWhere, FilteredSearch, GetMetadata, StoreBatchTagged, StoreTagged, as_text
 from umi_dst.operations import Step
 from umi_dst.recipes import Random
@@ -82,3 +83,11 @@ def test_filter_steps_export_in_each_store_s_own_terms(tmp_path, standalone):
     )
     code, output = results[scripts["umi_dst.backends.langchain.chroma:where_filtered"]]
     assert code == 1 and "returned 1 results, expected 0" in output, output
+
+
+def test_a_callable_filter_is_refused_with_its_reason(tmp_path, capsys):
+    """InMemoryVectorStore's filter is a callable over umi-dst's own ``matches``: no literal of it."""
+    seed = filter_seed("langchain-inmemory", tmp_path, search({"user": "u1"}))
+    assert main(["export", str(seed), "--out", str(tmp_path / "x.py")]) == 2
+    assert "not a dict or a pydantic model" in capsys.readouterr().err
+    assert not (tmp_path / "x.py").exists()
