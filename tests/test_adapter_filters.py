@@ -224,3 +224,11 @@ def test_chroma_float_read_back_is_still_rounded(tmp_path):
     script = Path(__file__).parents[1] / "reports" / "adapter-findings" / "chroma_float_metadata_read_back_rounded.py"
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 1 and "floats read back changed" in done.stderr, done.stdout + done.stderr
+
+
+def test_lancedb_langchain_dict_filter_is_still_unquoted(tmp_path):
+    """Why ``langchain-lancedb`` is declared without filters: its dict filter's values reach the
+    SQL unescaped, and its metadata struct takes no key the first write lacked."""
+    script = Path(__file__).parents[1] / "reports" / "adapter-findings" / "lancedb_langchain_dict_filter_unquoted.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 1 and "selected ['a', 'b'], expected []" in done.stderr, done.stdout + done.stderr

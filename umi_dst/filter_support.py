@@ -9,6 +9,7 @@ is the store's to refuse (``InvalidInput``), not a finding. Without one, the who
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from umi_dst.filters import (
@@ -30,12 +31,14 @@ ALL_OPERATORS = frozenset((*FIELD_OPERATORS, *LOGICAL_OPERATORS))
 class FilterSupport:
     """Operators a store's filter takes (field ones and ``$and``/``$or``/``$not``), whether
     a logical operator may hold another, and whether a range (``$gt $gte $lt $lte``) may
-    compare strings (Chroma's take numbers only). Several keys or operators in one dict are an
-    ``$and``; ``{}`` (every record) is always allowed."""
+    compare strings (Chroma's take numbers only), and whether a range may take an int that no
+    float64 equals (past 2**53: Qdrant's ``Range`` holds its bounds as floats). Several keys or
+    operators in one dict are an ``$and``; ``{}`` (every record) is always allowed."""
 
     operators: frozenset[str] = ALL_OPERATORS
     nesting: bool = True
     string_ranges: bool = True
+    wide_int_ranges: bool = True
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.operators) - ALL_OPERATORS)
@@ -46,7 +49,7 @@ class FilterSupport:
 
     @property
     def whole(self) -> bool:
-        return self.operators == ALL_OPERATORS and self.nesting and self.string_ranges
+        return self.operators == ALL_OPERATORS and self.nesting and self.string_ranges and self.wide_int_ranges
 
     def allows(self, node: Filter) -> bool:
         if node == AllOf(()):
@@ -54,7 +57,8 @@ class FilterSupport:
         return (
             set(operator_names(node)) <= self.operators
             and (self.nesting or _logical_depth(node) <= 1)
-            and (self.string_ranges or not _string_range(node))
+            and (self.string_ranges or not _any_range(node, _is_string))
+            and (self.wide_int_ranges or not _any_range(node, _is_wide_int))
         )
 
 
@@ -67,12 +71,22 @@ def declared_support(factory: object) -> FilterSupport:
     return WHOLE_DIALECT if support is None else support
 
 
-def _string_range(node: Filter) -> bool:
+def _is_string(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _is_wide_int(value: object) -> bool:
+    """An int no float64 equals (past 2**53, odd enough)."""
+    return type(value) is int and float(value) != value
+
+
+def _any_range(node: Filter, operand: Callable[[object], bool]) -> bool:
+    """Whether a range in ``node`` compares with an operand ``operand`` picks out."""
     if isinstance(node, Compare):
-        return node.op in RANGES and isinstance(node.value, str)
+        return node.op in RANGES and operand(node.value)
     if isinstance(node, (AllOf, AnyOf)):
-        return any(_string_range(part) for part in node.parts)
-    return isinstance(node, Negation) and _string_range(node.part)
+        return any(_any_range(part, operand) for part in node.parts)
+    return isinstance(node, Negation) and _any_range(node.part, operand)
 
 
 def _logical_depth(node: Filter) -> int:

@@ -10,8 +10,9 @@ filter (``umi_dst.adapters.chroma_where``: the contract's dialect less ``$not``,
 and string ranges). Its ``add_texts`` is Chroma's ``upsert``, which merges a held record's
 metadata with the new one (keys the new metadata lacks stay, chroma-core/chroma#1630), so an
 upsert deletes the record first. It is not the registered store: Chroma reads a float back
-one ulp off when its shortest form needs 17 digits, and ``-0.0`` as ``0.0`` (docs/adapters.md,
-findings), so its campaigns fail on ``get_metadata``.
+one ulp off when its shortest form needs 17 digits, and ``-0.0`` as ``0.0``, and compares an
+int with a float inexactly (``$eq 0.5`` selects the int 0; docs/adapters.md, findings), so its
+campaigns fail.
 """
 
 from __future__ import annotations

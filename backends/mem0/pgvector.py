@@ -4,10 +4,17 @@ Each store is a table of its own in the server's default schema, named afresh, s
 share records; ``destroy`` closes mem0's connection pool and drops the table. Its search
 reports ``max(0, 1 - distance)``, so every negative cosine comes back as 0: the scores are
 declared lossy and recomputed from the records (docs/adapters.md, findings).
+
+``filtered`` is the same store declared with metadata and equality filters
+(``umi_dst.adapters.mem0_filters``, mem0's ``{"eq": v}``). It is not the registered store: its
+filters compare ``payload->>key`` with ``str(value)`` (``eq 1`` selects the string "1", not
+1.0; ``eq True`` nothing), and its jsonb column reads ``-0.0`` back as ``0.0`` and ``1e300`` as
+an int (docs/adapters.md, findings).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from pathlib import Path
 
@@ -16,6 +23,7 @@ from psycopg import sql
 from umi_dst.backends.postgres.server import admin_connection, server
 
 from umi_dst.adapters.mem0 import Mem0Store
+from umi_dst.adapters.mem0_filters import MEM0_EQUALITY, equality_filters, operator_equal
 
 
 def embedded_store(workdir: Path, dim: int) -> PGVector:
@@ -41,3 +49,7 @@ pgvector = Mem0Store(
     close=drop,
     packages=("mem0ai", "psycopg", "psycopg-pool"),
 )
+
+
+filtered = dataclasses.replace(pgvector, filter_argument=equality_filters(operator_equal), filter_support=MEM0_EQUALITY)
+"""``pgvector`` with metadata and equality filters; fails on mem0's text comparison (module docstring)."""

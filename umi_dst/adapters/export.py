@@ -6,6 +6,9 @@ One renderer per family, not per store: ``LangChainCalls`` writes the ``VectorSt
 API, search keywords). The store itself is built by the declaration's own ``build`` (and
 counted by its ``count``), written out by ``export.function_source``; a declaration whose
 builder needs umi-dst's code (``NotStandalone``) exports as calls of the adapter's classes.
+A store declared with filters gets its metadata written beside the adapter's, and each filter
+in its own terms: the declaration's ``filter_argument`` applied when the script is written,
+as a literal (a ``where`` or ``filters`` dict) or a pydantic model (Qdrant's ``models.Filter``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from umi_dst.adapters.script_helpers import records as record_helpers
 from umi_dst.contract import MAX_LIMIT
 from umi_dst.export.calls import ExportCall, ExportError, Rendered, embedded, literal
 from umi_dst.export.function_source import Standalone
+from umi_dst.filters import parse_filter
 from umi_dst.metadata import split_batch
 from umi_dst.operations import CrashPoint
 from umi_dst.validation import last_wins
@@ -38,12 +42,16 @@ class Declaration(Protocol):
     score: ScoreConvention
     ids: records.IdMapping
     count: Callable | None
+    filter_argument: Callable | None
+
+
+Item = tuple[str, np.ndarray, dict]
+"""A record a write hands the store: its id, its vector and its user metadata."""
 
 
 class _AdapterCalls:
     """What both families write alike: the script around the calls, ids, vectors, reads."""
 
-    filters = False
     helper_modules: tuple = (record_helpers, reads)
     family_imports: tuple[str, ...] = ()
 
@@ -55,11 +63,17 @@ class _AdapterCalls:
         self.code = Standalone()
         self.build = self.code.add(declared.build, "build")
         self.count_with = None if declared.count is None else self.code.add(declared.count, "count")
+        self.filter_imports: set[str] = set()
+
+    @property
+    def filters(self) -> bool:
+        """Steps with metadata and filters are written for a store declared with them."""
+        return self.declared.filter_argument is not None
 
     # -- the script around the calls ---------------------------------------------------------
     def imports(self) -> list[str]:
         basics = ["import math", "import uuid", "from importlib.metadata import version", "from pathlib import Path"]
-        return [*basics, *self.family_imports, *sorted(self.code.imports)]
+        return [*basics, *self.family_imports, *sorted(self.code.imports | self.filter_imports)]
 
     def helpers(self) -> list[str]:
         lines = [line for module in self.helper_modules for line in embedded(module)]
@@ -95,12 +109,33 @@ class _AdapterCalls:
         """Source for the values handed to the store (the unit vector for a Euclidean score)."""
         return f"{call.data.vector(np.asarray(records.as_stored(vector, self.unit), np.float32))}.tolist()"
 
+    def payload(self, call: ExportCall, id: str, vector: np.ndarray, user: dict) -> str:
+        """Source for the metadata written with a record: the adapter's, then the user's."""
+        tagged = f"metadata({literal(id, None)}, {call.data.vector(vector)})"
+        return f"{{**{tagged}, **{user!r}}}" if user else tagged
+
+    def store_filter(self, raw: dict) -> str:
+        """Source for the store's own filter of ``raw``, as the adapter passes it."""
+        value = self.declared.filter_argument(parse_filter(raw))
+        if value is None or isinstance(value, dict):
+            return repr(value)
+        dump = getattr(value, "model_dump", None)
+        if dump is None:
+            raise ExportError(f"a filter of {type(value).__name__} (not a dict or a pydantic model) is not written yet")
+        model = type(value)
+        fields = dump(exclude_none=True)
+        if model.model_validate(fields) != value:
+            raise ExportError(f"{model.__name__} does not read its own dump back: the filter cannot be written")
+        self.filter_imports.add(f"from {model.__module__} import {model.__name__}")
+        return f"{model.__name__}.model_validate({fields!r})"
+
     @staticmethod
-    def items(call: ExportCall) -> list[tuple[str, np.ndarray]]:
+    def items(call: ExportCall) -> list[Item]:
         if call.method == "store":
-            return [(call.args[0], call.args[1])]
-        pairs, _ = split_batch(call.args[0])
-        return last_wins(pairs)
+            return [(call.args[0], call.args[1], call.args[2] if len(call.args) > 2 else {})]
+        pairs, metadatas = split_batch(call.args[0])
+        latest = dict(zip((id for id, _ in pairs), metadatas))
+        return [(id, vector, latest[id]) for id, vector in last_wins(pairs)]
 
     # -- the calls ---------------------------------------------------------------------------
     def call(self, call: ExportCall, result: str | None) -> list[str]:
@@ -116,14 +151,31 @@ class _AdapterCalls:
         if call.method == "count":
             counted = f"{self.count_with}(store)" if self.count_with else self.full_count()
             return [f"{result} = {counted}"]
-        if call.method == "search":
+        if call.method in ("search", "filtered_search"):
             return self.search(call, result or "got")
+        if call.method == "get_metadata":
+            lines, metadatas = self.read_metadatas(call.args[0])
+            read = f"record_vector({metadatas}, {literal(call.args[0], None)})  # the record of this id, whole"
+            own = f"None if not {metadatas} else user_metadata({metadatas}[0], {self.store_keys!r})"
+            return [*lines, read, f"{result or 'got'} = {own}"]
+        if call.method == "delete_where":
+            return self.delete_where(call, result or "deleted")
         raise ExportError(f"{call.method} is not written for an adapter yet")
 
     def delete(self, call: ExportCall, result: str) -> list[str]:
         """As the adapter does: read the record, and delete it only if the store holds it."""
         lines, vector = self.read(call, call.args[0])
         return [*lines, f"{result} = {vector} is not None", f"if {result}:", f"    {self.delete_call([call.args[0]])}"]
+
+    def delete_where(self, call: ExportCall, result: str) -> list[str]:
+        """As the adapter does: the ids one filtered listing of the store's selects, then their delete."""
+        ids = "[uuid_of(id) for id in doomed]" if self.declared.ids is records.IdMapping.UUID else "doomed"
+        return [
+            f"doomed = sorted({self.selected(self.store_filter(call.args[0]))})",
+            "if doomed:",
+            *[f"    {line}" for line in self.delete_selected(ids)],
+            f"{result} = len(doomed)",
+        ]
 
     def ranked(self, query: str, hits: str, metadata: str) -> str:
         """Source for ``(id, score)`` pairs whose scores are recomputed from the returned vectors."""
@@ -163,22 +215,37 @@ class LangChainCalls(_AdapterCalls):
     def read(self, call: ExportCall, id: str) -> tuple[list[str], str]:
         return [], f"record_vector([doc.metadata for doc in {self._documents([id])}], {literal(id, None)})"
 
+    @property
+    def store_keys(self) -> tuple[str, ...]:
+        return self.declared.store_keys
+
+    def read_metadatas(self, id: str) -> tuple[list[str], str]:
+        return [f"metadatas = [doc.metadata for doc in {self._documents([id])}]"], "metadatas"
+
+    def selected(self, filter: str) -> str:
+        probe = "[1.0] + [0.0] * (DIM - 1)"
+        listing = f"store.similarity_search_by_vector({probe}, k={MAX_LIMIT}, filter={filter}{self._search_kwargs()})"
+        return f"{{doc.metadata[ID_KEY] for doc in {listing}}}"
+
+    def delete_selected(self, ids: str) -> list[str]:
+        return [f"store.delete({ids})"]
+
     def delete_call(self, ids: list) -> str:
         return f"store.delete([{', '.join(self.store_id(id) for id in ids)}])"
 
     def full_count(self) -> str:
         return "len(listing(store))"
 
-    def write(self, call: ExportCall, items: list[tuple[str, np.ndarray]]) -> list[str]:
-        ids = [id for id, _ in items]
+    def write(self, call: ExportCall, items: list[Item]) -> list[str]:
+        ids = [id for id, _, _ in items]
         lines = []
         if not self.declared.replaces_on_add:
             held = [id for id in ids if call.before.get(id) is not None]
             if held:
                 lines.append(f"{self.delete_call(held)}  # the store does not replace on add: delete first")
         texts = ", ".join(literal(id, None) for id in ids)
-        stored = ", ".join(self.stored(call, vector) for _, vector in items)
-        metadatas = ", ".join(f"metadata({literal(id, None)}, {call.data.vector(v)})" for id, v in items)
+        stored = ", ".join(self.stored(call, vector) for _, vector, _ in items)
+        metadatas = ", ".join(self.payload(call, id, vector, user) for id, vector, user in items)
         return lines + [
             f"embeddings.expect([{texts}], [{stored}])",
             f"store.add_texts([{texts}], metadatas=[{metadatas}], ids=[{', '.join(self.store_id(id) for id in ids)}])",
@@ -187,12 +254,15 @@ class LangChainCalls(_AdapterCalls):
     def search(self, call: ExportCall, result: str) -> list[str]:
         query, limit = call.args[:2]
         values = self.stored(call, query)
+        kwargs = self._search_kwargs()
+        if call.method == "filtered_search":
+            kwargs = f", filter={self.store_filter(call.args[2])}{kwargs}"
         if self.declared.has_scores:
             method = self.declared.scored_search
-            hits = f"store.{method}({values}, k={limit}{self._search_kwargs()})"
+            hits = f"store.{method}({values}, k={limit}{kwargs})"
             convert = self.declared.score.formula
             return [f"{result} = [(doc.metadata[ID_KEY], {convert}) for doc, score in {hits}]"]
-        hits = f"store.similarity_search_by_vector({values}, k={limit}{self._search_kwargs()})"
+        hits = f"store.similarity_search_by_vector({values}, k={limit}{kwargs})"
         return ["hits = " + hits, f"{result} = {self.ranked(call.data.vector(query), 'hits', 'hit.metadata')}"]
 
 
@@ -210,6 +280,18 @@ class Mem0Calls(_AdapterCalls):
             f"record_vector([] if record is None else [record.payload], {literal(id, None)})",
         )
 
+    store_keys: tuple[str, ...] = ()
+
+    def read_metadatas(self, id: str) -> tuple[list[str], str]:
+        lines = [f"record = store.get({self.store_id(id)})", "metadatas = [] if record is None else [record.payload]"]
+        return lines, "metadatas"
+
+    def selected(self, filter: str) -> str:
+        return f"{{record.payload[ID_KEY] for record in listed(store.list({filter}, {MAX_LIMIT}))}}"
+
+    def delete_selected(self, ids: str) -> list[str]:
+        return [f"for id in {ids}:", "    store.delete(id)"]
+
     def delete_call(self, ids: list) -> str:
         [id] = ids
         return f"store.delete({self.store_id(id)})"
@@ -217,25 +299,26 @@ class Mem0Calls(_AdapterCalls):
     def full_count(self) -> str:
         return f"len(listed(store.list(None, {MAX_LIMIT})))"
 
-    def write(self, call: ExportCall, items: list[tuple[str, np.ndarray]]) -> list[str]:
+    def write(self, call: ExportCall, items: list[Item]) -> list[str]:
         """``update`` for the ids the store holds, one ``insert`` for the rest."""
         lines, new = [], []
-        for id, vector in items:
+        for id, vector, user in items:
             if call.before.get(id) is None:
-                new.append((id, vector))
+                new.append((id, vector, user))
                 continue
-            payload = f"metadata({literal(id, None)}, {call.data.vector(vector)})"
+            payload = self.payload(call, id, vector, user)
             lines.append(f"store.update({self.store_id(id)}, vector={self.stored(call, vector)}, payload={payload})")
         if new:
-            vectors = ", ".join(self.stored(call, vector) for _, vector in new)
-            payloads = ", ".join(f"metadata({literal(id, None)}, {call.data.vector(v)})" for id, v in new)
-            ids = ", ".join(self.store_id(id) for id, _ in new)
+            vectors = ", ".join(self.stored(call, vector) for _, vector, _ in new)
+            payloads = ", ".join(self.payload(call, id, vector, user) for id, vector, user in new)
+            ids = ", ".join(self.store_id(id) for id, _, _ in new)
             lines.append(f"store.insert([{vectors}], payloads=[{payloads}], ids=[{ids}])")
         return lines
 
     def search(self, call: ExportCall, result: str) -> list[str]:
         query, limit = call.args[:2]
-        hits = f'store.search("", {self.stored(call, query)}, {limit})'
+        filters = f", {self.store_filter(call.args[2])}" if call.method == "filtered_search" else ""
+        hits = f'store.search("", {self.stored(call, query)}, {limit}{filters})'
         if self.declared.has_scores:
             convert = self.declared.score.formula
             return [f"{result} = [(hit.payload[ID_KEY], {convert}) for hit in {hits} for score in [hit.score]]"]

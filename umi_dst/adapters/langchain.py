@@ -22,11 +22,12 @@ from langchain_core.vectorstores import VectorStore
 
 from umi_dst.adapters import records
 from umi_dst.adapters.factory import AdapterFactory, package_versions
+from umi_dst.adapters.filtering import record_metadata, store_filter
 from umi_dst.adapters.records import IdMapping, StoreAnswerError
 from umi_dst.adapters.scores import ScoreConvention
-from umi_dst.contract import MAX_LIMIT, Embedding, InvalidInput, SearchResult
+from umi_dst.contract import MAX_LIMIT, Embedding, SearchResult
 from umi_dst.filter_support import FilterSupport
-from umi_dst.filters import Filter, matches, parse_filter
+from umi_dst.filters import Filter, matches
 from umi_dst.metadata import Metadata, split_batch, validate_metadata
 from umi_dst.validation import last_wins, validate_batch, validate_dim, validate_embedding, validate_id, validate_limit
 
@@ -99,6 +100,9 @@ class LangChainStore:
     filter_support: FilterSupport | None = None
     """The part of the dialect ``filter_argument`` takes (None: all of it); the machine draws
     only that, and the adapter refuses the rest as ``InvalidInput``."""
+    store_keys: tuple[str, ...] = ()
+    """Keys the integration adds to the metadata of every document it returns
+    (langchain-qdrant's ``_id`` and ``_collection_name``): left out on read, refused as user keys."""
 
     def __post_init__(self) -> None:
         # ``umi-dst export`` writes a seed of this store with LangChain's own API; an instance
@@ -154,9 +158,8 @@ class LangChainConnection:
             self._add(checked, [self._tagged(id, vector, latest[id]) for id, vector in checked])
 
     def _tagged(self, id: str, vector: Embedding, user: Metadata) -> dict:
-        if user and self.declared.filter_argument is None:
-            raise InvalidInput(f"{self.declared.name} is declared without filters: it takes no metadata")
-        return records.tagged(id, vector, user)
+        filtered = self.declared.filter_argument is not None
+        return record_metadata(self.declared.name, filtered, id, vector, user, self.declared.store_keys)
 
     def _add(self, items: list[tuple[str, Embedding]], metadatas: list[dict]) -> None:
         ids = [id for id, _ in items]
@@ -198,7 +201,7 @@ class LangChainConnection:
         if document is None:
             return None
         records.vector_of(document.metadata, id, self.dim)  # the record of this id, whole
-        return records.user_metadata(document.metadata)
+        return records.user_metadata(document.metadata, self.declared.store_keys)
 
     def _document(self, id: str):
         documents = self._documents([id])
@@ -242,14 +245,9 @@ class LangChainConnection:
         """The declared keywords, and the store's own form of ``filter`` (checked first)."""
         if filter is None:
             return dict(self.declared.search_kwargs)
-        node = parse_filter(filter)
-        if self.declared.filter_argument is None:
-            raise InvalidInput(f"{self.declared.name} is declared without filters: search it without one")
-        if self.declared.filter_support is not None and not self.declared.filter_support.allows(node):
-            raise InvalidInput(
-                f"{self.declared.name} takes only the filters of {self.declared.filter_support}: got {filter!r:.80}"
-            )
-        return {**self.declared.search_kwargs, "filter": self.declared.filter_argument(node)}
+        declared = self.declared
+        own = store_filter(declared.name, declared.filter_argument, declared.filter_support, filter)
+        return {**declared.search_kwargs, "filter": own}
 
     def _listing(self, **kwargs: object) -> list:
         """Every record (that ``kwargs``' filter selects), as the store's own search returns

@@ -13,12 +13,20 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from umi_dst.adapters.script_helpers.records import ID_KEY, VECTOR_KEY, cosine, metadata, ranked_cosines, uuid_of
+from umi_dst.adapters.script_helpers.records import (
+    ID_KEY,
+    VECTOR_KEY,
+    cosine,
+    metadata,
+    ranked_cosines,
+    user_metadata,
+    uuid_of,
+)
 from umi_dst.contract import Embedding, InvalidInput
 
 # ``ID_KEY`` and ``VECTOR_KEY`` are the metadata keys the adapters reserve (filters on user
 # metadata must leave them alone); they live in ``script_helpers.records``, which scripts embed.
-__all__ = ["ID_KEY", "VECTOR_KEY", "cosine", "metadata", "ranked_cosines"]
+__all__ = ["ID_KEY", "VECTOR_KEY", "cosine", "metadata", "ranked_cosines", "user_metadata"]
 
 
 class StoreAnswerError(RuntimeError):
@@ -37,15 +45,10 @@ class IdMapping(enum.Enum):
         return id if self is IdMapping.SAME else uuid_of(id)
 
 
-def user_metadata(payload: Mapping | None) -> dict:
-    """The record's own metadata: what the store returned, without the adapter's keys."""
-    return {key: value for key, value in (payload or {}).items() if key not in (ID_KEY, VECTOR_KEY)}
-
-
-def tagged(id: str, vector: Embedding, user: Mapping) -> dict:
+def tagged(id: str, vector: Embedding, user: Mapping, store_keys: tuple[str, ...] = ()) -> dict:
     """The metadata written for a record: the adapter's keys, then the user's (refused if they
-    take a reserved key, before anything is written)."""
-    reserved = sorted({ID_KEY, VECTOR_KEY} & set(user))
+    take a key of the adapter's or one the store adds, before anything is written)."""
+    reserved = sorted({ID_KEY, VECTOR_KEY, *store_keys} & set(user))
     if reserved:
         raise InvalidInput(f"metadata key {reserved[0]!r} is reserved for the adapter's record; use another key")
     return {**metadata(id, vector), **user}

@@ -17,6 +17,13 @@ def metadata(id, vector):
     return {ID_KEY: id, VECTOR_KEY: np.asarray(vector, dtype=np.float32).tobytes().hex()}
 
 
+def user_metadata(payload, store_keys=()):
+    """The record's own metadata: what the store returned, without the adapter's keys and the
+    ones the store adds to what it returns (``store_keys``)."""
+    hidden = {ID_KEY, VECTOR_KEY, *store_keys}
+    return {key: value for key, value in (payload or {}).items() if key not in hidden}
+
+
 def uuid_of(id):
     return str(uuid.uuid5(NAMESPACE, id))
 
