@@ -9,6 +9,7 @@ The scripts of a test run in one fresh interpreter that cannot import umi_dst (t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +47,13 @@ def _export(seed: Path, backend: str, out: Path) -> Path:
 
 
 RUNNER = """\
+import json
 import runpy
 import sys
 import traceback
 
-for path in sys.argv[1:]:
+for path, *arguments in json.loads(sys.argv[1]):
+    sys.argv = [path, *arguments]
     try:
         runpy.run_path(path, run_name="__main__")
     except BaseException:
@@ -59,14 +62,18 @@ for path in sys.argv[1:]:
     else:
         print(f"== {path}: exit 0")
 """
-"""Runs scripts one after the other in one interpreter, as ``python SCRIPT`` runs each (an
-uncaught exception is exit 1): they share the integration's imports, most of their time."""
+"""Runs scripts one after the other in one interpreter, as ``python SCRIPT ARGUMENTS...`` runs
+each (an uncaught exception is exit 1): they share the integration's imports, most of their time."""
 
 
-def _results(start, tmp_path: Path, scripts: list[Path]) -> dict[Path, tuple[int, str]]:
+def _results(
+    start, tmp_path: Path, scripts: list[Path], arguments: dict[Path, list[str]] | None = None
+) -> dict[Path, tuple[int, str]]:
+    """Each script's exit code and output; ``arguments``: a script's command line, if any."""
     runner = tmp_path / "run_scripts.py"
     runner.write_text(RUNNER)
-    process = start(runner, *map(str, scripts))
+    lines = [[str(path), *(arguments or {}).get(path, [])] for path in scripts]
+    process = start(runner, json.dumps(lines))
     output = process.stdout.read()
     assert process.wait(timeout=600) == 0, output
     results, rest = {}, output
@@ -135,14 +142,66 @@ def test_every_call_of_a_langchain_and_a_mem0_store_stands_alone(tmp_path, stand
     assert code == 1 and "search(limit=3) scores are not best first" in output, output
 
 
-def test_a_builder_that_needs_umi_dst_exports_as_the_adapter_s_classes(tmp_path):
-    """mem0's PGVector is built on umi-dst's embedded server: no standalone script can build it."""
-    seed = every_call_seed("mem0-pgvector", tmp_path)
-    out = tmp_path / "pgvector.py"
-    assert main(["export", str(seed), "--out", str(out)]) == 0
-    assert "from umi_dst.backends.mem0.pgvector import pgvector" in out.read_text()
-    from umi_dst.backends.mem0.pgvector import embedded_store  # imports mem0
+PGVECTOR_VARIANTS = """\
+import dataclasses
 
+from umi_dst.backends.mem0.pgvector import pgvector
+
+clamped = dataclasses.replace(pgvector, has_scores=True)
+no_script = dataclasses.replace(pgvector, script_build=None)
+"""
+"""mem0's PGVector trusted with its scores (it clamps negative cosines to 0, a finding), and
+declared without a ``script_build``."""
+FILTERED_PGVECTOR_SEED = ROOT / "seeds" / "umi_dst.backends.mem0.pgvector-filtered" / "bool-equality-compares-text.json"
+
+
+def _mem0_tables(url: str) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        rows = connection.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'umi_mem0_%'").fetchall()
+    return sorted(name for (name,) in rows)
+
+
+def test_a_store_on_the_embedded_server_exports_against_a_url(tmp_path, standalone, monkeypatch):
+    """mem0-pgvector's builder needs umi-dst's server; its ``script_build`` makes the store on
+    the URL the script is given, in a fresh table it drops at the end, pass or fail. Each seed
+    keeps its verdict: every call passes, the filtered store's text comparison and the clamped
+    scores fail; no URL, and the script says what it takes."""
+    from umi_dst.backends.mem0.pgvector import embedded_store
+    from umi_dst.backends.postgres.server import server
+
+    (tmp_path / "pgvector_variants.py").write_text(PGVECTOR_VARIANTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    scripts = {
+        "passes": _export(every_call_seed("mem0-pgvector", tmp_path), "mem0-pgvector", tmp_path / "passes.py"),
+        "text": _export(FILTERED_PGVECTOR_SEED, seeds.load(FILTERED_PGVECTOR_SEED).backend, tmp_path / "text.py"),
+        "clamped": _export(
+            every_call_seed("pgvector_variants:clamped", tmp_path, True), "pgvector_variants:clamped",
+            tmp_path / "clamped.py",
+        ),
+    }  # fmt: skip
+    text = scripts["passes"].read_text()
+    assert "store = table_at(TARGET, DIM)" in text and "    drop_table(store)" in text.split("finally:")[1]
+    assert "Run: python SCRIPT postgresql://USER@HOST:PORT/DBNAME." in text
+    assert "store.search(\"\", V[1].tolist(), 5, {'n': {'eq': True}})" in scripts["text"].read_text()
+    usage = tmp_path / "usage.py"
+    usage.write_text(text)
+    url = server().url
+    before = _mem0_tables(url)
+    results = _results(standalone, tmp_path, [*scripts.values(), usage], {path: [url] for path in scripts.values()})
+    assert _mem0_tables(url) == before, "every run drops the table it made"
+    code, output = results[scripts["passes"]]
+    assert code == 0 and "PASS" in output, output
+    code, output = results[scripts["text"]]
+    assert code == 1 and "returned 0 results, expected 1" in output, output
+    code, output = results[scripts["clamped"]]
+    assert code == 1 and "rank 1: 'd' scored 0.0, but the cosine similarity at that rank is -0.44" in output, output
+    code, output = results[usage]
+    assert code == 1 and "usage: python " in output and "postgresql://USER@HOST:PORT/DBNAME" in output, output
+    out = tmp_path / "classes.py"
+    assert main(["export", str(every_call_seed("pgvector_variants:no_script", tmp_path)), "--out", str(out)]) == 0
+    assert "from pgvector_variants import no_script" in out.read_text(), "no script_build: the adapter's classes"
     with pytest.raises(NotStandalone, match="uses 'admin_connection', which is umi-dst's own code"):
         Standalone().add(embedded_store, "build")
 

@@ -24,16 +24,29 @@ from umi_dst.backends.postgres.server import admin_connection, server
 
 from umi_dst.adapters.mem0 import Mem0Store
 from umi_dst.adapters.mem0_filters import MEM0_EQUALITY, equality_filters, operator_equal
+from umi_dst.adapters.script_build import ScriptBuild
 
 
 def embedded_store(workdir: Path, dim: int) -> PGVector:
     server().claim_schemas()
     with admin_connection(server()):  # creates the vector extension once, serialised
         pass
+    return table_at(server().url, dim)
+
+
+def table_at(url: str, dim: int) -> PGVector:
+    """mem0's ``PGVector`` in a fresh table of the server at ``url``: the store as an exported
+    script builds it (``python repro.py postgresql://...``), with mem0's API only."""
     return PGVector(
         dbname=None, collection_name=f"umi_mem0_{uuid.uuid4().hex[:12]}", embedding_model_dims=dim, user=None,
-        password=None, host=None, port=None, diskann=False, hnsw=False, connection_string=server().url,
+        password=None, host=None, port=None, diskann=False, hnsw=False, connection_string=url,
     )  # fmt: skip
+
+
+def drop_table(store: PGVector) -> None:
+    """What ends a script's run: the table dropped, mem0's pool closed."""
+    store.delete_col()
+    store.connection_pool.close()
 
 
 def drop(store: PGVector) -> None:
@@ -48,6 +61,12 @@ pgvector = Mem0Store(
     has_scores=False,
     close=drop,
     packages=("mem0ai", "psycopg", "psycopg-pool"),
+    script_build=ScriptBuild(
+        table_at,
+        argument="postgresql://USER@HOST:PORT/DBNAME",
+        needs="a PostgreSQL server with pgvector",
+        close=drop_table,
+    ),
 )
 
 

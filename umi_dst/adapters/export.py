@@ -4,8 +4,10 @@ One renderer per family, not per store: ``LangChainCalls`` writes the ``VectorSt
 ``LangChainConnection`` makes, ``Mem0Calls`` the ``VectorStoreBase`` calls of
 ``Mem0Connection``, each following the store's declaration (ids, score convention, missing
 API, search keywords). The store itself is built by the declaration's own ``build`` (and
-counted by its ``count``), written out by ``export.function_source``; a declaration whose
-builder needs umi-dst's code (``NotStandalone``) exports as calls of the adapter's classes.
+counted by its ``count``), written out by ``export.function_source``; a store whose builder
+needs umi-dst's code (a server the project runs) is built by its ``script_build`` instead (a
+``ScriptBuild``: on the server named by the script's command line, closed at the end), and one
+with neither (``NotStandalone``) exports as calls of the adapter's classes.
 A store declared with filters gets its metadata written beside the adapter's, and each filter
 in its own terms: the declaration's ``filter_argument`` applied when the script is written,
 as a literal (a ``where`` or ``filters`` dict) or a pydantic model (Qdrant's ``models.Filter``).
@@ -20,13 +22,14 @@ import numpy as np
 
 from umi_dst.adapters import records
 from umi_dst.adapters.scores import ScoreConvention
+from umi_dst.adapters.script_build import ScriptBuild
 from umi_dst.adapters.script_helpers import langchain as langchain_helpers
 from umi_dst.adapters.script_helpers import mem0 as mem0_helpers
 from umi_dst.adapters.script_helpers import reads
 from umi_dst.adapters.script_helpers import records as record_helpers
 from umi_dst.contract import MAX_LIMIT
 from umi_dst.export.calls import ExportCall, ExportError, Rendered, embedded, literal
-from umi_dst.export.function_source import Standalone
+from umi_dst.export.function_source import NotStandalone, Standalone
 from umi_dst.filters import parse_filter
 from umi_dst.metadata import split_batch
 from umi_dst.operations import CrashPoint
@@ -37,12 +40,14 @@ class Declaration(Protocol):
     """What the renderers read of a ``LangChainStore`` or ``Mem0Store`` (which import this
     module lazily, so it names neither)."""
 
+    name: str
     build: Callable
     packages: tuple[str, ...]
     score: ScoreConvention
     ids: records.IdMapping
     count: Callable | None
     filter_argument: Callable | None
+    script_build: ScriptBuild | None
 
 
 Item = tuple[str, np.ndarray, dict]
@@ -59,11 +64,24 @@ class _AdapterCalls:
         self.dim = dim
         self.declared = declared
         self.unit = declared.score.needs_unit_vectors
-        self.requirements = (*declared.packages, "numpy")
+        self.scripted = declared.script_build or ScriptBuild(declared.build)
+        needs = () if self.scripted.needs is None else (self.scripted.needs,)
+        self.requirements = (*declared.packages, "numpy", *needs)
         self.code = Standalone()
-        self.build = self.code.add(declared.build, "build")
+        self.build = self._written(self.scripted.build, "build")
+        self.close_with = None if self.scripted.close is None else self._written(self.scripted.close, "close")
         self.count_with = None if declared.count is None else self.code.add(declared.count, "count")
         self.filter_imports: set[str] = set()
+
+    def _written(self, function: Callable, name: str) -> str:
+        """``function`` in the script; a declared ``script_build`` that needs umi-dst is the
+        declaration's mistake, said as such rather than exported another way."""
+        try:
+            return self.code.add(function, name)
+        except NotStandalone as error:
+            if self.declared.script_build is None:
+                raise
+            raise ExportError(f"the script_build of {self.declared.name!r} cannot be written out: {error}") from None
 
     @property
     def filters(self) -> bool:
@@ -84,7 +102,25 @@ class _AdapterCalls:
         return []
 
     def before_runs(self) -> list[str]:
-        return []
+        """The script's command-line argument, where the store is built on it."""
+        argument = self.scripted.argument
+        if argument is None:
+            return []
+        usage = f"sys.exit('usage: python ' + sys.argv[0] + {' ' + argument!r})"
+        return ["if len(sys.argv) != 2:", f"    {usage}", "TARGET = sys.argv[1]"]
+
+    @property
+    def arguments(self) -> str:
+        """What follows ``python SCRIPT`` on the script's command line."""
+        return "" if self.scripted.argument is None else f" {self.scripted.argument}"
+
+    def target(self) -> str:
+        """Source for what the store is built on: the argument, or the run's working directory."""
+        return "Path(workdir)" if self.scripted.argument is None else "TARGET"
+
+    def close_store(self) -> list[str]:
+        """What ends each run, pass or fail (the script's ``finally``)."""
+        return [] if self.close_with is None else [f"{self.close_with}(store)"]
 
     def versions(self) -> str:
         packages = ", ".join(ascii(name) for name in self.declared.packages)
@@ -201,7 +237,7 @@ class LangChainCalls(_AdapterCalls):
         ]
 
     def open_store(self) -> list[str]:
-        return ["embeddings = Exact(DIM)", f"store = {self.build}(Path(workdir), embeddings)"]
+        return ["embeddings = Exact(DIM)", f"store = {self.build}({self.target()}, embeddings)"]
 
     def _search_kwargs(self) -> str:
         return "".join(f", {key}={value!r}" for key, value in self.declared.search_kwargs.items())
@@ -272,7 +308,7 @@ class Mem0Calls(_AdapterCalls):
     helper_modules = (*_AdapterCalls.helper_modules, mem0_helpers)
 
     def open_store(self) -> list[str]:
-        return [f"store = {self.build}(Path(workdir), DIM)"]
+        return [f"store = {self.build}({self.target()}, DIM)"]
 
     def read(self, call: ExportCall, id: str) -> tuple[list[str], str]:
         return (

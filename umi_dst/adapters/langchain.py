@@ -25,6 +25,7 @@ from umi_dst.adapters.factory import AdapterFactory, package_versions
 from umi_dst.adapters.filtering import record_metadata, store_filter
 from umi_dst.adapters.records import IdMapping, StoreAnswerError
 from umi_dst.adapters.scores import ScoreConvention
+from umi_dst.adapters.script_build import ScriptBuild
 from umi_dst.contract import MAX_LIMIT, Embedding, SearchResult
 from umi_dst.filter_support import FilterSupport
 from umi_dst.filters import Filter, matches
@@ -103,6 +104,9 @@ class LangChainStore:
     store_keys: tuple[str, ...] = ()
     """Keys the integration adds to the metadata of every document it returns
     (langchain-qdrant's ``_id`` and ``_collection_name``): left out on read, refused as user keys."""
+    script_build: ScriptBuild | None = None
+    """How an exported script builds the store, where ``build`` needs umi-dst's own code (a
+    server the project runs); None: the script builds it with ``build`` itself."""
 
     def __post_init__(self) -> None:
         # ``umi-dst export`` writes a seed of this store with LangChain's own API; an instance

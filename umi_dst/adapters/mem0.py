@@ -21,6 +21,7 @@ from umi_dst.adapters.factory import AdapterFactory, package_versions
 from umi_dst.adapters.filtering import record_metadata, store_filter
 from umi_dst.adapters.records import IdMapping
 from umi_dst.adapters.scores import ScoreConvention
+from umi_dst.adapters.script_build import ScriptBuild
 from umi_dst.adapters.script_helpers.mem0 import listed
 from umi_dst.contract import MAX_LIMIT, Embedding, SearchResult
 from umi_dst.filter_support import FilterSupport
@@ -52,6 +53,9 @@ class Mem0Store:
     the store is declared without filters, and the machine draws no metadata and no filters."""
     filter_support: FilterSupport | None = None
     """The part of the dialect ``filter_argument`` takes (None: all of it)."""
+    script_build: ScriptBuild | None = None
+    """How an exported script builds the store, where ``build`` needs umi-dst's own code (a
+    server the project runs); None: the script builds it with ``build`` itself."""
 
     def __post_init__(self) -> None:
         # ``umi-dst export`` writes a seed of this store with mem0's own API (as LangChainStore's).

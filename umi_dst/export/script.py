@@ -131,7 +131,7 @@ class _Script:
     def sequential(self, seed: seeds.SeedFile) -> Export:
         failing = seed.failure.get("step")
         steps = seed.steps if failing is None else seed.steps[: failing + 1]
-        body = self.calls.open_store()
+        body = self._open()
         if failing is not None and not 0 <= failing < len(seed.steps):
             raise ExportError(
                 f"{self.path}: the failure names step {failing}, but the seed has {len(seed.steps)} steps"
@@ -335,7 +335,7 @@ class _Script:
     # -- parallel seeds ----------------------------------------------------------------------
     def parallel(self, seed: parallel_seeds.ParallelSeed) -> Export:
         self.timing = True
-        body = self.calls.open_store()
+        body = self._open()
         for index, step in enumerate(seed.prefix):
             body += self._step(index, step, last=False)
         initial = {id: self.oracle.get(id) for id in self.oracle.ids()}
@@ -456,8 +456,18 @@ class _Script:
         if helper[0] not in self.helpers:
             self.helpers += ["", "", *helper]
 
+    def _open(self) -> list[str]:
+        """The store's opening lines, counted: what follows them runs in a ``try`` whose
+        ``finally`` closes the store, for a renderer with a ``close_store``."""
+        opened = self.calls.open_store()
+        self.opened = len(opened)
+        return list(opened)
+
     def _finish(self, body: list[str], failure: str) -> Export:
         calls = self.calls
+        closing = getattr(calls, "close_store", list)()
+        if closing:
+            body = [*body[: self.opened], "try:", *indent(body[self.opened :]), "finally:", *indent(closing)]
         imports = sorted(
             {
                 "import sys",
@@ -499,7 +509,7 @@ class _Script:
         seed = self.seed
         found = ", ".join(f"{k} {v}" for k, v in seed.versions.items() if k not in ("umi-dst", "hypothesis"))
         needs = ", ".join(self.calls.requirements)
-        run = "python SCRIPT [RUNS]" if self.timing else "python SCRIPT"
+        run = "python SCRIPT [RUNS]" if self.timing else f"python SCRIPT{getattr(self.calls, 'arguments', '')}"
         lines = [
             textwrap.fill(seed.description or failure or "a failure found by umi-dst", 96),
             "",
