@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 
 from umi_dst.adapters.export import LangChainCalls
@@ -155,12 +156,13 @@ declared without a ``script_build``."""
 FILTERED_PGVECTOR_SEED = ROOT / "seeds" / "umi_dst.backends.mem0.pgvector-filtered" / "bool-equality-compares-text.json"
 
 
-def _mem0_tables(url: str) -> list[str]:
-    import psycopg
-
+def _named(url: str, catalog: str, prefix: str) -> list[str]:
+    """The names in a catalog query of the server at ``url`` that start with ``prefix``."""
     with psycopg.connect(url) as connection:
-        rows = connection.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'umi_mem0_%'").fetchall()
-    return sorted(name for (name,) in rows)
+        return sorted(name for (name,) in connection.execute(catalog).fetchall() if name.startswith(prefix))
+
+
+TABLES, SCHEMAS = "SELECT tablename FROM pg_tables", "SELECT nspname FROM pg_namespace"
 
 
 def test_a_store_on_the_embedded_server_exports_against_a_url(tmp_path, standalone, monkeypatch):
@@ -188,9 +190,9 @@ def test_a_store_on_the_embedded_server_exports_against_a_url(tmp_path, standalo
     usage = tmp_path / "usage.py"
     usage.write_text(text)
     url = server().url
-    before = _mem0_tables(url)
+    before = _named(url, TABLES, "umi_mem0_")
     results = _results(standalone, tmp_path, [*scripts.values(), usage], {path: [url] for path in scripts.values()})
-    assert _mem0_tables(url) == before, "every run drops the table it made"
+    assert _named(url, TABLES, "umi_mem0_") == before, "every run drops the table it made"
     code, output = results[scripts["passes"]]
     assert code == 0 and "PASS" in output, output
     code, output = results[scripts["text"]]
@@ -204,6 +206,42 @@ def test_a_store_on_the_embedded_server_exports_against_a_url(tmp_path, standalo
     assert "from pgvector_variants import no_script" in out.read_text(), "no script_build: the adapter's classes"
     with pytest.raises(NotStandalone, match="uses 'admin_connection', which is umi-dst's own code"):
         Standalone().add(embedded_store, "build")
+
+
+LANGCHAIN_POSTGRES_VARIANTS = """\
+import dataclasses
+
+from umi_dst.adapters.scores import ScoreConvention
+from umi_dst.backends.langchain.postgres import pgvector
+
+similarity = dataclasses.replace(pgvector, score=ScoreConvention.COSINE_SIMILARITY)
+"""
+"""langchain-postgres declared to score by similarity: it returns cosine distances, a finding."""
+
+
+@pytest.mark.own_environment
+def test_langchain_postgres_exports_against_a_url(tmp_path, standalone, monkeypatch):
+    """Its ``script_build`` makes ``PGVector`` in a fresh schema of the URL's server, dropped at
+    the end: every call passes; a wrong score declaration fails the search."""
+    from umi_dst.backends.postgres.server import server
+
+    (tmp_path / "langchain_postgres_variants.py").write_text(LANGCHAIN_POSTGRES_VARIANTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    scripts = {
+        backend: _export(every_call_seed(backend, tmp_path, search), backend, tmp_path / f"{i}.py")
+        for i, (backend, search) in enumerate(
+            (("langchain-postgres", False), ("langchain_postgres_variants:similarity", True))
+        )
+    }
+    assert "store = schema_at(TARGET, embeddings)" in scripts["langchain-postgres"].read_text()
+    url = server().url
+    before = _named(url, SCHEMAS, "umi_repro_")
+    results = _results(standalone, tmp_path, list(scripts.values()), {path: [url] for path in scripts.values()})
+    assert _named(url, SCHEMAS, "umi_repro_") == before, "every run drops the schema it made"
+    code, output = results[scripts["langchain-postgres"]]
+    assert code == 0 and "PASS" in output, output
+    code, output = results[scripts["langchain_postgres_variants:similarity"]]
+    assert code == 1 and "search(limit=3) scores are not best first" in output, output
 
 
 def test_a_builder_reading_an_unknown_global_is_named():
