@@ -7,7 +7,8 @@ Its score is the cosine distance. No ``embedding_length``: the ORM classes it se
 built once per process, so every later store would keep the first one's dimension
 (docs/adapters.md, findings); the adapter checks the dimension itself. langchain-postgres (every release up to 0.0.19) requires
 ``pgvector<0.4``, below the project's pin, so it runs only in an environment of its own
-(docs/adapters.md, langchain-postgres).
+(docs/adapters.md, langchain-postgres). An exported seed builds the store with ``schema_at`` on
+the URL its command line names, and drops its schema with ``drop_schema`` (``script_build``).
 """
 
 from __future__ import annotations

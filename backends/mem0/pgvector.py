@@ -3,7 +3,9 @@
 Each store is a table of its own in the server's default schema, named afresh, so stores never
 share records; ``destroy`` closes mem0's connection pool and drops the table. Its search
 reports ``max(0, 1 - distance)``, so every negative cosine comes back as 0: the scores are
-declared lossy and recomputed from the records (docs/adapters.md, findings).
+declared lossy and recomputed from the records (docs/adapters.md, findings). An exported
+seed builds the store with ``table_at`` on the URL its command line names, and drops it with
+``drop_table`` (``script_build``): mem0's API only.
 
 ``filtered`` is the same store declared with metadata and equality filters
 (``umi_dst.adapters.mem0_filters``, mem0's ``{"eq": v}``). It is not the registered store: its

@@ -128,7 +128,9 @@ class Rendered:
 
 class BackendCalls(Protocol):
     """What a backend's renderer writes. Every store-level variable is the renderer's own;
-    ``open_store`` must leave the picklable handle other connections start from in ``store``."""
+    ``open_store`` must leave the picklable handle other connections start from in ``store``.
+    Optional: ``close_store()``, lines that end each run in a ``finally`` (drop what the run
+    made on a server), and ``arguments``, what the script's command line takes after its name."""
 
     requirements: tuple[str, ...]
     """Distributions the script needs (for the header and the report)."""
