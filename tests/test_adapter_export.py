@@ -18,8 +18,10 @@ import pytest
 
 from umi_dst.adapters.export import LangChainCalls
 from umi_dst.adapters.langchain import LangChainStore
+from umi_dst.adapters.script_build import ScriptBuild
 from umi_dst.adapters.script_helpers.langchain import Exact
 from umi_dst.cli import main
+from umi_dst.export.calls import ExportError
 from umi_dst.export.function_source import NotStandalone, Standalone
 from umi_dst.filter_ops import DeleteWhere, FilteredSearch, GetMetadata, StoreBatchTagged, StoreTagged, as_text
 from umi_dst.operations import Delete, Reopen, Search, Step, Store, StoreBatch
@@ -250,6 +252,21 @@ def test_a_builder_reading_an_unknown_global_is_named():
         LangChainCalls(4, store)
     with pytest.raises(NotStandalone):  # a builder with no source to read
         Standalone().add(eval("lambda workdir, embeddings: embeddings"), "build")  # noqa: S307
+
+
+def test_a_script_build_that_needs_umi_dst_is_named_as_the_declaration_s_mistake():
+    """A declared ``script_build`` is the script's only way to build the store: one that cannot
+    be written out is an error, not a quiet export as the adapter's classes."""
+    store = LangChainStore(
+        name="broken",
+        build=lambda workdir, embeddings: None,
+        script_build=ScriptBuild(lambda url, embeddings: nowhere(url)),  # noqa: F821
+    )
+    with pytest.raises(
+        ExportError, match="the script_build of 'broken' cannot be written out: .* no 'nowhere'"
+    ) as raised:
+        LangChainCalls(4, store)
+    assert not isinstance(raised.value, NotStandalone)
 
 
 def test_the_script_s_embeddings_refuse_a_text_no_step_wrote():
