@@ -121,6 +121,8 @@ class _Script:
         self.helpers: list[str] = []
         self.left_out: list[str] = []
         self.timing = False
+        self.opened = 0
+        """How many of the body's first lines open the store (``_open``)."""
         self.approximate = getattr(self.calls, "approximate", spec.endswith("-approx"))
 
     @property
