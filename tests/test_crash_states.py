@@ -176,6 +176,17 @@ def test_materialize_turns_a_directory_into_any_crash_state(tmp_path):
         current = target
 
 
+def test_materialize_leaves_the_files_two_states_share_untouched(tmp_path):
+    """A store's crash states differ in a few of its many files: only those are rewritten."""
+    current = {"d": None, "d/same": b"kept", "d/changed": b"old", "gone": b"x"}
+    crash_states.materialize(tmp_path, {}, current)
+    os.utime(tmp_path / "d" / "same", ns=(1, 1))
+    target = {"d": None, "d/same": b"kept", "d/changed": b"new", "d/added": b"+"}
+    crash_states.materialize(tmp_path, current, target)
+    assert file_ops.snapshot(tmp_path) == target
+    assert (tmp_path / "d" / "same").stat().st_mtime_ns == 1, "a file both states hold alike was rewritten"
+
+
 @pytest.mark.parametrize(
     "builder", [exact_factory, json_files.correct, log_files.correct], ids=["lance", "json-files", "log-files"]
 )

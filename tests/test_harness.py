@@ -217,3 +217,47 @@ def test_a_scan_that_differs_from_the_oracle_by_one_bit_is_named(change, named):
             harness._compare_every_record("now")  # the honest scan passes
     with pytest.raises(ContractViolation, match=re.escape(named)):
         harness._compare_every_record("now")
+
+
+class ReversedScan(SimVectorBackend):
+    """Scans its records newest first (``FullScan``), so a scan's order is not the oracle's."""
+
+    def scan(self) -> tuple[list[str], np.ndarray]:
+        ids = list(reversed(self._ids))
+        return ids, np.stack([self.get(id) for id in ids]) if ids else np.empty((0, self.dim), np.float32)
+
+
+class RepeatingScan(ReversedScan):
+    """A planted bug: the scan returns its first record twice."""
+
+    def scan(self) -> tuple[list[str], np.ndarray]:
+        ids, matrix = super().scan()
+        return [*ids, ids[0]], np.vstack([matrix, matrix[:1]])
+
+
+class DriftingScan(ReversedScan):
+    """A planted bug: the scan flips the sign bit of one value of record ``b`` (``-0.0`` for ``0.0``)."""
+
+    def scan(self) -> tuple[list[str], np.ndarray]:
+        ids, matrix = super().scan()
+        matrix[ids.index("b"), 0] = -matrix[ids.index("b"), 0]
+        return ids, matrix
+
+
+@pytest.mark.parametrize(
+    ("backend_class", "violation"),
+    [
+        (ReversedScan, None),
+        (RepeatingScan, r"scan\(\) returned id 'c' more than once"),
+        (DriftingScan, r"scan\(\) after the test, record 'b'"),
+    ],
+)
+def test_every_record_is_compared_bit_for_bit_in_any_scan_order(backend_class, violation):
+    harness = Harness(SimFactory(dim=DIM, backend_class=backend_class))
+    for id, axis in (("a", 0), ("b", 1), ("c", 2)):
+        harness.run(Step(Store(id, OneHot(axis))))
+    if violation is None:
+        harness._compare_every_record("after the test")
+    else:
+        with pytest.raises(ContractViolation, match=violation):
+            harness._compare_every_record("after the test")

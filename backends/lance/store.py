@@ -154,6 +154,12 @@ class IndexPlan:
         )
 
 
+BYPASSED_INDEX = IndexPlan(m=8, ef_construction=40)
+"""The index ``build_index`` builds in exact mode, where every search bypasses it: the same kind
+as approximate mode's, over a sparser graph built with less effort, since what is checked there
+is that the index and its maintenance change no result, which no graph setting can excuse."""
+
+
 @dataclass(frozen=True)
 class CompactionPolicy:
     """Compact (``optimize()``: merge small fragments, apply deletion files, fold new rows
@@ -395,14 +401,14 @@ class LanceVectorBackend:
         """Run one of ``MAINTENANCE`` with lancedb's own call (the ``Maintained`` capability).
 
         ``build_index`` (re)builds the ANN index over every row now stored, replacing any index
-        (in exact mode too: searches bypass it, so it must change nothing); ``optimize``
-        compacts, applies deletion files and folds unindexed rows into the index;
-        ``cleanup_versions`` does the same and removes every version but the latest.
+        (in exact mode too, as ``BYPASSED_INDEX``: searches bypass it, so it must change
+        nothing); ``optimize`` compacts, applies deletion files and folds unindexed rows into
+        the index; ``cleanup_versions`` does the same and removes every version but the latest.
         """
         if operation not in MAINTENANCE:
             raise InvalidInput(f"unknown maintenance operation {operation!r}; Lance offers {MAINTENANCE}")
         table = self.ensure_table()
-        config = (self.config.index or IndexPlan()).config()
+        config = (self.config.index or BYPASSED_INDEX).config()
         calls: dict[str, Callable[[], Awaitable[object]]] = {
             "build_index": lambda: table.create_index(VECTOR_COLUMN, replace=True, config=config),
             "optimize": table.optimize,

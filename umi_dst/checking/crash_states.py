@@ -126,10 +126,10 @@ def crash_states(before: Snapshot, ops: list[FileOp]) -> list[CrashState]:
 
 def distinct(states: list[CrashState]) -> list[CrashState]:
     """The states with different files, first of each kept (temporary files make many alike)."""
-    seen: set[tuple] = set()
+    seen: set[frozenset] = set()
     kept = []
     for state in states:
-        key = tuple(sorted(state.files.items(), key=lambda item: item[0]))
+        key = frozenset(state.files.items())
         if key not in seen:
             seen.add(key)
             kept.append(state)
@@ -150,17 +150,20 @@ def chosen(states: list[CrashState], at: CrashPoint) -> CrashState:
 
 
 def materialize(root: Path, current: Snapshot, target: Snapshot) -> None:
-    """Turn directory ``root``, holding ``current``, into ``target`` (touching only differences)."""
+    """Turn directory ``root``, holding ``current``, into ``target`` (touching only differences).
+
+    Only the differing paths are visited: a Lance store holds hundreds of files, and a write's
+    crash states differ in a few of them."""
     for path in sorted((p for p in current if p not in target), key=len, reverse=True):
         full = root / path
         if current[path] is None:
             full.rmdir()
         else:
             full.unlink()
-    for path, content in sorted(target.items()):
-        full = root / path
+    for path in sorted(p for p, content in target.items() if p not in current or current[p] != content):
+        full, content = root / path, target[path]
         if content is None:
             full.mkdir(parents=True, exist_ok=True)
-        elif current.get(path) != content:
+        else:
             full.parent.mkdir(parents=True, exist_ok=True)
             full.write_bytes(content)

@@ -382,13 +382,18 @@ class Harness:
 
     def _scan(self, backend: VectorBackend) -> dict[str, Embedding]:
         """The backend's full scan, checked for shape and repeated ids, as a dict."""
+        return dict(zip(*self._scanned(backend)))
+
+    def _scanned(self, backend: VectorBackend) -> tuple[list[str], np.ndarray]:
+        """The backend's full scan, checked for shape and repeated ids: its ids and matrix."""
         ids, matrix = backend.scan()
         if not isinstance(matrix, np.ndarray) or matrix.dtype != np.float32 or matrix.shape != (len(ids), self.dim):
             described = f"{type(matrix).__name__} {getattr(matrix, 'dtype', '')} {getattr(matrix, 'shape', '')}"
             raise ContractViolation(
                 f"scan() returned {len(ids)} ids and {described}, not a float32 ({len(ids)}, {self.dim}) matrix"
             )
-        return _unique("scan()", ids, matrix)
+        _no_repeats("scan()", ids)
+        return ids, matrix
 
     def _compare_every_record(self, where: str, backend: VectorBackend | None = None) -> None:
         """Every record stored through ``backend`` (default: the current connection) bit for
@@ -399,12 +404,13 @@ class Harness:
             for id in expected_ids:
                 checks.bit_exact(f"get({id!r}) {where}", backend.get(id), self.oracle.get(id))
             return
-        stored = self._scan(backend)
-        extra = sorted(set(stored) - set(expected_ids))
+        ids, matrix = self._scanned(backend)
+        extra = sorted(set(ids) - set(expected_ids))
         if extra:
             raise ContractViolation(f"scan() {where} holds {extra[0]!r}, which is not stored", None, extra[:5])
-        if _holds_exactly(stored, self.oracle, expected_ids):
+        if _holds_exactly(ids, matrix, self.oracle, len(expected_ids)):
             return
+        stored = dict(zip(ids, matrix))
         for id in expected_ids:  # something differs: find and name the first record that does
             checks.bit_exact(f"scan() {where}, record {id!r}", stored.get(id), self.oracle.get(id))
 
@@ -667,19 +673,21 @@ def describe(step: Step) -> str:
 
 def _unique(what: str, ids: list[str], rows: Sequence) -> dict:
     """A scan's rows by id; an id it returned twice is a violation (a duplicated record)."""
-    stored = dict(zip(ids, rows))
-    if len(stored) != len(ids):
+    _no_repeats(what, ids)
+    return dict(zip(ids, rows))
+
+
+def _no_repeats(what: str, ids: list[str]) -> None:
+    """An id a scan returned twice is a violation (a duplicated record)."""
+    if len(set(ids)) != len(ids):
         repeated = next(id for id, n in collections.Counter(ids).items() if n > 1)
         raise ContractViolation(f"{what} returned id {repeated!r} more than once", 1, ids.count(repeated))
-    return stored
 
 
-def _holds_exactly(stored: dict[str, Embedding], oracle: SimVectorBackend, ids: list[str]) -> bool:
-    """Whether a scan with no extra ids holds exactly the oracle's vectors of ``ids``, bit for
-    bit (``-0.0`` and ``0.0`` differ, a NaN equals itself), in one comparison."""
-    if len(stored) != len(ids):
+def _holds_exactly(ids: list[str], matrix: np.ndarray, oracle: SimVectorBackend, expected: int) -> bool:
+    """Whether a scan of no repeated and no extra ids holds exactly the oracle's ``expected``
+    records, bit for bit (``-0.0`` and ``0.0`` differ, a NaN equals itself), in one comparison
+    of its matrix with the oracle's vectors in the scan's order (no copy row by row)."""
+    if len(ids) != expected:
         return False
-    if not ids:
-        return True
-    actual = np.stack([stored[id] for id in ids])
-    return np.array_equal(actual.view(np.uint32), oracle.vectors(ids).view(np.uint32))
+    return not ids or np.array_equal(matrix.view(np.uint32), oracle.vectors(ids).view(np.uint32))
