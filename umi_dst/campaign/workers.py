@@ -203,14 +203,21 @@ class ProcessRunner:
 
     def interrupt(self) -> None:
         """SIGTERM to the workers: each unwinds its shard and stops its server as it exits."""
-        for child in multiprocessing.active_children():
-            child.terminate()
+        for worker in self._workers():
+            if worker.is_alive():
+                worker.terminate()
 
     def close(self) -> None:
+        workers = self._workers()  # the pool forgets them on shutdown
         self._pool.shutdown(wait=True, cancel_futures=True)
-        for child in multiprocessing.active_children():  # a broken pool returns before they exit
-            child.join(_EXIT_SECONDS)
+        for worker in workers:  # a broken pool returns before they exit
+            worker.join(_EXIT_SECONDS)
         self._reports.close()
+
+    def _workers(self) -> list[multiprocessing.process.BaseProcess]:
+        """The pool's own worker processes: not every child of this process, which may have
+        others that outlive the pool (a test's, a backend's helper), to wait for or signal."""
+        return list((getattr(self._pool, "_processes", None) or {}).values())
 
 
 _EXIT_SECONDS = 60.0
